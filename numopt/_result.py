@@ -1,0 +1,157 @@
+"""Result objects, the status catalogue, the convergence warning, callbacks and the iteration printer.
+
+Every numopt solver returns a subclass of :class:`Result`. ``status`` is a :class:`Status` member whose
+value is the message shown to the user; ``success`` is derived from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import sys
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["Result", "Status", "ConvergenceWarning", "call_callback", "IterationPrinter", "finish"]
+
+
+class ConvergenceWarning(UserWarning):
+    """Issued when a solver stops without meeting its tolerance (the result has ``success=False``)."""
+
+
+class Status(enum.Enum):
+    """Why a solver stopped. The value of each member is the message the user reads."""
+
+    SUCCESS = "Converged: the stopping criterion `tol` is satisfied."
+    ZERO_RHS = "Converged: the right-hand side is zero, so the solution is zero."
+    MAXITER = "Stopped at `maxiter` before reaching `tol`; raise `maxiter`, loosen `tol` or use a preconditioner."
+    CALLBACK = "Stopped because `callback` raised StopIteration."
+    NONFINITE = "Stopped: an iterate became NaN or inf; check the input scaling or lower the step size."
+    NOT_POSITIVE_DEFINITE = (
+        "Stopped: the operator is not positive definite (a direction p with p'Ap <= 0 was met); "
+        "use MINRES/GMRES or regularise the operator."
+    )
+    PRECONDITIONER_NOT_POSITIVE_DEFINITE = (
+        "Stopped: the preconditioner is not positive definite (r'Mr <= 0); use a symmetric positive definite `M`."
+    )
+    STAGNATION = "Stopped: the iteration stagnated (no progress at machine precision); loosen `tol`."
+    INCONSISTENT = (
+        "Stopped: the residual stopped decreasing; the system looks inconsistent (no exact solution). "
+        "Use a least-squares solver such as `lstsq_sketched`."
+    )
+
+    @property
+    def success(self) -> bool:
+        return self in _SUCCESS
+
+    def __repr__(self) -> str:  # pragma: no cover - cosmetic
+        return f"<Status.{self.name}>"
+
+
+_SUCCESS = frozenset({Status.SUCCESS, Status.ZERO_RHS})
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        if value.size <= 6:
+            return np.array2string(value, precision=6, separator=", ")
+        return f"array(shape={value.shape}, dtype={value.dtype})"
+    if isinstance(value, Status):
+        return f"Status.{value.name}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = repr(value)
+    return text if len(text) <= 70 else text[:67] + "..."
+
+
+@dataclasses.dataclass(kw_only=True, repr=False)
+class Result:
+    """Base of every numopt result.
+
+    Attributes
+    ----------
+    x : ndarray
+        The solution the solver returns.
+    success : bool
+        Whether the stopping criterion was met.
+    status : Status
+        Why the solver stopped.
+    message : str
+        Human-readable explanation; what to try next when ``success`` is False.
+    nit : int
+        Number of (outer) iterations performed.
+    """
+
+    x: Any
+    status: Status
+    nit: int = 0
+    message: str = ""
+    success: bool = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.success = self.status.success
+        if not self.message:
+            self.message = self.status.value
+
+    def __repr__(self) -> str:
+        names = [f.name for f in dataclasses.fields(self)]
+        order = ["success", "status", "message", "nit"] + [n for n in names if n not in {"success", "status", "message", "nit"}]
+        width = max(len(n) for n in order)
+        lines = [f"{type(self).__name__}("]
+        for name in order:
+            lines.append(f"  {name.rjust(width)}: {_short(getattr(self, name))}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    def keys(self) -> list[str]:
+        """Field names, as for scipy's ``OptimizeResult``."""
+        return [f.name for f in dataclasses.fields(self)]
+
+
+def call_callback(callback: Callable | None, intermediate: Any) -> bool:
+    """Call ``callback(intermediate)``; return True when it asked to stop by raising StopIteration."""
+    if callback is None:
+        return False
+    try:
+        callback(intermediate)
+    except StopIteration:
+        return True
+    return False
+
+
+def finish(result: Result, func: str, *, warn: bool = True) -> Result:
+    """Issue a :class:`ConvergenceWarning` for an unsuccessful ``result`` and return it."""
+    if warn and not result.success and result.status is not Status.CALLBACK:
+        warnings.warn(f"{func}: {result.message}", ConvergenceWarning, stacklevel=3)
+    return result
+
+
+class IterationPrinter:
+    """The one fixed-width iteration table used by ``verbose=True``.
+
+    >>> p = IterationPrinter(["nit", "residual"], stream=sys.stdout)
+    >>> p.row(1, 0.5)
+         nit      residual
+           1           0.5
+    """
+
+    def __init__(self, columns: list[str], *, stream=None, width: int = 12):
+        self.columns = columns
+        self.width = width
+        self.stream = stream
+        self._header_done = False
+
+    def row(self, *values: Any) -> None:
+        stream = self.stream if self.stream is not None else sys.stdout
+        if not self._header_done:
+            stream.write("".join(c.rjust(self.width) for c in self.columns) + "\n")
+            self._header_done = True
+        cells = []
+        for v in values:
+            if isinstance(v, (float, np.floating)):
+                cells.append(f"{v:.6g}".rjust(self.width))
+            else:
+                cells.append(str(v).rjust(self.width))
+        stream.write("".join(cells) + "\n")

@@ -1,0 +1,207 @@
+"""The one place where numopt checks and coerces user input.
+
+Every message follows the template ``"{func}: `{name}` must {rule}; got {actual}."`` so that a user
+reading it knows which function, which argument, what was expected and what was given. Values are
+coerced exactly once (float64, C order) so that each Numba kernel compiles a single specialisation.
+Wrong type → :class:`TypeError`; wrong value → :class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterable
+
+import numpy as np
+
+__all__ = [
+    "fail",
+    "as_float_array",
+    "as_operator",
+    "check_finite",
+    "check_scalar",
+    "check_int",
+    "check_rng",
+    "check_choice",
+    "check_callable",
+    "check_no_extra",
+]
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} (type {type(value).__name__})"
+
+
+def fail(func: str, name: str, rule: str, actual: str, *, error: type[Exception] = ValueError) -> Exception:
+    """Build the standard error ``"{func}: `{name}` must {rule}; got {actual}."`` (the caller raises it)."""
+    return error(f"{func}: `{name}` must {rule}; got {actual}.")
+
+
+def check_finite(array: np.ndarray, name: str, func: str) -> None:
+    """Raise ValueError naming the first NaN/inf entry of ``array`` by its index."""
+    if array.size and not np.isfinite(array).all():
+        flat = np.flatnonzero(~np.isfinite(array.ravel()))[0]
+        index = np.unravel_index(flat, array.shape)
+        where = f"{name}[{', '.join(str(int(i)) for i in index)}]"
+        raise fail(func, name, "be finite", f"{where} = {array[index]}")
+
+
+def as_float_array(
+    value: Any,
+    name: str,
+    func: str,
+    *,
+    ndim: int | Iterable[int] | None = None,
+    finite: bool = True,
+    copy: bool = False,
+) -> np.ndarray:
+    """Coerce ``value`` to a C-contiguous float64 ndarray, checking its rank and finiteness.
+
+    Complex input is refused (numopt's solvers are real); booleans and objects are refused.
+    """
+    if value is None:
+        raise fail(func, name, "be an array", "None", error=TypeError)
+    if _is_sparse(value):
+        raise fail(func, name, "be a dense array", f"a sparse {type(value).__name__}", error=TypeError)
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - exotic objects
+        raise fail(func, name, "be array-like", _describe(value), error=TypeError) from exc
+    if array.dtype.kind not in "iuf":
+        raise fail(func, name, "have a real numeric dtype", _describe(array), error=TypeError)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if array.ndim not in allowed:
+            rule = f"be {' or '.join(f'{d}-D' for d in allowed)}"
+            raise fail(func, name, rule, f"an array of shape {array.shape}")
+    out = np.array(array, dtype=np.float64, order="C", copy=True) if copy else np.ascontiguousarray(array, dtype=np.float64)
+    if finite:
+        check_finite(out, name, func)
+    return out
+
+
+def _is_sparse(value: Any) -> bool:
+    module = type(value).__module__
+    if not module.startswith("scipy.sparse"):
+        return False
+    import scipy.sparse as sp
+
+    return sp.issparse(value)
+
+
+def as_operator(A: Any, name: str, func: str, *, square: bool = False, sparse_format: str = "csr"):
+    """Classify and coerce a matrix argument without ever densifying sparse input.
+
+    Returns
+    -------
+    A : ndarray, scipy sparse matrix (``sparse_format``, float64, canonical) or LinearOperator
+    kind : {"dense", "sparse", "operator"}
+    """
+    from scipy.sparse.linalg import LinearOperator
+
+    if isinstance(A, LinearOperator):
+        kind, out = "operator", A
+        shape = A.shape
+    elif _is_sparse(A):
+        if A.ndim != 2:
+            raise fail(func, name, "be 2-D", f"a sparse array of shape {A.shape}")
+        if A.dtype.kind not in "iuf":
+            raise fail(func, name, "have a real numeric dtype", f"dtype {A.dtype}", error=TypeError)
+        out = A.asformat(sparse_format)
+        if out.dtype != np.float64:
+            out = out.astype(np.float64)
+        if not out.has_canonical_format:
+            out = out.copy()
+            out.sum_duplicates()
+        check_finite(out.data, f"{name}.data", func)
+        kind, shape = "sparse", out.shape
+    elif hasattr(A, "shape") or isinstance(A, (list, tuple)):
+        out = as_float_array(A, name, func, ndim=2)
+        kind, shape = "dense", out.shape
+    else:
+        raise fail(
+            func, name, "be an ndarray, a scipy sparse matrix or a scipy LinearOperator", _describe(A), error=TypeError
+        )
+    if square and shape[0] != shape[1]:
+        raise fail(func, name, "be square", f"shape {tuple(shape)}")
+    return out, kind
+
+
+def check_scalar(
+    value: Any,
+    name: str,
+    func: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    allow_inf: bool = False,
+) -> float:
+    """Check a real scalar against an interval and return it as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise fail(func, name, "be a real number", _describe(value), error=TypeError)
+    v = float(value)
+    if np.isnan(v) or (np.isinf(v) and not allow_inf):
+        raise fail(func, name, "be finite", repr(v))
+    if low is not None and (v < low or (v == low and not low_inclusive)):
+        rule = f"be {'>=' if low_inclusive else '>'} {low:g}"
+        raise fail(func, name, rule, repr(value))
+    if high is not None and (v > high or (v == high and not high_inclusive)):
+        rule = f"be {'<=' if high_inclusive else '<'} {high:g}"
+        raise fail(func, name, rule, repr(value))
+    return v
+
+
+def check_int(value: Any, name: str, func: str, *, low: int | None = None, high: int | None = None) -> int:
+    """Check an integer argument (bools are refused) against ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise fail(func, name, "be an integer", _describe(value), error=TypeError)
+    v = int(value)
+    if low is not None and v < low:
+        raise fail(func, name, f"be >= {low}", repr(v))
+    if high is not None and v > high:
+        raise fail(func, name, f"be <= {high}", repr(v))
+    return v
+
+
+def check_rng(rng: Any, func: str) -> np.random.Generator:
+    """Normalise ``rng`` with ``np.random.default_rng`` (SPEC 7): None, an int seed, a SeedSequence or a Generator."""
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise fail(
+            func, "rng", "be None, an int seed, a SeedSequence or a numpy Generator", _describe(rng), error=TypeError
+        ) from exc
+
+
+def check_choice(value: Any, name: str, func: str, choices: Iterable[str]) -> str:
+    """Check that ``value`` is one of ``choices`` (a string) and list them when it is not."""
+    options = list(choices)
+    listing = ", ".join(repr(c) for c in options)
+    if not isinstance(value, str):
+        raise fail(func, name, f"be one of {listing}", _describe(value), error=TypeError)
+    if value not in options:
+        raise fail(func, name, f"be one of {listing}", repr(value))
+    return value
+
+
+def check_callable(value: Any, name: str, func: str, *, optional: bool = True):
+    """Check that ``value`` is callable (or None when ``optional``)."""
+    if value is None and optional:
+        return None
+    if not callable(value):
+        raise fail(func, name, "be callable" + (" or None" if optional else ""), _describe(value), error=TypeError)
+    return value
+
+
+def check_no_extra(options: dict, func: str, allowed: Iterable[str] = ()) -> None:
+    """Refuse unknown keyword arguments with a TypeError listing the accepted ones."""
+    extra = sorted(set(options) - set(allowed))
+    if extra:
+        accepted = ", ".join(sorted(allowed)) or "none"
+        raise TypeError(f"{func}: unexpected keyword argument(s) {', '.join(map(repr, extra))}; accepted: {accepted}.")
