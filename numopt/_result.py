@@ -37,6 +37,10 @@ class Status(enum.Enum):
         "Stopped: the preconditioner is not positive definite (r'Mr <= 0); use a symmetric positive definite `M`."
     )
     STAGNATION = "Stopped: the iteration stagnated (no progress at machine precision); loosen `tol`."
+    RANK_DEFICIENT = (
+        "Stopped: the matrix is numerically rank deficient, so the solution is not unique; "
+        "use numpy.linalg.lstsq for the minimum-norm solution."
+    )
     INCONSISTENT = (
         "Stopped: the residual stopped decreasing; the system looks inconsistent (no exact solution). "
         "Use a least-squares solver such as `lstsq_sketched`."

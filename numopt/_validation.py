@@ -93,8 +93,13 @@ def _is_sparse(value: Any) -> bool:
     return sp.issparse(value)
 
 
-def as_operator(A: Any, name: str, func: str, *, square: bool = False, sparse_format: str = "csr"):
+def as_operator(A: Any, name: str, func: str, *, square: bool = False, sparse_format: str = "csr", finite: bool = True,
+                canonical: bool = True):
     """Classify and coerce a matrix argument without ever densifying sparse input.
+
+    ``canonical=False`` keeps duplicate or unsorted entries (fine for products, which sum them).
+    ``finite=False`` skips the NaN/inf scan (for pure algebra primitives such as a matvec, where NaN in
+    gives NaN out visibly and an O(nnz) scan per call would cost more than the product).
 
     Returns
     -------
@@ -114,13 +119,14 @@ def as_operator(A: Any, name: str, func: str, *, square: bool = False, sparse_fo
         out = A.asformat(sparse_format)
         if out.dtype != np.float64:
             out = out.astype(np.float64)
-        if not out.has_canonical_format:
+        if canonical and not out.has_canonical_format:
             out = out.copy()
             out.sum_duplicates()
-        check_finite(out.data, f"{name}.data", func)
+        if finite:
+            check_finite(out.data, f"{name}.data", func)
         kind, shape = "sparse", out.shape
     elif hasattr(A, "shape") or isinstance(A, (list, tuple)):
-        out = as_float_array(A, name, func, ndim=2)
+        out = as_float_array(A, name, func, ndim=2, finite=finite)
         kind, shape = "dense", out.shape
     else:
         raise fail(

@@ -1,8 +1,18 @@
 """Shared linear-algebra layer: Krylov solvers, sketching operators, sketch-and-project, sketched
 least squares and sparse kernels used by every solver family."""
 
+from ._cg import CGResult, cg
+from ._kaczmarz import SketchProjectResult, kaczmarz_contraction_rate, sketch_and_project
+from ._lstsq import LstsqResult, lstsq_sketched
 from ._sparse import csr_matvec
 
 __all__ = [
+    "cg",
+    "CGResult",
     "csr_matvec",
+    "kaczmarz_contraction_rate",
+    "lstsq_sketched",
+    "LstsqResult",
+    "sketch_and_project",
+    "SketchProjectResult",
 ]

@@ -51,3 +51,316 @@ def csr_rmatvec_serial(indptr, indices, data, y, out):
         for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
             out[np.uint64(indices[k])] += data[k] * yi
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Krylov vector updates (one fused pass each instead of several NumPy temporaries)
+# --------------------------------------------------------------------------------------------------
+
+
+@jit
+def cg_step(x, r, p, q, alpha):
+    """x += alpha p; r -= alpha q; return r.r"""
+    rr = 0.0
+    for i in range(x.shape[0]):
+        x[i] += alpha * p[i]
+        ri = r[i] - alpha * q[i]
+        r[i] = ri
+        rr += ri * ri
+    return rr
+
+
+@jit
+def cg_direction(p, z, beta):
+    """p = z + beta p (in place)"""
+    for i in range(p.shape[0]):
+        p[i] = z[i] + beta * p[i]
+    return p
+
+
+# --------------------------------------------------------------------------------------------------
+# Normal-equation products g = A^T (A w), one pass over A (sketched least squares)
+# --------------------------------------------------------------------------------------------------
+
+
+@jit(parallel=True)
+def dense_normal_matvec(A, w, partial, out):
+    """out = A^T (A w) reading each row of the dense C-order ``A`` once.
+
+    ``partial`` is an (n_chunks, n) scratch array: chunk c accumulates the rows it owns, then the
+    chunks are summed (a deterministic order, so results do not depend on the thread schedule).
+    """
+    m, n = A.shape
+    n_chunks = partial.shape[0]
+    rows_per_chunk = (m + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        acc = partial[c]
+        acc[:] = 0.0
+        start = c * rows_per_chunk
+        stop = min(m, start + rows_per_chunk)
+        for i in range(start, stop):
+            row = A[i]
+            t = 0.0
+            for j in range(n):
+                t += row[j] * w[j]
+            for j in range(n):
+                acc[j] += t * row[j]
+    out[:] = 0.0
+    for c in range(n_chunks):
+        out += partial[c]
+    return out
+
+
+@jit(parallel=True)
+def csr_normal_matvec(indptr, indices, data, w, partial, out):
+    """out = A^T (A w) for a CSR matrix, one pass over its stored entries (chunked like the dense twin)."""
+    m = indptr.shape[0] - 1
+    n_chunks = partial.shape[0]
+    rows_per_chunk = (m + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        acc = partial[c]
+        acc[:] = 0.0
+        start = c * rows_per_chunk
+        stop = min(m, start + rows_per_chunk)
+        for i in range(start, stop):
+            t = 0.0
+            for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                t += data[k] * w[np.uint64(indices[k])]
+            for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                acc[np.uint64(indices[k])] += t * data[k]
+    out[:] = 0.0
+    for c in range(n_chunks):
+        out += partial[c]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Sketching
+# --------------------------------------------------------------------------------------------------
+
+
+@jit
+def sketch_scatter_dense(rows, signs, A, out):
+    """out = S A for a hashing sketch S (sparse sign, CountSketch) and a dense C-order (n, d) ``A``.
+
+    Column j of S holds ``zeta`` nonzeros ``signs[j, t]`` at rows ``rows[j, t]`` (both (n, zeta);
+    CountSketch is zeta = 1), so out[rows[j, t], :] += signs[j, t] * A[j, :]. ``out`` is (s, d) and is
+    zeroed first. One pass over A; the (s, d) output stays in cache for the usual s.
+    """
+    out[:] = 0.0
+    n, zeta = rows.shape
+    d = A.shape[1]
+    for j in range(n):
+        a = A[j]
+        for t in range(zeta):
+            o = out[np.uint64(rows[j, t])]
+            w = signs[j, t]
+            for c in range(d):
+                o[c] += w * a[c]
+    return out
+
+
+@jit
+def sketch_scatter_csr(rows, signs, indptr, indices, data, out):
+    """out = S A for a hashing sketch S (as in :func:`sketch_scatter_dense`) and a CSR (n, d) ``A``.
+
+    Loops over the stored entries of each row j of A: out[rows[j, t], indices[k]] += signs[j, t] * data[k].
+    ``out`` is a dense (s, d) array and is zeroed first; duplicate entries of A are summed.
+    """
+    out[:] = 0.0
+    n, zeta = rows.shape
+    for j in range(n):
+        for k in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
+            c = np.uint64(indices[k])
+            v = data[k]
+            for t in range(zeta):
+                out[np.uint64(rows[j, t]), c] += signs[j, t] * v
+    return out
+
+
+@jit
+def fwht_inplace(x):
+    """Unnormalised fast Walsh-Hadamard transform over axis 0 of a C-order (n_pad, d) array, in place.
+
+    ``n_pad`` must be a power of two; the result is H x with H the Sylvester Hadamard matrix (entries
+    +-1, H H = n_pad I). Butterflies run over whole rows (vectorised over d). The stages that stay inside
+    a block of rows fitting in 256 KiB are done block by block (one pass over memory); the remaining
+    stages are fused two at a time (radix 4), which halves the passes over a large array.
+    """
+    n, d = x.shape
+    block = 1
+    while block < n and 2 * block * max(d, 1) <= 32768:
+        block *= 2
+    for start in range(0, n, block):
+        h = 1
+        while h < block:
+            for i in range(start, start + block, 2 * h):
+                for j in range(i, i + h):
+                    a = x[j]
+                    b = x[j + h]
+                    for c in range(d):
+                        u = a[c]
+                        v = b[c]
+                        a[c] = u + v
+                        b[c] = u - v
+            h *= 2
+    h = block
+    while 4 * h <= n:
+        for i in range(0, n, 4 * h):
+            for j in range(i, i + h):
+                r0 = x[j]
+                r1 = x[j + h]
+                r2 = x[j + 2 * h]
+                r3 = x[j + 3 * h]
+                for c in range(d):
+                    a0 = r0[c] + r1[c]
+                    a1 = r0[c] - r1[c]
+                    a2 = r2[c] + r3[c]
+                    a3 = r2[c] - r3[c]
+                    r0[c] = a0 + a2
+                    r1[c] = a1 + a3
+                    r2[c] = a0 - a2
+                    r3[c] = a1 - a3
+        h *= 4
+    if h < n:
+        for j in range(h):
+            a = x[j]
+            b = x[j + h]
+            for c in range(d):
+                u = a[c]
+                v = b[c]
+                a[c] = u + v
+                b[c] = u - v
+    return x
+
+
+# --------------------------------------------------------------------------------------------------
+# Randomized Kaczmarz
+# --------------------------------------------------------------------------------------------------
+# The row (block) indices are drawn by the caller from its numpy Generator and passed in a batch, so
+# runs are reproducible and the kernels hold no random state. Blocks are stored flat: the rows of
+# block j are block_rows[block_ptr[j]:block_ptr[j + 1]], its row-major size x size Gram matrix (or
+# pseudo-inverse) starts at gram_ptr[j].
+
+
+@jit
+def kaczmarz_dense(A, b, row_norms_sq, rows, x):
+    """x <- x + (b_i - a_i.x) / ||a_i||^2 a_i for i = rows[0], rows[1], ... in turn (dense C-order A)."""
+    n = x.shape[0]
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        acc = 0.0
+        for j in range(n):
+            acc += A[i, j] * x[j]
+        step = (b[i] - acc) / row_norms_sq[i]
+        for j in range(n):
+            x[j] += step * A[i, j]
+    return x
+
+
+@jit
+def kaczmarz_csr(indptr, indices, data, b, row_norms_sq, rows, x):
+    """CSR twin of :func:`kaczmarz_dense`."""
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        start = np.uint64(indptr[i])
+        stop = np.uint64(indptr[i + 1])
+        acc = 0.0
+        for k in range(start, stop):
+            acc += data[k] * x[np.uint64(indices[k])]
+        step = (b[i] - acc) / row_norms_sq[i]
+        for k in range(start, stop):
+            x[np.uint64(indices[k])] += step * data[k]
+    return x
+
+
+@jit
+def block_gram_dense(A, block_ptr, block_rows, gram_ptr, out):
+    """out[gram_ptr[j]:] = A_j A_j^T (row-major) for every block j of rows of a dense A."""
+    n = A.shape[1]
+    for blk in range(block_ptr.shape[0] - 1):
+        start = block_ptr[blk]
+        size = block_ptr[blk + 1] - start
+        g0 = gram_ptr[blk]
+        for p in range(size):
+            i = block_rows[start + p]
+            for q in range(p + 1):
+                l = block_rows[start + q]
+                acc = 0.0
+                for j in range(n):
+                    acc += A[i, j] * A[l, j]
+                out[g0 + p * size + q] = acc
+                out[g0 + q * size + p] = acc
+    return out
+
+
+@jit
+def block_gram_csr(indptr, indices, data, block_ptr, block_rows, gram_ptr, out, work):
+    """CSR twin of :func:`block_gram_dense`; ``work`` is a zeroed length-n scratch (left zeroed)."""
+    for blk in range(block_ptr.shape[0] - 1):
+        start = block_ptr[blk]
+        size = block_ptr[blk + 1] - start
+        g0 = gram_ptr[blk]
+        for p in range(size):
+            i = block_rows[start + p]
+            for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                work[np.uint64(indices[k])] = data[k]
+            for q in range(p + 1):
+                l = block_rows[start + q]
+                acc = 0.0
+                for k in range(np.uint64(indptr[l]), np.uint64(indptr[l + 1])):
+                    acc += data[k] * work[np.uint64(indices[k])]
+                out[g0 + p * size + q] = acc
+                out[g0 + q * size + p] = acc
+            for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                work[np.uint64(indices[k])] = 0.0
+    return out
+
+
+@jit
+def block_kaczmarz_dense(A, b, block_ptr, block_rows, gram_ptr, gram_pinv, blocks, x, r):
+    """x <- x + A_j^T G_j^+ (b_j - A_j x) for j = blocks[0], blocks[1], ... (dense A; ``r`` is scratch)."""
+    n = x.shape[0]
+    for t in range(blocks.shape[0]):
+        blk = blocks[t]
+        start = block_ptr[blk]
+        size = block_ptr[blk + 1] - start
+        g0 = gram_ptr[blk]
+        for p in range(size):
+            i = block_rows[start + p]
+            acc = 0.0
+            for j in range(n):
+                acc += A[i, j] * x[j]
+            r[p] = b[i] - acc
+        for p in range(size):
+            y = 0.0
+            for q in range(size):
+                y += gram_pinv[g0 + p * size + q] * r[q]
+            i = block_rows[start + p]
+            for j in range(n):
+                x[j] += y * A[i, j]
+    return x
+
+
+@jit
+def block_kaczmarz_csr(indptr, indices, data, b, block_ptr, block_rows, gram_ptr, gram_pinv, blocks, x, r):
+    """CSR twin of :func:`block_kaczmarz_dense`."""
+    for t in range(blocks.shape[0]):
+        blk = blocks[t]
+        start = block_ptr[blk]
+        size = block_ptr[blk + 1] - start
+        g0 = gram_ptr[blk]
+        for p in range(size):
+            i = block_rows[start + p]
+            acc = 0.0
+            for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                acc += data[k] * x[np.uint64(indices[k])]
+            r[p] = b[i] - acc
+        for p in range(size):
+            y = 0.0
+            for q in range(size):
+                y += gram_pinv[g0 + p * size + q] * r[q]
+            i = block_rows[start + p]
+            for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+                x[np.uint64(indices[k])] += y * data[k]
+    return x

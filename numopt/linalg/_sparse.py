@@ -28,7 +28,8 @@ def csr_matvec(A, x, out=None, *, transpose: bool = False):
     Returns
     -------
     ndarray
-        The product, float64.
+        The product, float64. Like ``A @ x``, no NaN/inf scan is made: non-finite input gives
+        non-finite output.
 
     Notes
     -----
@@ -43,11 +44,11 @@ def csr_matvec(A, x, out=None, *, transpose: bool = False):
     array([1., 5.])
     """
     func = "csr_matvec"
-    A, kind = as_operator(A, "A", func)
+    A, kind = as_operator(A, "A", func, finite=False, canonical=False)
     if kind != "sparse":
         raise fail(func, "A", "be a scipy sparse matrix", f"a {kind} {type(A).__name__}", error=TypeError)
     m, n = A.shape
-    x = as_float_array(x, "x", func, ndim=1)
+    x = as_float_array(x, "x", func, ndim=1, finite=False)
     n_in, n_out = (m, n) if transpose else (n, m)
     if x.shape[0] != n_in:
         raise fail(func, "x", f"have length {n_in} to match `A` of shape {A.shape}", f"length {x.shape[0]}")

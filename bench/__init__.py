@@ -1,0 +1,1 @@
+"""numopt benchmarks: ``python -m bench <suite>`` (see ``python -m bench --help``)."""

@@ -1,0 +1,62 @@
+"""``numopt tour``: each solver family on a small built-in problem, next to the known answer.
+
+A family joins the tour by adding a function to :data:`TOURS` that returns a list of
+``(what, computed, known)`` triples; the runner times it and prints the comparison.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+
+def _tour_linalg():
+    import scipy.sparse as sp
+
+    from . import linalg
+
+    rows = []
+    # 1. CG on the 1-D Poisson problem -u'' = 1, u(0) = u(1) = 0: the finite-difference solution is
+    #    exact at the nodes for this quadratic, u(x) = x (1 - x) / 2.
+    n = 199
+    h = 1.0 / (n + 1)
+    A = sp.diags_array([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], offsets=[-1, 0, 1], format="csr") / h**2
+    res = linalg.cg(A, np.ones(n), rtol=1e-12)
+    rows.append(("cg: -u''=1 on (0,1), u(1/2)", f"{res.x[n // 2]:.12f} ({res.nit} its)", f"{0.125:.12f}"))
+    # 2. Sketched least squares on an ill-conditioned problem with a known solution.
+    rng = np.random.default_rng(0)
+    m, k = 4000, 50
+    U, _ = np.linalg.qr(rng.standard_normal((m, k + 1)))
+    V, _ = np.linalg.qr(rng.standard_normal((k, k)))
+    B = (U[:, :k] * np.logspace(0, -6, k)) @ V.T
+    x_star = rng.standard_normal(k)
+    b = B @ x_star + 0.1 * U[:, k]
+    res = linalg.lstsq_sketched(B, b, rng=0)
+    err = np.linalg.norm(res.x - x_star) / np.linalg.norm(x_star)
+    rows.append(("lstsq_sketched: 4000x50, cond 1e6", f"rel. error {err:.1e} ({res.nit} CG its)", "x* (error 0)"))
+    return rows
+
+
+#: family name -> tour function; each family adds itself here.
+TOURS = {"linalg": _tour_linalg}
+
+
+def run_tour(families=None, stream=None) -> int:
+    stream = stream or sys.stdout
+    names = list(families) if families else list(TOURS)
+    unknown = [f for f in names if f not in TOURS]
+    if unknown:
+        stream.write(f"numopt tour: unknown family {', '.join(unknown)}; available: {', '.join(TOURS)}\n")
+        return 2
+    for name in names:
+        t0 = time.perf_counter()
+        rows = TOURS[name]()
+        elapsed = time.perf_counter() - t0
+        stream.write(f"== numopt.{name} ({elapsed:.2f} s, JIT compilation included)\n")
+        width = max(len(r[0]) for r in rows)
+        stream.write(f"  {'problem'.ljust(width)}  {'computed'.ljust(44)}  known\n")
+        for what, computed, known in rows:
+            stream.write(f"  {what.ljust(width)}  {computed.ljust(44)}  {known}\n")
+    return 0

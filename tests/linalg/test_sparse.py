@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from numopt.linalg import _kernels, _sparse, csr_matvec
+
+
+def reference_matvec(indptr, indices, data, x):
+    out = np.zeros(len(indptr) - 1)
+    for i in range(len(out)):
+        for k in range(indptr[i], indptr[i + 1]):
+            out[i] += data[k] * x[indices[k]]
+    return out
+
+
+@given(m=st.integers(1, 40), n=st.integers(1, 40), density=st.floats(0, 1), seed=st.integers(0, 2**31),
+       fmt=st.sampled_from(["csr", "csc", "coo"]), index=st.sampled_from([np.int32, np.int64]))
+def test_matches_scipy(m, n, density, seed, fmt, index):
+    A = sp.random_array((m, n), density=density, format="csr", rng=seed)
+    A.indices = A.indices.astype(index)
+    A.indptr = A.indptr.astype(index)
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal(n), rng.standard_normal(m)
+    A = A.asformat(fmt)
+    np.testing.assert_allclose(csr_matvec(A, x), A @ x, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(csr_matvec(A, y, transpose=True), A.T @ y, rtol=1e-13, atol=1e-13)
+
+
+def test_kernels_match_plain_reference_including_duplicates():
+    indptr = np.array([0, 3, 3, 5], dtype=np.int32)
+    indices = np.array([2, 0, 2, 1, 1], dtype=np.int32)  # duplicates and unsorted entries
+    data = np.array([1.0, 2.0, 3.0, 4.0, -1.0])
+    x = np.array([1.0, 10.0, 100.0])
+    ref = reference_matvec(indptr, indices, data, x)
+    for kernel in (_kernels.csr_matvec_serial, _kernels.csr_matvec_parallel):
+        np.testing.assert_allclose(kernel(indptr, indices, data, x, np.empty(3)), ref, rtol=1e-15)
+    A = sp.csr_array((data, indices, indptr), shape=(3, 3))
+    np.testing.assert_allclose(csr_matvec(A, x), ref, rtol=1e-15)
+
+
+def test_parallel_path(monkeypatch):
+    monkeypatch.setattr(_sparse, "PARALLEL_NNZ", 1)
+    A = sp.random_array((300, 200), density=0.05, format="csr", rng=1)
+    x = np.arange(200.0)
+    np.testing.assert_allclose(csr_matvec(A, x), A @ x, rtol=1e-13)
+
+
+def test_out_buffer_is_used():
+    A = sp.eye_array(4, format="csr")
+    out = np.empty(4)
+    y = csr_matvec(A, np.arange(4.0), out=out)
+    assert y is out
+    np.testing.assert_array_equal(out, np.arange(4.0))
+
+
+@pytest.mark.parametrize(
+    "A, x, kwargs, error, match",
+    [
+        (np.eye(3), np.ones(3), {}, TypeError, r"csr_matvec: `A` must be a scipy sparse matrix"),
+        (sp.eye_array(3, format="csr"), np.ones(4), {}, ValueError, r"`x` must have length 3"),
+        (sp.eye_array(3, format="csr"), np.ones(3), {"out": np.empty(2)}, ValueError, r"`out` must be"),
+        (sp.eye_array(3, format="csr"), np.ones((3, 1)), {}, ValueError, r"`x` must be 1-D"),
+    ],
+)
+def test_bad_input(A, x, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        csr_matvec(A, x, **kwargs)

@@ -1,0 +1,22 @@
+import subprocess
+import sys
+
+from numopt import _cli, _tour
+
+
+def test_tour_runs_and_prints_known_answers(capsys):
+    assert _cli.main(["tour"]) == 0
+    out = capsys.readouterr().out
+    for family in _tour.TOURS:
+        assert f"== numopt.{family}" in out
+    assert "0.125000000000" in out
+
+
+def test_tour_unknown_family(capsys):
+    assert _cli.main(["tour", "nonexistent"]) == 2
+    assert "unknown family nonexistent" in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point():
+    out = subprocess.run([sys.executable, "-m", "numopt", "--help"], capture_output=True, text=True, check=True)
+    assert "tour" in out.stdout

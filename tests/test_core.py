@@ -1,0 +1,158 @@
+"""The shared conventions: lazy import, results and statuses, validation messages, the jit policy."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import numopt
+from numopt import ConvergenceWarning, Result, Status
+from numopt import _result, _validation as v
+
+HEAVY = ["numba", "torch", "cvxpy", "sklearn", "pyamg", "scipy", "ot"]
+
+
+def test_import_is_light_and_compiles_nothing():
+    code = (
+        "import json, sys, time; t = time.perf_counter(); import numopt; dt = time.perf_counter() - t; "
+        f"print(json.dumps({{'dt': dt, 'loaded': [m for m in {HEAVY!r} if m in sys.modules]}}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    report = json.loads(out)
+    assert report["loaded"] == [], f"import numopt pulled in {report['loaded']}"
+    assert report["dt"] < 1.0
+
+
+def test_public_names():
+    assert set(numopt.__all__) >= {"ConvergenceWarning", "Result", "Status", "linalg"}
+    assert "torch" not in numopt.__all__
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        numopt.nonexistent  # noqa: B018
+
+
+def test_status_values_are_messages_and_success_is_derived():
+    for status in Status:
+        assert isinstance(status.value, str) and status.value.endswith(".")
+    assert len({s.value for s in Status}) == len(Status)
+    assert Status.SUCCESS.success and Status.ZERO_RHS.success and not Status.MAXITER.success
+    res = Result(x=np.zeros(2), status=Status.MAXITER, nit=3)
+    assert res.success is False and res.message == Status.MAXITER.value
+    custom = Result(x=1.0, status=Status.SUCCESS, message="done early")
+    assert custom.success and custom.message == "done early"
+    with pytest.raises(TypeError):
+        Result(np.zeros(2), Status.SUCCESS)  # fields are keyword-only
+
+
+def test_repr_is_readable():
+    @dataclasses.dataclass(kw_only=True, repr=False)
+    class Demo(Result):
+        plan: np.ndarray = None
+
+    text = repr(Demo(x=np.arange(3.0), status=Status.SUCCESS, plan=np.zeros((50, 50))))
+    lines = text.splitlines()
+    assert lines[0] == "Demo(" and lines[-1] == ")"
+    assert "success: True" in text and "array(shape=(50, 50), dtype=float64)" in text
+    assert lines[1].strip().startswith("success")
+
+
+def test_finish_warns_only_on_failure():
+    with pytest.warns(ConvergenceWarning, match="solver: Stopped at `maxiter`"):
+        _result.finish(Result(x=0, status=Status.MAXITER), "solver")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _result.finish(Result(x=0, status=Status.SUCCESS), "solver")
+        _result.finish(Result(x=0, status=Status.CALLBACK), "solver")
+
+
+def test_call_callback():
+    assert _result.call_callback(None, 1) is False
+    assert _result.call_callback(lambda r: None, 1) is False
+
+    def stop(_):
+        raise StopIteration
+
+    assert _result.call_callback(stop, 1) is True
+
+
+def test_as_float_array_coerces_once():
+    x = v.as_float_array([1, 2, 3], "a", "f", ndim=1)
+    assert x.dtype == np.float64 and x.flags.c_contiguous
+    y = np.arange(6.0).reshape(2, 3).T
+    assert v.as_float_array(y, "M", "f", ndim=2).flags.c_contiguous
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: v.as_float_array([1.0, np.inf], "a", "f"), ValueError, r"^f: `a` must be finite; got a\[1\] = inf\.$"),
+        (lambda: v.as_float_array(np.ones((2, 2)), "a", "f", ndim=1), ValueError, r"`a` must be 1-D; got an array of shape \(2, 2\)"),
+        (lambda: v.as_float_array(["x"], "a", "f"), TypeError, r"`a` must have a real numeric dtype"),
+        (lambda: v.as_float_array(np.ones(2, complex), "a", "f"), TypeError, r"real numeric dtype"),
+        (lambda: v.as_float_array(None, "a", "f"), TypeError, r"`a` must be an array"),
+        (lambda: v.check_scalar(-1.0, "tol", "f", low=0.0, low_inclusive=False), ValueError, r"^f: `tol` must be > 0; got -1\.0\.$"),
+        (lambda: v.check_scalar("1", "tol", "f"), TypeError, r"`tol` must be a real number"),
+        (lambda: v.check_scalar(True, "tol", "f"), TypeError, r"`tol` must be a real number"),
+        (lambda: v.check_scalar(np.nan, "tol", "f"), ValueError, r"`tol` must be finite"),
+        (lambda: v.check_int(1.5, "n", "f"), TypeError, r"`n` must be an integer"),
+        (lambda: v.check_int(0, "n", "f", low=1), ValueError, r"`n` must be >= 1; got 0"),
+        (lambda: v.check_choice("bogus", "method", "f", ["a", "b"]), ValueError, r"`method` must be one of 'a', 'b'; got 'bogus'"),
+        (lambda: v.check_rng("seed", "f"), TypeError, r"`rng` must be None, an int seed"),
+        (lambda: v.check_no_extra({"maxIter": 3}, "f", ["maxiter"]), TypeError, r"unexpected keyword argument\(s\) 'maxIter'; accepted: maxiter"),
+    ],
+)
+def test_validation_messages(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_as_operator_keeps_sparse_sparse():
+    import scipy.sparse as sp
+
+    A = sp.random_array((20, 10), density=0.1, format="coo", rng=0)
+    out, kind = v.as_operator(A, "A", "f")
+    assert kind == "sparse" and sp.issparse(out) and out.format == "csr"
+    bad = sp.csr_array(np.array([[1.0, np.nan]]))
+    with pytest.raises(ValueError, match=r"`A.data` must be finite"):
+        v.as_operator(bad, "A", "f")
+
+
+def test_check_rng_is_reproducible():
+    a = v.check_rng(7, "f").standard_normal(3)
+    b = v.check_rng(7, "f").standard_normal(3)
+    np.testing.assert_array_equal(a, b)
+    g = np.random.default_rng(1)
+    assert v.check_rng(g, "f") is g
+
+
+def test_jit_policy_and_cache_switch():
+    from numopt import _numba
+
+    assert "nnan" not in _numba.FASTMATH and "ninf" not in _numba.FASTMATH
+    with pytest.raises(ValueError, match="fastmath=True"):
+        _numba.jit(fastmath=True)
+
+    @_numba.jit(cache=False)
+    def has_nan(x):
+        for v_ in x:
+            if np.isnan(v_):
+                return True
+        return False
+
+    assert has_nan(np.array([1.0, np.nan])) and not has_nan(np.array([1.0]))
+    code = "import numopt._numba as n; print(n.CACHE)"
+    env = dict(os.environ, NUMOPT_NUMBA_CACHE="0")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_iteration_printer(capsys):
+    p = _result.IterationPrinter(["nit", "value"], width=8)
+    p.row(1, 0.25)
+    p.row(2, 0.125)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["     nit   value", "       1    0.25", "       2   0.125"]

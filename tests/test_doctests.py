@@ -1,0 +1,23 @@
+"""Run the docstring examples of the public modules (each well under a second)."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "numopt",
+    "numopt._result",
+    "numopt.linalg._cg",
+    "numopt.linalg._sparse",
+    "numopt.linalg._lstsq",
+    "numopt.linalg._sketch",
+    "numopt.linalg._kaczmarz",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
