@@ -87,7 +87,7 @@ class Row:
 
 
 _HEADER = ("case", "size", "numopt_s", "peer", "peer_s", "ratio", "accuracy", "peak_mem", "note")
-_WIDTHS = (24, 18, 10, 24, 10, 8, 34, 16, 0)
+_WIDTHS = (20, 36, 10, 26, 10, 9, 30, 12, 0)
 
 
 def _fmt_time(t: float) -> str:

@@ -26,6 +26,10 @@ class Status(enum.Enum):
 
     SUCCESS = "Converged: the stopping criterion `tol` is satisfied."
     ZERO_RHS = "Converged: the right-hand side is zero, so the solution is zero."
+    ROUNDING_FLOOR = (
+        "Converged to the rounding floor: refinement stopped improving within 1000 `tol`; "
+        "this is the accuracy double precision allows for this problem."
+    )
     MAXITER = "Stopped at `maxiter` before reaching `tol`; raise `maxiter`, loosen `tol` or use a preconditioner."
     CALLBACK = "Stopped because `callback` raised StopIteration."
     NONFINITE = "Stopped: an iterate became NaN or inf; check the input scaling or lower the step size."
@@ -54,7 +58,7 @@ class Status(enum.Enum):
         return f"<Status.{self.name}>"
 
 
-_SUCCESS = frozenset({Status.SUCCESS, Status.ZERO_RHS})
+_SUCCESS = frozenset({Status.SUCCESS, Status.ZERO_RHS, Status.ROUNDING_FLOOR})
 
 
 def _short(value: Any) -> str:

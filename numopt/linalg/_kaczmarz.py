@@ -57,7 +57,7 @@ class SketchProjectResult(Result):
     partition : tuple of ndarray or None
         For ``method="block_kaczmarz"``, the fixed partition of the rows into blocks (sorted row indices
         of each block) that the run sampled from; pass it to :func:`kaczmarz_contraction_rate`.
-        ``None`` for the other methods.
+        ``None`` for the other methods and when the run stops before its first step.
     """
 
     residual_norm: float = math.nan
@@ -81,7 +81,8 @@ def _row_norms_sq(A, kind: str) -> np.ndarray:
 def _check_row_norms(norms: np.ndarray, func: str) -> None:
     if not np.isfinite(norms).all():
         i = int(np.flatnonzero(~np.isfinite(norms))[0])
-        raise fail(func, "A", "have rows whose squared norms are finite (rescale `A` and `b`)", f"||A[{i}]||^2 = {norms[i]}")
+        raise fail(func, "A", "have rows whose squared norms are finite (rescale `A` and `b`)",
+                   f"||A[{i}]||^2 = {norms[i]}")
 
 
 def _check_method(method, sampling, block_size, m: int, func: str):
@@ -216,7 +217,8 @@ class _GaussianSteps:
         for _ in range(steps):
             S = self.rng.standard_normal((m, self.k))
             SA = S.T @ A if self.kind == "dense" else np.ascontiguousarray((A.T @ S).T)
-            rhs = S.T @ b - SA @ x
+            with np.errstate(over="ignore", invalid="ignore"):
+                rhs = S.T @ b - SA @ x
             if not np.isfinite(rhs).all():
                 x[:] = np.nan  # reported as Status.NONFINITE at the next check
                 return
@@ -229,7 +231,9 @@ _METHODS = {"kaczmarz": _KaczmarzSteps, "block_kaczmarz": _BlockKaczmarzSteps, "
 
 
 def _residual_norm(A, b: np.ndarray, x: np.ndarray) -> float:
-    return float(np.linalg.norm(b - A @ x))
+    # An overflow shows up as a non-finite residual (Status.NONFINITE), not as a RuntimeWarning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.linalg.norm(b - A @ x))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -387,7 +391,7 @@ def sketch_and_project(
     if bad.size:
         i = int(bad[0])
         raise fail(func, "b", "be zero where the row of `A` is zero (otherwise A x = b has no solution)",
-                   f"b[{i}] = {b[i]!r} with A[{i}] = 0")
+                   f"b[{i}] = {float(b[i])!r} with A[{i}] = 0")
 
     b_norm = float(np.linalg.norm(b))
     if b_norm == 0.0 and x0 is None:
@@ -397,7 +401,6 @@ def sketch_and_project(
     res = _residual_norm(A, b, x)
     scale = b_norm if b_norm > 0.0 else res
     threshold = tol * scale
-    steps = _METHODS[method](A, kind, b, norms, sampling, block_size, rng)
     patience = max(_PATIENCE_EPOCHS * epoch, _PATIENCE_CHECKS * check_every)
     printer = IterationPrinter(["nit", "residual", "relative"]) if verbose else None
 
@@ -410,10 +413,15 @@ def sketch_and_project(
         status = Status.NONFINITE
     elif res <= threshold:
         status = Status.SUCCESS
+    # Built only when a step is needed: a zero A (then b = 0) always stops above. The block partition
+    # is the first draw from `rng`, which kaczmarz_contraction_rate(rng=...) reproduces.
+    steps = _METHODS[method](A, kind, b, norms, sampling, block_size, rng) if status is None else None
+    partition = None if steps is None else steps.partition
     reference, nit_reference = res, 0
     while status is None:
-        steps.advance(x, min(check_every, maxiter - nit))
-        nit += min(check_every, maxiter - nit)
+        chunk = min(check_every, maxiter - nit)
+        steps.advance(x, chunk)
+        nit += chunk
         res = _residual_norm(A, b, x)
         history.append(res)
         if not math.isfinite(res):
@@ -426,7 +434,7 @@ def sketch_and_project(
         if callback is not None:
             current = SketchProjectResult(x=x.copy(), status=Status.SUCCESS if converged else Status.MAXITER,
                                           nit=nit, residual_norm=res, residual_history=np.asarray(history),
-                                          partition=steps.partition)
+                                          partition=partition)
             stop = call_callback(callback, current)
         if converged:
             status = Status.SUCCESS
@@ -440,7 +448,7 @@ def sketch_and_project(
             if status is None and nit >= maxiter:
                 status = Status.MAXITER
     result = SketchProjectResult(x=x, status=status, nit=nit, residual_norm=history[-1],
-                                 residual_history=np.asarray(history), partition=steps.partition)
+                                 residual_history=np.asarray(history), partition=partition)
     return finish(result, func)
 
 
@@ -606,7 +614,8 @@ def kaczmarz_contraction_rate(A, *, method="kaczmarz", sampling="row_norm", bloc
     nonzero = np.flatnonzero(norms > 0)
     if partition is not None:
         if method != "block_kaczmarz":
-            raise fail(func, "partition", "be None unless method='block_kaczmarz'", f"a partition with method={method!r}")
+            raise fail(func, "partition", "be None unless method='block_kaczmarz'",
+                       f"a partition with method={method!r}")
         partition = _check_partition(partition, m, nonzero, func)
     if nonzero.size == 0:
         return 0.0
