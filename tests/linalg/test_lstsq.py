@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from hypothesis import given
+from hypothesis import strategies as st
+
+from numopt import ConvergenceWarning, Status
+from numopt.linalg import _kernels, lstsq_sketched
+
+
+def problem(m, n, log_cond, residual, seed):
+    """A with log-spaced singular values; b = A x* + r with r orthogonal to range(A): x* is exact."""
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((m, n + 1)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = (U[:, :n] * np.logspace(0, -log_cond, n)) @ V.T
+    x_star = rng.standard_normal(n)
+    b = A @ x_star + residual * np.linalg.norm(A @ x_star) * U[:, n]
+    return A, b, x_star
+
+
+def rel(x, y):
+    return np.linalg.norm(x - y) / np.linalg.norm(y)
+
+
+@given(m=st.integers(60, 600), n=st.integers(1, 30), log_cond=st.floats(0, 6), residual=st.sampled_from([0.0, 1e-6, 1e-2]),
+       sketch=st.sampled_from(["sparse_sign", "srht", "gaussian"]), seed=st.integers(0, 2**31))
+def test_as_accurate_as_lapack(m, n, log_cond, residual, sketch, seed):
+    A, b, x_star = problem(m, n, log_cond, residual, seed)
+    res = lstsq_sketched(A, b, sketch=sketch, sketch_size=min(m, 4 * n + 10), rng=seed)
+    assert res.success, res.message
+    x_lapack = np.linalg.lstsq(A, b, rcond=None)[0]
+    # backward-stable accuracy: within a modest factor of LAPACK's own forward error, or at 1e-13
+    assert rel(res.x, x_star) <= max(50 * rel(x_lapack, x_star), 1e-13)
+    np.testing.assert_allclose(res.residual_norm, np.linalg.norm(b - A @ res.x), rtol=1e-10)
+
+
+def test_issue_accuracy_target_at_cond_1e6():
+    A, b, x_star = problem(4000, 100, 6, 1e-6, 0)
+    res = lstsq_sketched(A, b, rng=0)
+    assert res.success and rel(res.x, x_star) <= 1e-8
+
+
+def test_large_residual_reaches_rounding_floor():
+    A, b, x_star = problem(3000, 60, 6, 0.1, 1)
+    res = lstsq_sketched(A, b, rng=0)
+    assert res.success and res.status in (Status.SUCCESS, Status.ROUNDING_FLOOR)
+    assert rel(res.x, x_star) <= 20 * rel(np.linalg.lstsq(A, b, rcond=None)[0], x_star) + 1e-12
+
+
+def test_sparse_input_matches_dense_and_scipy():
+    A = sp.random_array((3000, 40), density=0.05, format="csr", rng=3) + sp.eye_array(3000, 40)
+    rng = np.random.default_rng(0)
+    b = rng.standard_normal(3000)
+    res = lstsq_sketched(A, b, rng=0)
+    dense = lstsq_sketched(A.toarray(), b, rng=0)
+    ref = spla.lsqr(A, b, atol=1e-15, btol=1e-15, iter_lim=10_000)[0]
+    assert res.success
+    np.testing.assert_allclose(res.x, ref, rtol=1e-9)
+    np.testing.assert_allclose(res.x, dense.x, rtol=1e-10)
+
+
+def test_sketch_skipped_when_not_smaller():
+    A, b, x_star = problem(50, 10, 3, 0.0, 0)
+    res = lstsq_sketched(A, b, sketch_size=80)
+    assert res.sketch_size == 50 and res.success and res.nit <= 2
+    np.testing.assert_allclose(res.x, x_star, rtol=1e-9)
+
+
+def test_reproducible_with_seed():
+    A, b, _ = problem(500, 20, 4, 1e-3, 2)
+    r1, r2 = lstsq_sketched(A, b, rng=5), lstsq_sketched(A, b, rng=5)
+    np.testing.assert_array_equal(r1.x, r2.x)
+
+
+def test_rank_deficient_reports():
+    A = np.random.default_rng(0).standard_normal((200, 5))
+    A = np.column_stack([A, A[:, 0] + A[:, 1]])
+    with pytest.warns(ConvergenceWarning, match="rank deficient"):
+        res = lstsq_sketched(A, np.ones(200), rng=0)
+    assert not res.success and res.status is Status.RANK_DEFICIENT and np.isfinite(res.x).all()
+
+
+def test_zero_rhs():
+    res = lstsq_sketched(np.eye(30, 3), np.zeros(30))
+    assert res.success and res.status is Status.ZERO_RHS
+    np.testing.assert_array_equal(res.x, 0.0)
+
+
+def test_maxiter_and_callback():
+    A, b, _ = problem(2000, 50, 6, 1e-1, 4)
+    with pytest.warns(ConvergenceWarning, match="maxiter"):
+        res = lstsq_sketched(A, b, maxiter=2, rng=0)
+    assert res.status is Status.MAXITER and not res.success and res.nit <= 2
+    calls = []
+
+    def stop(intermediate):
+        calls.append(intermediate.nit)
+        raise StopIteration
+
+    res = lstsq_sketched(A, b, callback=stop, rng=0)
+    assert res.status is Status.CALLBACK and calls == [1]
+
+
+def test_normal_product_kernels_match_numpy():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((37, 6))
+    w = rng.standard_normal(6)
+    ref = A.T @ (A @ w)
+    for chunks in (1, 2, 5):
+        out = _kernels.dense_normal_matvec(A, w, np.empty((chunks, 6)), np.empty(6))
+        np.testing.assert_allclose(out, ref, rtol=1e-13)
+    S = sp.random_array((37, 6), density=0.3, format="csr", rng=1)
+    ref = S.T @ (S @ w)
+    for chunks in (1, 3):
+        out = _kernels.csr_normal_matvec(S.indptr, S.indices, S.data, w, np.empty((chunks, 6)), np.empty(6))
+        np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-15)
+    out = _kernels.dense_normal_matvec.py_func(A, w, np.empty((2, 6)), np.empty(6))
+    np.testing.assert_allclose(out, A.T @ (A @ w), rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "A, b, kwargs, error, match",
+    [
+        (spla.aslinearoperator(np.eye(4)), np.ones(4), {}, TypeError, r"lstsq_sketched: `A` must be an ndarray or a scipy sparse"),
+        (np.ones((3, 5)), np.ones(3), {}, ValueError, r"`A` must have at least as many rows as columns"),
+        (np.ones((5, 2)), np.ones(4), {}, ValueError, r"`b` must have length 5"),
+        (np.array([[1.0, np.nan], [0, 1], [1, 1]]), np.ones(3), {}, ValueError, r"`A` must be finite; got A\[0, 1\] = nan"),
+        (np.eye(5, 2), np.ones(5), {"tol": -1e-3}, ValueError, r"`tol` must be >= 0"),
+        (np.eye(5, 2), np.ones(5), {"sketch": "fft"}, ValueError, r"must be one of"),
+        (np.eye(5, 2), np.ones(5), {"sketch_size": 1}, ValueError, r"`sketch_size` must be >= 2"),
+        (np.eye(5, 2), np.ones(5), {"maxiter": -1}, ValueError, r"`maxiter` must be >= 0"),
+        (np.eye(5, 2), np.ones(5), {"seed": 1}, TypeError, r"seed"),
+    ],
+)
+def test_bad_input(A, b, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        lstsq_sketched(A, b, **kwargs)
