@@ -156,3 +156,13 @@ def test_iteration_printer(capsys):
     p.row(2, 0.125)
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["     nit   value", "       1    0.25", "       2   0.125"]
+
+
+def test_openmp_threads_wait_passively_unless_user_says_otherwise():
+    code = "import os, numopt._numba; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == "ACTIVE"

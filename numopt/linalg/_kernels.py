@@ -17,27 +17,35 @@ from .._numba import jit, prange
 # --------------------------------------------------------------------------------------------------
 
 
+@jit(inline="always")
+def csr_row_dot(indptr, indices, data, x, i):
+    """sum_k data[k] * x[indices[k]] over the stored entries of row i (unsigned loop indices)."""
+    acc = 0.0
+    for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+        acc += data[k] * x[np.uint64(indices[k])]
+    return acc
+
+
+@jit(inline="always")
+def csr_row_axpy(indptr, indices, data, alpha, i, out):
+    """out[indices[k]] += alpha * data[k] over the stored entries of row i."""
+    for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+        out[np.uint64(indices[k])] += alpha * data[k]
+
+
 @jit
 def csr_matvec_serial(indptr, indices, data, x, out):
     """out[i] = sum_k data[k] * x[indices[k]] over row i of a CSR matrix (serial)."""
-    n_rows = out.shape[0]
-    for i in range(n_rows):
-        acc = 0.0
-        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-            acc += data[k] * x[np.uint64(indices[k])]
-        out[i] = acc
+    for i in range(out.shape[0]):
+        out[i] = csr_row_dot(indptr, indices, data, x, i)
     return out
 
 
 @jit(parallel=True)
 def csr_matvec_parallel(indptr, indices, data, x, out):
     """Parallel twin of :func:`csr_matvec_serial`: rows are split over the Numba threads."""
-    n_rows = out.shape[0]
-    for i in prange(n_rows):
-        acc = 0.0
-        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-            acc += data[k] * x[np.uint64(indices[k])]
-        out[i] = acc
+    for i in prange(out.shape[0]):
+        out[i] = csr_row_dot(indptr, indices, data, x, i)
     return out
 
 
@@ -45,11 +53,8 @@ def csr_matvec_parallel(indptr, indices, data, x, out):
 def csr_rmatvec_serial(indptr, indices, data, y, out):
     """out = A^T y for a CSR matrix A (scatter over rows; ``out`` is zeroed first)."""
     out[:] = 0.0
-    n_rows = y.shape[0]
-    for i in range(n_rows):
-        yi = y[i]
-        for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-            out[np.uint64(indices[k])] += data[k] * yi
+    for i in range(y.shape[0]):
+        csr_row_axpy(indptr, indices, data, y[i], i, out)
     return out
 
 
@@ -123,11 +128,7 @@ def csr_normal_matvec(indptr, indices, data, w, partial, out):
         start = c * rows_per_chunk
         stop = min(m, start + rows_per_chunk)
         for i in range(start, stop):
-            t = 0.0
-            for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-                t += data[k] * w[np.uint64(indices[k])]
-            for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-                acc[np.uint64(indices[k])] += t * data[k]
+            csr_row_axpy(indptr, indices, data, csr_row_dot(indptr, indices, data, w, i), i, acc)
     out[:] = 0.0
     for c in range(n_chunks):
         out += partial[c]
@@ -263,14 +264,8 @@ def kaczmarz_csr(indptr, indices, data, b, row_norms_sq, rows, x):
     """CSR twin of :func:`kaczmarz_dense`."""
     for t in range(rows.shape[0]):
         i = rows[t]
-        start = np.uint64(indptr[i])
-        stop = np.uint64(indptr[i + 1])
-        acc = 0.0
-        for k in range(start, stop):
-            acc += data[k] * x[np.uint64(indices[k])]
-        step = (b[i] - acc) / row_norms_sq[i]
-        for k in range(start, stop):
-            x[np.uint64(indices[k])] += step * data[k]
+        step = (b[i] - csr_row_dot(indptr, indices, data, x, i)) / row_norms_sq[i]
+        csr_row_axpy(indptr, indices, data, step, i, x)
     return x
 
 

@@ -185,7 +185,10 @@ def lstsq_sketched(
         S = make_sketch(sketch, s, m, rng=rng)
         SA = S.apply(A)
         Sb = S.apply(b)
-    Q, R = np.linalg.qr(SA)
+    # One Householder QR of [SA | Sb] without forming Q: R_aug = [[R, Q^T S b], [0, *]].
+    R_aug = np.linalg.qr(np.column_stack([SA, Sb]), mode="r")
+    R = np.ascontiguousarray(R_aug[:n, :n])
+    sketched_rhs = R_aug[:n, n]
     diag = np.abs(np.diag(R))
     if not diag.min() > n * np.finfo(float).eps * diag.max():
         return finish(LstsqResult(x=np.zeros(n), status=Status.RANK_DEFICIENT, sketch_size=s), func)
@@ -211,7 +214,7 @@ def lstsq_sketched(
     # R^{-T} A^T b once and iterating on it (plain sketch-and-precondition) stalls at a forward error
     # of about kappa(A)^2 u; refining on the residual restores the accuracy of a backward-stable solver
     # (Epperly, Meier, Nakatsukasa 2024).
-    x = solve_R(Q.T @ Sb)
+    x = solve_R(sketched_rhs)
     history = []
     nit = 0
     status = Status.MAXITER
