@@ -4,6 +4,7 @@ least squares and sparse kernels used by every solver family."""
 from ._cg import CGResult, cg
 from ._kaczmarz import SketchProjectResult, kaczmarz_contraction_rate, sketch_and_project
 from ._lstsq import LstsqResult, lstsq_sketched
+from ._sketch import SRHT, CountSketch, GaussianSketch, Sketch, SparseSignSketch, make_sketch
 from ._sparse import csr_matvec
 
 __all__ = [
@@ -13,6 +14,12 @@ __all__ = [
     "kaczmarz_contraction_rate",
     "lstsq_sketched",
     "LstsqResult",
+    "make_sketch",
+    "Sketch",
+    "GaussianSketch",
+    "SparseSignSketch",
+    "CountSketch",
+    "SRHT",
     "sketch_and_project",
     "SketchProjectResult",
 ]

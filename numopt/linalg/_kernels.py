@@ -235,6 +235,41 @@ def fwht_inplace(x):
     return x
 
 
+@jit
+def scale_transpose_serial(A, weights, start, out):
+    """out[c, i] = weights[i] * A[i, start + c] for c < out.shape[0]: a scaled, transposed copy of columns.
+
+    Feeds the SRHT's DCT a contiguous transform axis. Rows are taken in tiles of 256 so that the strided
+    reads of the C-order ``A`` stay in cache while every output row is written in contiguous runs.
+    """
+    n = A.shape[0]
+    b = out.shape[0]
+    for i0 in range(0, n, 256):
+        i1 = min(n, i0 + 256)
+        for c in range(b):
+            col = start + c
+            row = out[c]
+            for i in range(i0, i1):
+                row[i] = weights[i] * A[i, col]
+    return out
+
+
+@jit(parallel=True)
+def scale_transpose_parallel(A, weights, start, out):
+    """Parallel twin of :func:`scale_transpose_serial`: the row tiles are split over the Numba threads."""
+    n = A.shape[0]
+    b = out.shape[0]
+    for tile in prange((n + 255) // 256):
+        i0 = tile * 256
+        i1 = min(n, i0 + 256)
+        for c in range(b):
+            col = start + c
+            row = out[c]
+            for i in range(i0, i1):
+                row[i] = weights[i] * A[i, col]
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # Randomized Kaczmarz
 # --------------------------------------------------------------------------------------------------

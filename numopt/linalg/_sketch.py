@@ -30,15 +30,21 @@ from .._validation import as_float_array, as_operator, check_choice, check_int, 
 
 __all__ = ["make_sketch", "Sketch", "GaussianSketch", "SparseSignSketch", "CountSketch", "SRHT"]
 
-#: Empirical constant of the sparse sign bound (zeta >= 8): eps = C * (Gaussian formula). See SparseSignSketch.
+#: Empirical constant of the sparse sign bound (zeta >= 8); see :class:`SparseSignSketch`.
 SPARSE_SIGN_FACTOR = 1.25
-#: Empirical constants of the SRHT bound per transform: eps = C * (Gaussian formula). See SRHT.
-SRHT_FACTOR = {"dct": 1.25, "hadamard": 1.25}
+#: Empirical constant of the Gaussian-type term of the SRHT bound; see :class:`SRHT`.
+SRHT_FACTOR = 1.1
+#: Coherence constant mu of the sampling (matrix Chernoff) term of the SRHT bound: the rows of H D Q for a
+#: coordinate-aligned Q have squared norms <= mu k / n_pad (Hadamard entries are +-1/sqrt(n_pad): mu = 1;
+#: orthonormal DCT-II entries are at most sqrt(2/n): mu = 2).
+SRHT_COHERENCE = {"dct": 2.0, "hadamard": 1.0}
 
-#: Columns of a matrix transformed together by the SRHT (bounded scratch memory, cache-sized blocks).
-_SRHT_BLOCK = 64
-#: Entries per transformed block above which scipy.fft may use every core.
-_FFT_PARALLEL_SIZE = 1 << 18
+#: Columns of a matrix transformed together by the SRHT (bounded scratch memory, cache-sized blocks;
+#: measured on a 20000 x 200 matrix).
+_SRHT_BLOCK = {"dct": 32, "hadamard": 64}
+#: Entries per transformed block above which the SRHT uses every core (scipy.fft workers and the
+#: parallel transpose kernel); below it thread wake-up costs more than it saves.
+_PARALLEL_SIZE = 1 << 18
 
 
 def _gaussian_eps(k: int, s: int, delta: float) -> float:
@@ -49,6 +55,49 @@ def _gaussian_eps(k: int, s: int, delta: float) -> float:
 def _countsketch_eps(k: int, s: int, delta: float) -> float:
     """Second-moment (Markov) bound of Nelson-Nguyen / Woodruff Thm 2.9 for hashing sketches."""
     return math.sqrt((k * k + k) / (s * delta))
+
+
+def _sparse_sign_eps(k: int, s: int, delta: float, zeta: int) -> float:
+    """Empirical sparse sign bound: the Gaussian formula at s_eff = min(s, zeta^2 (k + 1) / 2), times a constant."""
+    return SPARSE_SIGN_FACTOR * _gaussian_eps(k, min(float(s), zeta * zeta * (k + 1) / 2.0), delta)
+
+
+def _bisect(f, lo: float, hi: float) -> float:
+    """Root of an increasing function f on [lo, hi] (f(lo) <= 0 <= f(hi)) to double precision."""
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        if f(mid) < 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _chernoff_eps(k: int, s: int, delta: float, mu: float) -> float:
+    r"""Matrix Chernoff bound for sampling s of n rows without replacement, rows of leverage <= mu k / n.
+
+    With :math:`R = \mu k / s` and :math:`L = \ln(2k/\delta)`, the eigenvalues of :math:`(SQ)^\top SQ` lie in
+    :math:`[1 - t_-, 1 + t_+]` with probability :math:`\ge 1 - \delta`, where
+    :math:`t_- + (1 - t_-)\ln(1 - t_-) = R L` (or :math:`t_- = 1` when :math:`RL \ge 1`) and
+    :math:`(1 + t_+)\ln(1 + t_+) - t_+ = R L` (Tropp 2011, Thm 2.2; Tropp 2012, Thm 1.1).
+    """
+    target = mu * k / s * math.log(2.0 * k / delta)
+    if target >= 1.0:
+        t_lo = 1.0
+    else:
+        t_lo = _bisect(lambda t: t + (1.0 - t) * math.log1p(-t) - target, 0.0, 1.0)
+    hi = 1.0
+    while (1.0 + hi) * math.log1p(hi) - hi < target:
+        hi *= 2.0
+    t_hi = _bisect(lambda t: (1.0 + t) * math.log1p(t) - t - target, 0.0, hi)
+    return max(1.0 - math.sqrt(max(0.0, 1.0 - t_lo)), math.sqrt(1.0 + t_hi) - 1.0)
+
+
+def _srht_eps(k: int, s: int, delta: float, transform: str) -> float:
+    """Empirical SRHT bound: max(Gaussian-type term, coordinate-subspace sampling term)."""
+    return max(SRHT_FACTOR * _gaussian_eps(k, s, delta), _chernoff_eps(k, s, delta, SRHT_COHERENCE[transform]))
 
 
 class Sketch:
@@ -160,8 +209,9 @@ class Sketch:
         For any :math:`n \times k` matrix :math:`Q` with orthonormal columns, with probability at least
         :math:`1 - \delta` over the draw of :math:`S`, all singular values of :math:`S Q` lie in
         :math:`[1 - \varepsilon, 1 + \varepsilon]`. The class docstring states the formula and whether
-        it is a theorem or an empirical calibration. The value may exceed 1 (then the lower end of the
-        interval says nothing): raise ``sketch_size`` until it is comfortably below 1.
+        it is a theorem or an empirical calibration (the empirical ones were checked on families of
+        :math:`Q` that include the known worst cases; they are listed there). The value may exceed 1 (then
+        the lower end of the interval says nothing): raise ``sketch_size`` until it is comfortably below 1.
 
         Parameters
         ----------
@@ -348,21 +398,40 @@ class SparseSignSketch(_HashingSketch):
 
     Notes
     -----
-    **Distortion bound.** Two bounds hold:
+    **Distortion bound.** Two bounds are available:
 
-    * *Theorem, any* :math:`\zeta`: the off-diagonal entries of :math:`S^\top S` have mean zero, are
-      pairwise uncorrelated and have variance :math:`1/s`, so
+    * *Theorem, any* :math:`\zeta`: the diagonal of :math:`S^\top S` is exactly 1 (distinct rows) and
+      its off-diagonal entries have mean zero, are pairwise uncorrelated and have variance :math:`1/s`, so
       :math:`\mathbb{E}\|Q^\top S^\top S Q - I\|_F^2 \le (k^2+k)/s` exactly as for CountSketch
       (Nelson & Nguyen 2013; Woodruff 2014, Thm 2.9), and Markov's inequality gives
-      :math:`\varepsilon_{\mathrm{CS}} = \sqrt{(k^2+k)/(s\,\delta)}` (it needs :math:`s \sim k^2/\delta`).
-    * *Empirical, for* :math:`\zeta \ge 8`: :math:`\varepsilon_{\mathrm{emp}} = C\,(\sqrt{k/s} +
-      \sqrt{2\ln(2/\delta)/s})` with :math:`C` = :data:`SPARSE_SIGN_FACTOR`, i.e. the Gaussian formula
-      inflated by :math:`C`. This is **not a theorem**; it is calibrated numerically (see below).
+      :math:`\varepsilon_{\mathrm{CS}} = \sqrt{(k^2+k)/(s\,\delta)}` (useful only for :math:`s \gg k^2/\delta`).
+    * *Empirical, for* :math:`\zeta \ge 8` (**not a theorem**):
+
+      .. math::
+
+          \varepsilon_{\mathrm{emp}} = C \Bigl(\sqrt{k/s_{\mathrm{eff}}} + \sqrt{2\ln(2/\delta)/s_{\mathrm{eff}}}\Bigr),
+          \qquad s_{\mathrm{eff}} = \min\bigl(s, \tfrac12 \zeta^2 (k+1)\bigr),
+
+      the Gaussian formula inflated by :math:`C = 1.25` (:data:`SPARSE_SIGN_FACTOR`), with the sketch
+      size capped. The cap is needed because for :math:`s \gg \zeta^2 k` a subspace spanned by
+      coordinate vectors is perturbed by isolated hash collisions of size :math:`1/\zeta`, which stop
+      shrinking like :math:`s^{-1/2}`: without it the Gaussian shape is exceeded (by a factor of about 2
+      at :math:`s = 256k`).
 
     :meth:`distortion_bound` returns :math:`\varepsilon_{\mathrm{CS}}` for :math:`\zeta < 8` and
     :math:`\min(\varepsilon_{\mathrm{CS}}, \varepsilon_{\mathrm{emp}})` for :math:`\zeta \ge 8`.
 
-    CALIBRATION_PLACEHOLDER
+    *Calibration of* :math:`\varepsilon_{\mathrm{emp}}` (:math:`\varepsilon` observed = :math:`\max(1 -
+    \sigma_{\min}(SQ), \sigma_{\max}(SQ) - 1)`): 295,200 draws with :math:`\zeta = 8` (492 configurations
+    of 600 draws: :math:`Q` from 7 families -- Haar-random, random coordinate vectors, the leading
+    coordinate vectors, half coordinate and half Gaussian columns, Legendre polynomials, block indicators,
+    disjoint pairs :math:`(e_a \pm e_b)/\sqrt2` --, :math:`k \in \{1, 2, 4, 8, 16, 32, 50, 64\}`,
+    :math:`s/k \in \{4, 8, \dots, 256\}` with :math:`s \le 16384`, :math:`n` uniform in [200, 4096]);
+    80,000 more (5,000 per configuration) at the worst configurations (coordinate vectors,
+    :math:`k \in \{32, 64\}`, :math:`s/k \in \{24, 32, 48, 64\}`), and 21,600 with :math:`\zeta \in \{12, 16\}`.
+    Largest ratio observed / :math:`\varepsilon_{\mathrm{emp}}`: 0.81 for the 0.99-quantile against
+    :math:`\delta = 0.01`, 0.84 for the 0.999-quantile of 5,000 draws against :math:`\delta = 10^{-3}`, 0.91
+    for the maximum of 600 draws against :math:`\delta = 1/600`.
 
     References
     ----------
@@ -389,7 +458,7 @@ class SparseSignSketch(_HashingSketch):
     def _bound(self, k, delta):
         eps = _countsketch_eps(k, self.sketch_size, delta)
         if self.nnz_per_column >= 8:
-            eps = min(eps, SPARSE_SIGN_FACTOR * _gaussian_eps(k, self.sketch_size, delta))
+            eps = min(eps, _sparse_sign_eps(k, self.sketch_size, delta, self.nnz_per_column))
         return eps
 
 
@@ -455,9 +524,11 @@ def _next_pow2(n: int) -> int:
 
 def _dct_matrix(n: int) -> np.ndarray:
     """Orthonormal DCT-II matrix C (C @ x == scipy.fft.dct(x, type=2, norm="ortho")), built from cosines."""
-    k = np.arange(n)[:, None]
-    j = np.arange(n)[None, :]
-    C = np.sqrt(2.0 / n) * np.cos(np.pi * k * (2 * j + 1) / (2 * n))
+    k = np.arange(n, dtype=np.int64)[:, None]
+    j = np.arange(n, dtype=np.int64)[None, :]
+    # cos(pi k (2j + 1) / (2n)) with the integer phase reduced modulo 4n first: an argument in [0, 2 pi)
+    # keeps every entry accurate to a few ulps.
+    C = np.sqrt(2.0 / n) * np.cos(np.pi * ((k * (2 * j + 1)) % (4 * n)) / (2 * n))
     C[0] /= np.sqrt(2.0)
     return C
 
@@ -487,8 +558,8 @@ class SRHT(Sketch):
       :math:`1/\sqrt{n_{\mathrm{pad}}}`, applied by a fast Numba transform to ``A`` zero-padded to
       :math:`n_{\mathrm{pad}}` = the next power of two :math:`\ge n` rows.
 
-    Applying it costs :math:`O(n_{\mathrm{pad}}\,d \log n_{\mathrm{pad}})`; sparse ``A`` is processed 64
-    columns at a time (never densified as a whole).
+    Applying it costs :math:`O(n_{\mathrm{pad}}\,d \log n_{\mathrm{pad}})`; ``A`` is processed in blocks of at
+    most 64 columns, so sparse ``A`` is never densified as a whole.
 
     Parameters
     ----------
@@ -503,17 +574,50 @@ class SRHT(Sketch):
 
     Notes
     -----
-    **Distortion bound (empirical, not a theorem).** :meth:`distortion_bound` returns
+    **Distortion bound (empirical; a theorem only for subspaces spanned by coordinate vectors).**
+    :meth:`distortion_bound` returns
 
     .. math::
 
-        \varepsilon = C\,\Bigl(\sqrt{k/s} + \sqrt{2\ln(2/\delta)/s}\Bigr),
+        \varepsilon = \max\Bigl(C\,\bigl(\sqrt{k/s} + \sqrt{2\ln(2/\delta)/s}\bigr),\;
+        \varepsilon_\chi\Bigr),
 
-    the Gaussian formula inflated by :math:`C` = ``SRHT_FACTOR[transform]``. The theorems for the SRHT
-    (Tropp 2011: :math:`s \gtrsim (\sqrt{k} + \sqrt{8\ln(kn)})^2 \ln k` rows give singular values in
-    [0.40, 1.48] with probability :math:`1 - O(1/k)`) are far too pessimistic to be useful here.
+    with :math:`C = 1.1` (:data:`SRHT_FACTOR`), where :math:`\varepsilon_\chi` is the matrix Chernoff
+    bound for sampling :math:`s` of :math:`n_{\mathrm{pad}}` rows without replacement from a matrix with
+    orthonormal columns whose rows have squared norms at most :math:`\mu k / n_{\mathrm{pad}}` (Tropp 2011,
+    Thm 2.2): with
+    :math:`R = \mu k/s` and :math:`L = \ln(2k/\delta)`, :math:`t_-` solves
+    :math:`t + (1-t)\ln(1-t) = RL` (:math:`t_- = 1` if :math:`RL \ge 1`), :math:`t_+` solves
+    :math:`(1+t)\ln(1+t) - t = RL`, and
+    :math:`\varepsilon_\chi = \max(1 - \sqrt{1 - t_-}, \sqrt{1 + t_+} - 1)`;
+    :math:`\mu = 1` for the Hadamard transform (entries :math:`\pm 1/\sqrt{n_{\mathrm{pad}}}`) and
+    :math:`\mu = 2` for the DCT (entries at most :math:`\sqrt{2/n}`) (:data:`SRHT_COHERENCE`).
 
-    CALIBRATION_PLACEHOLDER
+    Why two terms: for :math:`Q` in general position the SRHT behaves like a Gaussian sketch (first
+    term). For :math:`Q` spanned by coordinate vectors, :math:`D` only flips signs and :math:`SQ` is a
+    uniform sample of rows of :math:`k` columns of :math:`H`; when these columns are periodic (the leading
+    columns of the Walsh-Hadamard matrix, or DCT columns whose frequencies share a small period) the
+    sample has to hit each of about :math:`k` row classes, a coupon-collector problem that needs
+    :math:`s \gtrsim k \ln(k/\delta)`. No constant multiple of the Gaussian formula covers it (for
+    :math:`k = 64`, :math:`s = 8k` the smallest singular value is 0 with probability above
+    :math:`10^{-3}`; a factor near 2 would be needed, growing like :math:`\sqrt{\ln k}`). For such
+    coordinate-aligned :math:`Q` the second term is a theorem (the row-norm condition holds with the
+    :math:`\mu` above); for general :math:`Q` it is not, so the bound as a whole is empirical. It is
+    vacuous (:math:`\ge 1`) until :math:`s` exceeds about :math:`\mu k \ln(2k/\delta)`. The theorems for
+    general :math:`Q` (Tropp 2011: :math:`s \gtrsim (\sqrt{k} + \sqrt{8\ln(kn)})^2 \ln k` rows give
+    singular values in [0.40, 1.48] with probability :math:`1 - O(1/k)`) are far more pessimistic.
+
+    *Calibration*: 288,000 draws (480 configurations of 600 draws: both transforms; :math:`Q` from the 7
+    families listed in :class:`SparseSignSketch` plus the DCT-periodic coordinate columns
+    :math:`j = (a r - 1)/2`, :math:`a = 1, 3, \dots, 2k-1`, :math:`n = k r` with :math:`r` odd;
+    :math:`k \in \{1, 2, 4, 8, 16, 32, 50, 64\}`, :math:`s/k \in \{4, 8, 16, 32\}`, :math:`n` uniform in
+    :math:`[\max(200, s), 4096]`). The observed distortion never exceeded the bound (0.9- and
+    0.99-quantiles against :math:`\delta = 0.1, 0.01`, maximum of 600 draws against :math:`\delta = 1/600`);
+    it equalled it only where both are 1 (singular :math:`SQ` for the coupon-collector families, where
+    the bound is vacuous as it must be). Where the bound is below 1 the largest ratio observed/bound was
+    0.85 (leading Hadamard columns, :math:`k = 16`, :math:`s = 32k`, maximum of 600 draws). For the
+    families not spanned by coordinate vectors the observed distortion stayed below 0.77 times the
+    Gaussian formula alone.
 
     References
     ----------
@@ -544,47 +648,53 @@ class SRHT(Sketch):
 
     _sparse_format = "csc"  # cheap column blocks
 
-    def _workers(self, size: int) -> int:
-        return -1 if size >= _FFT_PARALLEL_SIZE and (os.cpu_count() or 1) > 1 else 1
-
-    def _transform_block(self, block: np.ndarray) -> np.ndarray:
-        """:math:`S B` for a dense (n, b) block (any strides): returns (s, b)."""
-        import scipy.fft
-
-        n, b = block.shape
-        if self.transform == "dct":
-            # Transform along the contiguous axis of a (b, n) scratch array.
-            work = np.multiply(block.T, self._signs)
-            work = scipy.fft.dct(work, type=2, norm="ortho", axis=1, overwrite_x=True, workers=self._workers(work.size))
-            out = work[:, self._selected].T
-            out *= self._scale
-            return out
-        from . import _kernels
-
-        work = np.zeros((self.n_pad, b), dtype=np.float64)
-        np.multiply(block, self._signs[:, None], out=work[:n])
-        _kernels.fwht_inplace(work)
-        out = work[self._selected]
-        out *= 1.0 / math.sqrt(self.sketch_size)  # sqrt(n_pad / s) / sqrt(n_pad)
-        return out
-
     def _apply_dense(self, A):
-        d = A.shape[1]
-        if d <= _SRHT_BLOCK:
-            return np.ascontiguousarray(self._transform_block(A))
-        out = np.empty((self.sketch_size, d), dtype=np.float64)
-        for start in range(0, d, _SRHT_BLOCK):
-            stop = min(d, start + _SRHT_BLOCK)
-            out[:, start:stop] = self._transform_block(A[:, start:stop])
-        return out
+        return self._apply_blocks(A, sparse=False)
 
     def _apply_sparse(self, A):
-        d = A.shape[1]
-        out = np.empty((self.sketch_size, d), dtype=np.float64)
-        for start in range(0, d, _SRHT_BLOCK):
-            stop = min(d, start + _SRHT_BLOCK)
-            out[:, start:stop] = self._transform_block(A[:, start:stop].toarray())
-        return out
+        return self._apply_blocks(A, sparse=True)
+
+    def _apply_blocks(self, A, *, sparse: bool) -> np.ndarray:
+        """:math:`S A` a block of columns at a time (bounded scratch memory; sparse blocks densified one by one)."""
+        import scipy.fft
+
+        from . import _kernels
+
+        n, d = A.shape
+        s = self.sketch_size
+        width = max(1, min(d, _SRHT_BLOCK[self.transform]))
+        dct = self.transform == "dct"
+        # D and the final scaling folded into one pass: sqrt(n_pad/s) for the orthonormal DCT,
+        # sqrt(n_pad/s) / sqrt(n_pad) = 1/sqrt(s) for the unnormalised Walsh-Hadamard kernel.
+        weights = self._signs * (self._scale if dct else 1.0 / math.sqrt(s))
+        if dct:
+            # (width, n) scratch: the transform runs along its contiguous axis; out is built transposed.
+            out_t = np.empty((d, s), dtype=np.float64)
+            buf = np.empty((width, n), dtype=np.float64)
+            large = width * n >= _PARALLEL_SIZE
+            workers = -1 if large and (os.cpu_count() or 1) > 1 else 1
+            transpose = _kernels.scale_transpose_parallel if large else _kernels.scale_transpose_serial
+        else:
+            out = np.empty((s, d), dtype=np.float64)
+            buf = np.empty((self.n_pad, width), dtype=np.float64)
+        for start in range(0, d, width):
+            stop = min(d, start + width)
+            block = A[:, start:stop].toarray() if sparse else A[:, start:stop]  # (n, <= width), dense
+            if dct:
+                work = buf[: stop - start]
+                if sparse:
+                    transpose(block, weights, 0, work)
+                else:
+                    transpose(A, weights, start, work)
+                work = scipy.fft.dct(work, type=2, norm="ortho", axis=1, overwrite_x=True, workers=workers)
+                np.take(work, self._selected, axis=1, out=out_t[start:stop])
+            else:
+                work = buf if stop - start == width else np.empty((self.n_pad, stop - start), dtype=np.float64)
+                np.multiply(block, weights[:, None], out=work[:n])
+                work[n:] = 0.0
+                _kernels.fwht_inplace(work)
+                out[:, start:stop] = work[self._selected]
+        return np.ascontiguousarray(out_t.T) if dct else out
 
     def _rapply(self, Y):
         # S^T Y = sqrt(n_pad/s) D H^T P^T Y
@@ -606,7 +716,7 @@ class SRHT(Sketch):
         return np.ascontiguousarray(out)
 
     def _bound(self, k, delta):
-        return SRHT_FACTOR[self.transform] * _gaussian_eps(k, self.sketch_size, delta)
+        return _srht_eps(k, self.sketch_size, delta, self.transform)
 
     def todense(self) -> np.ndarray:
         if self.transform == "dct":
@@ -654,9 +764,9 @@ def make_sketch(kind, sketch_size, n, *, rng=None, nnz_per_column=8, transform="
     rng : None, int, SeedSequence or numpy Generator, optional
         All randomness is drawn here, so a seeded sketch is reproducible bit for bit.
     nnz_per_column : int, default 8
-        :math:`\zeta` for ``"sparse_sign"`` (ignored otherwise), :math:`1 \le \zeta \le s`.
+        :math:`\zeta` for ``"sparse_sign"``, :math:`1 \le \zeta \le s` (checked but unused for other kinds).
     transform : {"dct", "hadamard"}, default "dct"
-        Transform of ``"srht"`` (ignored otherwise).
+        Transform of ``"srht"`` (checked but unused for other kinds).
 
     Returns
     -------
@@ -679,16 +789,22 @@ def make_sketch(kind, sketch_size, n, *, rng=None, nnz_per_column=8, transform="
     Examples
     --------
     >>> import numpy as np
-    >>> S = make_sketch("sparse_sign", 40, 1000, rng=0)
+    >>> S = make_sketch("sparse_sign", 200, 5000, rng=0)
     >>> S.shape
-    (40, 1000)
-    >>> A = np.random.default_rng(1).standard_normal((1000, 5))
-    >>> (S @ A).shape
-    (40, 5)
-    >>> bool(S.distortion_bound(5, delta=0.01) < 1.0)
-    False
-    >>> bool(make_sketch("srht", 400, 1000, rng=0).distortion_bound(5, delta=0.01) < 1.0)
+    (200, 5000)
+    >>> Q, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((5000, 5)))
+    >>> (S @ Q).shape
+    (200, 5)
+    >>> eps = S.distortion_bound(5)          # P(all singular values of SQ in [1 - eps, 1 + eps]) >= 0.999
+    >>> round(eps, 2)
+    0.55
+    >>> sv = np.linalg.svd(S @ Q, compute_uv=False)
+    >>> bool(np.all(np.abs(sv - 1.0) <= eps))
     True
     """
-    kind = check_choice(kind, "kind", "make_sketch", _SKETCHES)
+    func = "make_sketch"
+    kind = check_choice(kind, "kind", func, _SKETCHES)
+    # The family-specific options are checked whatever the kind, so that a typo is never silently ignored.
+    check_int(nnz_per_column, "nnz_per_column", func, low=1)
+    check_choice(transform, "transform", func, ("dct", "hadamard"))
     return _SKETCHES[kind](sketch_size, n, rng, nnz_per_column, transform)
