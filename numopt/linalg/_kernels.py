@@ -84,55 +84,66 @@ def cg_direction(p, z, beta):
 
 
 # --------------------------------------------------------------------------------------------------
-# Normal-equation products g = A^T (A w), one pass over A (sketched least squares)
+# Normal-equation products g = A^T (A w - c), one pass over A (sketched least squares)
 # --------------------------------------------------------------------------------------------------
 
 
-@jit(parallel=True)
-def dense_normal_matvec(A, w, partial, out):
-    """out = A^T (A w) reading each row of the dense C-order ``A`` once.
+@jit(inline="always")
+def _sum_chunks(partial, sq, out):
+    """out = sum of the rows of ``partial``; return the sum of ``sq`` (fixed order: deterministic)."""
+    out[:] = 0.0
+    total = 0.0
+    for c in range(partial.shape[0]):
+        out += partial[c]
+        total += sq[c]
+    return total
 
-    ``partial`` is an (n_chunks, n) scratch array: chunk c accumulates the rows it owns, then the
-    chunks are summed (a deterministic order, so results do not depend on the thread schedule).
+
+@jit(parallel=True)
+def dense_normal_matvec(A, w, c, partial, sq, out):
+    """out = A^T (A w - c) reading each row of the dense C-order ``A`` once; returns ||A w - c||^2.
+
+    With ``c = 0`` this is the normal-equation product A^T A w; with ``w = x``, ``c = b`` it is minus the
+    normal residual A^T (b - A x) together with the squared residual norm. ``partial`` (n_chunks, n)
+    and ``sq`` (n_chunks,) are scratch: chunk k accumulates the rows it owns, then the chunks are summed
+    in a fixed order, so results do not depend on the thread schedule.
     """
     m, n = A.shape
     n_chunks = partial.shape[0]
     rows_per_chunk = (m + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        acc = partial[c]
+    for k in prange(n_chunks):
+        acc = partial[k]
         acc[:] = 0.0
-        start = c * rows_per_chunk
-        stop = min(m, start + rows_per_chunk)
-        for i in range(start, stop):
+        sq[k] = 0.0
+        for i in range(k * rows_per_chunk, min(m, (k + 1) * rows_per_chunk)):
             row = A[i]
-            t = 0.0
+            t = -c[i]
             for j in range(n):
                 t += row[j] * w[j]
+            sq[k] += t * t
             for j in range(n):
                 acc[j] += t * row[j]
-    out[:] = 0.0
-    for c in range(n_chunks):
-        out += partial[c]
-    return out
+    return _sum_chunks(partial, sq, out)
 
 
 @jit(parallel=True)
-def csr_normal_matvec(indptr, indices, data, w, partial, out):
-    """out = A^T (A w) for a CSR matrix, one pass over its stored entries (chunked like the dense twin)."""
+def csr_normal_matvec(indptr, indices, data, w, c, partial, sq, out):
+    """CSR twin of :func:`dense_normal_matvec`: out = A^T (A w - c), returns ||A w - c||^2."""
     m = indptr.shape[0] - 1
     n_chunks = partial.shape[0]
     rows_per_chunk = (m + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        acc = partial[c]
+    for k in prange(n_chunks):
+        acc = partial[k]
         acc[:] = 0.0
-        start = c * rows_per_chunk
-        stop = min(m, start + rows_per_chunk)
-        for i in range(start, stop):
-            csr_row_axpy(indptr, indices, data, csr_row_dot(indptr, indices, data, w, i), i, acc)
-    out[:] = 0.0
-    for c in range(n_chunks):
-        out += partial[c]
-    return out
+        sq[k] = 0.0
+        for i in range(k * rows_per_chunk, min(m, (k + 1) * rows_per_chunk)):
+            t = csr_row_dot(indptr, indices, data, w, i) - c[i]
+            sq[k] += t * t
+            csr_row_axpy(indptr, indices, data, t, i, acc)
+    return _sum_chunks(partial, sq, out)
+
+
+# --------------------------------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------------------------------

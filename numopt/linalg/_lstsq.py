@@ -45,26 +45,23 @@ class LstsqResult(Result):
     sketch_size: int = 0
 
 
-def _normal_operator(A, kind):
-    """Return ``w -> A^T (A w)`` (one pass over A) and ``(v, out) -> A^T v``, ``w -> A w``."""
+def _normal_products(A, kind):
+    """Return ``product(w, c) -> (A^T (A w - c), ||A w - c||^2)``, one pass over A (fused Numba kernel)."""
     from .._numba import get_num_threads
     from . import _kernels
 
     n = A.shape[1]
     partial = np.empty((max(1, get_num_threads()), n))
-    out = np.empty(n)
+    sq = np.empty(partial.shape[0])
     if kind == "dense":
-        def normal(w):
-            return _kernels.dense_normal_matvec(A, w, partial, out).copy()
-
-        return normal, (lambda v: A.T @ v), A.__matmul__
-
-    from ._sparse import csr_matvec
-
-    def normal(w):
-        return _kernels.csr_normal_matvec(A.indptr, A.indices, A.data, w, partial, out).copy()
-
-    return normal, (lambda v: csr_matvec(A, v, transpose=True)), (lambda w: csr_matvec(A, w))
+        def product(w, c):
+            out = np.empty(n)
+            return out, _kernels.dense_normal_matvec(A, w, c, partial, sq, out)
+    else:
+        def product(w, c):
+            out = np.empty(n)
+            return out, _kernels.csr_normal_matvec(A.indptr, A.indices, A.data, w, c, partial, sq, out)
+    return product
 
 
 def lstsq_sketched(
@@ -199,15 +196,17 @@ def lstsq_sketched(
     def solve_Rt(v):
         return scipy.linalg.solve_triangular(R, v, trans="T", check_finite=False)
 
-    normal, rmatvec, matvec = _normal_operator(A, kind)
-    rhs = solve_Rt(rmatvec(b))
+    product = _normal_products(A, kind)
+    zeros_m = np.zeros(m)
+    minus_Atb, b_norm_sq = product(np.zeros(n), b)
+    rhs = solve_Rt(-minus_Atb)
     rhs_norm = float(np.linalg.norm(rhs))
     if rhs_norm == 0.0:
         x = np.zeros(n)
-        return LstsqResult(x=x, status=Status.ZERO_RHS, residual_norm=float(np.linalg.norm(b)),
+        return LstsqResult(x=x, status=Status.ZERO_RHS, residual_norm=math.sqrt(b_norm_sq),
                            normal_residual=0.0, sketch_size=s)
     def precond_normal(y):
-        return solve_Rt(normal(solve_R(y)))
+        return solve_Rt(product(solve_R(y), zeros_m)[0])
 
     # Sketch-and-solve start, then iterative refinement: each outer step recomputes the true residual
     # r = b - A x and solves the preconditioned normal equations for the correction by CG. Forming
@@ -220,8 +219,8 @@ def lstsq_sketched(
     status = Status.MAXITER
     previous = math.inf
     for _refinement in range(_MAX_REFINEMENTS):
-        r = b - matvec(x)
-        s_vec = solve_Rt(rmatvec(r))
+        minus_Atr, r_norm_sq = product(x, b)  # A^T (A x - b) and ||A x - b||^2 in one pass
+        s_vec = -solve_Rt(minus_Atr)
         normal_residual = float(np.linalg.norm(s_vec)) / rhs_norm
         history.append(normal_residual)
         if not math.isfinite(normal_residual):
@@ -243,7 +242,8 @@ def lstsq_sketched(
             status = inner.status
             break
         x = x + solve_R(inner.x)
-    r = b - matvec(x)
-    result = LstsqResult(x=x, status=status, nit=nit, residual_norm=float(np.linalg.norm(r)),
+    if status is not Status.SUCCESS and status is not Status.ROUNDING_FLOOR:
+        r_norm_sq = product(x, b)[1]  # the loop's last residual belongs to an earlier x
+    result = LstsqResult(x=x, status=status, nit=nit, residual_norm=math.sqrt(r_norm_sq),
                          normal_residual=history[-1], residual_history=np.asarray(history), sketch_size=s)
     return finish(result, func)
