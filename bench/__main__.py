@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-SUITES = {"linalg": "bench.linalg"}
+SUITES = {"linalg": "bench.linalg", "ot": "bench.ot"}
 
 
 def main(argv=None) -> int:

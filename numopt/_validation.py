@@ -24,6 +24,9 @@ __all__ = [
     "check_choice",
     "check_callable",
     "check_no_extra",
+    "check_nonnegative",
+    "as_ot_problem",
+    "OT_MASS_RTOL",
 ]
 
 
@@ -211,3 +214,53 @@ def check_no_extra(options: dict, func: str, allowed: Iterable[str] = ()) -> Non
     if extra:
         accepted = ", ".join(sorted(allowed)) or "none"
         raise TypeError(f"{func}: unexpected keyword argument(s) {', '.join(map(repr, extra))}; accepted: {accepted}.")
+
+
+def check_nonnegative(array: np.ndarray, name: str, func: str) -> None:
+    """Raise ValueError naming the first negative entry of ``array`` by its index."""
+    if array.size and (array < 0).any():
+        flat = int(np.flatnonzero(array.ravel() < 0)[0])
+        index = np.unravel_index(flat, array.shape)
+        where = f"{name}[{', '.join(str(int(i)) for i in index)}]"
+        raise fail(func, name, "be nonnegative", f"{where} = {array[index]:.6g}")
+
+
+#: Relative tolerance on the difference of the total masses of the two marginals of an OT problem.
+OT_MASS_RTOL = 1e-6
+
+
+def as_ot_problem(a: Any, b: Any, M: Any, reg: Any, func: str):
+    """Check and coerce a balanced entropic OT problem ``(a, b, M, reg)``.
+
+    ``a``/``b`` may be None (uniform weights over the rows/columns of ``M``). They must be 1-D,
+    finite, nonnegative, of positive total mass, with lengths matching ``M``'s shape, and their total
+    masses may differ by at most :data:`OT_MASS_RTOL` relative (then ``b`` is rescaled to the mass of
+    ``a``). ``M`` must be a finite 2-D array and ``reg > 0``. Returns float64 C-order copies
+    ``(a, b, M, reg)``.
+    """
+    M = as_float_array(M, "M", func, ndim=2)
+    n, m = M.shape
+    out = []
+    for name, value, size in (("a", a, n), ("b", b, m)):
+        if value is None:
+            if size == 0:
+                raise fail(func, "M", "have at least one row and one column", f"shape {M.shape}")
+            out.append(np.full(size, 1.0 / size))
+            continue
+        w = as_float_array(value, name, func, ndim=1)
+        check_nonnegative(w, name, func)
+        out.append(w)
+    a, b = out
+    if M.shape != (a.shape[0], b.shape[0]):
+        raise fail(func, "M", f"have shape (len(a), len(b)) = ({a.shape[0]}, {b.shape[0]})", f"shape {M.shape}")
+    for name, w in (("a", a), ("b", b)):
+        if not w.sum() > 0.0:
+            raise fail(func, name, "have a positive total mass", f"sum({name}) = {w.sum():.6g}")
+    mass_a, mass_b = float(a.sum()), float(b.sum())
+    if abs(mass_a - mass_b) > OT_MASS_RTOL * max(mass_a, mass_b):
+        raise fail(func, "b", f"have the total mass of `a` (to a relative {OT_MASS_RTOL:g})",
+                   f"sum(a) = {mass_a:.12g} and sum(b) = {mass_b:.12g}")
+    if mass_a != mass_b:
+        b = b * (mass_a / mass_b)
+    reg = check_scalar(reg, "reg", func, low=0.0, low_inclusive=False)
+    return a, b, M, reg

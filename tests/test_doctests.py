@@ -13,6 +13,8 @@ MODULES = [
     "numopt.linalg._lstsq",
     "numopt.linalg._sketch",
     "numopt.linalg._kaczmarz",
+    "numopt.ot._sns",
+    "numopt.ot._sinkhorn",
 ]
 
 

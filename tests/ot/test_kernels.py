@@ -1,0 +1,123 @@
+"""The OT kernels against plain NumPy references."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import logsumexp
+
+from numopt.ot import _kernels as K
+
+
+def _exp(x):
+    return K.exp_into(np.ascontiguousarray(x, dtype=np.float64), np.empty(np.size(x)))
+
+
+def test_poly_exp_matches_numpy_over_the_whole_range():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.linspace(-745.2, 709.78, 400_001), rng.uniform(-50, 50, 100_000), rng.uniform(-1, 1, 10_000),
+                        [0.0, -0.0, 1e-300, -1e-300, 5e-17, K.EXP_HI, 709.4365]])
+    y, ref = _exp(x), np.exp(x)
+    normal = ref >= np.finfo(float).tiny
+    np.testing.assert_allclose(y[normal], ref[normal], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(y[~normal], ref[~normal], rtol=0, atol=1e-323)
+    assert np.isfinite(y).all()
+
+
+def test_poly_exp_special_values():
+    x = np.array([-np.inf, -1e308, -1e4, -746.0, np.inf, 1e308, 710.0, np.nan])
+    y = _exp(x)
+    np.testing.assert_array_equal(y[:4], 0.0)
+    assert np.isposinf(y[4:7]).all() and np.isnan(y[7])
+
+
+def _problem(n, m, reg, seed=0):
+    rng = np.random.default_rng(seed)
+    M = rng.uniform(size=(n, m))
+    a, b = rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, m)
+    a /= a.sum()
+    b /= b.sum()
+    f, g = rng.normal(scale=0.1, size=n), rng.normal(scale=0.1, size=m)
+    return M, a, b, f, g, reg
+
+
+@pytest.mark.parametrize("reg", [1.0, 1e-2, 1e-4])
+def test_sinkhorn_half_steps_match_logsumexp(reg):
+    M, a, b, f, g, reg = _problem(7, 5, reg)
+    h = (f[:, None] + g[None, :] - M) / reg
+    f_ref = f + reg * (np.log(a) - logsumexp(h, axis=1))
+    with np.errstate(over="ignore"):
+        err_ref = np.abs(np.exp(logsumexp(h, axis=1)) - a).sum()
+    f_new = f.copy()
+    err = K.sinkhorn_rows(M, f_new, g, a, np.log(a), reg)
+    np.testing.assert_allclose(f_new, f_ref, rtol=1e-12, atol=1e-12)
+    if reg >= 1e-2:
+        np.testing.assert_allclose(err, err_ref, rtol=1e-12)
+    # columns of (f_new, g)
+    h = (f_new[:, None] + g[None, :] - M) / reg
+    logc = np.empty(5)
+    err = K.sinkhorn_cols(M, f_new, g, b, reg, logc)
+    np.testing.assert_allclose(logc, logsumexp(h, axis=0), rtol=1e-12, atol=1e-9)
+    assert np.isfinite(err)
+
+
+def test_sinkhorn_rows_recover_from_underflow_and_overflow():
+    M = np.array([[0.0, 1.0], [1.0, 0.0]])
+    for shift in (-50.0, 50.0):  # exp(h) = exp(+-5e5): the one-pass sums are 0 and inf
+        f, g = np.array([shift, shift]), np.zeros(2)
+        a = np.array([0.5, 0.5])
+        K.sinkhorn_rows(M, f, g, a, np.log(a), 1e-4)
+        h = (f[:, None] + g - M) / 1e-4
+        # |h| ~ 5e5 here, so rounding in h alone is ~1e-10 relative
+        np.testing.assert_allclose(np.exp(logsumexp(h, axis=1)), a, rtol=1e-9)
+
+
+def test_plan_and_marginal_passes():
+    M, a, b, f, g, reg = _problem(6, 9, 0.1)
+    P_ref = np.exp((f[:, None] + g - M) / reg)
+    r, c = np.empty(6), np.empty(9)
+    total = K.marginals(M, f, g, reg, r, c)
+    np.testing.assert_allclose(r, P_ref.sum(1), rtol=1e-13)
+    np.testing.assert_allclose(c, P_ref.sum(0), rtol=1e-13)
+    np.testing.assert_allclose(total, P_ref.sum(), rtol=1e-13)
+    P = np.empty_like(M)
+    cost = K.plan_into(M, f, g, reg, P, r, c)
+    np.testing.assert_allclose(P, P_ref, rtol=1e-13)
+    np.testing.assert_allclose(cost, (P_ref * M).sum(), rtol=1e-13)
+
+
+def test_histogram_and_selection():
+    M, a, b, f, g, reg = _problem(8, 11, 0.05)
+    h = (f[:, None] + g - M) / reg
+    P = np.exp(h)
+    mass, count = np.empty(K.N_BINS), np.empty(K.N_BINS, dtype=np.int64)
+    K.plan_histogram(M, f, g, reg, mass, count)
+    bins = np.clip(np.floor((h - K.H_LO) * K.BINS_PER_UNIT), 0, K.N_BINS - 1).astype(int)
+    np.testing.assert_array_equal(count, np.bincount(bins.ravel(), minlength=K.N_BINS))
+    np.testing.assert_allclose(mass, np.bincount(bins.ravel(), P.ravel(), minlength=K.N_BINS), rtol=1e-13, atol=1e-300)
+    cut = float(np.median(bins))
+    indptr, indices, data = np.empty(9, np.int64), np.empty(88, np.int32), np.empty(88)
+    nnz = K.plan_select(M, f, g, reg, cut, indptr, indices, data)
+    S = sp.csr_array((data[:nnz], indices[:nnz], indptr), shape=M.shape).toarray()
+    np.testing.assert_allclose(S, np.where(bins >= cut, P, 0.0), rtol=1e-13)
+    assert K.plan_select(M, f, g, reg, 0.0, indptr, indices[:3], data[:3]) == -1
+
+
+def test_schur_matvecs_and_diagonal():
+    rng = np.random.default_rng(3)
+    S = sp.random_array((6, 4), density=0.5, format="csr", rng=rng)
+    S.data[:] = rng.uniform(0.1, 1.0, S.nnz)
+    Sd = S.toarray()
+    r, c = Sd.sum(1) + 0.5, Sd.sum(0) + 0.5
+    ip, ix, d = S.indptr.astype(np.int64), S.indices.astype(np.int32), S.data
+    y = rng.normal(size=4)
+    y -= y.mean()
+    K_cols = np.diag(c) - Sd.T @ np.diag(1 / r) @ Sd
+    Pi = np.eye(4) - 1 / 4
+    np.testing.assert_allclose(K.schur_cols_matvec(ip, ix, d, 1 / r, c, y, np.empty(4)), Pi @ K_cols @ y, atol=1e-14)
+    x = rng.normal(size=6)
+    x -= x.mean()
+    K_rows = np.diag(r) - Sd @ np.diag(1 / c) @ Sd.T
+    out = K.schur_rows_matvec(ip, ix, d, 1 / c, r, x, np.empty(4), np.empty(6))
+    np.testing.assert_allclose(out, (np.eye(6) - 1 / 6) @ K_rows @ x, atol=1e-14)
+    np.testing.assert_allclose(K.schur_diagonal(ip, ix, d, r, c, True, np.empty(4)), np.diag(K_cols), rtol=1e-14)
+    np.testing.assert_allclose(K.schur_diagonal(ip, ix, d, r, c, False, np.empty(6)), np.diag(K_rows), rtol=1e-14)

@@ -1,0 +1,285 @@
+"""numopt.ot solvers: analytic oracles (hypothesis), POT cross-checks, errors, callbacks and statuses."""
+
+import math
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import numopt
+from numopt import ConvergenceWarning, Status
+from numopt.ot import OTResult, sinkhorn, sinkhorn_log, sinkhorn_newton_sparse
+
+SOLVERS = [sinkhorn_newton_sparse, sinkhorn_log]
+
+
+def _marginal_error(P, a, b):
+    return np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()
+
+
+def _check_dual_optimality(res, a, b, M, tol):
+    f, g = res.potentials
+    with np.errstate(invalid="ignore"):
+        P = np.exp((f[:, None] + g[None, :] - M) / res.reg)
+    np.testing.assert_allclose(res.plan, P, rtol=1e-11, atol=1e-300)
+    assert _marginal_error(res.plan, a, b) <= tol * 1.01 + 1e-15
+    np.testing.assert_allclose(res.marginal_error, _marginal_error(res.plan, a, b), rtol=1e-6, atol=1e-15)
+    np.testing.assert_allclose(res.cost, (res.plan * M).sum(), rtol=1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = np.where(res.plan > 0, res.plan * np.log(res.plan), 0.0).sum()
+    np.testing.assert_allclose(res.value, res.cost + res.reg * ent, rtol=1e-9, atol=1e-12)
+
+
+def _points(draw, n):
+    return np.array(draw(st.lists(st.floats(-1, 1), min_size=n, max_size=n, unique=True)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Analytic oracles
+# ---------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=15)
+@given(data=st.data(), n=st.integers(2, 12), p=st.sampled_from([1, 2]), solver=st.sampled_from(SOLVERS))
+def test_1d_entropic_cost_tends_to_sorted_coupling(data, n, p, solver):
+    """Uniform weights on the line: W_p^p is the mean of |x_(i) - y_(i)|^p; 0 <= cost - W <= reg log n."""
+    x, y = _points(data.draw, n), _points(data.draw, n)
+    M = np.abs(x[:, None] - y[None, :]) ** p
+    w = np.mean(np.abs(np.sort(x) - np.sort(y)) ** p)
+    # Sinkhorn needs O(1/reg) sweeps or more (ties make W1 slow): it gets a larger reg
+    reg = (1e-3 if solver is sinkhorn_newton_sparse else 1e-1) * max(M.max(), 1e-3)
+    res = solver(None, None, M, reg, tol=1e-10, maxiter=100_000)
+    assert res.success
+    _check_dual_optimality(res, np.full(n, 1 / n), np.full(n, 1 / n), M, 1e-10)
+    assert -1e-9 <= res.cost - w <= reg * math.log(n) + 1e-9
+
+
+@settings(max_examples=10)
+@given(data=st.data(), n=st.integers(1, 8), m=st.integers(1, 8))
+def test_large_reg_plan_tends_to_product(data, n, m):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    a, b, M = rng.uniform(0.1, 1, n), rng.uniform(0.1, 1, m), rng.uniform(size=(n, m))
+    a /= a.sum()
+    b /= b.sum()
+    res = sinkhorn_newton_sparse(a, b, M, 1e4, tol=1e-12)
+    np.testing.assert_allclose(res.plan, np.outer(a, b), rtol=1e-3)
+    np.testing.assert_allclose(res.cost, a @ M @ b, rtol=1e-3)
+
+
+@settings(max_examples=10)
+@given(data=st.data(), n=st.integers(2, 9), m=st.integers(2, 9), solver=st.sampled_from(SOLVERS))
+def test_equivariance_permutations_and_shift(data, n, m, solver):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    a, b, M = rng.uniform(0.1, 1, n), rng.uniform(0.1, 1, m), rng.uniform(size=(n, m))
+    a /= a.sum()
+    b /= a.sum() * 0 + b.sum()
+    reg, tol = 0.05, 1e-12
+    ref = solver(a, b, M, reg, tol=tol)
+    _check_dual_optimality(ref, a, b, M, tol)
+    pi, sigma = rng.permutation(n), rng.permutation(m)
+    perm = solver(a[pi], b[sigma], M[np.ix_(pi, sigma)], reg, tol=tol)
+    np.testing.assert_allclose(perm.plan, ref.plan[np.ix_(pi, sigma)], atol=1e-9)
+    np.testing.assert_allclose(perm.cost, ref.cost, rtol=1e-8)
+    shifted = solver(a, b, M + 3.0, reg, tol=tol)
+    np.testing.assert_allclose(shifted.plan, ref.plan, atol=1e-9)
+    transposed = solver(b, a, M.T.copy(), reg, tol=tol)
+    np.testing.assert_allclose(transposed.plan, ref.plan.T, atol=1e-9)
+
+
+def test_assignment_plan_tends_to_permutation():
+    rng = np.random.default_rng(0)
+    n = 40
+    M = rng.uniform(size=(n, n))
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(M)
+    res = sinkhorn_newton_sparse(None, None, M, 1e-3, tol=1e-10)
+    assert res.success and res.marginal_error <= 1e-10
+    assert (res.plan.argmax(1) == cols).all()
+    np.testing.assert_allclose(res.cost, M[rows, cols].mean(), atol=1e-3 * math.log(n))
+
+
+def test_sns_and_sinkhorn_agree_and_sns_needs_few_iterations():
+    rng = np.random.default_rng(1)
+    X, Y = rng.uniform(size=(60, 2)), rng.uniform(size=(70, 2))
+    M = ((X[:, None] - Y[None]) ** 2).sum(-1)
+    M /= M.max()
+    a, b = rng.uniform(0.5, 1, 60), rng.uniform(0.5, 1, 70)
+    a /= a.sum()
+    b /= b.sum()
+    r1 = sinkhorn_newton_sparse(a, b, M, 1e-2, tol=1e-12)
+    r2 = sinkhorn(a, b, M, 1e-2, method="sinkhorn", tol=1e-12)
+    r3 = sinkhorn(a, b, M, 1e-2, method="log", tol=1e-12)
+    assert r1.success and r2.success and r1.nit_newton > 0 and r1.nit < r2.nit
+    np.testing.assert_allclose(r1.plan, r2.plan, atol=1e-10)
+    np.testing.assert_allclose(r2.plan, r3.plan, rtol=0, atol=0)
+    np.testing.assert_allclose(r1.value, r2.value, rtol=1e-9)
+    # the dual objective never decreases
+    assert (np.diff(r1.history["dual"]) >= -1e-13).all()
+    assert r1.history["newton"].sum() == r1.nit_newton and len(r1.history["marginal_error"]) == r1.nit
+
+
+def test_topk_sparsity_and_no_sparsification():
+    rng = np.random.default_rng(2)
+    M = rng.uniform(size=(50, 50))
+    ref = sinkhorn_newton_sparse(None, None, M, 1e-2, tol=1e-11)
+    for kw in ({"sparsity": "topk"}, {"delta": 0.0}):
+        res = sinkhorn_newton_sparse(None, None, M, 1e-2, tol=1e-11, **kw)
+        assert res.success
+        np.testing.assert_allclose(res.plan, ref.plan, atol=1e-9)
+
+
+def test_small_reg_is_overflow_proof():
+    rng = np.random.default_rng(3)
+    M = rng.uniform(size=(30, 40)) * 1e3
+    res = sinkhorn_newton_sparse(None, None, M, 0.1, tol=1e-9, maxiter=400)  # reg = 1e-4 max(M)
+    assert np.isfinite(res.plan).all() and np.isfinite(res.potentials[0]).all()
+    assert res.success and res.marginal_error <= 1e-9
+
+
+def test_zero_mass_entries():
+    rng = np.random.default_rng(4)
+    M = rng.uniform(size=(5, 6))
+    a = np.array([0.2, 0.0, 0.3, 0.5, 0.0])
+    b = np.array([0.0, 0.25, 0.25, 0.25, 0.25, 0.0])
+    for solver in SOLVERS:
+        res = solver(a, b, M, 0.1, tol=1e-12)
+        assert res.success
+        assert (res.plan[[1, 4]] == 0).all() and (res.plan[:, [0, 5]] == 0).all()
+        f, g = res.potentials
+        assert np.isneginf(f[[1, 4]]).all() and np.isneginf(g[[0, 5]]).all()
+        _check_dual_optimality(res, a, b, M, 1e-12)
+        sub = solver(a[[0, 2, 3]], b[1:5], M[np.ix_([0, 2, 3], [1, 2, 3, 4])], 0.1, tol=1e-12)
+        np.testing.assert_allclose(res.plan[np.ix_([0, 2, 3], [1, 2, 3, 4])], sub.plan, rtol=1e-12)
+        assert res.plan_sparse.shape == (5, 6)
+
+
+def test_result_fields_and_sparse_plan():
+    rng = np.random.default_rng(5)
+    M = rng.uniform(size=(20, 30))
+    for solver in SOLVERS:
+        res = solver(None, None, M, 0.01, tol=1e-10)
+        assert isinstance(res, OTResult) and res.x is res.plan
+        assert res.nit == res.nit_sinkhorn + res.nit_newton
+        assert isinstance(res.plan_sparse, sp.csr_array)
+        dropped = res.plan.sum() - res.plan_sparse.sum()
+        assert 0 <= dropped <= 1e-4 * res.plan.sum()
+        np.testing.assert_allclose(res.plan_sparse.toarray()[res.plan_sparse.toarray() > 0],
+                                   res.plan[res.plan_sparse.toarray() > 0])
+        for key in ("marginal_error", "dual", "newton", "step", "cg_nit", "nnz_per_row"):
+            assert len(res.history[key]) == res.nit
+        assert "success" in repr(res)
+
+
+def test_lazy_registration():
+    assert "ot" in numopt.__all__
+    assert numopt.ot.sinkhorn is sinkhorn
+
+
+# ---------------------------------------------------------------------------------------------------
+# Statuses, callbacks, verbose
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_callback_stop_iteration(solver):
+    seen = []
+
+    def cb(intermediate):
+        assert isinstance(intermediate, OTResult) and intermediate.plan is None
+        seen.append(intermediate.marginal_error)
+        if len(seen) == 3:
+            raise StopIteration
+
+    M = np.random.default_rng(6).uniform(size=(30, 30))
+    res = solver(None, None, M, 1e-3, tol=1e-12, callback=cb)
+    assert res.status is Status.CALLBACK and not res.success and res.nit == 3 and len(seen) == 3
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_maxiter_warns_and_fails(solver):
+    M = np.random.default_rng(7).uniform(size=(30, 30))
+    with pytest.warns(ConvergenceWarning, match="raise `maxiter`"):
+        res = solver(None, None, M, 1e-3, tol=1e-12, maxiter=3)
+    assert res.status is Status.MAXITER and not res.success and res.nit == 3
+    assert res.marginal_error > 1e-12
+
+
+def test_verbose_prints_a_table(capsys):
+    sinkhorn_newton_sparse(None, None, np.random.default_rng(8).uniform(size=(10, 10)), 1e-2, verbose=True)
+    out = capsys.readouterr().out
+    assert "marg_err" in out and "newton" in out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------------
+
+M3 = np.ones((3, 4))
+A3, B4 = np.full(3, 1 / 3), np.full(4, 1 / 4)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, match",
+    [
+        ((np.array([0.5, -0.1, 0.6]), B4, M3, 0.1), {}, ValueError, r"`a` must be nonnegative; got a\[1\] = -0\.1\."),
+        ((A3, np.array([0.25, 0.25, np.nan, 0.5]), M3, 0.1), {}, ValueError, r"`b` must be finite; got b\[2\] = nan\."),
+        ((A3, B4 * 2, M3, 0.1), {}, ValueError, r"`b` must have the total mass of `a`.*sum\(b\) = 2"),
+        ((np.ones((3, 1)) / 3, B4, M3, 0.1), {}, ValueError, r"`a` must be 1-D; got an array of shape \(3, 1\)"),
+        ((np.full(2, 0.5), B4, M3, 0.1), {}, ValueError,
+         r"`M` must have shape \(len\(a\), len\(b\)\) = \(2, 4\); got shape \(3, 4\)\."),
+        ((A3, B4, np.where(np.eye(3, 4) > 0, np.inf, 1.0), 0.1), {}, ValueError, r"`M` must be finite; got M\[0, 0\] = inf"),
+        ((A3, B4, M3, 0.0), {}, ValueError, r"`reg` must be > 0; got 0\.0\."),
+        ((A3, B4, M3, -1.0), {}, ValueError, r"`reg` must be > 0"),
+        ((np.zeros(3), np.zeros(4), M3, 0.1), {}, ValueError, r"`a` must have a positive total mass"),
+        ((A3, B4, M3, 0.1), {"tol": 0.0}, ValueError, r"`tol` must be > 0"),
+        ((A3, B4, M3, 0.1), {"sparsity": "dense"}, ValueError, r"`sparsity` must be one of 'mass', 'topk'"),
+        ((A3, B4, M3, 0.1), {"numItermax": 10}, TypeError, r"unexpected keyword argument\(s\) 'numItermax'"),
+    ],
+)
+def test_bad_input(args, kwargs, error, match):
+    with pytest.raises(error, match=r"^sinkhorn_newton_sparse: " + match):
+        sinkhorn_newton_sparse(*args, **kwargs)
+
+
+def test_bad_method_and_options():
+    with pytest.raises(ValueError, match=r"^sinkhorn: `method` must be one of 'sns', 'sinkhorn', 'log'; got 'greenkhorn'"):
+        sinkhorn(A3, B4, M3, 0.1, method="greenkhorn")
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) 'delta'"):
+        sinkhorn(A3, B4, M3, 0.1, method="log", delta=1e-3)
+    with pytest.raises(ValueError, match=r"^sinkhorn_log: `a` must be nonnegative; got a\[0\] = -1"):
+        sinkhorn(np.array([-1.0, 1.0, 1.0]), B4, M3, 0.1, method="log")
+
+
+def test_mass_within_tolerance_is_accepted():
+    res = sinkhorn_newton_sparse(A3, B4 * (1 + 1e-9), M3, 0.1)
+    assert res.success
+    np.testing.assert_allclose(res.plan.sum(), 1.0, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Against POT (optional)
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_against_pot_sinkhorn_log_and_emd():
+    ot = pytest.importorskip("ot")
+    rng = np.random.default_rng(9)
+    X, Y = rng.normal(size=(40, 2)), rng.normal(size=(50, 2)) + 1
+    M = ot.dist(X, Y)
+    M /= M.max()
+    a, b = ot.unif(40), ot.unif(50)
+    reg = 2e-2
+    P_pot = ot.sinkhorn(a, b, M, reg, method="sinkhorn_log", stopThr=1e-14, numItermax=100_000)
+    for method in ("sns", "log"):
+        res = sinkhorn(a, b, M, reg, method=method, tol=1e-12)
+        np.testing.assert_allclose(res.plan, P_pot, atol=1e-10)
+    exact = ot.emd2(a, b, M)
+    gaps = []
+    for reg in (1e-1, 1e-2, 1e-3):
+        res = sinkhorn_newton_sparse(a, b, M, reg, tol=1e-10)
+        assert res.success
+        gaps.append(res.cost - exact)
+        assert -1e-8 <= gaps[-1] <= reg * math.log(40) + 1e-8
+    assert gaps[0] > gaps[1] > gaps[2]
