@@ -3,8 +3,9 @@
 Each case warms up once (JIT compilation), then times the median of ``repeat`` runs of numopt and of the
 peer on the same input in the same process, checks the two answers agree, and prints one row:
 ``case, size, numopt_s, peer, peer_s, ratio (peer_s / numopt_s), accuracy, peak memory``.
-Peak memory is the resident-set growth over the run, sampled from ``/proc/self/statm`` every millisecond
-(it sees allocations by NumPy, Numba and BLAS alike).
+Peak memory (:func:`peak_memory`) is the high-water mark of the bytes allocated during one extra,
+untimed call, traced by ``tracemalloc`` (NumPy reports its array allocations to it, Numba kernels here
+write into preallocated NumPy arrays); :class:`PeakRSS` is the cruder resident-set growth.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import time
 from typing import Callable
 
-__all__ = ["Row", "median_time", "PeakRSS", "print_rows"]
+__all__ = ["Row", "median_time", "peak_memory", "PeakRSS", "print_rows", "mib"]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -57,6 +58,19 @@ class PeakRSS:
         return False
 
 
+def peak_memory(fn: Callable[[], object]) -> int:
+    """Bytes allocated at the high-water mark of one call of ``fn`` (tracemalloc), the inputs excluded."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        fn()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
 def median_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1):
     """Run ``fn`` ``warmup`` times untimed, then ``repeat`` times; return (median seconds, last output)."""
     out = None
@@ -87,7 +101,7 @@ class Row:
 
 
 _HEADER = ("case", "size", "numopt_s", "peer", "peer_s", "ratio", "accuracy", "peak_mem", "note")
-_WIDTHS = (20, 36, 10, 26, 10, 9, 30, 12, 0)
+_WIDTHS = (28, 36, 10, 26, 10, 9, 30, 12, 0)
 
 
 def _fmt_time(t: float) -> str:

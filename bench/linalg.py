@@ -21,7 +21,7 @@ import scipy.sparse.linalg as spla
 
 import numopt.linalg as nl
 
-from ._runner import PeakRSS, Row, median_time, mib
+from ._runner import Row, median_time, mib, peak_memory
 
 
 def ill_conditioned_lstsq(m: int, n: int, cond: float, rng, residual: float = 1e-6):
@@ -66,13 +66,13 @@ def case_lstsq(repeat: int, quick: bool) -> list[Row]:
     for residual, tol in ((1e-6, 0.0), (1e-6, 1e-13), (1e-1, 0.0)):
         A, b, x_star = ill_conditioned_lstsq(m, n, 1e6, np.random.default_rng(0), residual=residual)
         size = f"{m}x{n} cond 1e6 |r|/|Ax| {residual:g}"
-        with PeakRSS() as mem:
-            t_no, res = median_time(lambda: nl.lstsq_sketched(A, b, tol=tol, rng=1), repeat)
+        t_no, res = median_time(lambda: nl.lstsq_sketched(A, b, tol=tol, rng=1), repeat)
+        mem = peak_memory(lambda: nl.lstsq_sketched(A, b, tol=tol, rng=1))
         err_no = _rel(res.x, x_star)
         t_np, x_np = median_time(lambda: np.linalg.lstsq(A, b, rcond=None)[0], repeat)
         case = f"lstsq_sketched tol={tol:g}"
         rows.append(Row(case, size, t_no, "numpy.linalg.lstsq", t_np,
-                        f"fwd err {err_no:.1e} vs {_rel(x_np, x_star):.1e}", mib(mem.peak),
+                        f"fwd err {err_no:.1e} vs {_rel(x_np, x_star):.1e}", mib(mem),
                         f"{res.nit} CG its, {len(res.residual_history) - 1} refinements, s={res.sketch_size}, "
                         f"{res.status.name}"))
         if residual == 1e-6 and tol == 0.0:  # lsqr run until it reaches the same forward error (or 1e-8)

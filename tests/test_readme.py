@@ -21,3 +21,11 @@ def test_ci_runs_the_readme_test_command():
     test_command = _commands()[1].split("&&", 2)[-1].strip()  # after creating/activating the venv
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_command in ci
+
+
+def test_readme_python_examples_run(capsys):
+    text = (ROOT / "README.md").read_text()
+    for block in text.split("```python")[1:]:
+        code = block.split("```", 1)[0]
+        exec(compile(code, "README.md", "exec"), {})
+    assert "True" in capsys.readouterr().out
