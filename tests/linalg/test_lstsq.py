@@ -143,3 +143,14 @@ def test_normal_product_kernels_match_numpy():
 def test_bad_input(A, b, kwargs, error, match):
     with pytest.raises(error, match=match):
         lstsq_sketched(A, b, **kwargs)
+
+
+@pytest.mark.slow
+def test_issue_size_cond_1e6_reaches_lapack_accuracy():
+    """The bench's 20000 x 200 case: forward error within 10x of LAPACK at the default tol."""
+    A, b, x_star = problem(20000, 200, 6, 1e-6, 0)
+    res = lstsq_sketched(A, b, rng=1)
+    lapack = rel(np.linalg.lstsq(A, b, rcond=None)[0], x_star)
+    assert res.success and rel(res.x, x_star) <= max(10 * lapack, 1e-11)
+    fast = lstsq_sketched(A, b, tol=1e-13, rng=1)
+    assert fast.success and rel(fast.x, x_star) <= 1e-8
