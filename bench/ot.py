@@ -3,12 +3,21 @@
 Cases (POT runs in the same process; skipped cleanly when POT is absent)
 -----
 * ``lap``: random assignment problem, C ~ U[0,1], n = 500, reg = 1/1200 (the SNS paper's Table 1
-  class): numopt SNS against POT ``ot.sinkhorn`` (plain) and ``sinkhorn_log``, run to an L1 marginal
-  error of 1e-10 (POT: ``stopThr`` on its L2 column error, tightened until the L1 error is reached).
+  class): numopt SNS against POT ``ot.sinkhorn`` (plain), ``sinkhorn_log`` and RegOT ``sinkhorn_ssns``,
+  run to an L1 marginal error of 1e-10 (POT: ``stopThr`` on its L2 column error, tightened until the
+  L1 error is reached).
 * ``cloud``: 2-D uniform point clouds, squared Euclidean cost normalised to max 1, n = 1000,
-  reg = 1e-3: SNS against POT ``sinkhorn`` and ``sinkhorn_log``.
+  reg = 1e-3: SNS against POT ``sinkhorn``, ``sinkhorn_log``, ``sinkhorn_stabilized`` (capped at 3000
+  iterations), ``emd2`` (the unregularized cost) and RegOT; at reg 1e-2 and 1e-1 against POT
+  ``sinkhorn``; n = 4000 at reg 1e-3 against POT ``sinkhorn`` run once.
+* ``w1 grid``: 1-D |x - y| on a 1000-point grid, reg 1e-3 (POT capped at 1e4 iterations).
+* ``digits``: two scikit-learn digits upsampled to 28 x 28, L1 and L2 pixel-position costs.
 * ``sinkhorn iteration``: time per log-domain Sinkhorn sweep, numopt against POT ``sinkhorn_log``.
-Each row notes iterations (Sinkhorn / Newton / CG), nonzeros kept per row and the final L1 error.
+* ``memory``: n = 10000 clouds (M is 8e8 bytes), peak traced memory of one SNS solve.
+Each row notes iterations (Sinkhorn / Newton / CG), nonzeros kept per row, the time per phase
+(``history["time"]`` summed over Sinkhorn sweeps and Newton steps), the number of epsilon-scaling
+stages, the final L1 error and the peak memory (``peak_memory``, tracemalloc, one extra untimed call).
+``--quick`` shrinks the sizes and skips n = 4000 and n = 10000.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import numpy as np
 
 import numopt.ot as not_
 
-from ._runner import PeakRSS, Row, median_time, mib
+from ._runner import Row, median_time, mib, peak_memory
 
 
 def _pot():
@@ -58,15 +67,25 @@ def _pot_log_extrapolated(ot, a, b, M, reg, niter, sweeps=20):
     return (time.perf_counter() - t0) / sweeps * niter
 
 
-def _sns_row(case, size, M, reg, repeat, tol=1e-10):
+def _phases(res) -> str:
+    """'S <s> / N <s>': seconds in Sinkhorn sweeps and in Newton steps (from ``history["time"]``)."""
+    h = res.history
+    t_newton = float(h["time"][h["newton"]].sum())
+    t_sinkhorn = float(h["time"][~h["newton"]].sum())
+    stages = len(np.unique(h["reg"]))
+    return f"phases S {t_sinkhorn:.3f}s / N {t_newton:.3f}s" + (f", {stages} eps-stages" if stages > 1 else "")
+
+
+def _sns_row(case, size, M, reg, repeat, tol=1e-10, a=None, b=None, **kw):
     n, m = M.shape
-    a, b = np.full(n, 1 / n), np.full(m, 1 / m)
-    with PeakRSS() as mem:
-        t, res = median_time(lambda: not_.sinkhorn_newton_sparse(a, b, M, reg, tol=tol), repeat)
+    a = np.full(n, 1 / n) if a is None else a
+    b = np.full(m, 1 / m) if b is None else b
+    t, res = median_time(lambda: not_.sinkhorn_newton_sparse(a, b, M, reg, tol=tol, **kw), repeat)
+    peak = peak_memory(lambda: not_.sinkhorn_newton_sparse(a, b, M, reg, tol=tol, **kw))
     nnz = np.nanmean(res.history["nnz_per_row"]) if res.nit_newton else float("nan")
     note = (f"numopt {res.nit_sinkhorn} Sinkhorn + {res.nit_newton} Newton ({res.nit_cg} CG), "
-            f"{nnz:.1f} nnz/row, {res.status.name}")
-    return a, b, t, res, mem.peak, note
+            f"{nnz:.1f} nnz/row, {_phases(res)}, {res.status.name}")
+    return a, b, t, res, peak, note
 
 
 def case_lap(repeat: int, quick: bool) -> list[Row]:
@@ -81,32 +100,186 @@ def case_lap(repeat: int, quick: bool) -> list[Row]:
     tp, it, err = _pot_to_l1(ot, a, b, M, reg, "sinkhorn", 1e-10, 60)
     tl = _pot_log_extrapolated(ot, a, b, M, reg, it)
     ok = "" if err <= 1e-10 else " (POT did not reach 1e-10 in 1e5 its)"
-    return [Row("lap (SNS)", size, t, "POT sinkhorn", tp, f"L1 {res.marginal_error:.1e} vs {err:.1e}", mib(peak),
+    rows = [Row("lap (SNS)", size, t, "POT sinkhorn", tp, f"L1 {res.marginal_error:.1e} vs {err:.1e}", mib(peak),
                 f"{note}; POT {it} its{ok}"),
             Row("lap (SNS)", size, t, "POT sinkhorn_log (extrap.)", tl, "", "", f"{it} its x 20-its timing")]
+    rows += _regot_rows("lap (SNS)", size, t, a, b, M, reg, res)
+    return rows
 
 
 def clouds(n, rng):
+    from scipy.spatial.distance import cdist
+
     X, Y = rng.uniform(size=(n, 2)), rng.uniform(size=(n, 2))
-    M = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
-    return M / M.max()
+    M = cdist(X, Y, "sqeuclidean")  # no (n, n, 2) temporary
+    M /= M.max()
+    return M
+
+
+def _regot_rows(case, size, t, a, b, M, reg, res):
+    """RegOT ``sinkhorn_ssns`` (Newton-type peer) on the same input; no row when it is not installed."""
+    try:
+        import regot
+    except ImportError:
+        return [Row(case, size, t, "RegOT absent (pip install regot)", float("nan"), "")]
+    Mf = np.asfortranarray(M)
+    t0 = time.perf_counter()
+    out = regot.sinkhorn_ssns(Mf, a, b, reg, tol=1e-10, max_iter=2000)
+    tr = time.perf_counter() - t0
+    P = np.asarray(out.plan)
+    err = _l1(P, a, b)
+    gap = abs(float((P * M).sum()) - res.cost)
+    return [Row(case, size, t, "RegOT sinkhorn_ssns", tr, f"L1 {res.marginal_error:.1e} vs {err:.1e}", "",
+                f"RegOT {out.niter} its (tol 1e-10, its own norm), |cost diff| {gap:.1e}, 1 run")]
+
+
+def _cloud_rows(n, reg, repeat, quick, *, pot_once=False, extra_peers=True):
+    M = clouds(n, np.random.default_rng(0))
+    a, b, t, res, peak, note = _sns_row("cloud", n, M, reg, repeat)
+    size = f"2-D sqeuclid n={n} reg={reg:g}"
+    case = "cloud (SNS)"
+    ot = _pot()
+    if ot is None:
+        return [Row(case, size, t, "POT absent", float("nan"), f"L1 {res.marginal_error:.1e}", mib(peak), note)]
+    tp, it, err = _pot_to_l1(ot, a, b, M, reg, "sinkhorn", 1e-10, 1 if pot_once else 60)
+    ok = "" if err <= 1e-10 else " (POT did not reach 1e-10)"
+    rows = [Row(case, size, t, "POT sinkhorn", tp, f"L1 {res.marginal_error:.1e} vs {err:.1e}", mib(peak),
+                f"{note}; POT {it} its{ok}" + (", POT 1 run" if pot_once else ""))]
+    if not extra_peers:
+        return rows
+    tl = _pot_log_extrapolated(ot, a, b, M, reg, it)
+    rows.append(Row(case, size, t, "POT sinkhorn_log (extrap.)", tl, "", "", f"{it} its x 20-its timing"))
+    t0 = time.perf_counter()
+    P, log = ot.sinkhorn(a, b, M, reg, method="sinkhorn_stabilized", stopThr=1e-10, numItermax=3000, log=True,
+                         warn=False)
+    ts = time.perf_counter() - t0
+    rows.append(Row(case, size, t, "POT sinkhorn_stabilized", ts, f"L1 {res.marginal_error:.1e} vs {_l1(P, a, b):.1e}",
+                    "", f"cap 3000 its, stopThr 1e-10, 1 run; plan mass {P.sum():.3g}"))
+    t0 = time.perf_counter()
+    exact = ot.emd2(a, b, M, numItermax=10**8)
+    te = time.perf_counter() - t0
+    rows.append(Row(case, size, t, "POT emd2 (unregularized)", te, f"cost - emd {res.cost - exact:.1e}", "",
+                    f"entropic bias <= reg log n = {reg * np.log(n):.1e}; 1 run"))
+    if n <= 1000:
+        rows += _regot_rows(case, size, t, a, b, M, reg, res)
+    return rows
 
 
 def case_cloud(repeat: int, quick: bool) -> list[Row]:
+    return _cloud_rows(300 if quick else 1000, 1e-3, repeat, quick)
+
+
+def case_cloud_large_reg(repeat: int, quick: bool) -> list[Row]:
+    """reg 1e-2 and 1e-1, where Sinkhorn needs few sweeps: the target is no worse than 1.5x POT."""
+    rows = []
+    for reg in (1e-2, 1e-1):
+        rows += _cloud_rows(300 if quick else 1000, reg, repeat, quick, extra_peers=False)
+    return rows
+
+
+def case_cloud_4000(repeat: int, quick: bool) -> list[Row]:
+    """n = 4000, reg 1e-3 (POT plain about 28 s: it runs once). Skipped with --quick."""
+    if quick:
+        return []
+    return _cloud_rows(4000, 1e-3, 1, quick, pot_once=True, extra_peers=False)
+
+
+def _grid_w1(n):
+    x = np.linspace(0, 1, n)
+    a = np.exp(-(((x - 0.3) / 0.1) ** 2)) + 1e-3
+    b = np.exp(-(((x - 0.6) / 0.2) ** 2)) + 1e-3
+    return a / a.sum(), b / b.sum(), np.abs(x[:, None] - x[None, :])
+
+
+def case_w1(repeat: int, quick: bool) -> list[Row]:
+    """1-D W1 |x - y| on a grid (non-unique optimal plans), reg 1e-3: POT's plain Sinkhorn does not reach
+    1e-11 in 1e5 iterations (58 s); it is capped at 1e4 iterations here."""
     n = 300 if quick else 1000
     reg = 1e-3
-    M = clouds(n, np.random.default_rng(0))
-    a, b, t, res, peak, note = _sns_row("cloud", n, M, reg, repeat)
-    size = f"2-D sqeuclid n={n} reg=1e-3"
+    a, b, M = _grid_w1(n)
+    a, b, t, res, peak, note = _sns_row("w1", n, M, reg, repeat, a=a, b=b)
+    size = f"1-D |x-y| grid n={n} reg=1e-3"
     ot = _pot()
     if ot is None:
-        return [Row("cloud (SNS)", size, t, "POT absent", float("nan"), f"L1 {res.marginal_error:.1e}", mib(peak), note)]
-    tp, it, err = _pot_to_l1(ot, a, b, M, reg, "sinkhorn", 1e-10, 60)
-    ok = "" if err <= 1e-10 else " (POT did not reach 1e-10)"
-    tl = _pot_log_extrapolated(ot, a, b, M, reg, it)
-    return [Row("cloud (SNS)", size, t, "POT sinkhorn", tp, f"L1 {res.marginal_error:.1e} vs {err:.1e}", mib(peak),
-                f"{note}; POT {it} its{ok}"),
-            Row("cloud (SNS)", size, t, "POT sinkhorn_log (extrap.)", tl, "", "", f"{it} its x 20-its timing")]
+        return [Row("w1 grid (SNS)", size, t, "POT absent", float("nan"), f"L1 {res.marginal_error:.1e}", mib(peak),
+                    note)]
+    cap = 2000 if quick else 10_000
+    t0 = time.perf_counter()
+    P, log = ot.sinkhorn(a, b, M, reg, method="sinkhorn", stopThr=1e-11, numItermax=cap, log=True, warn=False)
+    tp = time.perf_counter() - t0
+    exact = ot.emd2_1d(np.linspace(0, 1, n), np.linspace(0, 1, n), a, b, metric="euclidean")
+    return [Row("w1 grid (SNS)", size, t, f"POT sinkhorn (cap {cap} its)", tp,
+                f"L1 {res.marginal_error:.1e} vs {_l1(P, a, b):.1e}", mib(peak),
+                f"{note}; POT {log.get('niter', -1)} its, 1 run; cost - W1 {res.cost - exact:.1e}")]
+
+
+def _digits(quick):
+    """Two scikit-learn digits (8 x 8, bundled) upsampled to 28 x 28 (MNIST's size), as histograms."""
+    from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images
+    side = 14 if quick else 28
+    out = []
+    for k in (0, 1):
+        im = np.clip(zoom(images[k], side / 8, order=1), 0, None).ravel()
+        out.append(im / im.sum())
+    g = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), -1).reshape(-1, 2) / (side - 1)
+    return out[0], out[1], g
+
+
+def case_digits(repeat: int, quick: bool) -> list[Row]:
+    """Image pair as in the paper's MNIST experiment: pixel-position costs L1 and L2 (normalised to max 1),
+    reg 1e-3; zero pixels are removed by the solver (zero-mass entries)."""
+    try:
+        a, b, g = _digits(quick)
+    except ImportError:
+        return [Row("digits (SNS)", "28x28", float("nan"), "scikit-learn absent", float("nan"), "")]
+    from scipy.spatial.distance import cdist
+
+    ot = _pot()
+    rows = []
+    for name, metric in (("L1", "cityblock"), ("L2", "euclidean")):
+        M = cdist(g, g, metric)
+        M /= M.max()
+        reg = 1e-3
+        _, _, t, res, peak, note = _sns_row("digits", 0, M, reg, repeat, a=a, b=b)
+        size = f"{int(np.sqrt(len(a)))}^2 px {name} reg=1e-3 nnz(a,b)=({(a > 0).sum()},{(b > 0).sum()})"
+        if ot is None:
+            rows.append(Row("digits (SNS)", size, t, "POT absent", float("nan"), f"L1 {res.marginal_error:.1e}",
+                            mib(peak), note))
+            continue
+        # POT divides by the marginals: it gets the problem restricted to the nonzero pixels
+        ra, rb = a > 0, b > 0
+        tp, it, err = _pot_to_l1(ot, a[ra], b[rb], np.ascontiguousarray(M[np.ix_(ra, rb)]), reg, "sinkhorn",
+                                 1e-10, 30)
+        ok = "" if err <= 1e-10 else " (POT did not reach 1e-10)"
+        rows.append(Row("digits (SNS)", size, t, "POT sinkhorn", tp, f"L1 {res.marginal_error:.1e} vs {err:.1e}",
+                        mib(peak), f"{note}; POT {it} its{ok}"))
+    return rows
+
+
+def case_memory(repeat: int, quick: bool) -> list[Row]:
+    """n = 10000 point clouds, reg 1e-2: M alone is 8e8 bytes; the target is a peak within 3x that.
+    One run, timed and traced (tracemalloc); skipped with --quick."""
+    if quick:
+        return []
+    n, reg = 10_000, 1e-2
+    M = clouds(n, np.random.default_rng(0))
+    a = np.full(n, 1 / n)
+    box = {}
+
+    def solve():
+        t0 = time.perf_counter()
+        box["res"] = not_.sinkhorn_newton_sparse(a, a, M, reg, tol=1e-10)
+        box["t"] = time.perf_counter() - t0
+
+    peak = peak_memory(solve)
+    res = box["res"]
+    note = (f"numopt {res.nit_sinkhorn} Sinkhorn + {res.nit_newton} Newton ({res.nit_cg} CG), {_phases(res)}, "
+            f"{res.status.name}; peak {peak / M.nbytes:.2f}x M ({M.nbytes:.1e} B); 1 run under tracemalloc")
+    return [Row("memory n=10000 (SNS)", f"2-D sqeuclid n={n} reg={reg:g}", box["t"], "none", float("nan"),
+                f"L1 {res.marginal_error:.1e}", mib(peak), note)]
 
 
 def case_iteration(repeat: int, quick: bool) -> list[Row]:
@@ -139,7 +312,8 @@ def _quiet(fn):
         return fn()
 
 
-CASES = [case_lap, case_cloud, case_iteration]
+CASES = [case_lap, case_cloud, case_cloud_large_reg, case_cloud_4000, case_w1, case_digits, case_iteration,
+         case_memory]
 
 
 def run(repeat: int = 5, quick: bool = False) -> list[Row]:

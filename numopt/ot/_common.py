@@ -3,8 +3,10 @@ log-domain Sinkhorn sweep loop, iteration bookkeeping and the final plan pass.""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -52,7 +54,10 @@ class OTResult(Result):
         ``"dual"`` (the dual objective
         :math:`\langle a, f\rangle + \langle b, g\rangle - \varepsilon\sum_{ij}P_{ij}`, nondecreasing),
         ``"newton"`` (True for Newton steps), ``"step"`` (line-search step, 1 for Sinkhorn),
-        ``"cg_nit"`` and ``"nnz_per_row"`` (of the sparsified Hessian).
+        ``"cg_nit"`` and ``"nnz_per_row"`` (of the sparsified Hessian), ``"reg"`` (the
+        regularization of the epsilon-scaling stage the iteration belongs to; ``"dual"`` is
+        nondecreasing within a stage) and ``"time"`` (seconds spent in the iteration, callback
+        excluded; summed over ``"newton"`` it gives the time per phase).
     reg : float
         The regularization used.
     method : str
@@ -97,6 +102,15 @@ class Problem:
         self.M = np.ascontiguousarray(M)
         self.loga, self.logb = np.log(a), np.log(b)
         self.mass = float(a.sum())
+        self.amax, self.bmax = float(a.max()), float(b.max())
+
+    def with_reg(self, reg: float) -> "Problem":
+        """The same problem at another regularization (arrays shared)."""
+        if reg == self.reg:
+            return self
+        other = copy.copy(self)
+        other.reg = float(reg)
+        return other
 
     def embed_potentials(self, f, g):
         out = []
@@ -132,7 +146,9 @@ class Run:
         self.nit_sinkhorn = 0
         self.nit_newton = 0
         self.nit_cg = 0
-        self.hist = {k: [] for k in ("marginal_error", "dual", "newton", "step", "cg_nit", "nnz_per_row")}
+        self.hist = {k: [] for k in ("marginal_error", "dual", "newton", "step", "cg_nit", "nnz_per_row", "reg",
+                                    "time")}
+        self._clock = time.perf_counter()
 
     @property
     def nit(self) -> int:
@@ -140,22 +156,27 @@ class Run:
 
     def record(self, f, g, err, dual, *, newton=False, step=1.0, cg_nit=0, nnz_per_row=math.nan) -> bool:
         """Log one iteration; return True when the callback asked to stop."""
+        now = time.perf_counter()
         if newton:
             self.nit_newton += 1
             self.nit_cg += cg_nit
         else:
             self.nit_sinkhorn += 1
         for key, v in (("marginal_error", err), ("dual", dual), ("newton", newton), ("step", step),
-                       ("cg_nit", cg_nit), ("nnz_per_row", nnz_per_row)):
+                       ("cg_nit", cg_nit), ("nnz_per_row", nnz_per_row), ("reg", self.prob.reg),
+                       ("time", now - self._clock)):
             self.hist[key].append(v)
         if self.printer is not None:
             self.printer.row(self.nit, "newton" if newton else "sinkhorn", err, dual, step, cg_nit, nnz_per_row)
         if self.callback is None:
+            self._clock = time.perf_counter()
             return False
         current = OTResult(x=None, status=Status.MAXITER, nit=self.nit, potentials=self.prob.embed_potentials(f, g),
                            marginal_error=err, nit_sinkhorn=self.nit_sinkhorn, nit_newton=self.nit_newton,
                            nit_cg=self.nit_cg, history=self.history(), reg=self.prob.reg, method=self.method)
-        return call_callback(self.callback, current)
+        stop = call_callback(self.callback, current)
+        self._clock = time.perf_counter()  # the callback's own time is not the solver's
+        return stop
 
     def history(self) -> dict:
         dtypes = {"newton": bool, "cg_nit": np.int64}
@@ -233,8 +254,11 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
     err = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
     value = float(r @ f + c @ g)
     indptr, indices, data = sparse_selection(M, f, g, reg, "mass", delta_sparse, {})
-    if status is Status.SUCCESS and not err <= run.tol * (1 + 1e-6) + 1e-15 * prob.mass:
-        status = Status.MAXITER  # cannot happen unless rounding dominates tol; never report a false success
+    # The solver measured its error in another pass: the two differ by rounding in the n + m sums
+    # (seen: 3e-15 on a 5 x 5 problem at tol 1e-12). Beyond that, never report a false success.
+    slack = 4 * (n + m) * np.finfo(float).eps * prob.mass
+    if status is Status.SUCCESS and not err <= run.tol * (1 + 1e-6) + slack:
+        status = Status.MAXITER
     if not (math.isfinite(err) and math.isfinite(cost)):
         status = Status.NONFINITE
     N, Mc = prob.shape

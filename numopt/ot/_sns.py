@@ -20,7 +20,19 @@ _MAX_BACKTRACKS = 40
 #: A Newton step is first clipped so that no log-plan entry h_ij changes by more than this.
 _MAX_LOG_CHANGE = 50.0
 _FALLBACK_SWEEPS = 10
-_OPTIONS = ("delta", "density", "cg_maxiter", "cg_rtol")
+#: An accepted Newton step that leaves the marginal error above this share of the previous one is
+#: followed by one Sinkhorn sweep.
+_STALL = 0.5
+_MARGINAL_FLOOR = 1e-20
+_ABS_FLOOR = 1e-30
+_OPTIONS = ("delta", "density", "cg_maxiter", "cg_rtol", "reg_init", "reg_factor")
+#: With ``reg_init="auto"``, epsilon-scaling starts at this fraction of max(M) - min(M) when ``reg`` is below it.
+_AUTO_REG_INIT = 1e-2
+_REG_FACTOR = 10.0
+#: Marginal error (relative to the mass) at which an intermediate epsilon-scaling stage hands over.
+_STAGE_TOL = 1e-6
+#: Sinkhorn sweeps at the start of each later epsilon-scaling stage (they restore the row/column scale).
+_STAGE_SWEEPS = 2
 
 
 def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_maxiter=20, sparsity="mass",
@@ -47,16 +59,27 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     is approximated by keeping the diagonal blocks exact and replacing the off-diagonal :math:`P` by a
     sparse :math:`S` (which keeps it negative definite); the Newton system is reduced to the Schur
     complement on the smaller block, projected off the gauge direction :math:`(\mathbf 1, -\mathbf 1)`,
-    and solved by Jacobi-preconditioned conjugate gradients (:func:`numopt.linalg.cg`'s core); the
-    diagonal blocks are damped by a factor :math:`1 + \mu`, :math:`\mu` the squared relative marginal
-    error (Levenberg-Marquardt: it rescues the far-from-solution steps at tiny ``reg`` and vanishes
-    near the solution). An
+    and solved by Jacobi-preconditioned conjugate gradients (:func:`numopt.linalg.cg`'s core). An
     Armijo backtracking line search on :math:`D` keeps the ascent monotone; steps are first clipped
     so that no log-plan entry moves by more than 50, and a failed or non-finite Newton step is
     replaced by 10 Sinkhorn sweeps (and a 10x denser sparsification). Every pass over :math:`M` is a
     fused Numba kernel in the log domain, so nothing overflows or underflows for ``reg`` down to
     ``1e-4 * max(M)`` and beyond. Each Newton step costs a few passes over :math:`M` plus CG on a
     matrix with a handful of entries per row: :math:`O(nm)`, like a Sinkhorn sweep.
+
+    Epsilon-scaling. When ``reg`` is small against the spread of the costs, the potentials must
+    travel far from the zero start, which Sinkhorn does by about ``reg`` per sweep and Newton only
+    with tiny steps (tried: 179 Newton steps on a 30 x 40 uniform problem at ``reg = 1e-4 max(M)``;
+    a 1-D W1 grid at ``reg = 1e-3`` sat at marginal error 1.7 through the whole Sinkhorn stage). So
+    the solve starts at ``reg_init`` (default ``1e-2 * (max(M) - min(M))`` when that exceeds ``reg``)
+    and divides the regularization by ``reg_factor`` (default 10) per stage down to ``reg``; each
+    stage is warm-started from the previous potentials (which are in the units of ``M``), runs 2
+    Sinkhorn sweeps (``sinkhorn_maxiter`` in the first stage) and Newton steps to a marginal error
+    of ``1e-6 * sum(a)``; the last stage runs to ``tol``. Measured on this class of 2-core machine
+    (Newton steps, all stages): 30 x 40 uniform at ``reg = 1e-4 max(M)``: 35 (179 without);
+    200 x 300: 33 (failed without); 1-D W1 grid n = 1000 at ``reg = 1e-3``: 15 Newton steps, 0.23 s
+    (60 steps and 2.2 s without). ``reg_init=reg`` turns it off. The per-iteration ``history["reg"]``
+    says which stage an iteration belongs to; ``history["dual"]`` is nondecreasing within a stage.
 
     Parameters
     ----------
@@ -88,9 +111,11 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         Print one row per iteration.
     **options
         ``delta`` (float, default 1e-4; 1e-6 is better for W1 costs), ``density`` (float, default
-        ``min(1, 2 / max(n, m))``), ``cg_maxiter`` (int, default ``max(100, min(n, m))``), ``cg_rtol`` (float,
-        default: ``min(0.1, marginal error / mass)``, at least 1e-12, an inexact-Newton forcing term).
-        Any other keyword is a TypeError.
+        ``min(1, 2 / max(n, m))``), ``cg_maxiter`` (int, default ``max(100, 10 * min(n, m))``: at tiny
+        ``reg`` the Schur complement is a badly conditioned weighted tree Laplacian and a truncated
+        CG made Newton stall), ``cg_rtol`` (float, default: ``min(0.1, marginal error / mass)``, at
+        least 1e-12, an inexact-Newton forcing term), ``reg_init`` (float >= ``reg`` or ``"auto"``)
+        and ``reg_factor`` (float > 1), see Epsilon-scaling above. Any other keyword is a TypeError.
 
     Returns
     -------
@@ -145,18 +170,50 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     delta = check_scalar(options.get("delta", 1e-4), "delta", func, low=0.0, high=1.0, high_inclusive=False)
     density = check_scalar(options.get("density", min(1.0, 2.0 / max(n, m))), "density", func, low=0.0, high=1.0,
                            low_inclusive=False)
-    cg_maxiter = check_int(options.get("cg_maxiter", max(100, min(n, m))), "cg_maxiter", func, low=1)
+    cg_maxiter = check_int(options.get("cg_maxiter", max(100, 10 * min(n, m))), "cg_maxiter", func, low=1)
     cg_rtol = options.get("cg_rtol")
     if cg_rtol is not None:
         cg_rtol = check_scalar(cg_rtol, "cg_rtol", func, low=0.0, high=1.0, low_inclusive=False)
 
+    spread = float(prob.M.max() - prob.M.min())
+    reg_init = options.get("reg_init", "auto")
+    if isinstance(reg_init, str) and reg_init == "auto":
+        reg_init = max(prob.reg, _AUTO_REG_INIT * spread)
+    else:
+        reg_init = check_scalar(reg_init, "reg_init", func, low=prob.reg)
+    reg_factor = check_scalar(options.get("reg_factor", _REG_FACTOR), "reg_factor", func, low=1.0,
+                              low_inclusive=False)
+    stages = _reg_schedule(prob.reg, reg_init, reg_factor)
+
     run = Run(prob, "sns", tol, maxiter, callback, verbose)
     f, g = np.zeros(n), np.zeros(m)
-    status = sinkhorn_sweeps(prob, f, g, run, min(sinkhorn_maxiter, maxiter))
-    if status is None:
-        status = _newton_stage(prob, f, g, run, sparsity, delta, density, cg_maxiter, cg_rtol)
+    status = None
+    for k, reg_k in enumerate(stages):
+        last = k == len(stages) - 1
+        stage = prob.with_reg(reg_k)
+        run.prob = stage
+        # intermediate stages only need to land in the Newton basin of the next one
+        run.tol = tol if last else max(tol, _STAGE_TOL * prob.mass)
+        sweeps = sinkhorn_maxiter if k == 0 else min(sinkhorn_maxiter, _STAGE_SWEEPS)
+        status = sinkhorn_sweeps(stage, f, g, run, min(sweeps, maxiter - run.nit))
+        if status is None:
+            status = _newton_stage(stage, f, g, run, sparsity, delta, density, cg_maxiter, cg_rtol)
+        if status is not Status.SUCCESS or last:
+            break
+    run.prob, run.tol = prob, tol  # on an early stop the plan is formed at the requested reg (not a success)
     result = finish_plan(prob, f, g, run, status, delta_sparse=delta if delta > 0 else 1e-4)
     return finish(result, func)
+
+
+def _reg_schedule(reg, reg_init, factor):
+    """Decreasing regularizations reg_init, reg_init / factor, ..., ending exactly at reg."""
+    stages = []
+    r = reg_init
+    while r > reg * (1 + 1e-9) * 1.5:
+        stages.append(r)
+        r /= factor
+    stages.append(reg)
+    return stages
 
 
 def _newton_stage(prob: Problem, f, g, run: Run, sparsity, delta, density, cg_maxiter, cg_rtol):
@@ -176,9 +233,11 @@ def _newton_stage(prob: Problem, f, g, run: Run, sparsity, delta, density, cg_ma
     level = delta if sparsity == "mass" else density
     while run.nit < run.maxiter:
         lvl = level * min(1.0, err / prob.mass) if sparsity == "mass" else level
-        direction = _newton_direction(prob, f, g, r, c, sparsity, lvl, cg_maxiter,
-                                      cg_rtol if cg_rtol is not None else min(0.1, max(err / prob.mass, 1e-12)),
-                                      buffers)
+        # a non-finite direction is detected below and replaced by Sinkhorn sweeps: no warnings
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            direction = _newton_direction(prob, f, g, r, c, sparsity, lvl, cg_maxiter,
+                                          cg_rtol if cg_rtol is not None else min(0.1, max(err / prob.mass, 1e-12)),
+                                          buffers)
         accepted = False
         if direction is not None:
             df, dg, cg_nit, nnz = direction
@@ -202,12 +261,24 @@ def _newton_stage(prob: Problem, f, g, run: Run, sparsity, delta, density, cg_ma
             r, rt = rt, r
             c, ct = ct, c
             total, dual = total_t, dual_t
+            err_old = err
             err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
             stop = run.record(f, g, err, dual, newton=True, step=alpha, cg_nit=cg_nit, nnz_per_row=nnz / n)
             if err <= run.tol:
                 return Status.SUCCESS
             if stop:
                 return Status.CALLBACK
+            if err <= _STALL * err_old or run.nit >= run.maxiter:
+                continue
+            # Stalled Newton step: typically rows/columns of tiny mass whose marginal is off by orders
+            # of magnitude (Newton moves their log by ~1 per step, or the clip scales the whole step
+            # down); one Sinkhorn sweep rescales them exactly.
+            status = sinkhorn_sweeps(prob, f, g, run, 1)
+            if status is not None:
+                return status
+            total = _kernels.marginals(M, f, g, reg, r, c)
+            dual = float(a @ f + b @ g) - reg * total
+            err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
             continue
         # Fallback: Sinkhorn sweeps, and a denser Hessian for the next Newton step.
         sweeps = min(_FALLBACK_SWEEPS, run.maxiter - run.nit)
@@ -227,11 +298,12 @@ def _newton_direction(prob: Problem, f, g, r, c, sparsity, level, cg_maxiter, cg
     n, m = M.shape
     indptr, indices, data = sparse_selection(M, f, g, reg, sparsity, level, buffers)
     ga, gb = a - r, b - c
-    # Levenberg-Marquardt damping of the diagonal blocks, mu ~ relative marginal error: far from the
-    # solution (tiny reg) the sparsified Hessian is nearly singular and the pure Newton step useless;
-    # mu -> 0 near the solution keeps the fast local convergence.
-    mu = min(1.0, float(np.abs(ga).sum() + np.abs(gb).sum()) / prob.mass) ** 2
-    r, c = (1.0 + mu) * r, (1.0 + mu) * c
+    # An underflowed marginal (far from the solution) would make the Newton system infinite or
+    # overflow CG. The floor bounds |ga_i / r_i| by 1e20 and every diagonal entry below by 1e-30 of
+    # the largest mass; rows this light carry nothing at any useful tol, and the Sinkhorn sweep
+    # after a stalled Newton step rescales them.
+    r = np.maximum(r, np.maximum(_MARGINAL_FLOOR * a, _ABS_FLOOR * prob.amax))
+    c = np.maximum(c, np.maximum(_MARGINAL_FLOOR * b, _ABS_FLOOR * prob.bmax))
     if m <= n:  # Schur complement on the column block: (D_c - S^T D_r^-1 S) y = gb - S^T D_r^-1 ga
         r_inv = 1.0 / r
         rhs = gb - _lk.csr_rmatvec_serial(indptr, indices, data, r_inv * ga, np.empty(m))
