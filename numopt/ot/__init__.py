@@ -1,16 +1,17 @@
-"""Entropic optimal transport: Sinkhorn-Newton-Sparse and log-domain Sinkhorn on Numba kernels.
+"""Entropic optimal transport: Sinkhorn-Newton-Sparse and Sinkhorn (scaling and log domain) on Numba kernels.
 
 * :func:`sinkhorn_newton_sparse` -- Tang et al. (ICLR 2024): Sinkhorn, then Newton steps with a
   sparsified Hessian; tens of iterations to ``tol = 1e-9`` even at small ``reg``.
+* :func:`sinkhorn_knopp` -- Sinkhorn in the scaling domain (BLAS sweeps, absorption: overflow-proof).
 * :func:`sinkhorn_log` -- log-domain Sinkhorn (overflow-proof, exp-fused kernels).
-* :func:`sinkhorn` -- either, by ``method=``.
+* :func:`sinkhorn` -- any of them, by ``method=``.
 
 All return an :class:`OTResult` (``plan``, ``plan_sparse``, ``potentials``, ``cost``, ``value``,
 ``marginal_error``, iteration counts, ``history``). POT's vocabulary: ``a, b, M, reg``.
 """
 
 from ._common import OTResult
-from ._sinkhorn import METHODS, sinkhorn, sinkhorn_log
+from ._sinkhorn import METHODS, sinkhorn, sinkhorn_knopp, sinkhorn_log
 from ._sns import sinkhorn_newton_sparse
 
-__all__ = ["sinkhorn", "sinkhorn_log", "sinkhorn_newton_sparse", "OTResult", "METHODS"]
+__all__ = ["sinkhorn", "sinkhorn_knopp", "sinkhorn_log", "sinkhorn_newton_sparse", "OTResult", "METHODS"]

@@ -208,6 +208,139 @@ def sinkhorn_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, logc=None):
     return None
 
 
+#: Scaling factors leaving [1 / _ABSORB, _ABSORB] are folded into the potentials and K is formed again.
+_ABSORB = 1e50
+#: A sum (K v)_i or (K^T u)_j below this (or not finite) stops the scaling-domain sweeps: entries that
+#: carry mass may have underflowed in K. With |log u|, |log v| <= log(_ABSORB), the entries flushed
+#: to zero then weigh at most m 1e-250 against a sum of at least 1e-200.
+_SCALING_TINY = 1e-200
+#: Returned by :func:`scaling_sweeps` when the scaling domain is unsafe for the current potentials.
+UNSAFE = "unsafe"
+#: After this many unsafe returns in one call of :func:`fast_sweeps`, the rest runs in the log domain.
+_MAX_UNSAFE = 3
+
+
+class Scaling:
+    r"""The Gibbs kernel :math:`K = e^{(f_K \oplus g_K - M)/\varepsilon}` of reference potentials
+    :math:`(f_K, g_K)`, kept in an n x m buffer between calls of :func:`scaling_sweeps`.
+
+    The plan of any (f, g) at the same ``reg`` is :math:`\mathrm{diag}(u) K \mathrm{diag}(v)` with
+    :math:`u = e^{(f - f_K)/\varepsilon}`, :math:`v = e^{(g - g_K)/\varepsilon}`; K is formed again
+    (one exp pass, rows in parallel) only when the regularization changed or u, v leave
+    :math:`[10^{-50}, 10^{50}]` (the absorption of Schmitzer 2019).
+    """
+
+    def __init__(self, work):
+        self.K = work
+        self.reg = None
+        self.fK = self.gK = None
+
+    def form(self, prob: Problem, f, g):
+        _kernels.kernel_into(prob.M, f, g, prob.reg, self.K)
+        self.reg, self.fK, self.gK = prob.reg, f.copy(), g.copy()
+
+    def scalings(self, prob: Problem, f, g):
+        """(u, v) for the potentials (f, g), forming K first when it cannot represent them."""
+        if self.reg == prob.reg:
+            with np.errstate(over="ignore", under="ignore"):
+                u = np.exp((f - self.fK) / prob.reg)
+                v = np.exp((g - self.gK) / prob.reg)
+            if _in_range(u) and _in_range(v):
+                return u, v
+        self.form(prob, f, g)
+        return np.ones(f.shape[0]), np.ones(g.shape[0])
+
+    def fold(self, prob: Problem, f, g, u, v):
+        """(f, g) <- the potentials of the scalings (u, v)."""
+        f[:] = self.fK + prob.reg * np.log(u)
+        g[:] = self.gK + prob.reg * np.log(v)
+
+
+def _in_range(x) -> bool:
+    return bool(x.max() <= _ABSORB and x.min() >= 1.0 / _ABSORB)
+
+
+def scaling_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, scaling: Scaling):
+    r"""Up to ``n_sweeps`` Sinkhorn sweeps in the scaling domain, on (f, g) in place.
+
+    With the kernel :math:`K` of a :class:`Scaling`, a sweep is :math:`u \leftarrow a / (Kv)`,
+    :math:`v \leftarrow b / (K^\top u)`: two BLAS matrix-vector products and no exp, about 10x
+    cheaper than a log-domain sweep at n = 1000 here (0.05 ms against 0.45-0.9 ms per pass). The
+    iterates are those of log-domain Sinkhorn. A sum :math:`(Kv)_i` or :math:`(K^\top u)_j` below
+    1e-200 stops the sweeps with :data:`UNSAFE`: entries that carry mass may have underflowed in
+    :math:`K`, and a log-domain sweep (shifted by the row maxima) is safe there.
+
+    Returns ``(status, plan_ready)``: ``status`` as in :func:`sinkhorn_sweeps`, or :data:`UNSAFE`;
+    ``plan_ready`` is True when ``status`` is SUCCESS and the buffer of ``scaling`` holds the plan
+    :math:`\mathrm{diag}(u) K \mathrm{diag}(v)` of the returned (f, g), the state whose error was measured
+    (the kernel is then gone).
+    """
+    a, b, reg = prob.a, prob.b, prob.reg
+    K = scaling.K
+    u, v = scaling.scalings(prob, f, g)
+    Kv, Ktu = np.empty(a.shape[0]), np.empty(b.shape[0])
+
+    def unsafe(x):
+        return not (x.min() >= _SCALING_TINY and math.isfinite(x.max()))
+
+    np.dot(K, v, out=Kv)
+    for _ in range(n_sweeps):
+        if unsafe(Kv):
+            scaling.fold(prob, f, g, u, v)
+            return UNSAFE, False
+        np.divide(a, Kv, out=u)
+        np.dot(K.T, u, out=Ktu)
+        if unsafe(Ktu):
+            scaling.fold(prob, f, g, u, v)
+            return UNSAFE, False
+        err = float(np.abs(v * Ktu - b).sum())
+        logu, logv = np.log(u), np.log(v)
+        dual = float(a @ scaling.fK + b @ scaling.gK) + reg * float(a @ logu + b @ logv) - reg * prob.mass
+        if not (math.isfinite(err) and math.isfinite(dual)):
+            scaling.fold(prob, f, g, u, v)
+            return Status.NONFINITE, False
+        state = (scaling.fK + reg * logu, scaling.gK + reg * logv) if run.callback is not None else (f, g)
+        stop = run.record(*state, err, dual)
+        if err <= run.tol:
+            scaling.fold(prob, f, g, u, v)
+            _kernels.scale_rows_cols(K, u, v)
+            scaling.reg = None
+            return Status.SUCCESS, True
+        np.divide(b, Ktu, out=v)
+        if stop:
+            scaling.fold(prob, f, g, u, v)
+            return Status.CALLBACK, False
+        if not (_in_range(u) and _in_range(v)):
+            scaling.fold(prob, f, g, u, v)
+            scaling.form(prob, f, g)
+            u.fill(1.0)
+            v.fill(1.0)
+        np.dot(K, v, out=Kv)
+    scaling.fold(prob, f, g, u, v)
+    return None, False
+
+
+def fast_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, scaling: Scaling):
+    """Up to ``n_sweeps`` Sinkhorn sweeps: in the scaling domain (:func:`scaling_sweeps`) where it is
+    safe, else log-domain sweeps (one at a time, then the scaling domain is tried again, at most
+    3 times). Returns ``(status, plan_ready)`` as :func:`scaling_sweeps` (never UNSAFE)."""
+    unsafe_count = 0
+    end = run.nit + n_sweeps
+    while run.nit < end:
+        if unsafe_count < _MAX_UNSAFE:
+            status, plan_ready = scaling_sweeps(prob, f, g, run, end - run.nit, scaling)
+            if status is not UNSAFE:
+                return status, plan_ready
+            unsafe_count += 1
+            todo = 1
+        else:
+            todo = end - run.nit
+        status = sinkhorn_sweeps(prob, f, g, run, min(todo, end - run.nit))
+        if status is not None:
+            return status, False
+    return None, False
+
+
 def sparse_selection(M, f, g, reg, rule: str, level: float, buffers: dict):
     """CSR arrays (indptr, indices, data) of the entries of P = exp(h) kept by ``rule``.
 
@@ -242,18 +375,44 @@ def sparse_selection(M, f, g, reg, rule: str, level: float, buffers: dict):
         capacity *= 2
 
 
-def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: float, message: str = "") -> OTResult:
-    """Form the dense plan of (f, g) and its sparsified version, measure it and build the result."""
+def sparse_from_dense(P, delta: float):
+    """CSR arrays (indptr, indices, data) of the dense plan P without its smallest entries, up to a
+    share ``delta`` of its mass (in bins of a quarter octave, read off the float64 bits: no exp, no log)."""
+    n, m = P.shape
+    mass = np.empty(_kernels.N_VALUE_BINS)
+    count = np.empty(_kernels.N_VALUE_BINS, dtype=np.int64)
+    _kernels.value_histogram(P, mass, count)
+    cum = np.cumsum(mass)
+    cut = int(np.searchsorted(cum, delta * cum[-1], side="right"))
+    cut = max(cut, 1)  # bin 0 holds the zeros
+    nnz = int(count[cut:].sum())
+    indptr = np.empty(n + 1, dtype=np.int64)
+    indices = np.empty(nnz, dtype=np.int32 if m < 2**31 else np.int64)
+    data = np.empty(nnz)
+    _kernels.value_select(P, cut, indptr, indices, data)
+    return indptr, indices, data
+
+
+def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: float, message: str = "",
+                work=None, plan_ready: bool = False) -> OTResult:
+    """Form the dense plan of (f, g) and its sparsified version, measure it and build the result.
+
+    ``work`` (n x m, optional) is used as the plan's storage; with ``plan_ready`` it already holds the
+    plan (from :func:`scaling_sweeps`), which is then only measured.
+    """
     import scipy.sparse as sp
 
     M, reg = prob.M, prob.reg
     n, m = M.shape
-    P = np.empty((n, m))
+    P = np.empty((n, m)) if work is None else work
     r, c = np.empty(n), np.empty(m)
-    cost = float(_kernels.plan_into(M, f, g, reg, P, r, c))
+    if plan_ready:
+        cost = float(_kernels.plan_sums(P, M, r, c))
+    else:
+        cost = float(_kernels.plan_into(M, f, g, reg, P, r, c))
     err = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
     value = float(r @ f + c @ g)
-    indptr, indices, data = sparse_selection(M, f, g, reg, "mass", delta_sparse, {})
+    indptr, indices, data = sparse_from_dense(P, delta_sparse)
     # The solver measured its error in another pass: the two differ by rounding in the n + m sums
     # (seen: 3e-15 on a 5 x 5 problem at tol 1e-12). Beyond that, never report a false success.
     slack = 4 * (n + m) * np.finfo(float).eps * prob.mass
@@ -264,7 +423,7 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
     N, Mc = prob.shape
     if prob.rows is None and prob.cols is None:
         plan = P
-        plan_sparse = sp.csr_array((data.copy(), indices.copy(), indptr.copy()), shape=(n, m))
+        plan_sparse = sp.csr_array((data, indices, indptr), shape=(n, m))
     else:
         rows = np.arange(n) if prob.rows is None else prob.rows
         cols = np.arange(m) if prob.cols is None else prob.cols
@@ -272,7 +431,7 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
         plan[np.ix_(rows, cols)] = P
         counts = np.diff(indptr)
         coo_rows = np.repeat(rows, counts)
-        plan_sparse = sp.csr_array((data.copy(), (coo_rows, cols[indices])), shape=(N, Mc))
+        plan_sparse = sp.csr_array((data, (coo_rows, cols[indices])), shape=(N, Mc))
     if not message:
         message = _MAXITER_MESSAGE if status is Status.MAXITER else ""
     return OTResult(x=plan, status=status, message=message, nit=run.nit, plan=plan, plan_sparse=plan_sparse,

@@ -21,7 +21,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .._numba import jit
+from .._numba import jit, prange
 from ..linalg._kernels import csr_row_axpy, csr_row_dot
 
 # --------------------------------------------------------------------------------------------------
@@ -220,6 +220,62 @@ def sinkhorn_cols(M, f, g, b, reg, logc):
 
 
 # --------------------------------------------------------------------------------------------------
+# Scaling domain: the Gibbs kernel K = exp(h) of fixed potentials, rescaled by BLAS matrix-vector products
+# --------------------------------------------------------------------------------------------------
+
+#: Kernel entries below this are stored as 0: they carry no mass at any useful tolerance, and
+#: subnormal numbers would make every later BLAS pass over K many times slower.
+KERNEL_FLUSH = 1e-300
+
+
+@jit(parallel=True)
+def kernel_into(M, f, g, reg, K):
+    """K_ij = exp((f_i + g_j - M_ij) / reg), entries below KERNEL_FLUSH set to 0 (rows in parallel)."""
+    n, m = M.shape
+    inv = 1.0 / reg
+    for i in prange(n):
+        row = M[i]
+        krow = K[i]
+        fi = f[i]
+        for j in range(m):
+            e = exp_poly((fi + g[j] - row[j]) * inv)
+            krow[j] = e if e >= KERNEL_FLUSH else 0.0
+
+
+@jit(parallel=True)
+def scale_rows_cols(K, u, v):
+    """K_ij <- u_i K_ij v_j in place (rows in parallel): turns the kernel into the plan diag(u) K diag(v)."""
+    n, m = K.shape
+    for i in prange(n):
+        krow = K[i]
+        ui = u[i]
+        for j in range(m):
+            krow[j] = ui * krow[j] * v[j]
+
+
+@jit
+def plan_sums(P, M, r, c):
+    """r = P 1 and c = P^T 1 of a dense plan; returns <P, M>. One row-major pass."""
+    n, m = P.shape
+    for j in range(m):
+        c[j] = 0.0
+    cost = 0.0
+    for i in range(n):
+        prow = P[i]
+        row = M[i]
+        s = 0.0
+        t = 0.0
+        for j in range(m):
+            s += prow[j]
+            t += prow[j] * row[j]
+        for j in range(m):
+            c[j] += prow[j]
+        r[i] = s
+        cost += t
+    return cost
+
+
+# --------------------------------------------------------------------------------------------------
 # Plan, marginals and objective passes
 # --------------------------------------------------------------------------------------------------
 
@@ -347,6 +403,65 @@ def plan_select(M, f, g, reg, cut, indptr, indices, data):
                 nnz += 1
         indptr[i + 1] = nnz
     return nnz
+
+
+# --------------------------------------------------------------------------------------------------
+# Sparsification of a dense plan: bins read off the float64 bits (no log)
+# --------------------------------------------------------------------------------------------------
+
+#: A nonnegative float64's top 13 bits (11 exponent bits and 2 mantissa bits) give its bin: 4 bins per
+#: octave (width ln 2 / 4 in log P, like the log-plan histogram), monotone in the value, 0 for 0.
+N_VALUE_BINS = 8192
+_VALUE_SHIFT = 50
+
+
+@jit(inline="always")
+def _value_bin(x):
+    return _float64_bits_as_int64(x) >> _VALUE_SHIFT
+
+
+@jit
+def value_histogram(P, mass, count):
+    """mass[b] = sum and count[b] = number of the entries of the dense plan P in value bin b."""
+    n, m = P.shape
+    for b in range(mass.shape[0]):
+        mass[b] = 0.0
+        count[b] = 0
+    bbuf = np.empty(m, dtype=np.int64)
+    for i in range(n):
+        prow = P[i]
+        for j in range(m):
+            bbuf[j] = _value_bin(prow[j])
+        for j in range(m):
+            b = bbuf[j]
+            mass[b] += prow[j]
+            count[b] += 1
+
+
+@jit(parallel=True)
+def value_select(P, cut, indptr, indices, data):
+    """CSR (indptr, indices, data) of the entries of P in value bins >= cut (rows in parallel).
+
+    ``indices``/``data`` must hold the count of such entries (from :func:`value_histogram`).
+    """
+    n, m = P.shape
+    indptr[0] = 0
+    for i in prange(n):
+        prow = P[i]
+        k = 0
+        for j in range(m):
+            k += _value_bin(prow[j]) >= cut
+        indptr[i + 1] = k
+    for i in range(n):
+        indptr[i + 1] += indptr[i]
+    for i in prange(n):
+        prow = P[i]
+        k = indptr[i]
+        for j in range(m):
+            if _value_bin(prow[j]) >= cut:
+                indices[k] = j
+                data[k] = prow[j]
+                k += 1
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``sinkhorn``: entropic OT by method name, and numopt's log-domain Sinkhorn."""
+"""``sinkhorn``: entropic OT by method name, and numopt's Sinkhorn in the scaling and log domains."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 
 from .._result import Status, finish
 from .._validation import check_no_extra, fail
-from ._common import OTResult, Problem, Run, check_common, finish_plan, sinkhorn_sweeps
+from ._common import OTResult, Problem, Run, Scaling, check_common, fast_sweeps, finish_plan, sinkhorn_sweeps
 from ._sns import sinkhorn_newton_sparse
 
-__all__ = ["sinkhorn", "sinkhorn_log"]
+__all__ = ["sinkhorn", "sinkhorn_knopp", "sinkhorn_log"]
 
 
 def sinkhorn_log(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, verbose=False) -> OTResult:
@@ -72,10 +72,73 @@ def sinkhorn_log(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, verb
     return finish(result, func)
 
 
+def sinkhorn_knopp(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, verbose=False) -> OTResult:
+    r"""Entropic optimal transport by Sinkhorn iterations in the scaling domain, overflow-proof.
+
+    The iterates of :func:`sinkhorn_log`, computed as matrix scalings: with the Gibbs kernel
+    :math:`K = e^{(f_0 \oplus g_0 - M)/arepsilon}` of reference potentials, a sweep is
+
+    .. math::
+
+        u \leftarrow a \oslash (K v), \qquad v \leftarrow b \oslash (K^	op u),
+
+    two BLAS matrix-vector products and no exp (POT's ``sinkhorn_knopp`` sweep, about 10x cheaper
+    than a log-domain sweep at n = 1000). Unlike plain Sinkhorn it does not overflow: scalings that
+    leave :math:`[10^{-50}, 10^{50}]` are absorbed into the potentials and :math:`K` is formed again
+    (Schmitzer 2019), and where a row or column sum of the kernel falls below 1e-200 (entries that
+    carry mass may have underflowed, e.g. ``reg`` tiny against ``M`` at the zero start) the sweep is
+    done in the log domain instead (3 times at most per call, then the log domain to the end). It
+    holds one extra n x m array (the kernel, which becomes the returned plan).
+
+    Parameters
+    ----------
+    a, b, M, reg, tol, callback, verbose
+        As in :func:`sinkhorn_newton_sparse` (``tol`` bounds the L1 marginal error).
+    maxiter : int, default 100000
+        Maximum number of sweeps.
+
+    Returns
+    -------
+    OTResult
+        On success the row marginals are exact to rounding and the column error is at most ``tol``.
+
+    Warns
+    -----
+    numopt.ConvergenceWarning
+        When ``maxiter`` is reached before ``tol``.
+
+    References
+    ----------
+    B. Schmitzer, "Stabilized sparse scaling algorithms for entropy regularized transport problems",
+    SIAM J. Sci. Comput. 41 (2019), A1443-A1481.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numopt.ot import sinkhorn_knopp, sinkhorn_log
+    >>> x = np.linspace(0, 1, 50)
+    >>> M = (x[:, None] - x[None, :]) ** 2
+    >>> res, ref = sinkhorn_knopp(None, None, M, 1e-3), sinkhorn_log(None, None, M, 1e-3)
+    >>> res.success, bool(np.abs(res.plan - ref.plan).max() < 1e-12)
+    (True, True)
+    """
+    func = "sinkhorn_knopp"
+    prob = Problem(a, b, M, reg, func)
+    tol, maxiter = check_common(tol, maxiter, callback, func)
+    run = Run(prob, "sinkhorn", tol, maxiter, callback, verbose)
+    n, m = prob.M.shape
+    f, g = np.zeros(n), np.zeros(m)
+    work = np.empty((n, m))
+    status, plan_ready = fast_sweeps(prob, f, g, run, maxiter, Scaling(work))
+    result = finish_plan(prob, f, g, run, Status.MAXITER if status is None else status, delta_sparse=1e-4,
+                         work=work, plan_ready=plan_ready)
+    return finish(result, func)
+
+
 #: method name -> solver (each takes (a, b, M, reg, *, tol, maxiter, callback, verbose, ...)).
 METHODS = {
     "sns": sinkhorn_newton_sparse,
-    "sinkhorn": sinkhorn_log,
+    "sinkhorn": sinkhorn_knopp,
     "log": sinkhorn_log,
 }
 
@@ -90,16 +153,19 @@ def sinkhorn(a, b, M, reg, *, method="sns", tol=1e-9, maxiter=None, callback=Non
         \ \langle P, M\rangle + \varepsilon \sum_{ij} P_{ij} (\log P_{ij} - 1)
 
     Choosing a method: ``"sns"`` (default, :func:`sinkhorn_newton_sparse`) reaches ``tol = 1e-9``
-    and below in tens of iterations even at small ``reg``, where Sinkhorn needs thousands;
-    ``"sinkhorn"`` / ``"log"`` (both :func:`sinkhorn_log`, log-domain and overflow-proof) is
-    as good when ``reg`` is large compared with the spread of ``M`` (tens of sweeps suffice) or when a
-    loose ``tol`` is enough. All methods return the same :class:`OTResult`.
+    and below in tens of Newton steps even at small ``reg``, where Sinkhorn needs thousands of
+    sweeps; at large ``reg`` it stays in Sinkhorn by itself (its ``switch_sweeps`` rule).
+    ``"sinkhorn"`` (:func:`sinkhorn_knopp`, scaling domain with absorption) and ``"log"``
+    (:func:`sinkhorn_log`, log domain) compute the same Sinkhorn iterates, both overflow-proof;
+    the scaling domain sweeps about 10x faster and holds one more n x m array. All methods return
+    the same :class:`OTResult`.
 
     Parameters
     ----------
     a, b, M, reg, tol, callback, verbose
         As in :func:`sinkhorn_newton_sparse`.
     method : {"sns", "sinkhorn", "log"}
+        :func:`sinkhorn_newton_sparse`, :func:`sinkhorn_knopp` or :func:`sinkhorn_log`.
     maxiter : int, optional
         The method's iteration budget (default: the method's own).
     **options
@@ -131,7 +197,7 @@ def sinkhorn(a, b, M, reg, *, method="sns", tol=1e-9, maxiter=None, callback=Non
         raise fail(func, "method", f"be one of {listing}", repr(method),
                    error=ValueError if isinstance(method, str) else TypeError)
     solver = METHODS[method]
-    if solver is sinkhorn_log:
+    if solver is not sinkhorn_newton_sparse:
         check_no_extra(options, f"{func}(method={method!r})")
     kwargs = dict(tol=tol, callback=callback, verbose=verbose, **options)
     if maxiter is not None:

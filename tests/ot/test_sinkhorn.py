@@ -163,12 +163,15 @@ def test_sns_and_sinkhorn_agree_and_sns_needs_few_iterations():
     a, b = rng.uniform(0.5, 1, 60), rng.uniform(0.5, 1, 70)
     a /= a.sum()
     b /= b.sum()
-    r1 = sinkhorn_newton_sparse(a, b, M, 1e-2, tol=1e-12)
+    r1 = sinkhorn_newton_sparse(a, b, M, 1e-2, tol=1e-12, switch_sweeps=0)  # Newton right after 20 sweeps
     r2 = sinkhorn(a, b, M, 1e-2, method="sinkhorn", tol=1e-12)
     r3 = sinkhorn(a, b, M, 1e-2, method="log", tol=1e-12)
     assert r1.success and r2.success and r1.nit_newton > 0 and r1.nit < r2.nit
     np.testing.assert_allclose(r1.plan, r2.plan, atol=1e-10)
-    np.testing.assert_allclose(r2.plan, r3.plan, rtol=0, atol=0)
+    # the scaling and log domains compute the same iterates (to rounding)
+    assert r2.nit == r3.nit
+    np.testing.assert_allclose(r2.plan, r3.plan, rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(r2.history["marginal_error"], r3.history["marginal_error"], rtol=1e-6, atol=1e-14)
     np.testing.assert_allclose(r1.value, r2.value, rtol=1e-9)
     # the dual objective never decreases
     assert (np.diff(r1.history["dual"]) >= -1e-13).all()
@@ -188,14 +191,15 @@ def test_topk_sparsity_and_no_sparsification():
 def test_small_reg_is_overflow_proof():
     rng = np.random.default_rng(3)
     M = rng.uniform(size=(30, 40)) * 1e3
-    res = sinkhorn_newton_sparse(None, None, M, 0.1, tol=1e-9, maxiter=400)  # reg = 1e-4 max(M)
+    # switch_sweeps=0: Newton after the first sweeps of each stage (the counts below measure eps-scaling)
+    res = sinkhorn_newton_sparse(None, None, M, 0.1, tol=1e-9, maxiter=400, switch_sweeps=0)  # reg = 1e-4 max(M)
     assert np.isfinite(res.plan).all() and np.isfinite(res.potentials[0]).all()
     assert res.success and res.marginal_error <= 1e-9
     # epsilon-scaling: stages 10, 1, 0.1 (1e-2, 1e-3, 1e-4 of the spread), ending at the requested reg
     regs = res.history["reg"]
     assert regs[0] > regs[-1] == 0.1 and (np.diff(regs) <= 0).all()
     assert res.nit <= 100  # measured 38 sweeps + 27 Newton steps
-    off = sinkhorn_newton_sparse(None, None, M, 0.1, tol=1e-9, maxiter=400, reg_init=0.1)  # no scaling
+    off = sinkhorn_newton_sparse(None, None, M, 0.1, tol=1e-9, maxiter=400, reg_init=0.1, switch_sweeps=0)
     assert off.success and (off.history["reg"] == 0.1).all() and off.nit > 2 * res.nit  # 169 + 162
     np.testing.assert_allclose(res.plan, off.plan, atol=1e-9)
 
@@ -373,3 +377,56 @@ def test_against_pot_sinkhorn_log_and_emd():
         gaps.append(res.cost - exact)
         assert -1e-8 <= gaps[-1] <= reg * math.log(40) + 1e-8
     assert gaps[0] > gaps[1] > gaps[2]
+
+
+# --------------------------------------------------------------------------------------------------
+# Scaling-domain sweeps (absorption, log-domain fallback) and the Sinkhorn/Newton switch
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("absorb", [1e50, 1e3])
+def test_scaling_domain_iterates_are_the_log_domain_ones(monkeypatch, absorb):
+    """With frequent absorptions (bound 1e3: K formed again every few sweeps) the scaling domain still
+    follows the log-domain iterates sweep by sweep."""
+    from numopt.ot import _common
+
+    monkeypatch.setattr(_common, "_ABSORB", absorb)
+    rng = np.random.default_rng(5)
+    M = rng.uniform(size=(40, 50))
+    a, b = rng.uniform(0.5, 1, 40), rng.uniform(0.5, 1, 50)
+    a, b = a / a.sum(), b / b.sum()
+    with pytest.warns(ConvergenceWarning):
+        fast = sinkhorn(a, b, M, 3e-3, method="sinkhorn", tol=1e-14, maxiter=60)
+    with pytest.warns(ConvergenceWarning):
+        ref = sinkhorn(a, b, M, 3e-3, method="log", tol=1e-14, maxiter=60)
+    assert fast.nit == ref.nit == 60
+    np.testing.assert_allclose(fast.history["marginal_error"], ref.history["marginal_error"], rtol=1e-8)
+    np.testing.assert_allclose(fast.potentials[0], ref.potentials[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast.plan, ref.plan, rtol=1e-9, atol=1e-18)
+
+
+def test_scaling_domain_falls_back_to_the_log_domain_where_the_kernel_underflows():
+    # reg = 1e-4 max(M) from the zero start: exp(-M / reg) underflows in whole rows
+    rng = np.random.default_rng(6)
+    M = rng.uniform(size=(30, 40)) * 1e3
+    with pytest.warns(ConvergenceWarning):
+        fast = sinkhorn(None, None, M, 0.1, method="sinkhorn", tol=1e-14, maxiter=40)
+    with pytest.warns(ConvergenceWarning):
+        ref = sinkhorn(None, None, M, 0.1, method="log", tol=1e-14, maxiter=40)
+    assert np.isfinite(fast.plan).all() and np.isfinite(fast.potentials[1]).all()
+    np.testing.assert_allclose(fast.history["marginal_error"], ref.history["marginal_error"], rtol=1e-6)
+    np.testing.assert_allclose(fast.plan, ref.plan, rtol=1e-8, atol=1e-18)
+
+
+def test_sns_stays_in_sinkhorn_when_it_predicts_tol_within_switch_sweeps():
+    rng = np.random.default_rng(7)
+    M = rng.uniform(size=(50, 60))
+    stay = sinkhorn_newton_sparse(None, None, M, 0.02, tol=1e-11)  # measured: 83 sweeps predicted and run
+    newton = sinkhorn_newton_sparse(None, None, M, 0.02, tol=1e-11, switch_sweeps=0)
+    assert stay.success and newton.success
+    assert stay.nit_newton == 0 and newton.nit_newton > 0
+    assert newton.nit_sinkhorn == 20  # sinkhorn_maxiter, then Newton
+    np.testing.assert_allclose(stay.plan, newton.plan, atol=1e-11)
+    # at small reg the predicted sweeps exceed the budget: Newton takes over after the first 20
+    small = sinkhorn_newton_sparse(None, None, M, 2e-3, tol=1e-11, reg_init=2e-3)
+    assert small.success and small.nit_newton > 0 and small.nit_sinkhorn < 20 + 250
