@@ -281,35 +281,6 @@ def plan_sums(P, M, r, c):
 
 
 @jit
-def marginals(M, f, g, reg, r, c):
-    """r = P 1, c = P^T 1 for P = exp(h); returns sum(P). One fused pass, nothing stored.
-
-    Entries whose log exceeds ~709.78 give inf (never NaN), so a bad trial point shows up as an
-    infinite total mass. Each row is exponentiated into a small buffer first: the exp loop and the
-    two accumulation loops then vectorise separately (a single fused loop did not, 10x slower).
-    """
-    n, m = M.shape
-    inv = 1.0 / reg
-    buf = np.empty(m)
-    for j in range(m):
-        c[j] = 0.0
-    total = 0.0
-    for i in range(n):
-        row = M[i]
-        fi = f[i]
-        for j in range(m):
-            buf[j] = exp_poly((fi + g[j] - row[j]) * inv)
-        s = 0.0
-        for j in range(m):
-            s += buf[j]
-        for j in range(m):
-            c[j] += buf[j]
-        r[i] = s
-        total += s
-    return total
-
-
-@jit
 def plan_into(M, f, g, reg, P, r, c):
     """P = exp(h) written densely, with r = P 1 and c = P^T 1; returns <P, M>."""
     n, m = M.shape
@@ -336,77 +307,7 @@ def plan_into(M, f, g, reg, P, r, c):
 
 
 # --------------------------------------------------------------------------------------------------
-# Sparsification: a mass histogram of the log-plan, then a CSR fill above a cut
-# --------------------------------------------------------------------------------------------------
-
-#: Histogram of log P_ij: bin b holds h in [H_LO + b / BINS_PER_UNIT, H_LO + (b + 1) / BINS_PER_UNIT).
-H_LO = -746.0
-BINS_PER_UNIT = 4.0
-N_BINS = 3240  # up to h = 64; larger h lands in the last bin (kept first, never dropped)
-
-
-@jit(inline="always")
-def _bin_position(h):
-    return (h - H_LO) * BINS_PER_UNIT
-
-
-@jit
-def plan_histogram(M, f, g, reg, mass, count):
-    """mass[b] = sum of P_ij and count[b] = number of entries whose log-plan falls in bin b.
-
-    Per row, the exps and bin indices are computed into buffers (vectorised), then scattered.
-    """
-    n, m = M.shape
-    inv = 1.0 / reg
-    nb = mass.shape[0]
-    top = nb - 1.0
-    ebuf = np.empty(m)
-    bbuf = np.empty(m, dtype=np.int64)
-    for b in range(nb):
-        mass[b] = 0.0
-        count[b] = 0
-    for i in range(n):
-        row = M[i]
-        fi = f[i]
-        for j in range(m):
-            h = (fi + g[j] - row[j]) * inv
-            ebuf[j] = exp_poly(h)
-            bbuf[j] = np.int64(min(max(_bin_position(h), 0.0), top))
-        for j in range(m):
-            b = bbuf[j]
-            mass[b] += ebuf[j]
-            count[b] += 1
-
-
-@jit
-def plan_select(M, f, g, reg, cut, indptr, indices, data):
-    """CSR of the entries P_ij with bin position >= ``cut`` (see :func:`plan_histogram`).
-
-    Returns the number of stored entries, or -1 when ``indices``/``data`` are too short (the caller
-    enlarges them and calls again).
-    """
-    n, m = M.shape
-    inv = 1.0 / reg
-    cap = indices.shape[0]
-    nnz = 0
-    indptr[0] = 0
-    for i in range(n):
-        row = M[i]
-        fi = f[i]
-        for j in range(m):
-            h = (fi + g[j] - row[j]) * inv
-            if _bin_position(h) >= cut:
-                if nnz >= cap:
-                    return -1
-                indices[nnz] = j
-                data[nnz] = exp_poly(h)
-                nnz += 1
-        indptr[i + 1] = nnz
-    return nnz
-
-
-# --------------------------------------------------------------------------------------------------
-# Sparsification of a dense plan: bins read off the float64 bits (no log)
+# Sparsification of a plan diag(u) K diag(v): bins read off the float64 bits (no exp, no log)
 # --------------------------------------------------------------------------------------------------
 
 #: A nonnegative float64's top 13 bits (11 exponent bits and 2 mantissa bits) give its bin: 4 bins per
@@ -420,47 +321,74 @@ def _value_bin(x):
     return _float64_bits_as_int64(x) >> _VALUE_SHIFT
 
 
-@jit
-def value_histogram(P, mass, count):
-    """mass[b] = sum and count[b] = number of the entries of the dense plan P in value bin b."""
-    n, m = P.shape
-    for b in range(mass.shape[0]):
-        mass[b] = 0.0
-        count[b] = 0
-    bbuf = np.empty(m, dtype=np.int64)
-    for i in range(n):
-        prow = P[i]
-        for j in range(m):
-            bbuf[j] = _value_bin(prow[j])
-        for j in range(m):
-            b = bbuf[j]
-            mass[b] += prow[j]
-            count[b] += 1
+#: Row chunks of the parallel histogram (each with its own bins, summed at the end).
+_HIST_CHUNKS = 8
 
 
 @jit(parallel=True)
-def value_select(P, cut, indptr, indices, data):
-    """CSR (indptr, indices, data) of the entries of P in value bins >= cut (rows in parallel).
+def scaled_histogram(K, u, v, mass, count):
+    """mass[b] = sum and count[b] = number of the entries of P = diag(u) K diag(v) in value bin b.
 
-    ``indices``/``data`` must hold the count of such entries (from :func:`value_histogram`).
+    Rows in parallel chunks; each row's products and bins are computed into buffers (vectorised), then
+    scattered into the chunk's own bins.
     """
-    n, m = P.shape
+    n, m = K.shape
+    nb = mass.shape[0]
+    chunk_mass = np.zeros((_HIST_CHUNKS, nb))
+    chunk_count = np.zeros((_HIST_CHUNKS, nb), dtype=np.int64)
+    size = (n + _HIST_CHUNKS - 1) // _HIST_CHUNKS
+    for k in prange(_HIST_CHUNKS):
+        pbuf = np.empty(m)
+        bbuf = np.empty(m, dtype=np.int64)
+        cm = chunk_mass[k]
+        cc = chunk_count[k]
+        for i in range(k * size, min(n, (k + 1) * size)):
+            krow = K[i]
+            ui = u[i]
+            for j in range(m):
+                x = ui * krow[j] * v[j]
+                pbuf[j] = x
+                bbuf[j] = _value_bin(x)
+            for j in range(m):
+                b = bbuf[j]
+                cm[b] += pbuf[j]
+                cc[b] += 1
+    for b in range(nb):
+        mass[b] = 0.0
+        count[b] = 0
+    for k in range(_HIST_CHUNKS):
+        for b in range(nb):
+            mass[b] += chunk_mass[k, b]
+            count[b] += chunk_count[k, b]
+
+
+@jit(parallel=True)
+def scaled_select(K, u, v, cut, indptr, indices, data):
+    """CSR (indptr, indices, data) of the entries of P = diag(u) K diag(v) in value bins >= cut.
+
+    Two passes over the rows in parallel (count, then fill after a prefix sum); ``indices``/``data``
+    must hold the count of such entries (from :func:`scaled_histogram`).
+    """
+    n, m = K.shape
     indptr[0] = 0
     for i in prange(n):
-        prow = P[i]
+        krow = K[i]
+        ui = u[i]
         k = 0
         for j in range(m):
-            k += _value_bin(prow[j]) >= cut
+            k += _value_bin(ui * krow[j] * v[j]) >= cut
         indptr[i + 1] = k
     for i in range(n):
         indptr[i + 1] += indptr[i]
     for i in prange(n):
-        prow = P[i]
+        krow = K[i]
+        ui = u[i]
         k = indptr[i]
         for j in range(m):
-            if _value_bin(prow[j]) >= cut:
+            x = ui * krow[j] * v[j]
+            if _value_bin(x) >= cut:
                 indices[k] = j
-                data[k] = prow[j]
+                data[k] = x
                 k += 1
 
 

@@ -128,10 +128,11 @@ def sinkhorn_knopp(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, ve
     run = Run(prob, "sinkhorn", tol, maxiter, callback, verbose)
     n, m = prob.M.shape
     f, g = np.zeros(n), np.zeros(m)
-    work = np.empty((n, m))
-    status, plan_ready = fast_sweeps(prob, f, g, run, maxiter, Scaling(work))
+    scaling = Scaling(np.empty((n, m)))
+    status, plan_ready = fast_sweeps(prob, f, g, run, maxiter, scaling)
+    plan = scaling.K if plan_ready else scaling.plan(prob, f, g)
     result = finish_plan(prob, f, g, run, Status.MAXITER if status is None else status, delta_sparse=1e-4,
-                         work=work, plan_ready=plan_ready)
+                         plan=plan)
     return finish(result, func)
 
 

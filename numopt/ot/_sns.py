@@ -11,8 +11,7 @@ from .._validation import check_choice, check_int, check_no_extra, check_scalar
 from ..linalg import _kernels as _lk
 from ..linalg._cg import cg_core
 from . import _kernels
-from ._common import (OTResult, Problem, Run, Scaling, check_common, fast_sweeps, finish_plan, sinkhorn_sweeps,
-                      sparse_selection)
+from ._common import OTResult, Problem, Run, Scaling, check_common, fast_sweeps, finish_plan
 
 __all__ = ["sinkhorn_newton_sparse"]
 
@@ -219,12 +218,13 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         if status is None:
             status, plan_ready = _more_sweeps(stage, f, g, run, scaling, start, switch_sweeps)
         if status is None:
-            status, plan_ready = _newton_stage(stage, f, g, run, sparsity, delta, density, cg_maxiter, cg_rtol), False
+            status = _newton_stage(stage, f, g, run, scaling, sparsity, delta, density, cg_maxiter, cg_rtol)
+            plan_ready = False
         if status is not Status.SUCCESS or last:
             break
     run.prob, run.tol = prob, tol  # on an early stop the plan is formed at the requested reg (not a success)
-    result = finish_plan(prob, f, g, run, status, delta_sparse=delta if delta > 0 else 1e-4, work=work,
-                         plan_ready=plan_ready and run.prob.reg == stages[-1])
+    plan = work if plan_ready and status is Status.SUCCESS else scaling.plan(prob, f, g)
+    result = finish_plan(prob, f, g, run, status, delta_sparse=delta if delta > 0 else 1e-4, plan=plan)
     return finish(result, func)
 
 
@@ -265,13 +265,13 @@ def _reg_schedule(reg, reg_init, factor):
     return stages
 
 
-def _newton_stage(prob: Problem, f, g, run: Run, sparsity, delta, density, cg_maxiter, cg_rtol):
+def _newton_stage(prob: Problem, f, g, run: Run, scaling: Scaling, sparsity, delta, density, cg_maxiter, cg_rtol):
     """Newton iterations on (f, g) in place until tol, maxiter, a callback stop or a non-finite state."""
     M, a, b, reg = prob.M, prob.a, prob.b, prob.reg
     n, m = M.shape
     r, c = np.empty(n), np.empty(m)
     rt, ct = np.empty(n), np.empty(m)
-    total = _kernels.marginals(M, f, g, reg, r, c)
+    total = scaling.marginals(prob, f, g, r, c)
     dual = float(a @ f + b @ g) - reg * total
     err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
     if not math.isfinite(dual):
@@ -284,7 +284,7 @@ def _newton_stage(prob: Problem, f, g, run: Run, sparsity, delta, density, cg_ma
         lvl = level * min(1.0, err / prob.mass) if sparsity == "mass" else level
         # a non-finite direction is detected below and replaced by Sinkhorn sweeps: no warnings
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            direction = _newton_direction(prob, f, g, r, c, sparsity, lvl, cg_maxiter,
+            direction = _newton_direction(prob, f, g, r, c, scaling, sparsity, lvl, cg_maxiter,
                                           cg_rtol if cg_rtol is not None else min(0.1, max(err / prob.mass, 1e-12)),
                                           buffers)
         accepted = False
@@ -298,7 +298,7 @@ def _newton_stage(prob: Problem, f, g, run: Run, sparsity, delta, density, cg_ma
                 for _ in range(_MAX_BACKTRACKS):
                     ft = f + alpha * df
                     gt = g + alpha * dg
-                    total_t = _kernels.marginals(M, ft, gt, reg, rt, ct)
+                    total_t = scaling.marginals(prob, ft, gt, rt, ct)
                     dual_t = float(a @ ft + b @ gt) - reg * total_t
                     noise = 64 * np.finfo(float).eps * (scale + abs(a @ ft) + abs(b @ gt) + reg * total_t)
                     if math.isfinite(dual_t) and dual_t - dual >= _ARMIJO * alpha * slope - noise:
@@ -322,30 +322,30 @@ def _newton_stage(prob: Problem, f, g, run: Run, sparsity, delta, density, cg_ma
             # Stalled Newton step: typically rows/columns of tiny mass whose marginal is off by orders
             # of magnitude (Newton moves their log by ~1 per step, or the clip scales the whole step
             # down); one Sinkhorn sweep rescales them exactly.
-            status = sinkhorn_sweeps(prob, f, g, run, 1)
+            status, _ = fast_sweeps(prob, f, g, run, 1, scaling)
             if status is not None:
                 return status
-            total = _kernels.marginals(M, f, g, reg, r, c)
+            total = scaling.marginals(prob, f, g, r, c)
             dual = float(a @ f + b @ g) - reg * total
             err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
             continue
         # Fallback: Sinkhorn sweeps, and a denser Hessian for the next Newton step.
         sweeps = min(_FALLBACK_SWEEPS, run.maxiter - run.nit)
-        status = sinkhorn_sweeps(prob, f, g, run, sweeps)
+        status, _ = fast_sweeps(prob, f, g, run, sweeps, scaling)
         if status is not None:
             return status
         level = min(level * 10, 1.0) if sparsity == "topk" else level / 10
-        total = _kernels.marginals(M, f, g, reg, r, c)
+        total = scaling.marginals(prob, f, g, r, c)
         dual = float(a @ f + b @ g) - reg * total
         err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
     return Status.MAXITER
 
 
-def _newton_direction(prob: Problem, f, g, r, c, sparsity, level, cg_maxiter, cg_rtol, buffers):
+def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, level, cg_maxiter, cg_rtol, buffers):
     """(df, dg, cg_nit, nnz) solving the sparsified Newton system, or None if it is not finite."""
     M, a, b, reg = prob.M, prob.a, prob.b, prob.reg
     n, m = M.shape
-    indptr, indices, data = sparse_selection(M, f, g, reg, sparsity, level, buffers)
+    indptr, indices, data = scaling.selection(prob, f, g, sparsity, level, buffers)
     ga, gb = a - r, b - c
     # An underflowed marginal (far from the solution) would make the Newton system infinite or
     # overflow CG. The floor bounds |ga_i / r_i| by 1e20 and every diagonal entry below by 1e-30 of

@@ -71,35 +71,52 @@ def test_sinkhorn_rows_recover_from_underflow_and_overflow():
         np.testing.assert_allclose(np.exp(logsumexp(h, axis=1)), a, rtol=1e-9)
 
 
-def test_plan_and_marginal_passes():
+def test_plan_pass_and_kernel_passes():
     M, a, b, f, g, reg = _problem(6, 9, 0.1)
     P_ref = np.exp((f[:, None] + g - M) / reg)
     r, c = np.empty(6), np.empty(9)
-    total = K.marginals(M, f, g, reg, r, c)
-    np.testing.assert_allclose(r, P_ref.sum(1), rtol=1e-13)
-    np.testing.assert_allclose(c, P_ref.sum(0), rtol=1e-13)
-    np.testing.assert_allclose(total, P_ref.sum(), rtol=1e-13)
     P = np.empty_like(M)
     cost = K.plan_into(M, f, g, reg, P, r, c)
     np.testing.assert_allclose(P, P_ref, rtol=1e-13)
+    np.testing.assert_allclose(r, P_ref.sum(1), rtol=1e-13)
+    np.testing.assert_allclose(c, P_ref.sum(0), rtol=1e-13)
     np.testing.assert_allclose(cost, (P_ref * M).sum(), rtol=1e-13)
+    np.testing.assert_allclose(K.plan_sums(P_ref, M, r, c), (P_ref * M).sum(), rtol=1e-13)
+    np.testing.assert_allclose(c, P_ref.sum(0), rtol=1e-13)
+    # the Gibbs kernel, scaled into the plan of shifted potentials
+    Kmat = np.empty_like(M)
+    K.kernel_into(M, f, g, reg, Kmat)
+    np.testing.assert_allclose(Kmat, P_ref, rtol=1e-13)
+    du, dv = np.linspace(-0.3, 0.2, 6), np.linspace(0.1, -0.1, 9)
+    K.scale_rows_cols(Kmat, np.exp(du / reg), np.exp(dv / reg))
+    np.testing.assert_allclose(Kmat, np.exp((f[:, None] + du[:, None] + g + dv - M) / reg), rtol=1e-12)
+    # entries below KERNEL_FLUSH are stored as exact zeros (no subnormals in BLAS passes)
+    tiny = np.empty((1, 3))
+    K.kernel_into(np.array([[0.0, 700.0, 800.0]]), np.zeros(1), np.zeros(3), 1.0, tiny)
+    assert tiny[0, 0] == 1.0 and tiny[0, 1] == 0.0 and tiny[0, 2] == 0.0
 
 
-def test_histogram_and_selection():
+def test_value_histogram_and_selection():
     M, a, b, f, g, reg = _problem(8, 11, 0.05)
-    h = (f[:, None] + g - M) / reg
-    P = np.exp(h)
-    mass, count = np.empty(K.N_BINS), np.empty(K.N_BINS, dtype=np.int64)
-    K.plan_histogram(M, f, g, reg, mass, count)
-    bins = np.clip(np.floor((h - K.H_LO) * K.BINS_PER_UNIT), 0, K.N_BINS - 1).astype(int)
-    np.testing.assert_array_equal(count, np.bincount(bins.ravel(), minlength=K.N_BINS))
-    np.testing.assert_allclose(mass, np.bincount(bins.ravel(), P.ravel(), minlength=K.N_BINS), rtol=1e-13, atol=1e-300)
-    cut = float(np.median(bins))
-    indptr, indices, data = np.empty(9, np.int64), np.empty(88, np.int32), np.empty(88)
-    nnz = K.plan_select(M, f, g, reg, cut, indptr, indices, data)
-    S = sp.csr_array((data[:nnz], indices[:nnz], indptr), shape=M.shape).toarray()
+    Kmat = np.exp((f[:, None] + g - M) / reg)
+    u, v = np.exp(np.linspace(-2, 2, 8)), np.exp(np.linspace(1, -1, 11))
+    P = u[:, None] * Kmat * v
+    P[0, 0] = 0.0
+    Kmat[0, 0] = 0.0
+    # bins: top 13 bits of the float64 (exponent and 2 mantissa bits), monotone in the value
+    bins = (P.view(np.int64) >> 50).astype(int)
+    assert (np.diff(bins.ravel()[np.argsort(P.ravel())]) >= 0).all()
+    mass, count = np.empty(K.N_VALUE_BINS), np.empty(K.N_VALUE_BINS, dtype=np.int64)
+    K.scaled_histogram(Kmat, u, v, mass, count)
+    np.testing.assert_array_equal(count, np.bincount(bins.ravel(), minlength=K.N_VALUE_BINS))
+    np.testing.assert_allclose(mass, np.bincount(bins.ravel(), P.ravel(), minlength=K.N_VALUE_BINS), rtol=1e-13,
+                               atol=1e-300)
+    cut = int(np.median(bins))
+    nnz = int((bins >= cut).sum())
+    indptr, indices, data = np.empty(9, np.int64), np.empty(nnz, np.int32), np.empty(nnz)
+    K.scaled_select(Kmat, u, v, cut, indptr, indices, data)
+    S = sp.csr_array((data, indices, indptr), shape=M.shape).toarray()
     np.testing.assert_allclose(S, np.where(bins >= cut, P, 0.0), rtol=1e-13)
-    assert K.plan_select(M, f, g, reg, 0.0, indptr, indices[:3], data[:3]) == -1
 
 
 def test_schur_matvecs_and_diagonal():

@@ -22,7 +22,8 @@ def _check_dual_optimality(res, a, b, M, tol):
     f, g = res.potentials
     with np.errstate(invalid="ignore"):
         P = np.exp((f[:, None] + g[None, :] - M) / res.reg)
-    np.testing.assert_allclose(res.plan, P, rtol=1e-11, atol=1e-300)
+    # entries below 1e-200 may be 0 (the scaling domain flushes kernel entries below 1e-300)
+    np.testing.assert_allclose(res.plan, P, rtol=1e-11, atol=1e-200)
     assert _marginal_error(res.plan, a, b) <= tol * 1.01 + 1e-14
     np.testing.assert_allclose(res.marginal_error, _marginal_error(res.plan, a, b), rtol=1e-6, atol=1e-15)
     np.testing.assert_allclose(res.cost, (res.plan * M).sum(), rtol=1e-12)
