@@ -123,10 +123,14 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         Sinkhorn sweeps before the Newton stage (the paper's :math:`N_1`; it uses 700 for L1 costs).
     sparsity : {"mass", "topk"}, default "mass"
         How the off-diagonal Hessian block is sparsified. ``"mass"`` drops the smallest entries of
-        :math:`P` up to a share ``delta`` of its mass (adapts to the problem: 5 entries per row on a
-        random assignment problem, ~50 on 2-D point clouds at ``reg = 1e-3``). ``"topk"`` keeps the
-        ``density * n * m`` largest entries, as in the paper (:math:`\lambda = 2/n`); it needs many
-        more line-search steps and may stall on point clouds.
+        :math:`P` up to a share ``delta`` of its mass (adapts to the problem: 7 entries per row on a
+        random assignment problem, ~90 on 2-D point clouds at ``reg = 1e-3``). ``"topk"`` keeps the
+        ``density * n * m`` largest entries, as in the paper (:math:`\lambda = 2/n`: 2 per row).
+        Measured (``python -m bench ot``, case ``sparsity``, tol 1e-10): assignment n = 500,
+        reg = 1/1200: ``"mass"`` 16 sweeps + 9 Newton steps, 0.012 s; ``"topk"`` 57 + 45, 0.048 s.
+        Point clouds n = 1000, reg = 1e-3: ``"mass"`` 128 + 5, 0.056 s; ``"topk"`` 1401 + 1275
+        (each step barely moves: 2 entries per row make the approximate Hessian nearly diagonal),
+        2.6 s. Both converge; ``"mass"`` is 4x and 46x faster.
     callback : callable, optional
         ``callback(intermediate_result)`` after every iteration, with an :class:`OTResult` whose
         ``plan`` is None; raising ``StopIteration`` stops the solve (``status=Status.CALLBACK``).
