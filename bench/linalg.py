@@ -24,18 +24,6 @@ import numopt.linalg as nl
 from ._runner import Row, median_time, mib, peak_memory
 
 
-def ill_conditioned_lstsq(m: int, n: int, cond: float, rng, residual: float = 1e-6):
-    """A = U diag(s) V^T with log-spaced singular values, b = A x* + r, r orthogonal to range(A) and
-    ||r|| = residual * ||A x*||, so x* is the exact least-squares solution."""
-    U, _ = np.linalg.qr(rng.standard_normal((m, n + 1)))
-    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    s = np.logspace(0, -np.log10(cond), n)
-    A = np.ascontiguousarray((U[:, :n] * s) @ V.T)
-    x_star = rng.standard_normal(n)
-    b = A @ x_star + residual * np.linalg.norm(A @ x_star) * U[:, n]
-    return A, b, x_star
-
-
 def _rel(x, ref):
     return float(np.linalg.norm(x - ref) / np.linalg.norm(ref))
 
@@ -64,7 +52,7 @@ def case_lstsq(repeat: int, quick: bool) -> list[Row]:
     target = 1e-8
     rows = []
     for residual, tol in ((1e-6, 0.0), (1e-6, 1e-13), (1e-1, 0.0)):
-        A, b, x_star = ill_conditioned_lstsq(m, n, 1e6, np.random.default_rng(0), residual=residual)
+        A, b, x_star = nl.ill_conditioned_lstsq(m, n, cond=1e6, residual=residual, rng=0)
         size = f"{m}x{n} cond 1e6 |r|/|Ax| {residual:g}"
         t_no, res = median_time(lambda: nl.lstsq_sketched(A, b, tol=tol, rng=1), repeat)
         mem = peak_memory(lambda: nl.lstsq_sketched(A, b, tol=tol, rng=1))

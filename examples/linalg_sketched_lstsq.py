@@ -15,13 +15,8 @@ import scipy.sparse.linalg as spla
 
 import numopt.linalg as nl
 
-rng = np.random.default_rng(0)
-m, n = 20_000, 200
-U, _ = np.linalg.qr(rng.standard_normal((m, n + 1)))
-V, _ = np.linalg.qr(rng.standard_normal((n, n)))
-A = (U[:, :n] * np.logspace(0, -6, n)) @ V.T
-x_star = rng.standard_normal(n)
-b = A @ x_star + 1e-6 * np.linalg.norm(A @ x_star) * U[:, n]   # residual orthogonal to range(A)
+# A = U diag(s) V^T with log-spaced s (condition 1e6); b = A x* + r, r orthogonal to range(A)
+A, b, x_star = nl.ill_conditioned_lstsq(20_000, 200, cond=1e6, residual=1e-6, rng=0)
 
 
 def forward_error(x):

@@ -26,19 +26,14 @@ def _tour_linalg():
     res = linalg.cg(A, np.ones(n), rtol=1e-12)
     rows.append(("cg: -u''=1 on (0,1), u(1/2)", f"{res.x[n // 2]:.12f} ({res.nit} its)", f"{0.125:.12f}"))
     # 2. Sketched least squares on an ill-conditioned problem with a known solution.
-    rng = np.random.default_rng(0)
-    m, k = 4000, 50
-    U, _ = np.linalg.qr(rng.standard_normal((m, k + 1)))
-    V, _ = np.linalg.qr(rng.standard_normal((k, k)))
-    B = (U[:, :k] * np.logspace(0, -6, k)) @ V.T
-    x_star = rng.standard_normal(k)
-    b = B @ x_star + 0.1 * U[:, k]
+    B, b, x_star = linalg.ill_conditioned_lstsq(4000, 50, cond=1e6, residual=1e-2, rng=0)
     res = linalg.lstsq_sketched(B, b, rng=0)
     err = np.linalg.norm(res.x - x_star) / np.linalg.norm(x_star)
     lapack = np.linalg.norm(np.linalg.lstsq(B, b, rcond=None)[0] - x_star) / np.linalg.norm(x_star)
     rows.append(("lstsq_sketched: 4000x50, cond 1e6", f"x* to rel. error {err:.1e} ({res.nit} CG its)",
                  f"x* (LAPACK reaches {lapack:.1e})"))
     # 3. Randomized Kaczmarz on a consistent system, and its expected contraction rate.
+    rng = np.random.default_rng(0)
     C = rng.standard_normal((300, 20))
     y_star = rng.standard_normal(20)
     res = linalg.sketch_and_project(C, C @ y_star, tol=1e-10, rng=0)

@@ -4,6 +4,7 @@ least squares and sparse kernels used by every solver family."""
 from ._cg import CGResult, cg
 from ._kaczmarz import SketchProjectResult, kaczmarz_contraction_rate, sketch_and_project
 from ._lstsq import LstsqResult, lstsq_sketched
+from ._problems import ill_conditioned_lstsq
 from ._sketch import SRHT, CountSketch, GaussianSketch, Sketch, SparseSignSketch, make_sketch
 from ._sparse import csr_matvec
 
@@ -11,6 +12,7 @@ __all__ = [
     "cg",
     "CGResult",
     "csr_matvec",
+    "ill_conditioned_lstsq",
     "kaczmarz_contraction_rate",
     "lstsq_sketched",
     "LstsqResult",

@@ -6,18 +6,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numopt import ConvergenceWarning, Status
-from numopt.linalg import _kernels, lstsq_sketched
+from numopt.linalg import _kernels, ill_conditioned_lstsq, lstsq_sketched
 
 
 def problem(m, n, log_cond, residual, seed):
     """A with log-spaced singular values; b = A x* + r with r orthogonal to range(A): x* is exact."""
-    rng = np.random.default_rng(seed)
-    U, _ = np.linalg.qr(rng.standard_normal((m, n + 1)))
-    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    A = (U[:, :n] * np.logspace(0, -log_cond, n)) @ V.T
-    x_star = rng.standard_normal(n)
-    b = A @ x_star + residual * np.linalg.norm(A @ x_star) * U[:, n]
-    return A, b, x_star
+    return ill_conditioned_lstsq(m, n, cond=10.0**log_cond, residual=residual, rng=seed)
 
 
 def rel(x, y):
@@ -154,3 +148,20 @@ def test_issue_size_cond_1e6_reaches_lapack_accuracy():
     assert res.success and rel(res.x, x_star) <= max(10 * lapack, 1e-11)
     fast = lstsq_sketched(A, b, tol=1e-13, rng=1)
     assert fast.success and rel(fast.x, x_star) <= 1e-8
+
+
+@given(cond=st.floats(1.0, 1e8), residual=st.floats(0.0, 1.0), seed=st.integers(0, 100))
+def test_ill_conditioned_lstsq_has_the_stated_condition_and_solution(cond, residual, seed):
+    A, b, x_star = ill_conditioned_lstsq(60, 8, cond=cond, residual=residual, rng=seed)
+    assert A.flags.c_contiguous and A.shape == (60, 8) and b.shape == (60,)
+    np.testing.assert_allclose(np.linalg.cond(A), cond, rtol=1e-6)
+    r = b - A @ x_star
+    assert np.linalg.norm(A.T @ r) <= 1e-12 * np.linalg.norm(A) * (np.linalg.norm(b) + 1)  # normal equations
+    np.testing.assert_allclose(np.linalg.norm(r), residual * np.linalg.norm(A @ x_star), rtol=1e-10, atol=1e-14)
+
+
+def test_ill_conditioned_lstsq_refuses_bad_sizes():
+    with pytest.raises(ValueError, match=r"^ill_conditioned_lstsq: `m` must exceed `n`"):
+        ill_conditioned_lstsq(5, 5)
+    with pytest.raises(ValueError, match=r"^ill_conditioned_lstsq: `cond` must be"):
+        ill_conditioned_lstsq(10, 2, cond=0.5)
