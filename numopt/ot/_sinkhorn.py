@@ -30,22 +30,7 @@ def sinkhorn_log(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, verb
     ``M``. Sinkhorn needs :math:`O(1/\varepsilon)` sweeps or more at small ``reg``; prefer
     :func:`sinkhorn_newton_sparse` there.
 
-    Parameters
-    ----------
-    a, b, M, reg, tol, callback, verbose
-        As in :func:`sinkhorn_newton_sparse` (``tol`` bounds the L1 marginal error).
-    maxiter : int, default 100000
-        Maximum number of sweeps.
-
-    Returns
-    -------
-    OTResult
-        On success the row marginals are exact to rounding and the column error is at most ``tol``.
-
-    Warns
-    -----
-    numopt.ConvergenceWarning
-        When ``maxiter`` is reached before ``tol``.
+    {sweep_sections}
 
     References
     ----------
@@ -61,15 +46,7 @@ def sinkhorn_log(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, verb
     >>> res.success, round(float(res.plan.sum()), 12)
     (True, 1.0)
     """
-    func = "sinkhorn_log"
-    prob = Problem(a, b, M, reg, func)
-    tol, maxiter = check_common(tol, maxiter, callback, func)
-    run = Run(prob, "sinkhorn", tol, maxiter, callback, verbose)
-    n, m = prob.M.shape
-    f, g = np.zeros(n), np.zeros(m)
-    status = sinkhorn_sweeps(prob, f, g, run, maxiter)
-    result = finish_plan(prob, f, g, run, Status.MAXITER if status is None else status, delta_sparse=1e-4)
-    return finish(result, func)
+    return _sinkhorn(a, b, M, reg, tol, maxiter, callback, verbose, "sinkhorn_log", scaling_domain=False)
 
 
 def sinkhorn_knopp(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, verbose=False) -> OTResult:
@@ -90,22 +67,7 @@ def sinkhorn_knopp(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, ve
     done in the log domain instead (3 times at most per call, then the log domain to the end). It
     holds one extra n x m array (the kernel, which becomes the returned plan).
 
-    Parameters
-    ----------
-    a, b, M, reg, tol, callback, verbose
-        As in :func:`sinkhorn_newton_sparse` (``tol`` bounds the L1 marginal error).
-    maxiter : int, default 100000
-        Maximum number of sweeps.
-
-    Returns
-    -------
-    OTResult
-        On success the row marginals are exact to rounding and the column error is at most ``tol``.
-
-    Warns
-    -----
-    numopt.ConvergenceWarning
-        When ``maxiter`` is reached before ``tol``.
+    {sweep_sections}
 
     References
     ----------
@@ -122,15 +84,45 @@ def sinkhorn_knopp(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, ve
     >>> res.success, bool(np.abs(res.plan - ref.plan).max() < 1e-12)
     (True, True)
     """
-    func = "sinkhorn_knopp"
+    return _sinkhorn(a, b, M, reg, tol, maxiter, callback, verbose, "sinkhorn_knopp", scaling_domain=True)
+
+
+_SWEEP_SECTIONS = """Parameters
+    ----------
+    a, b, M, reg, tol, callback, verbose
+        As in :func:`sinkhorn_newton_sparse` (``tol`` bounds the L1 marginal error).
+    maxiter : int, default 100000
+        Maximum number of sweeps.
+
+    Returns
+    -------
+    OTResult
+        On success the row marginals are exact to rounding and the column error is at most ``tol``.
+
+    Warns
+    -----
+    numopt.ConvergenceWarning
+        When ``maxiter`` is reached before ``tol``.
+"""
+for _solver in (sinkhorn_log, sinkhorn_knopp):
+    if _solver.__doc__:  # None under python -OO
+        _solver.__doc__ = _solver.__doc__.replace("{sweep_sections}", _SWEEP_SECTIONS)
+
+
+def _sinkhorn(a, b, M, reg, tol, maxiter, callback, verbose, func, *, scaling_domain):
+    """Validate, sweep from zero potentials (scaling or log domain) and build the result."""
     prob = Problem(a, b, M, reg, func)
     tol, maxiter = check_common(tol, maxiter, callback, func)
     run = Run(prob, "sinkhorn", tol, maxiter, callback, verbose)
     n, m = prob.M.shape
     f, g = np.zeros(n), np.zeros(m)
-    scaling = Scaling(np.empty((n, m)))
-    status, plan_ready = fast_sweeps(prob, f, g, run, maxiter, scaling)
-    plan = scaling.K if plan_ready else scaling.plan(prob, f, g)
+    plan = None
+    if scaling_domain:
+        scaling = Scaling(np.empty((n, m)))
+        status, plan_ready = fast_sweeps(prob, f, g, run, maxiter, scaling)
+        plan = scaling.K if plan_ready else scaling.plan(prob, f, g)
+    else:
+        status = sinkhorn_sweeps(prob, f, g, run, maxiter)
     result = finish_plan(prob, f, g, run, Status.MAXITER if status is None else status, delta_sparse=1e-4,
                          plan=plan)
     return finish(result, func)
