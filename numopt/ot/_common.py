@@ -406,12 +406,11 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
     M, reg = prob.M, prob.reg
     n, m = M.shape
     r, c = np.empty(n), np.empty(m)
-    if plan is None:
+    P = plan
+    if P is None:
         P = np.empty((n, m))
-        cost = float(_kernels.plan_into(M, f, g, reg, P, r, c))
-    else:
-        P = plan
-        cost = float(_kernels.plan_sums(P, M, r, c))
+        _kernels.kernel_into(M, f, g, reg, P)
+    cost = float(_kernels.plan_sums(P, M, r, c))
     err = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
     value = float(r @ f + c @ g)
     indptr, indices, data = scaled_selection(P, np.ones(n), np.ones(m), "mass", delta_sparse, {})

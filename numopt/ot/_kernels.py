@@ -276,37 +276,6 @@ def plan_sums(P, M, r, c):
 
 
 # --------------------------------------------------------------------------------------------------
-# Plan, marginals and objective passes
-# --------------------------------------------------------------------------------------------------
-
-
-@jit
-def plan_into(M, f, g, reg, P, r, c):
-    """P = exp(h) written densely, with r = P 1 and c = P^T 1; returns <P, M>."""
-    n, m = M.shape
-    inv = 1.0 / reg
-    for j in range(m):
-        c[j] = 0.0
-    cost = 0.0
-    for i in range(n):
-        row = M[i]
-        prow = P[i]
-        fi = f[i]
-        for j in range(m):
-            prow[j] = exp_poly((fi + g[j] - row[j]) * inv)
-        s = 0.0
-        t = 0.0
-        for j in range(m):
-            s += prow[j]
-            t += prow[j] * row[j]
-        for j in range(m):
-            c[j] += prow[j]
-        r[i] = s
-        cost += t
-    return cost
-
-
-# --------------------------------------------------------------------------------------------------
 # Sparsification of a plan diag(u) K diag(v): bins read off the float64 bits (no exp, no log)
 # --------------------------------------------------------------------------------------------------
 
