@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-SUITES = {"linalg": "bench.linalg", "ot": "bench.ot"}
+SUITES = {"linalg": "bench.linalg", "ot": "bench.ot", "completion": "bench.completion"}
 
 
 def main(argv=None) -> int:

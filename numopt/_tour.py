@@ -1,7 +1,8 @@
 """``numopt tour``: each solver family on a small built-in problem, next to the known answer.
 
 A family joins the tour by adding a function to :data:`TOURS` that returns a list of
-``(what, computed, known)`` triples; the runner times it and prints the comparison.
+``(what, computed, known)`` triples (newer families keep it as ``tour_rows()`` in their own
+``_tour.py``); the runner times it and prints the comparison.
 """
 
 from __future__ import annotations
@@ -78,7 +79,18 @@ def _tour_ot():
 
 
 #: family name -> tour function; each family adds itself here.
-TOURS = {"linalg": _tour_linalg, "ot": _tour_ot}
+def _family_tour(name):
+    """The tour of a family that keeps its rows in ``numopt/<name>/_tour.py`` (``tour_rows()``)."""
+
+    def tour():
+        import importlib
+
+        return importlib.import_module(f"numopt.{name}._tour").tour_rows()
+
+    return tour
+
+
+TOURS = {"linalg": _tour_linalg, "ot": _tour_ot, "completion": _family_tour("completion")}
 
 
 def run_tour(families=None, stream=None) -> int:

@@ -1,0 +1,20 @@
+"""Low-rank matrix completion by robust alternating minimization in nearly linear time.
+
+* :func:`complete_matrix` -- Gu, Song, Yin, Zhang (ICLR 2024, arXiv:2302.11068): alternating
+  minimization whose per-row least-squares updates may be solved inexactly (warm-started CG, or
+  sketch-and-precondition with the :mod:`numopt.linalg` sketches), batched in parallel Numba kernels.
+  "Robust" means tolerant of inexact updates, not of outliers.
+* :class:`MatrixCompletion` -- the same as a scikit-learn style estimator (``fit``/``predict``/
+  ``transform``), without importing scikit-learn.
+
+Input: a scipy sparse matrix (stored entries are the observations), a triplet
+``(rows, cols, values, shape)`` or a dense array with NaN for missing entries. Output: a
+:class:`CompletionResult` holding the factors ``U, s, V``; the dense completion is never formed unless
+asked for (``to_dense``, refused above 1e8 entries).
+"""
+
+from ._altmin import SOLVERS, CompletionResult, UnderdeterminedWarning, complete_matrix, row_costs
+from ._estimator import MatrixCompletion
+
+__all__ = ["complete_matrix", "CompletionResult", "MatrixCompletion", "UnderdeterminedWarning", "row_costs",
+           "SOLVERS"]

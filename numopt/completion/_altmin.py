@@ -1,0 +1,646 @@
+"""Low-rank matrix completion by robust alternating minimization (Gu, Song, Yin, Zhang, ICLR 2024)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .._result import IterationPrinter, Result, Status, call_callback, finish
+from .._validation import (
+    _describe,
+    as_float_array,
+    check_callable,
+    check_choice,
+    check_int,
+    check_no_extra,
+    check_rng,
+    check_scalar,
+    fail,
+)
+from . import _kernels
+from ._data import Observations, as_observations
+
+__all__ = ["complete_matrix", "CompletionResult", "UnderdeterminedWarning", "row_costs", "SOLVERS",
+           "TO_DENSE_MAX_ENTRIES"]
+
+#: Values of ``solver``.
+SOLVERS = ("auto", "exact", "cg", "sketch")
+#: ``to_dense`` refuses completions with more entries than this (8e8 bytes in float64).
+TO_DENSE_MAX_ENTRIES = 10**8
+_OPTIONS = ("cg_maxiter", "cg_rtol", "sketch", "sketch_size", "nnz_per_column")
+#: Default inner (P)CG steps per row and half-step for ``solver="cg"`` and ``"sketch"``.
+_CG_MAXITER = 3
+_CG_RTOL = 1e-12
+#: Relative speed of the cost model's terms, measured on the kernels of this package (2-core x86-64,
+#: AVX2): the vectorised Gram update (k^2 multiply-adds per observation, contiguous) runs at about
+#: _GRAM_SPEED times the rate of the streaming matrix-vector passes of (P)CG and of the sketch scatter.
+_GRAM_SPEED = 2.0
+#: Observations per half-step from which the parallel kernel is used (below, its serial twin: thread
+#: wake-ups cost more than they save, and on a loaded machine a parallel region waits for its slowest thread).
+_PARALLEL_NNZ = 50_000
+_VERBOSE_COLUMNS = ["nit", "rmse", "change", "objective", "inner", "time"]
+
+
+class UnderdeterminedWarning(UserWarning):
+    """Some rows or columns have fewer observations than ``rank``, or the oversampling is at most 2:
+    parts of the completion are not determined by the data."""
+
+
+@dataclasses.dataclass(kw_only=True, repr=False)
+class CompletionResult(Result):
+    r"""Result of :func:`complete_matrix`: the rank-``k`` completion :math:`\hat X = U\,\mathrm{diag}(s)\,V^\top`.
+
+    Attributes
+    ----------
+    x : tuple of ndarray
+        ``(U, s, V)``.
+    U : ndarray, shape (m, k)
+        Left singular vectors of the completion (orthonormal columns).
+    s : ndarray, shape (k,)
+        Its singular values, in decreasing order.
+    V : ndarray, shape (n, k)
+        Right singular vectors (orthonormal columns).
+    shape : tuple of int
+        ``(m, n)``.
+    nit : int
+        Alternating-minimization sweeps performed (each updates V, then U).
+    rmse : float
+        Root-mean-square error of the completion on the observed entries.
+    change : float
+        The last relative change :math:`\|\hat X_t - \hat X_{t-1}\|_F / \|\hat X_t\|_F` (``tol`` bounds it).
+    history : dict of ndarray
+        ``"rmse"`` (observed-entry RMSE; entry 0 is the initial iterate, then one per sweep),
+        ``"objective"`` (:math:`\|P_\Omega(\hat X - M)\|_F^2 + \mathrm{reg}\,\|\hat X\|_F^2`, same indexing),
+        ``"objective_half"`` (the objective after each half-step, two per sweep), ``"change"``,
+        ``"inner_steps"`` (CG/PCG steps summed over the rows of a sweep), ``"fallbacks"`` (rows solved by
+        the minimum-norm fallback) and ``"time"`` (seconds per sweep), one entry per sweep.
+    solver_rows : dict of int
+        How many row and column problems each half-step gives to ``"exact"``, ``"cg"``, ``"sketch"``
+        (the plan of ``solver``; ``"empty"`` counts those with no observation).
+    oversampling : float
+        :math:`|\Omega| / (k(m + n - k))`, the number of observations per degree of freedom.
+    """
+
+    U: Any = None
+    s: Any = None
+    V: Any = None
+    shape: tuple = ()
+    rmse: float = math.nan
+    change: float = math.nan
+    history: dict = dataclasses.field(default_factory=dict)
+    solver_rows: dict = dataclasses.field(default_factory=dict)
+    oversampling: float = math.nan
+
+    def predict(self, rows, cols) -> np.ndarray:
+        """Entries ``(rows[t], cols[t])`` of the completion, without forming it.
+
+        Parameters
+        ----------
+        rows, cols : array_like of int
+            Row and column indices (broadcast together).
+
+        Returns
+        -------
+        ndarray of float64, of the broadcast shape
+        """
+        func = "CompletionResult.predict"
+        m, n = self.shape
+        r, c = np.broadcast_arrays(np.asarray(rows), np.asarray(cols))
+        out_shape = r.shape
+        r = _int_indices(r.ravel(), m, "rows", func)
+        c = _int_indices(c.ravel(), n, "cols", func)
+        A = np.ascontiguousarray(self.U * self.s)
+        out = np.empty(r.shape[0])
+        if r.shape[0]:
+            _kernels.predict_entries(A, np.ascontiguousarray(self.V), r, c, out)
+        return out.reshape(out_shape)
+
+    def to_dense(self) -> np.ndarray:
+        """The completion as a dense ``(m, n)`` array; refused (ValueError) above
+        :data:`TO_DENSE_MAX_ENTRIES` = 1e8 entries (800 MB): use :meth:`predict` for selected entries."""
+        m, n = self.shape
+        if m * n > TO_DENSE_MAX_ENTRIES:
+            raise fail("CompletionResult.to_dense", "shape", f"have at most m * n = {TO_DENSE_MAX_ENTRIES:.0e} "
+                       "entries to be densified (use predict(rows, cols) for selected entries)",
+                       f"{m} x {n} = {m * n:.3g} entries")
+        return (self.U * self.s) @ self.V.T
+
+
+def _int_indices(a, bound, name, func):
+    a = np.asarray(a)
+    if a.dtype.kind not in "iu":
+        raise fail(func, name, "be integers", f"dtype {a.dtype}", error=TypeError)
+    if a.size and (a.min() < 0 or a.max() >= bound):
+        t = int(np.argmax((a < 0) | (a >= bound)))
+        raise fail(func, name, f"be in [0, {bound})", f"{name}[{t}] = {int(a[t])}")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Cost model
+# --------------------------------------------------------------------------------------------------
+
+
+def row_costs(d, k, *, cg_maxiter=_CG_MAXITER, sketch="sparse_sign", sketch_size=None, nnz_per_column=8, reg=0.0):
+    r"""Modelled cost of one row's least-squares solve by the exact and the sketched solver.
+
+    For a row with ``d`` observations and rank ``k`` (units: streaming multiply-adds; the Gram update is
+    counted at :math:`1/2` because it runs about twice as fast, contiguous and vectorised):
+
+    .. math::
+
+        c_{\mathrm{exact}} = \tfrac12\,d k^2 + \tfrac16 k^3 + 3 d k, \qquad
+        c_{\mathrm{sketch}} = c_S + 2 s' k^2 + (3 + 2T)\,d k + 2 T k^2,
+
+    with :math:`c_S = \zeta d k` (sparse sign, :math:`\zeta` nonzeros per column) or
+    :math:`c_S = p k \log_2 p` (SRHT, :math:`p` = the next power of two :math:`\ge \max(d, s)`),
+    :math:`s' = s + k` rows in the QR when ``reg > 0`` (else :math:`s`), :math:`T` = ``cg_maxiter``
+    PCG steps; the :math:`3dk` are the gather, right-hand side and residual passes both share.
+    ``solver="auto"`` gives a row to the sketch when :math:`c_{\mathrm{sketch}} < c_{\mathrm{exact}}`:
+    only for large ``k`` and long rows: for :math:`\zeta = 8`, :math:`T = 3`, :math:`s = 2k`, ``reg = 0``,
+    the break-even is :math:`d^* = (23k/6 + 6)/(1/2 - 14/k)` observations (``k = 50``: 900, ``k = 128``:
+    1270, ``k = 256``: 2220) and there is none for :math:`k \le 28`. Measured (``bench/completion.py``,
+    ``k = 50``): the sketched row solve is 0.77x as fast as the exact one at ``d = 500`` and 1.09x at
+    ``d = 1000``, so the model's crossover falls where the measured one does.
+
+    Returns
+    -------
+    exact, sketch : ndarray of float
+    """
+    d = np.asarray(d, dtype=np.float64)
+    T = cg_maxiter
+    s = 2 * k if sketch_size is None else sketch_size
+    sr = s + (k if reg > 0 else 0)
+    exact = d * k * k / _GRAM_SPEED + k**3 / 6.0 + 3.0 * d * k
+    if sketch == "srht":
+        p = 2.0 ** np.ceil(np.log2(np.maximum(np.maximum(d, s), 1.0)))
+        c_s = p * k * np.log2(np.maximum(p, 2.0))
+    else:
+        c_s = nnz_per_column * d * k
+    sk = c_s + 2.0 * sr * k * k + (3.0 + 2.0 * T) * d * k + 2.0 * T * k * k
+    return exact, sk
+
+
+def _plan(counts, k, solver, opts, reg):
+    code = {"exact": _kernels.EXACT, "cg": _kernels.CG, "sketch": _kernels.SKETCH}
+    if solver == "auto":
+        exact, sk = row_costs(counts, k, cg_maxiter=opts["cg_maxiter"], sketch=opts["sketch"],
+                              sketch_size=opts["sketch_size"], nnz_per_column=opts["nnz_per_column"], reg=reg)
+        plan = np.where(sk < exact, _kernels.SKETCH, _kernels.EXACT).astype(np.int8)
+    else:
+        plan = np.full(counts.shape[0], code[solver], dtype=np.int8)
+    plan[counts == 0] = _kernels.EMPTY
+    return plan
+
+
+def _plan_counts(plan):
+    names = {_kernels.EMPTY: "empty", _kernels.EXACT: "exact", _kernels.CG: "cg", _kernels.SKETCH: "sketch"}
+    values, counts = np.unique(plan, return_counts=True)
+    return {names[int(v)]: int(c) for v, c in zip(values, counts)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Sketches (drawn through numopt.linalg)
+# --------------------------------------------------------------------------------------------------
+
+
+class _Sketcher:
+    """Draws the sketch of one half-step: its columns are indexed by the *observed index* (column j of
+    the matrix for a row problem), so the restriction S_J to a row's observed indices J is itself a sparse
+    sign sketch of size s x |J| (independent columns with zeta distinct +-1/sqrt(zeta) entries), and for
+    the SRHT the signs D_J are independent; the row sampling P is drawn per padded length 2^L."""
+
+    def __init__(self, kind, size, zeta, gen):
+        self.kind, self.size, self.zeta, self.gen = kind, size, zeta, gen
+        self._empty_rows = np.zeros((1, 1), dtype=np.int32)
+        self._empty_signs = np.zeros((1, 1))
+
+    def draw(self, n_other, dmax):
+        from ..linalg import make_sketch
+
+        s = self.size
+        if self.kind == "sparse_sign":
+            S = make_sketch("sparse_sign", s, n_other, rng=self.gen, nnz_per_column=min(self.zeta, s))
+            return (_kernels.SPARSE_SIGN, np.ascontiguousarray(S._rows, dtype=np.int32), S._signs,
+                    np.zeros(1), np.zeros((1, 1), dtype=np.int64))
+        S = make_sketch("srht", min(s, n_other), n_other, rng=self.gen, transform="hadamard")
+        signs = np.ascontiguousarray(S._signs)
+        levels = max(1, int(math.ceil(math.log2(max(dmax, s, 1)))))
+        selected = np.zeros((levels + 1, s), dtype=np.int64)
+        for level in range(levels + 1):
+            p = 1 << level
+            if p >= s:
+                selected[level] = np.sort(self.gen.choice(p, size=s, replace=False))
+        return _kernels.SRHT, self._empty_rows, self._empty_signs, signs, selected
+
+
+# --------------------------------------------------------------------------------------------------
+# The solver
+# --------------------------------------------------------------------------------------------------
+
+
+def _orthonormalize(A):
+    Q, R = np.linalg.qr(A)
+    return np.ascontiguousarray(Q), R
+
+
+def _svd_factors(Uo, Vw):
+    """(U, s, V) of Uo Vw^T for orthonormal Uo."""
+    Q, R = np.linalg.qr(Vw)
+    A, s, Bt = np.linalg.svd(R.T)
+    U = np.ascontiguousarray(Uo @ A)
+    V = np.ascontiguousarray(Q @ Bt.T)
+    # fix the sign gauge: the largest-magnitude entry of each column of U is positive
+    flip = np.sign(U[np.argmax(np.abs(U), axis=0), np.arange(U.shape[1])])
+    flip[flip == 0] = 1.0
+    return U * flip, s, V * flip
+
+
+def _init_svd(obs: Observations, k, gen):
+    """Top-k singular triplets of P_Omega(M) / p, p = |Omega| / (m n), by ARPACK (scipy svds) on a
+    matrix-free operator (CSR/CSC products, no densification)."""
+    from scipy.sparse.linalg import LinearOperator, svds
+
+    from ..linalg._kernels import csr_matvec_parallel, csr_matvec_serial
+
+    m, n = obs.shape
+    csr_matvec = csr_matvec_parallel if obs.nnz >= _PARALLEL_NNZ else csr_matvec_serial
+
+    def matvec(x):
+        out = np.empty(m)
+        csr_matvec(obs.row_ptr, obs.row_idx, obs.row_val, np.ascontiguousarray(x, dtype=np.float64).ravel(),
+                            out)
+        return out
+
+    def rmatvec(y):
+        out = np.empty(n)
+        csr_matvec(obs.col_ptr, obs.col_idx, obs.col_val, np.ascontiguousarray(y, dtype=np.float64).ravel(),
+                            out)
+        return out
+
+    def matmat(X):
+        return np.column_stack([matvec(X[:, j]) for j in range(X.shape[1])])
+
+    def rmatmat(Y):
+        return np.column_stack([rmatvec(Y[:, j]) for j in range(Y.shape[1])])
+
+    op = LinearOperator((m, n), matvec=matvec, rmatvec=rmatvec, matmat=matmat, rmatmat=rmatmat, dtype=np.float64)
+    v0 = gen.standard_normal(min(m, n))
+    U, s, Vt = svds(op, k=k, v0=v0, tol=1e-6, maxiter=max(1000, 20 * k))
+    order = np.argsort(s)[::-1]
+    p = obs.nnz / (m * n)
+    U = np.ascontiguousarray(U[:, order])
+    Vw = np.ascontiguousarray(Vt[order].T * (s[order] / p))
+    return U, Vw
+
+
+def _init(init, obs, k, gen, func, clip_mu):
+    m, n = obs.shape
+    if isinstance(init, str):
+        init = check_choice(init, "init", func, ("svd", "random"))
+        if init == "svd" and obs.nnz > 0:
+            Uo, Vw = _init_svd(obs, k, gen)
+        else:
+            Uo, _ = _orthonormalize(gen.standard_normal((m, k)))
+            Vw = np.zeros((n, k))
+    else:
+        if isinstance(init, CompletionResult):
+            init = (init.U, init.s, init.V)
+        if not isinstance(init, (tuple, list)) or len(init) not in (2, 3):
+            raise fail(func, "init", "be 'svd', 'random', a CompletionResult or a tuple (U, V) or (U, s, V)",
+                       _describe(init), error=TypeError)
+        U0 = as_float_array(init[0], "init[0]", func, ndim=2)
+        V0 = as_float_array(init[-1], "init[-1]", func, ndim=2)
+        s0 = np.ones(k) if len(init) == 2 else as_float_array(init[1], "init[1]", func, ndim=1)
+        if U0.shape != (m, k) or V0.shape != (n, k) or s0.shape != (k,):
+            raise fail(func, "init", f"hold factors of shapes ({m}, {k}), ({k},) and ({n}, {k})",
+                       f"shapes {U0.shape}, {s0.shape} and {V0.shape}")
+        Uo, R = _orthonormalize(U0)
+        Vw = np.ascontiguousarray((V0 * s0) @ R.T)
+    if clip_mu is not None:
+        # JNS13 Algorithm 2, step 3: zero the entries above 2 mu sqrt(k/m), then orthonormalise.
+        limit = 2.0 * clip_mu * math.sqrt(k / m)
+        big = np.abs(Uo) > limit
+        if big.any():
+            clipped = Uo.copy()
+            clipped[big] = 0.0
+            Q, R = _orthonormalize(clipped)
+            if np.all(np.abs(np.diag(R)) > 1e-12):  # else clipping removed a direction: keep the start
+                # X0 = Uo Vw^T projected on the clipped basis Q: Q (Vw Uo^T Q)^T
+                Vw = np.ascontiguousarray(Vw @ (Uo.T @ Q))
+                Uo = Q
+    return np.ascontiguousarray(Uo), np.ascontiguousarray(Vw)
+
+
+def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, init="svd", split=False,
+                    clip_mu=None, rng=None, callback=None, verbose=False, **options) -> CompletionResult:
+    r"""Low-rank matrix completion by robust alternating minimization (Gu, Song, Yin, Zhang, ICLR 2024).
+
+    Finds a rank-``k`` matrix :math:`\hat X = U\,\mathrm{diag}(s)\,V^\top` that fits the observed
+    entries :math:`\Omega` of :math:`M \in \mathbb R^{m \times n}`:
+
+    .. math::
+
+        \min_{\operatorname{rank} \hat X \le k}\ f(\hat X) = \|P_\Omega(\hat X - M)\|_F^2 + \mathrm{reg}\,\|\hat X\|_F^2 ,
+
+    by alternating minimization (Jain, Netrapalli, Sanghavi 2013, Algorithm 2). With
+    :math:`\hat X = \hat U W^\top`, :math:`\hat U` orthonormal, each half-step solves the
+    *multiple-response regression* :math:`\min_W f(\hat U W^\top)`, which splits into one ridge
+    least-squares problem per column :math:`j` (design :math:`\hat U_{\Omega_j,:}`, :math:`|\Omega_j| \times k`);
+    :math:`W` is then orthonormalised by QR (:math:`W = QR`, :math:`\hat X = (\hat U R^\top) Q^\top`) and the
+    other side is solved the same way. Re-orthonormalising keeps every row problem well conditioned for
+    incoherent matrices and makes the ridge term :math:`\mathrm{reg}\,\|W\|_F^2 = \mathrm{reg}\,\|\hat X\|_F^2`
+    independent of the factorisation, so :math:`f` never increases with ``"exact"`` or ``"cg"`` solves.
+
+    The point of GSYZ is that the regressions need not be solved exactly: the analysis of
+    alternating minimization survives approximate updates ("robust" here means robust to *inexact
+    updates*, **not** to outliers or gross corruptions), and solving them by sketching takes
+    :math:`\tilde O(|\Omega| k)` time per sweep instead of :math:`O(|\Omega| k^2)`. Per row, with
+    :math:`d` observations:
+
+    * ``"exact"``: normal equations (Gram :math:`B^\top B + \mathrm{reg}\,I`, Cholesky), batched in a
+      parallel Numba kernel, :math:`O(dk^2 + k^3)`.
+    * ``"cg"``: warm-started CGLS, at most ``cg_maxiter`` (default 3) steps, :math:`O(dk)` each. The warm
+      start is the current iterate, so each row's objective can only decrease.
+    * ``"sketch"``: sketch-and-precondition (GSYZ's solver): :math:`SB` with a sparse sign sketch
+      (:math:`\zeta` = ``nnz_per_column`` = 8) or an SRHT (``sketch="srht"``) from :mod:`numopt.linalg`,
+      of ``sketch_size`` rows (default :math:`2k`); :math:`R` from the Householder QR of :math:`SB` (of
+      :math:`[SB;\sqrt{\mathrm{reg}}\,I]` when ``reg > 0``); then warm-started CGLS right-preconditioned by
+      :math:`R^{-1}`, at most ``cg_maxiter`` steps. Its rate does not depend on the row's conditioning.
+    * ``"auto"`` (default): per row, ``"exact"`` or ``"sketch"``, whichever the cost model
+      :func:`row_costs` says is cheaper; the sketch wins only for large ``k`` and long rows
+      (:math:`k > 28`; at ``k = 50`` rows with more than about 900 observations). For well-conditioned (incoherent) problems ``"cg"`` is
+      usually fastest: about 2 fewer passes per row than ``"exact"`` at ``k = 10``, and :math:`O(dk)` instead
+      of :math:`O(dk^2)` at large ``k``.
+
+    Choices where the paper leaves details open (each tested):
+
+    * Rows or columns with no observation get a zero factor row; rows whose problem is numerically
+      singular (fewer than ``k`` observations and ``reg = 0``, Cholesky pivot or :math:`R_{ii}` below
+      1e-12 relative) get the minimum-norm least-squares solution (eigendecomposition). An
+      :class:`UnderdeterminedWarning` says how many rows and columns have fewer than ``k`` or no
+      observations, or when the oversampling :math:`|\Omega|/(k(m+n-k))` is at most 2.
+    * All of :math:`\Omega` is used in every half-step. ``split=True`` is the paper-faithful variant:
+      :math:`\Omega` is partitioned uniformly at random into :math:`2T + 1` parts, :math:`T` = ``maxiter``;
+      part 0 gives the initialisation, parts :math:`t+1` and :math:`T+t+1` the two half-steps of sweep
+      :math:`t` (set ``maxiter`` to about :math:`\log(1/\epsilon)` and expect to need many more observations).
+    * ``clip_mu=mu`` applies JNS13's clipping to the initial :math:`\hat U`: entries above
+      :math:`2\mu\sqrt{k/m}` are zeroed before re-orthonormalising (keeps the start incoherent).
+    * Duplicate (row, column) pairs are refused rather than summed.
+
+    Parameters
+    ----------
+    X : scipy sparse array/matrix, tuple ``(rows, cols, values, shape)`` or array_like with NaN
+        The observations. Every stored entry of a sparse matrix is an observation (explicit zeros
+        too); a dense array marks missing entries with NaN. float32 values and int32/int64 indices are
+        accepted; sparse input is never densified.
+    rank : int
+        :math:`k`, with :math:`1 \le k < \min(m, n)`.
+    solver : {"auto", "exact", "cg", "sketch"}, default "auto"
+        How each row's least-squares problem is solved (see above).
+    reg : float, default 0.0
+        Ridge weight :math:`\ge 0` on :math:`\|\hat X\|_F^2`. With this objective ``(c M, reg)`` is
+        completed by ``c X``: the scaling equivariance holds for any ``reg``.
+    tol : float, default 1e-6
+        Stop when the relative change of the completion over one sweep is at most ``tol``:
+        :math:`\|\hat X_t - \hat X_{t-1}\|_F \le \mathrm{tol}\,\|\hat X_t\|_F`, measured without forming
+        :math:`\hat X` as the sum of the two half-step changes (each is the Frobenius norm of the change of
+        the updated factor, because the other factor is orthonormal; exact to rounding, no cancellation).
+        Alternating minimization converges linearly, so the error left is of the order of the last change.
+    maxiter : int, default 100
+        Maximum number of sweeps.
+    init : {"svd", "random"}, CompletionResult or tuple, default "svd"
+        ``"svd"``: the top-``k`` singular subspace of :math:`P_\Omega(M)/p`, :math:`p = |\Omega|/(mn)`
+        (ARPACK through :func:`scipy.sparse.linalg.svds`, matrix-free, start vector from ``rng``);
+        ``"random"``: a random orthonormal :math:`U`; or a start ``(U, V)`` / ``(U, s, V)`` / a previous result.
+    split : bool, default False
+        Sample splitting (see above).
+    clip_mu : float, optional
+        Incoherence parameter :math:`\mu` for clipping the initialisation (see above); off by default.
+    rng : None, int, SeedSequence or numpy Generator
+        Randomness of the initialisation, the sketches and the split.
+    callback : callable, optional
+        ``callback(intermediate_result)`` after every sweep; raising ``StopIteration`` stops.
+    verbose : bool, default False
+        Print one row per sweep.
+    **options
+        ``cg_maxiter`` (int, default 3: inner steps per row and half-step of ``"cg"`` and ``"sketch"``),
+        ``cg_rtol`` (float, default 1e-12: stop a row's inner iteration earlier when its (preconditioned)
+        normal-equation residual is below ``cg_rtol`` (floored at 1e-13) times that of the zero start), ``sketch``
+        (``"sparse_sign"`` or ``"srht"``), ``sketch_size`` (int, default :math:`2k`), ``nnz_per_column``
+        (int, default 8). Any other keyword is a TypeError.
+
+    Returns
+    -------
+    CompletionResult
+        ``U``, ``s``, ``V``, ``predict(rows, cols)``, ``to_dense()``, ``rmse``, ``history``, ``nit``,
+        ``success``, ``message``.
+
+    Raises
+    ------
+    ValueError
+        Duplicate (row, col) pairs, indices out of range, NaN/inf among observed values, ``rank < 1`` or
+        ``rank >= min(m, n)``, negative or non-finite ``reg``, bad ``tol``/``maxiter``/``init`` shapes.
+    TypeError
+        Unknown keyword or solver option, arguments of the wrong type.
+
+    Warns
+    -----
+    UnderdeterminedWarning
+        Rows or columns with fewer than ``rank`` observations, or oversampling at most 2.
+    numopt.ConvergenceWarning
+        ``maxiter`` reached before ``tol`` (``success`` is False; the message says what to try).
+
+    References
+    ----------
+    Y. Gu, Z. Song, J. Yin, L. Zhang, "Low rank matrix completion via robust alternating minimization in
+    nearly linear time", ICLR 2024, arXiv:2302.11068. P. Jain, P. Netrapalli, S. Sanghavi, "Low-rank
+    matrix completion using alternating minimization", STOC 2013, arXiv:1212.0467.
+
+    Examples
+    --------
+    A rank-2 60 x 50 matrix from 40 % of its entries:
+
+    >>> import numpy as np
+    >>> from numopt.completion import complete_matrix
+    >>> rng = np.random.default_rng(0)
+    >>> M = rng.standard_normal((60, 2)) @ rng.standard_normal((2, 50))
+    >>> X = np.where(rng.random(M.shape) < 0.4, M, np.nan)
+    >>> res = complete_matrix(X, 2, tol=1e-12, rng=0)
+    >>> res.success, bool(np.linalg.norm(res.to_dense() - M) <= 1e-8 * np.linalg.norm(M))
+    (True, True)
+    >>> bool(abs(res.predict(3, 7) - M[3, 7]) < 1e-9)
+    True
+    """
+    func = "complete_matrix"
+    check_no_extra(options, func, _OPTIONS)
+    obs = as_observations(X, func, "X")
+    m, n = obs.shape
+    if min(m, n) < 2:
+        raise fail(func, "X", "have at least 2 rows and 2 columns (rank must be < min(m, n))", f"shape {(m, n)}")
+    k = check_int(rank, "rank", func, low=1, high=min(m, n) - 1)
+    solver = check_choice(solver, "solver", func, SOLVERS)
+    reg = check_scalar(reg, "reg", func, low=0.0)
+    tol = check_scalar(tol, "tol", func, low=0.0)
+    maxiter = check_int(maxiter, "maxiter", func, low=1)
+    if not isinstance(split, (bool, np.bool_)):
+        raise fail(func, "split", "be a bool", _describe(split), error=TypeError)
+    if clip_mu is not None:
+        clip_mu = check_scalar(clip_mu, "clip_mu", func, low=0.0, low_inclusive=False)
+    callback = check_callable(callback, "callback", func)
+    gen = check_rng(rng, func)
+    opts = {
+        "cg_maxiter": check_int(options.get("cg_maxiter", _CG_MAXITER), "cg_maxiter", func, low=1),
+        "cg_rtol": check_scalar(options.get("cg_rtol", _CG_RTOL), "cg_rtol", func, low=0.0, high=1.0),
+        "sketch": check_choice(options.get("sketch", "sparse_sign"), "sketch", func, ("sparse_sign", "srht")),
+        "nnz_per_column": check_int(options.get("nnz_per_column", 8), "nnz_per_column", func, low=1),
+    }
+    opts["sketch_size"] = check_int(options.get("sketch_size", 2 * k), "sketch_size", func, low=k)
+    return _solve(obs, k, solver, reg, tol, maxiter, init, bool(split), clip_mu, gen, callback, verbose, opts, func)
+
+
+def _warn_underdetermined(obs, k, func):
+    m, n = obs.shape
+    rc, cc = obs.row_counts(), obs.col_counts()
+    few_r, few_c = int((rc < k).sum()), int((cc < k).sum())
+    zero_r, zero_c = int((rc == 0).sum()), int((cc == 0).sum())
+    rho = obs.nnz / (k * (m + n - k))
+    if few_r or few_c or rho <= 2.0:
+        warnings.warn(
+            f"{func}: {few_r} of {m} rows and {few_c} of {n} columns have fewer than rank = {k} observations "
+            f"({zero_r} rows and {zero_c} columns have none), and the oversampling |Omega| / (k (m + n - k)) is "
+            f"{rho:.3g}{' (at most 2: recovery is unlikely)' if rho <= 2.0 else ''}. Entries of rows and columns "
+            "with fewer than rank observations are not determined by the data: those with none are set to zero, "
+            "the others get the minimum-norm (or, with reg > 0, the ridge) solution.",
+            UnderdeterminedWarning, stacklevel=4)
+    return rho
+
+
+class _Side:
+    """The structure a half-step solves over (CSR for U, CSC for V) and its per-row plan."""
+
+    def __init__(self, ptr, idx, val, n_other, k, solver, opts, reg):
+        self.ptr, self.idx, self.val, self.n_other = ptr, idx, val, n_other
+        counts = np.diff(ptr)
+        self.plan = _plan(counts, k, solver, opts, reg)
+        self.any_sketch = bool((self.plan == _kernels.SKETCH).any())
+        self.dmax = int(counts.max()) if counts.size else 0
+
+
+def _sides(obs, k, solver, opts, reg):
+    m, n = obs.shape
+    rows = _Side(obs.row_ptr, obs.row_idx, obs.row_val, n, k, solver, opts, reg)
+    cols = _Side(obs.col_ptr, obs.col_idx, obs.col_val, m, k, solver, opts, reg)
+    return rows, cols
+
+
+def _half(side: _Side, F, Xw, reg, opts, sketcher, stats):
+    if side.any_sketch:
+        kind, sk_rows, sk_signs, srht_signs, selected = sketcher.draw(side.n_other, side.dmax)
+    else:
+        kind, sk_rows, sk_signs, srht_signs, selected = (_kernels.SPARSE_SIGN, sketcher._empty_rows,
+                                                         sketcher._empty_signs, np.zeros(1),
+                                                         np.zeros((1, 1), dtype=np.int64))
+    stats[:] = 0.0
+    kernel = _kernels.half_step if side.val.shape[0] >= _PARALLEL_NNZ else _kernels.half_step_serial
+    kernel(side.ptr, side.idx, side.val, F, Xw, reg, side.plan, opts["cg_maxiter"], opts["cg_rtol"],
+                       kind, opts["sketch_size"], sk_rows, sk_signs, srht_signs, selected, stats)
+    return stats.copy()
+
+
+def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callback, verbose, opts, func):
+    m, n = obs.shape
+    sketcher = _Sketcher(opts["sketch"], opts["sketch_size"], opts["nnz_per_column"], gen)
+    if split:
+        labels = gen.integers(0, 2 * maxiter + 1, size=obs.nnz)
+        init_obs = obs.subset(labels == 0)
+    else:
+        init_obs = obs
+    Uo, Vw = _init(init, init_obs, k, gen, func, clip_mu)
+    rho = _warn_underdetermined(obs, k, func)
+    if not split:
+        row_side, col_side = _sides(obs, k, solver, opts, reg)
+        solver_rows = {"rows": _plan_counts(row_side.plan), "columns": _plan_counts(col_side.plan)}
+    else:
+        solver_rows = {}
+    printer = IterationPrinter(_VERBOSE_COLUMNS) if verbose else None
+    res0 = _kernels.observed_sq_residual(obs.row_ptr, obs.row_idx, obs.row_val, Uo, Vw)
+    obj0 = res0 + reg * float(np.sum(Vw * Vw))
+    nnz = max(obs.nnz, 1)
+    hist = {"rmse": [math.sqrt(res0 / nnz)], "objective": [obj0], "objective_half": [], "change": [],
+            "inner_steps": [], "fallbacks": [], "time": []}
+    stats = np.zeros(5)
+    status = Status.MAXITER
+    nit = 0
+    change = math.inf
+    rmse = hist["rmse"][0]
+    for it in range(maxiter):
+        t0 = time.perf_counter()
+        saved = (Uo.copy(), Vw.copy())
+        if split:
+            part_v = obs.subset(labels == it + 1)
+            part_u = obs.subset(labels == maxiter + it + 1)
+            row_side = _Side(part_u.row_ptr, part_u.row_idx, part_u.row_val, n, k, solver, opts, reg)
+            col_side = _Side(part_v.col_ptr, part_v.col_idx, part_v.col_val, m, k, solver, opts, reg)
+        # V half-step: X = Uo Vw^T, Uo orthonormal
+        sv = _half(col_side, Uo, Vw, reg, opts, sketcher, stats)
+        Vo, Rv = _orthonormalize(Vw)
+        Uw = np.ascontiguousarray(Uo @ Rv.T)
+        obj_v = sv[0] + reg * sv[4]
+        # U half-step: X = Uw Vo^T, Vo orthonormal
+        su = _half(row_side, Vo, Uw, reg, opts, sketcher, stats)
+        xnorm2 = su[4]
+        Uo, Ru = _orthonormalize(Uw)
+        Vw = np.ascontiguousarray(Vo @ Ru.T)
+        nit = it + 1
+        if split:
+            res = _kernels.observed_sq_residual(obs.row_ptr, obs.row_idx, obs.row_val, Uo, Vw)
+        else:
+            res = su[0]
+        obj = res + reg * xnorm2
+        change = (math.sqrt(sv[1]) + math.sqrt(su[1])) / math.sqrt(xnorm2) if xnorm2 > 0 else 0.0
+        if not (math.isfinite(obj) and math.isfinite(change) and np.isfinite(Uo).all() and np.isfinite(Vw).all()):
+            Uo, Vw = saved
+            status = Status.NONFINITE
+            break
+        rmse = math.sqrt(res / nnz)
+        elapsed = time.perf_counter() - t0
+        hist["rmse"].append(rmse)
+        hist["objective"].append(obj)
+        hist["objective_half"] += [obj_v, obj]
+        hist["change"].append(change)
+        hist["inner_steps"].append(int(sv[3] + su[3]))
+        hist["fallbacks"].append(int(sv[2] + su[2]))
+        hist["time"].append(elapsed)
+        if printer is not None:
+            printer.row(nit, rmse, change, obj, int(sv[3] + su[3]), elapsed)
+        if change <= tol:
+            status = Status.SUCCESS
+            break
+        if callback is not None:
+            U, s, V = _svd_factors(Uo, Vw)
+            inter = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=Status.MAXITER, nit=nit,
+                                     rmse=rmse, change=change, oversampling=rho,
+                                     history={key: np.asarray(v) for key, v in hist.items()})
+            if call_callback(callback, inter):
+                status = Status.CALLBACK
+                break
+    U, s, V = _svd_factors(Uo, Vw)
+    message = ""
+    if status is Status.MAXITER:
+        message = (f"{Status.MAXITER.value} Matrix completion: the last relative change was {change:.3g} "
+                   f"(tol {tol:g}), the observed RMSE {rmse:.3g}, the oversampling |Omega| / (k (m + n - k)) "
+                   f"{rho:.3g} (exact recovery typically needs 2.5 to 4 or more). Try a larger `maxiter`, a "
+                   f"lower `rank`, a ridge `reg` > 0, or solver='exact' if an inexact solver was used.")
+    elif status is Status.NONFINITE:
+        message = (f"{Status.NONFINITE.value} Matrix completion: the last finite iterate is returned; "
+                   "add a ridge `reg` > 0 or lower `rank`.")
+    result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, message=message,
+                              rmse=rmse, change=change, oversampling=rho, solver_rows=solver_rows,
+                              history={key: np.asarray(v) for key, v in hist.items()})
+    return finish(result, func)

@@ -1,0 +1,190 @@
+"""The observed entries of a partially observed matrix, validated and stored twice (by rows and by columns).
+
+Accepted forms of ``X`` (see :func:`numopt.completion.complete_matrix`):
+
+* a scipy sparse array or matrix: every stored entry is an observation, explicit zeros included;
+* a triplet ``(rows, cols, values, shape)``;
+* a dense array in which NaN marks a missing entry.
+
+The dense ``m x n`` matrix is never formed from sparse or triplet input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+
+import numpy as np
+
+from .._validation import _describe, fail
+from . import _kernels
+
+
+@dataclasses.dataclass
+class Observations:
+    """Observed entries as CSR (rows: ``row_ptr``, ``row_idx`` = column of each entry, ``row_val``) and
+    CSC (``col_ptr``, ``col_idx`` = row of each entry, ``col_val``); indices sorted within each row /
+    column; ``indptr`` int64, indices int32 (int64 beyond 2**31 - 1)."""
+
+    shape: tuple
+    row_ptr: np.ndarray
+    row_idx: np.ndarray
+    row_val: np.ndarray
+    col_ptr: np.ndarray
+    col_idx: np.ndarray
+    col_val: np.ndarray
+
+    @property
+    def nnz(self) -> int:
+        return int(self.row_val.shape[0])
+
+    def row_counts(self) -> np.ndarray:
+        return np.diff(self.row_ptr)
+
+    def col_counts(self) -> np.ndarray:
+        return np.diff(self.col_ptr)
+
+    def coo(self):
+        """(rows, cols, values) in CSR order (row-major, columns sorted)."""
+        rows = np.empty(self.nnz, dtype=self.col_idx.dtype)
+        _kernels.expand_indptr(self.row_ptr, rows)
+        return rows, self.row_idx, self.row_val
+
+    def subset(self, mask: np.ndarray) -> "Observations":
+        """The observations selected by a boolean mask over the CSR order."""
+        rows, cols, vals = self.coo()
+        return build(rows[mask], cols[mask], vals[mask], self.shape)
+
+
+def _index_dtype(m: int, n: int):
+    return np.int32 if max(m, n) < 2**31 else np.int64
+
+
+def build(rows, cols, vals, shape, func: str = "complete_matrix", name: str = "X") -> Observations:
+    """Sort validated COO triplets into an :class:`Observations`; refuses duplicate (row, col) pairs."""
+    m, n = shape
+    itype = _index_dtype(m, n)
+    rows = np.ascontiguousarray(rows, dtype=itype)
+    cols = np.ascontiguousarray(cols, dtype=itype)
+    vals = np.ascontiguousarray(vals, dtype=np.float64)
+    nnz = vals.shape[0]
+    # CSR without sorted columns, then CSC (a stable sort by column of row-major data: rows sorted in
+    # each column), then CSR again from CSC (columns sorted in each row). Peak: two copies.
+    row_ptr = np.empty(m + 1, dtype=np.int64)
+    tmp_idx = np.empty(nnz, dtype=itype)
+    tmp_val = np.empty(nnz, dtype=np.float64)
+    _kernels.counting_sort(rows, m, cols, vals, row_ptr, tmp_idx, tmp_val)
+    del rows, cols, vals
+    tmp_rows = np.empty(nnz, dtype=itype)
+    _kernels.expand_indptr(row_ptr, tmp_rows)
+    col_ptr = np.empty(n + 1, dtype=np.int64)
+    col_idx = np.empty(nnz, dtype=itype)
+    col_val = np.empty(nnz, dtype=np.float64)
+    _kernels.counting_sort(tmp_idx, n, tmp_rows, tmp_val, col_ptr, col_idx, col_val)
+    # reuse the buffers for the sorted CSR
+    col_of = tmp_rows
+    _kernels.expand_indptr(col_ptr, col_of)
+    _kernels.counting_sort(col_idx, m, col_of, col_val, row_ptr, tmp_idx, tmp_val)
+    dup = _kernels.first_duplicate(row_ptr, tmp_idx)
+    if dup >= 0:
+        i = int(np.searchsorted(row_ptr, dup, side="right") - 1)
+        raise fail(func, name, "hold each (row, col) pair at most once (duplicates are refused, not summed)",
+                   f"the pair ({i}, {int(tmp_idx[dup])}) more than once")
+    return Observations((m, n), row_ptr, tmp_idx, tmp_val, col_ptr, col_idx, col_val)
+
+
+def _check_shape(shape, func, name):
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+        raise fail(func, f"{name}[3]", "be a shape (m, n)", _describe(shape), error=TypeError)
+    out = []
+    for v in shape:
+        if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)):
+            raise fail(func, f"{name}[3]", "be a shape (m, n) of integers", _describe(shape), error=TypeError)
+        if int(v) < 1:
+            raise fail(func, f"{name}[3]", "be a shape (m, n) with m, n >= 1", repr(tuple(shape)))
+        out.append(int(v))
+    return tuple(out)
+
+
+def _check_indices(values, bound, what, func, name):
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise fail(func, name, f"have 1-D {what} indices", f"an array of shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise fail(func, name, f"have integer {what} indices", f"dtype {arr.dtype}", error=TypeError)
+    if arr.size:
+        lo, hi = arr.min(), arr.max()
+        if lo < 0 or hi >= bound:
+            t = int(np.argmax(arr < 0)) if lo < 0 else int(np.argmax(arr >= bound))
+            raise fail(func, name, f"have {what} indices in [0, {bound})", f"{what} index {int(arr[t])} at entry {t}")
+    return arr
+
+
+def _check_values(values, n, func, name):
+    vals = np.asarray(values)
+    if vals.ndim != 1 or vals.shape[0] != n:
+        raise fail(func, name, f"have one value per index pair ({n})", f"values of shape {vals.shape}")
+    if vals.dtype.kind not in "iuf":
+        raise fail(func, name, "have real numeric values", f"dtype {vals.dtype}", error=TypeError)
+    vals = np.ascontiguousarray(vals, dtype=np.float64)
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        t = int(np.argmax(bad))
+        raise fail(func, name, "have finite observed values", f"values[{t}] = {vals[t]}")
+    return vals
+
+
+def as_observations(X, func: str = "complete_matrix", name: str = "X") -> Observations:
+    """Validate ``X`` (sparse, triplet or NaN-dense) and return its :class:`Observations`."""
+    if isinstance(X, Observations):
+        return X
+    module = type(X).__module__
+    if module.startswith("scipy.sparse"):
+        import scipy.sparse as sp
+
+        if sp.issparse(X):
+            if X.ndim != 2:
+                raise fail(func, name, "be 2-D", f"a sparse array of shape {X.shape}")
+            if X.dtype.kind not in "iuf":
+                raise fail(func, name, "have a real numeric dtype", f"dtype {X.dtype}", error=TypeError)
+            m, n = (int(v) for v in X.shape)
+            C = X.tocoo()  # never densifies; keeps explicit zeros and duplicates (refused in build)
+            vals = _check_values(C.data, C.data.shape[0], func, name)
+            rows = np.asarray(C.row if hasattr(C, "row") else C.coords[0])
+            cols = np.asarray(C.col if hasattr(C, "col") else C.coords[1])
+            return build(rows, cols, vals, (m, n), func, name)
+    if isinstance(X, tuple):
+        if len(X) != 4:
+            raise fail(func, name, "be a sparse matrix, a triplet (rows, cols, values, shape) or a dense array "
+                       "with NaN for missing entries", f"a tuple of length {len(X)}", error=TypeError)
+        rows, cols, values, shape = X
+        m, n = _check_shape(shape, func, name)
+        rows = _check_indices(rows, m, "row", func, name)
+        cols = _check_indices(cols, n, "column", func, name)
+        if rows.shape != cols.shape:
+            raise fail(func, name, "have as many row as column indices", f"{rows.shape[0]} and {cols.shape[0]}")
+        vals = _check_values(values, rows.shape[0], func, name)
+        return build(rows, cols, vals, (m, n), func, name)
+    if X is None or isinstance(X, (str, bytes, dict)):
+        raise fail(func, name, "be a sparse matrix, a triplet (rows, cols, values, shape) or a dense array "
+                   "with NaN for missing entries", _describe(X), error=TypeError)
+    try:
+        A = np.asarray(X)
+    except Exception as exc:  # pragma: no cover - exotic objects
+        raise fail(func, name, "be array-like", _describe(X), error=TypeError) from exc
+    if A.dtype.kind not in "iuf":
+        raise fail(func, name, "have a real numeric dtype (NaN marks a missing entry)", _describe(A), error=TypeError)
+    if A.ndim != 2:
+        raise fail(func, name, "be 2-D", f"an array of shape {A.shape}")
+    if A.shape[0] < 1 or A.shape[1] < 1:
+        raise fail(func, name, "have at least one row and one column", f"shape {A.shape}")
+    inf = np.isinf(A)
+    if inf.any():
+        i, j = (int(v) for v in np.argwhere(inf)[0])
+        raise fail(func, name, "have finite observed values (NaN marks a missing entry)", f"{name}[{i}, {j}] = {A[i, j]}")
+    observed = ~np.isnan(A) if A.dtype.kind == "f" else np.ones(A.shape, dtype=bool)
+    rows, cols = np.nonzero(observed)
+    return build(rows, cols, A[rows, cols], A.shape, func, name)

@@ -1,0 +1,641 @@
+"""Numba kernels of :mod:`numopt.completion`: sorting the observations, the per-row batched
+least-squares solves of one alternating-minimization half-step, and entrywise prediction.
+
+Kernels assume clean input (validated by :func:`numopt.completion.complete_matrix`): C-contiguous
+float64 factors and values, int64 ``indptr``, int32 or int64 indices, preallocated outputs.
+
+One half-step solves, for every row ``i`` of the factor being updated, the ridge least-squares problem
+
+    min_x  sum_{j in J_i} (y_ij - F_j . x)^2 + reg |x|^2
+
+where ``J_i`` are the observed columns of row ``i`` and ``F`` the fixed factor. The rows are
+independent; they are processed in chunks of :data:`CHUNK` rows, in parallel over chunks. Each row's
+design ``F[J_i]`` is first gathered into a contiguous ``(d_i, k)`` block (the scattered reads of
+``F`` dominate the cost at small ``k``; every later pass then streams contiguous memory).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._numba import jit, prange
+from ..linalg._kernels import fwht_inplace
+
+#: Per-row solver codes of a half-step plan.
+EMPTY, EXACT, CG, SKETCH = 0, 1, 2, 3
+#: Sketch families of the sketch solver.
+SPARSE_SIGN, SRHT = 0, 1
+#: Rows per parallel task.
+CHUNK = 64
+#: A Cholesky pivot below this fraction of the largest diagonal entry of the Gram matrix (or an R factor
+#: diagonal below this fraction of the largest) marks the row's least-squares problem as numerically
+#: singular; the row then gets the minimum-norm solution (eigendecomposition).
+SINGULAR_RTOL = 1e-12
+#: Floor of the inner (P)CG relative tolerance: below it the normal-equation residual is rounding noise and
+#: further steps can amplify it (seen: a row driven to 1e25 after 400 steps at rtol = 1e-15).
+RTOL_FLOOR = 1e-13
+
+
+# --------------------------------------------------------------------------------------------------
+# Sorting the observations (COO -> CSR with sorted columns, and CSC with sorted rows)
+# --------------------------------------------------------------------------------------------------
+
+
+@jit
+def counting_sort(keys, n_keys, other, vals, indptr, out_other, out_vals):
+    """Stable counting sort of ``(other, vals)`` by ``keys`` in ``[0, n_keys)``; fills ``indptr``."""
+    indptr[:] = 0
+    n = keys.shape[0]
+    for t in range(n):
+        indptr[keys[t] + 1] += 1
+    for i in range(n_keys):
+        indptr[i + 1] += indptr[i]
+    pos = indptr[:-1].copy()
+    for t in range(n):
+        key = keys[t]
+        p = pos[key]
+        out_other[p] = other[t]
+        out_vals[p] = vals[t]
+        pos[key] = p + 1
+
+
+@jit
+def expand_indptr(indptr, out):
+    """The row index of every entry of a compressed structure (the inverse of a counting sort)."""
+    for i in range(indptr.shape[0] - 1):
+        for t in range(indptr[i], indptr[i + 1]):
+            out[t] = i
+
+
+@jit
+def first_duplicate(indptr, idx):
+    """Position of the first entry equal to its predecessor within a row of a structure whose rows hold
+    sorted indices, or -1 when every (row, index) pair is distinct."""
+    for i in range(indptr.shape[0] - 1):
+        for t in range(indptr[i] + 1, indptr[i + 1]):
+            if idx[t] == idx[t - 1]:
+                return t
+    return -1
+
+
+# --------------------------------------------------------------------------------------------------
+# Small dense helpers (one row's problem)
+# --------------------------------------------------------------------------------------------------
+
+
+@jit
+def _gather(indptr, idx, val, F, i, B, y):
+    """B[:d] = F[idx of row i], y[:d] = values of row i; returns d."""
+    k = F.shape[1]
+    start = indptr[i]
+    d = indptr[i + 1] - start
+    for t in range(d):
+        j = np.uint64(idx[start + t])
+        y[t] = val[start + t]
+        Fj = F[j]
+        Bt = B[t]
+        for a in range(k):
+            Bt[a] = Fj[a]
+    return d
+
+
+@jit
+def _gram(B, y, d, reg, G, rhs):
+    """G = B[:d]^T B[:d] + reg I (full square: the inner loop is contiguous and vectorises), rhs = B^T y."""
+    k = B.shape[1]
+    G[:, :] = 0.0
+    rhs[:] = 0.0
+    for t in range(d):
+        Bt = B[t]
+        yt = y[t]
+        for a in range(k):
+            ba = Bt[a]
+            rhs[a] += ba * yt
+            Ga = G[a]
+            for c in range(k):
+                Ga[c] += ba * Bt[c]
+    for a in range(k):
+        G[a, a] += reg
+
+
+@jit
+def _cholesky_solve(G, rhs, L, x):
+    """Solve G x = rhs by Cholesky (L lower); False when a pivot is below SINGULAR_RTOL * max diag."""
+    k = G.shape[0]
+    dmax = 0.0
+    for a in range(k):
+        dmax = max(dmax, G[a, a])
+    if not dmax > 0.0:
+        return False
+    floor = SINGULAR_RTOL * dmax
+    for j in range(k):
+        s = G[j, j]
+        for p in range(j):
+            s -= L[j, p] * L[j, p]
+        if not s > floor:
+            return False
+        ljj = math.sqrt(s)
+        L[j, j] = ljj
+        for i in range(j + 1, k):
+            s = G[i, j]
+            for p in range(j):
+                s -= L[i, p] * L[j, p]
+            L[i, j] = s / ljj
+    for i in range(k):  # L z = rhs
+        s = rhs[i]
+        for p in range(i):
+            s -= L[i, p] * x[p]
+        x[i] = s / L[i, i]
+    for i in range(k - 1, -1, -1):  # L^T x = z
+        s = x[i]
+        for p in range(i + 1, k):
+            s -= L[p, i] * x[p]
+        x[i] = s / L[i, i]
+    return True
+
+
+@jit
+def _min_norm_solve(G, rhs, x):
+    """x = G^+ rhs for a symmetric positive semidefinite G (eigenvalues below SINGULAR_RTOL * max cut)."""
+    w, Q = np.linalg.eigh(G)
+    k = G.shape[0]
+    wmax = 0.0
+    for a in range(k):
+        wmax = max(wmax, w[a])
+    x[:] = 0.0
+    if not wmax > 0.0:
+        return
+    cut = SINGULAR_RTOL * wmax
+    for a in range(k):
+        if w[a] > cut:
+            c = 0.0
+            for b in range(k):
+                c += Q[b, a] * rhs[b]
+            c /= w[a]
+            for b in range(k):
+                x[b] += c * Q[b, a]
+
+
+@jit
+def _exact(B, y, d, reg, G, L, rhs, x):
+    """Row solve by the normal equations; returns 1 when the minimum-norm fallback was used."""
+    _gram(B, y, d, reg, G, rhs)
+    if _cholesky_solve(G, rhs, L, x):
+        return 0
+    _min_norm_solve(G, rhs, x)
+    return 1
+
+
+@jit
+def _residual_sq(B, y, d, x):
+    k = B.shape[1]
+    acc = 0.0
+    for t in range(d):
+        Bt = B[t]
+        z = 0.0
+        for a in range(k):
+            z += Bt[a] * x[a]
+        e = y[t] - z
+        acc += e * e
+    return acc
+
+
+@jit
+def _apply_B(B, d, v, out):
+    """out[:d] = B[:d] v; returns |out|^2."""
+    k = B.shape[1]
+    acc = 0.0
+    for t in range(d):
+        Bt = B[t]
+        z = 0.0
+        for a in range(k):
+            z += Bt[a] * v[a]
+        out[t] = z
+        acc += z * z
+    return acc
+
+
+@jit
+def _apply_Bt(B, d, r, reg, x, out):
+    """out = B[:d]^T r[:d] - reg x."""
+    k = B.shape[1]
+    for a in range(k):
+        out[a] = -reg * x[a]
+    for t in range(d):
+        Bt = B[t]
+        rt = r[t]
+        for a in range(k):
+            out[a] += Bt[a] * rt
+
+
+@jit
+def _cgls(B, y, d, reg, x, maxiter, rtol, r, q, g, p, bty):
+    """Warm-started CGLS (CG on the normal equations without forming them) on
+    min |B x - y|^2 + reg |x|^2, from the x given; at most ``maxiter`` steps, stopping early when
+    |B^T(y - Bx) - reg x| <= rtol |B^T y|. Returns (steps, |y - B x|^2). Each step costs 2 d k."""
+    k = B.shape[1]
+    # r = y - B x, g = B^T r - reg x and B^T y, in one pass
+    for a in range(k):
+        g[a] = -reg * x[a]
+        bty[a] = 0.0
+    rr = 0.0
+    for t in range(d):
+        Bt = B[t]
+        z = 0.0
+        for a in range(k):
+            z += Bt[a] * x[a]
+        rt = y[t] - z
+        r[t] = rt
+        rr += rt * rt
+        yt = y[t]
+        for a in range(k):
+            g[a] += Bt[a] * rt
+            bty[a] += Bt[a] * yt
+    gamma = 0.0
+    bnorm2 = 0.0
+    for a in range(k):
+        gamma += g[a] * g[a]
+        bnorm2 += bty[a] * bty[a]
+        p[a] = g[a]
+    rt = max(rtol, RTOL_FLOOR)
+    stop2 = rt * rt * bnorm2
+    steps = 0
+    while steps < maxiter and gamma > stop2:
+        qq = _apply_B(B, d, p, q)
+        pp = 0.0
+        for a in range(k):
+            pp += p[a] * p[a]
+        denom = qq + reg * pp
+        if not denom > 0.0:
+            break
+        alpha = gamma / denom
+        for a in range(k):
+            x[a] += alpha * p[a]
+        rr = 0.0
+        for t in range(d):
+            r[t] -= alpha * q[t]
+            rr += r[t] * r[t]
+        _apply_Bt(B, d, r, reg, x, g)
+        gamma_new = 0.0
+        for a in range(k):
+            gamma_new += g[a] * g[a]
+        beta = gamma_new / gamma
+        gamma = gamma_new
+        for a in range(k):
+            p[a] = g[a] + beta * p[a]
+        steps += 1
+    return steps, rr
+
+
+@jit
+def _householder_r(A, nr, R):
+    """R (k x k, upper triangular) of the QR factorisation of A[:nr] (overwritten); False when a diagonal
+    entry of R is below SINGULAR_RTOL times the largest (rank-deficient sketch)."""
+    k = A.shape[1]
+    v = np.empty(nr)
+    w = np.empty(k)
+    for j in range(k):
+        norm2 = 0.0
+        for i in range(j, nr):
+            norm2 += A[i, j] * A[i, j]
+        norm = math.sqrt(norm2)
+        ajj = A[j, j]
+        alpha = -norm if ajj >= 0.0 else norm
+        # v = A[j:, j] - alpha e_1
+        vv = 0.0
+        for i in range(j, nr):
+            v[i] = A[i, j]
+        v[j] -= alpha
+        for i in range(j, nr):
+            vv += v[i] * v[i]
+        A[j, j] = alpha
+        for i in range(j + 1, nr):
+            A[i, j] = 0.0
+        if vv > 0.0 and j + 1 < k:
+            for c in range(j + 1, k):
+                w[c] = 0.0
+            for i in range(j, nr):
+                vi = v[i]
+                Ai = A[i]
+                for c in range(j + 1, k):
+                    w[c] += vi * Ai[c]
+            scale = 2.0 / vv
+            for i in range(j, nr):
+                f = scale * v[i]
+                Ai = A[i]
+                for c in range(j + 1, k):
+                    Ai[c] -= f * w[c]
+    rmax = 0.0
+    for j in range(k):
+        rmax = max(rmax, abs(A[j, j]))
+    R[:, :] = 0.0
+    for j in range(k):
+        for c in range(j, k):
+            R[j, c] = A[j, c]
+    if not rmax > 0.0:
+        return False
+    for j in range(k):
+        if not abs(A[j, j]) > SINGULAR_RTOL * rmax:
+            return False
+    return True
+
+
+@jit
+def _solve_R(R, b, out):
+    """out = R^{-1} b (R upper triangular)."""
+    k = R.shape[0]
+    for i in range(k - 1, -1, -1):
+        s = b[i]
+        for c in range(i + 1, k):
+            s -= R[i, c] * out[c]
+        out[i] = s / R[i, i]
+
+
+@jit
+def _solve_Rt(R, b, out):
+    """out = R^{-T} b."""
+    k = R.shape[0]
+    for i in range(k):
+        s = b[i]
+        for c in range(i):
+            s -= R[c, i] * out[c]
+        out[i] = s / R[i, i]
+
+
+@jit
+def _sketch_sparse_sign(indptr, idx, i, B, d, sk_rows, sk_signs, SB, s):
+    """SB[:s] = S_J B[:d], S_J = the columns J (the row's observed indices) of a sparse sign sketch."""
+    k = B.shape[1]
+    zeta = sk_rows.shape[1]
+    SB[:s, :] = 0.0
+    start = indptr[i]
+    for t in range(d):
+        j = np.uint64(idx[start + t])
+        Bt = B[t]
+        for l in range(zeta):
+            h = sk_rows[j, l]
+            sg = sk_signs[j, l]
+            row = SB[h]
+            for a in range(k):
+                row[a] += sg * Bt[a]
+
+
+@jit
+def _sketch_srht(indptr, idx, i, B, d, signs, selected, W, SB, s):
+    """SB[:s] = (1/sqrt(s)) P H D B[:d] with B zero-padded to p = next power of two >= max(d, s) rows:
+    D the signs of the row's observed columns, H the unnormalised Walsh-Hadamard transform, P the
+    ``s`` rows ``selected[log2 p]`` (uniform without replacement among the p)."""
+    k = B.shape[1]
+    p = 1
+    level = 0
+    while p < d or p < s:
+        p *= 2
+        level += 1
+    Wp = W[:p]
+    start = indptr[i]
+    for t in range(d):
+        sg = signs[np.uint64(idx[start + t])]
+        Bt = B[t]
+        Wt = Wp[t]
+        for a in range(k):
+            Wt[a] = sg * Bt[a]
+    Wp[d:, :] = 0.0
+    fwht_inplace(Wp)
+    scale = 1.0 / math.sqrt(s)
+    for l in range(s):
+        src = Wp[selected[level, l]]
+        dst = SB[l]
+        for a in range(k):
+            dst[a] = scale * src[a]
+
+
+@jit
+def _pcgls(B, y, d, reg, R, x, maxiter, rtol, r, q, g, p, z, tvec, bty):
+    """Warm-started CGLS on min |B x - y|^2 + reg |x|^2 right-preconditioned by R^{-1} (R from the QR of
+    the sketched, ridge-augmented design): CG on R^{-T}(B^T B + reg I)R^{-1} u = R^{-T} B^T y, x = R^{-1} u.
+    At most ``maxiter`` steps; stops early when |R^{-T}(B^T(y - Bx) - reg x)| <= rtol |R^{-T} B^T y|.
+    Returns (steps, |y - B x|^2). Each step costs 2 d k + 2 k^2."""
+    k = B.shape[1]
+    for a in range(k):
+        tvec[a] = -reg * x[a]
+        bty[a] = 0.0
+    rr = 0.0
+    for t in range(d):
+        Bt = B[t]
+        s = 0.0
+        for a in range(k):
+            s += Bt[a] * x[a]
+        rt = y[t] - s
+        r[t] = rt
+        rr += rt * rt
+        yt = y[t]
+        for a in range(k):
+            tvec[a] += Bt[a] * rt
+            bty[a] += Bt[a] * yt
+    _solve_Rt(R, tvec, g)  # preconditioned gradient
+    _solve_Rt(R, bty, z)
+    gamma = 0.0
+    bnorm2 = 0.0
+    for a in range(k):
+        gamma += g[a] * g[a]
+        bnorm2 += z[a] * z[a]
+        p[a] = g[a]
+    rt = max(rtol, RTOL_FLOOR)
+    stop2 = rt * rt * bnorm2
+    steps = 0
+    while steps < maxiter and gamma > stop2:
+        _solve_R(R, p, tvec)  # search direction in x-space
+        qq = _apply_B(B, d, tvec, q)
+        tt = 0.0
+        for a in range(k):
+            tt += tvec[a] * tvec[a]
+        denom = qq + reg * tt
+        if not denom > 0.0:
+            break
+        alpha = gamma / denom
+        for a in range(k):
+            x[a] += alpha * tvec[a]
+        rr = 0.0
+        for t in range(d):
+            r[t] -= alpha * q[t]
+            rr += r[t] * r[t]
+        _apply_Bt(B, d, r, reg, x, z)
+        _solve_Rt(R, z, g)
+        gamma_new = 0.0
+        for a in range(k):
+            gamma_new += g[a] * g[a]
+        beta = gamma_new / gamma
+        gamma = gamma_new
+        for a in range(k):
+            p[a] = g[a] + beta * p[a]
+        steps += 1
+    return steps, rr
+
+
+# --------------------------------------------------------------------------------------------------
+# One half-step
+# --------------------------------------------------------------------------------------------------
+
+
+@jit
+def _solve_chunk(c, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sketch_kind, sketch_size,
+                 sk_rows, sk_signs, srht_signs, srht_selected, part):
+    """Solve the rows of chunk ``c`` (see :func:`half_step`); accumulates into ``part[c]``."""
+    n_rows, k = X.shape
+    lo = c * CHUNK
+    hi = min(lo + CHUNK, n_rows)
+    dmax = 1
+    any_sketch = False
+    for i in range(lo, hi):
+        dmax = max(dmax, indptr[i + 1] - indptr[i])
+        if plan[i] == SKETCH:
+            any_sketch = True
+    B = np.empty((dmax, k))
+    y = np.empty(dmax)
+    r = np.empty(dmax)
+    q = np.empty(dmax)
+    G = np.empty((k, k))
+    L = np.empty((k, k))
+    rhs = np.empty(k)
+    g = np.empty(k)
+    p = np.empty(k)
+    z = np.empty(k)
+    tvec = np.empty(k)
+    bty = np.empty(k)
+    x_old = np.empty(k)
+    nr = sketch_size + (k if reg > 0.0 else 0)
+    if any_sketch:
+        SB = np.empty((nr, k))
+        R = np.empty((k, k))
+        pmax = 1
+        while pmax < dmax or pmax < sketch_size:
+            pmax *= 2
+        W = np.empty((pmax if sketch_kind == SRHT else 1, k))
+    else:
+        SB = np.empty((1, k))
+        R = np.empty((1, 1))
+        W = np.empty((1, k))
+    res = 0.0
+    dsq = 0.0
+    fallbacks = 0.0
+    steps = 0.0
+    xsq = 0.0
+    for i in range(lo, hi):
+        xi = X[i]
+        method = plan[i]
+        d = indptr[i + 1] - indptr[i]
+        if method == EMPTY or d == 0:
+            for a in range(k):
+                dsq += xi[a] * xi[a]
+                xi[a] = 0.0
+            continue
+        _gather(indptr, idx, val, F, i, B, y)
+        for a in range(k):
+            x_old[a] = xi[a]
+        if method == EXACT:
+            fallbacks += _exact(B, y, d, reg, G, L, rhs, xi)
+            res += _residual_sq(B, y, d, xi)
+        elif method == CG:
+            nsteps, rr = _cgls(B, y, d, reg, xi, cg_maxiter, cg_rtol, r, q, g, p, bty)
+            steps += nsteps
+            res += rr
+        else:
+            if sketch_kind == SRHT:
+                _sketch_srht(indptr, idx, i, B, d, srht_signs, srht_selected, W, SB, sketch_size)
+            else:
+                _sketch_sparse_sign(indptr, idx, i, B, d, sk_rows, sk_signs, SB, sketch_size)
+            if reg > 0.0:
+                sr = math.sqrt(reg)
+                SB[sketch_size:, :] = 0.0
+                for a in range(k):
+                    SB[sketch_size + a, a] = sr
+            if _householder_r(SB, nr, R):
+                nsteps, rr = _pcgls(B, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, q, g, p, z, tvec, bty)
+                steps += nsteps
+                res += rr
+            else:  # rank-deficient row (fewer than k independent observations): exact min-norm
+                fallbacks += _exact(B, y, d, reg, G, L, rhs, xi)
+                res += _residual_sq(B, y, d, xi)
+        for a in range(k):
+            e = xi[a] - x_old[a]
+            dsq += e * e
+            xsq += xi[a] * xi[a]
+    part[c, 0] = res
+    part[c, 1] = dsq
+    part[c, 2] = fallbacks
+    part[c, 3] = steps
+    part[c, 4] = xsq
+
+
+@jit(parallel=True)
+def half_step(indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sketch_kind, sketch_size,
+              sk_rows, sk_signs, srht_signs, srht_selected, stats):
+    """Update every row of ``X`` (the warm start on entry) with the solver ``plan[i]``, in parallel over
+    chunks of :data:`CHUNK` rows.
+
+    ``stats`` (float64, length 5) receives: the squared residual on the observed entries after the
+    update, |X_new - X_old|_F^2, the number of minimum-norm fallbacks, the total inner CG/PCG steps
+    and |X_new|_F^2.
+    """
+    n_chunks = (X.shape[0] + CHUNK - 1) // CHUNK
+    part = np.zeros((n_chunks, 5))
+    for c in prange(n_chunks):
+        _solve_chunk(c, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sketch_kind, sketch_size,
+                     sk_rows, sk_signs, srht_signs, srht_selected, part)
+    for c in range(n_chunks):
+        for t in range(5):
+            stats[t] += part[c, t]
+
+
+@jit
+def half_step_serial(indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sketch_kind, sketch_size,
+                     sk_rows, sk_signs, srht_signs, srht_selected, stats):
+    """The serial twin of :func:`half_step` (small problems: no thread wake-ups)."""
+    n_chunks = (X.shape[0] + CHUNK - 1) // CHUNK
+    part = np.zeros((n_chunks, 5))
+    for c in range(n_chunks):
+        _solve_chunk(c, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sketch_kind, sketch_size,
+                     sk_rows, sk_signs, srht_signs, srht_selected, part)
+    for c in range(n_chunks):
+        for t in range(5):
+            stats[t] += part[c, t]
+
+
+
+
+@jit(parallel=True)
+def observed_sq_residual(indptr, idx, val, U, V):
+    """sum over the stored entries (i, j) of (val - U_i . V_j)^2."""
+    m, k = U.shape
+    n_chunks = (m + CHUNK - 1) // CHUNK
+    part = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        acc = 0.0
+        for i in range(c * CHUNK, min(m, (c + 1) * CHUNK)):
+            Ui = U[i]
+            for t in range(indptr[i], indptr[i + 1]):
+                Vj = V[np.uint64(idx[t])]
+                z = 0.0
+                for a in range(k):
+                    z += Ui[a] * Vj[a]
+                e = val[t] - z
+                acc += e * e
+        part[c] = acc
+    return part.sum()
+
+
+@jit(parallel=True)
+def predict_entries(A, B, rows, cols, out):
+    """out[t] = A[rows[t]] . B[cols[t]] (A = U diag(s), B = V)."""
+    n = rows.shape[0]
+    k = A.shape[1]
+    for t in prange(n):
+        Ai = A[rows[t]]
+        Bj = B[cols[t]]
+        z = 0.0
+        for a in range(k):
+            z += Ai[a] * Bj[a]
+        out[t] = z
+    return out

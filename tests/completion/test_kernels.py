@@ -1,0 +1,215 @@
+"""The completion kernels against plain NumPy references (per-row least squares, sketches, sorting)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numopt.completion import _kernels as K
+from numopt.completion._altmin import _Sketcher
+from numopt.completion._data import build
+
+
+def _random_structure(rng, n_rows, n_other, k, density, min_d=0):
+    M = sp.random_array((n_rows, n_other), density=density, format="csr", rng=rng)
+    rows, cols = M.nonzero()
+    if min_d:
+        extra_r = np.repeat(np.arange(n_rows), min_d)
+        extra_c = np.concatenate([rng.choice(n_other, min_d, replace=False) for _ in range(n_rows)])
+        lin = np.unique(np.concatenate([rows * n_other + cols, extra_r * n_other + extra_c]))
+        rows, cols = lin // n_other, lin % n_other
+    vals = rng.standard_normal(rows.size)
+    return build(rows, cols, vals, (n_rows, n_other))
+
+
+def _reference(obs, F, reg):
+    """Per-row ridge least squares by numpy.linalg.lstsq on the augmented system (minimum norm when singular)."""
+    k = F.shape[1]
+    out = np.zeros((obs.shape[0], k))
+    for i in range(obs.shape[0]):
+        lo, hi = obs.row_ptr[i], obs.row_ptr[i + 1]
+        if hi == lo:
+            continue
+        Bi, yi = F[obs.row_idx[lo:hi]], obs.row_val[lo:hi]
+        if reg > 0:
+            Bi = np.vstack([Bi, np.sqrt(reg) * np.eye(k)])
+            yi = np.concatenate([yi, np.zeros(k)])
+        out[i] = np.linalg.lstsq(Bi, yi, rcond=None)[0]
+    return out
+
+
+def _run(obs, F, X, reg, code, maxiter=3, rtol=0.0, sketch="sparse_sign", size=None, seed=0, parallel=True):
+    k = F.shape[1]
+    size = size or 2 * k
+    plan = np.where(np.diff(obs.row_ptr) > 0, code, K.EMPTY).astype(np.int8)
+    sk = _Sketcher(sketch, size, 8, np.random.default_rng(seed))
+    kind, rows, signs, srht_signs, sel = sk.draw(obs.shape[1], int(np.diff(obs.row_ptr).max()))
+    stats = np.zeros(5)
+    kernel = K.half_step if parallel else K.half_step_serial
+    kernel(obs.row_ptr, obs.row_idx, obs.row_val, F, X, reg, plan, maxiter, rtol, kind, size, rows, signs,
+           srht_signs, sel, stats)
+    return stats
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 2**31), k=st.integers(1, 6), reg=st.sampled_from([0.0, 0.3]),
+       parallel=st.booleans())
+def test_exact_half_step_matches_lstsq(seed, k, reg, parallel):
+    rng = np.random.default_rng(seed)
+    obs = _random_structure(rng, 150, 40, k, 0.3)
+    F = rng.standard_normal((40, k))
+    X = rng.standard_normal((150, k))
+    X_old = X.copy()
+    stats = _run(obs, F, X, reg, K.EXACT, parallel=parallel)
+    ref = _reference(obs, F, reg)
+    np.testing.assert_allclose(X, ref, rtol=1e-8, atol=1e-8)
+    # statistics: residual on the observations, squared change, squared norm
+    rows = np.repeat(np.arange(150), np.diff(obs.row_ptr))
+    resid = obs.row_val - np.einsum("ij,ij->i", ref[rows], F[obs.row_idx])
+    np.testing.assert_allclose(stats[0], resid @ resid, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(stats[1], np.sum((ref - X_old) ** 2), rtol=1e-8)
+    np.testing.assert_allclose(stats[4], np.sum(ref**2), rtol=1e-8)
+
+
+def test_rows_with_fewer_than_k_observations_get_the_minimum_norm_solution():
+    rng = np.random.default_rng(3)
+    k = 5
+    rows = np.array([0, 0, 1, 2, 2, 2, 2, 2, 2])
+    cols = np.array([1, 3, 0, 0, 1, 2, 3, 4, 5])
+    obs = build(rows, cols, rng.standard_normal(9), (4, 8))  # row 3 has no observation
+    F = rng.standard_normal((8, k))
+    X = rng.standard_normal((4, k))
+    stats = _run(obs, F, X, 0.0, K.EXACT)
+    ref = _reference(obs, F, 0.0)
+    np.testing.assert_allclose(X, ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(X[3], 0.0)
+    assert stats[2] == 2  # rows 0 and 1 used the fallback
+    assert np.isfinite(X).all()
+
+
+@pytest.mark.parametrize("sketch", ["sparse_sign", "srht"])
+@pytest.mark.parametrize("reg", [0.0, 0.5])
+def test_cg_and_sketch_converge_to_lstsq_and_never_increase_the_objective(sketch, reg):
+    rng = np.random.default_rng(7)
+    k = 6
+    obs = _random_structure(rng, 80, 300, k, 0.2, min_d=k)
+    # an ill-conditioned fixed factor: plain CG needs many steps, the sketch preconditioner does not
+    F = rng.standard_normal((300, k)) * np.geomspace(1, 1e-3, k)
+    ref = _reference(obs, F, reg)
+
+    def objective(X):
+        rows = np.repeat(np.arange(80), np.diff(obs.row_ptr))
+        r = obs.row_val - np.einsum("ij,ij->i", X[rows], F[obs.row_idx])
+        return r @ r + reg * np.sum(X * X)
+
+    X0 = rng.standard_normal((80, k))
+    f = [objective(X0)]
+    X = X0.copy()
+    for _ in range(4):
+        _run(obs, F, X, reg, K.SKETCH, maxiter=1, sketch=sketch, size=4 * k)
+        f.append(objective(X))
+    assert np.all(np.diff(f) <= 1e-12 * f[0])
+    Xs = X0.copy()
+    _run(obs, F, Xs, reg, K.SKETCH, maxiter=12, sketch=sketch, size=4 * k)
+    np.testing.assert_allclose(Xs, ref, rtol=1e-7, atol=1e-7 * np.abs(ref).max())
+    Xc = X0.copy()
+    f = [objective(Xc)]
+    for _ in range(4):
+        _run(obs, F, Xc, reg, K.CG, maxiter=2)
+        f.append(objective(Xc))
+    assert np.all(np.diff(f) <= 1e-12 * f[0])
+    _run(obs, F, Xc, reg, K.CG, maxiter=400, rtol=1e-15)
+    np.testing.assert_allclose(Xc, ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+
+
+def test_sketch_preconditioner_beats_plain_cg_on_an_ill_conditioned_row():
+    """Same number of steps from the same cold start: the sketched PCG error is far below plain CG's."""
+    rng = np.random.default_rng(11)
+    k, d = 8, 400
+    obs = build(np.zeros(d, dtype=int), np.arange(d), rng.standard_normal(d), (1, d))
+    F = rng.standard_normal((d, k)) * np.geomspace(1, 1e-4, k)
+    ref = _reference(obs, F, 0.0)
+    Xs, Xc = np.zeros((1, k)), np.zeros((1, k))
+    _run(obs, F, Xs, 0.0, K.SKETCH, maxiter=15, size=4 * k)
+    _run(obs, F, Xc, 0.0, K.CG, maxiter=15)
+    err_s = np.linalg.norm(Xs - ref) / np.linalg.norm(ref)
+    err_c = np.linalg.norm(Xc - ref) / np.linalg.norm(ref)
+    assert err_s < 1e-8 and err_s < 1e-4 * err_c
+
+
+@pytest.mark.parametrize("kind", ["sparse_sign", "srht"])
+def test_sketch_of_a_row_matches_the_explicit_matrix(kind):
+    """The per-row sketch S_J B equals the dense sketch matrix, restricted to the observed columns J, times B."""
+    rng = np.random.default_rng(5)
+    k, s, n = 4, 16, 50
+    J = np.sort(rng.choice(n, 23, replace=False))
+    obs = build(np.zeros(J.size, dtype=int), J, np.ones(J.size), (1, n))
+    F = rng.standard_normal((n, k))
+    B = F[J]
+    sk = _Sketcher(kind, s, 8, np.random.default_rng(0))
+    code, rows, signs, srht_signs, sel = sk.draw(n, J.size)
+    SB = np.zeros((s, k))
+    if kind == "sparse_sign":
+        K._sketch_sparse_sign(obs.row_ptr, obs.row_idx, 0, B, J.size, rows, signs, SB, s)
+        S = np.zeros((s, n))
+        S[rows, np.arange(n)[:, None]] = signs
+        expected = S[:, J] @ B
+    else:
+        W = np.empty((32, k))
+        K._sketch_srht(obs.row_ptr, obs.row_idx, 0, B, J.size, srht_signs, sel, W, SB, s)
+        p = 32  # next power of two >= max(23, 16)
+        from scipy.linalg import hadamard
+
+        H = hadamard(p)[:, : J.size]
+        expected = (H[sel[5]] * srht_signs[J]) @ B / np.sqrt(s)
+        # E[S^T S] = I for this scaling: the selected rows are distinct
+        assert np.unique(sel[5]).size == s
+    np.testing.assert_allclose(SB, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_householder_r_matches_numpy_qr():
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((30, 7))
+    R = np.empty((7, 7))
+    assert K._householder_r(A.copy(), 30, R)
+    R_np = np.linalg.qr(A, mode="r")
+    np.testing.assert_allclose(np.abs(R), np.abs(R_np), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(R.T @ R, A.T @ A, rtol=1e-10)
+    A[:, 3] = A[:, 1]  # rank deficient
+    assert not K._householder_r(A.copy(), 30, R)
+
+
+@settings(max_examples=20)
+@given(seed=st.integers(0, 2**31), m=st.integers(1, 30), n=st.integers(1, 30), density=st.floats(0, 1))
+def test_build_sorts_like_scipy(seed, m, n, density):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((m, n)) < density
+    rows, cols = np.nonzero(mask)
+    perm = rng.permutation(rows.size)
+    vals = rng.standard_normal(rows.size)
+    obs = build(rows[perm], cols[perm], vals[perm], (m, n))
+    ref = sp.csr_array((vals, (rows, cols)), shape=(m, n))
+    ref.sort_indices()
+    np.testing.assert_array_equal(obs.row_ptr, ref.indptr)
+    np.testing.assert_array_equal(obs.row_idx, ref.indices)
+    np.testing.assert_array_equal(obs.row_val, ref.data)
+    refc = ref.tocsc()
+    refc.sort_indices()
+    np.testing.assert_array_equal(obs.col_ptr, refc.indptr)
+    np.testing.assert_array_equal(obs.col_idx, refc.indices)
+    np.testing.assert_array_equal(obs.col_val, refc.data)
+
+
+def test_predict_and_residual_kernels_match_numpy():
+    rng = np.random.default_rng(4)
+    A, B = rng.standard_normal((20, 3)), rng.standard_normal((15, 3))
+    r, c = rng.integers(0, 20, 50), rng.integers(0, 15, 50)
+    out = K.predict_entries(A, B, r, c, np.empty(50))
+    np.testing.assert_allclose(out, (A @ B.T)[r, c], rtol=1e-13)
+    lin = np.unique(r * 15 + c)
+    obs = build(lin // 15, lin % 15, rng.standard_normal(lin.size), (20, 15))
+    rr, cc, vv = obs.coo()
+    expected = np.sum((vv - (A @ B.T)[rr, cc]) ** 2)
+    np.testing.assert_allclose(K.observed_sq_residual(obs.row_ptr, obs.row_idx, obs.row_val, A, B), expected,
+                               rtol=1e-12)
