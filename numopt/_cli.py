@@ -5,6 +5,9 @@ Subcommands
 ``numopt tour``
     Run every solver family that exists on a small built-in problem and print what it computed next to
     the known answer (seconds, not minutes).
+``numopt atom U`` (or ``numopt atom 92``)
+    Kohn-Sham LDA ground state of a neutral atom (``--relativistic`` for RLDA, ``--tol``, ``--json``),
+    printed as a NIST-style table: see :mod:`numopt.atomic._cli`.
 """
 
 from __future__ import annotations
@@ -13,16 +16,33 @@ import argparse
 import sys
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``numopt`` argument parser (argparse only: no solver is imported here)."""
     parser = argparse.ArgumentParser(prog="numopt", description="numopt: solvers from recent papers.")
     sub = parser.add_subparsers(dest="command", required=True)
     tour = sub.add_parser("tour", help="run each solver family on a small built-in problem")
     tour.add_argument("families", nargs="*", help="only these families (default: all)")
-    args = parser.parse_args(argv)
+    atom = sub.add_parser(
+        "atom", help="Kohn-Sham LDA/RLDA ground state of a neutral atom (NIST reference setting)",
+        description="Solve the radial Kohn-Sham equations of a neutral atom with the featom high-order finite "
+                    "element method and print the energy components and orbital eigenvalues (Hartree).")
+    atom.add_argument("element", help="element symbol (U) or atomic number (92), 1..92")
+    atom.add_argument("--relativistic", action="store_true", help="Dirac Kohn-Sham with relativistic LDA (RLDA)")
+    atom.add_argument("--tol", type=float, default=1e-6, help="accuracy of energies and eigenvalues in Ha (1e-6)")
+    atom.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "tour":
         from ._tour import run_tour
 
         return run_tour(args.families)
+    if args.command == "atom":
+        from .atomic._cli import run
+
+        return run(args)
     return 2  # pragma: no cover - argparse requires a command
 
 

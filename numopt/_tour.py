@@ -90,7 +90,8 @@ def _family_tour(name):
     return tour
 
 
-TOURS = {"linalg": _tour_linalg, "ot": _tour_ot, "completion": _family_tour("completion")}
+TOURS = {"linalg": _tour_linalg, "ot": _tour_ot, "completion": _family_tour("completion"),
+         "atomic": _family_tour("atomic")}
 
 
 def run_tour(families=None, stream=None) -> int:

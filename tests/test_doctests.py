@@ -18,6 +18,12 @@ MODULES = [
     "numopt.ot._sinkhorn",
     "numopt.completion._altmin",
     "numopt.completion._estimator",
+    "numopt.atomic._atom",
+    "numopt.atomic._mesh",
+    "numopt.linalg._quadrature",
+    "numopt.atomic._xc",
+    "numopt.atomic._config",
+    "numopt.atomic._cli",
 ]
 
 

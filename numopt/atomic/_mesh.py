@@ -1,0 +1,78 @@
+"""Radial meshes: element boundaries ``0 = r_0 < r_1 < ... < r_Ne = r_max``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import as_float_array, check_int, check_scalar, fail
+
+__all__ = ["exponential_mesh", "check_mesh"]
+
+
+def exponential_mesh(r_max, a, n_elements, *, r0=None):
+    r"""Element boundaries of featom's exponential mesh.
+
+    With ``N = n_elements`` and :math:`\beta = \ln(a) / (N - 1)`,
+
+    .. math:: r_i = r_{\max} \frac{e^{\beta i} - 1}{e^{\beta N} - 1}, \qquad i = 0, \dots, N,
+
+    so that consecutive element lengths grow geometrically and the last element is ``a`` times as long as
+    the first (``a = 1``: uniform). With ``r0`` the first element is ``[0, r0]`` and the remaining
+    ``N - 1`` elements are exponential on ``[r0, r_max]`` (featom's Dirac mesh, whose first element
+    carries the Gauss–Jacobi rule).
+
+    Parameters
+    ----------
+    r_max : float
+        Radius of the domain (Dirichlet condition there), > 0.
+    a : float
+        Ratio of the last to the first element length, > 0.
+    n_elements : int
+        Number of elements, >= 1 (>= 2 with ``r0``).
+    r0 : float, optional
+        Length of the first element, ``0 < r0 < r_max``.
+
+    Returns
+    -------
+    ndarray of shape (n_elements + 1,)
+
+    Examples
+    --------
+    >>> m = exponential_mesh(50.0, 200.0, 4)
+    >>> round(float((m[4] - m[3]) / (m[1] - m[0])), 9), float(m[-1])
+    (200.0, 50.0)
+    """
+    func = "exponential_mesh"
+    r_max = check_scalar(r_max, "r_max", func, low=0.0, low_inclusive=False)
+    a = check_scalar(a, "a", func, low=0.0, low_inclusive=False)
+    n = check_int(n_elements, "n_elements", func, low=1 if r0 is None else 2)
+    if r0 is None:
+        return _meshexp(0.0, r_max, a, n)
+    r0 = check_scalar(r0, "r0", func, low=0.0, low_inclusive=False, high=r_max, high_inclusive=False)
+    return np.concatenate(([0.0], _meshexp(r0, r_max, a, n - 1)))
+
+
+def _meshexp(rmin: float, rmax: float, a: float, n: int) -> np.ndarray:
+    i = np.arange(n + 1, dtype=np.float64)
+    if a == 1.0 or n == 1:
+        r = rmin + (rmax - rmin) * i / n
+    else:
+        beta = np.log(a) / (n - 1)
+        r = rmin + (rmax - rmin) * np.expm1(beta * i) / np.expm1(beta * n)
+    r[0], r[-1] = rmin, rmax
+    return r
+
+
+def check_mesh(mesh, func: str, name: str = "mesh") -> np.ndarray:
+    """Validate element boundaries: 1-D, finite, starting at 0, strictly increasing, >= 1 element."""
+    m = as_float_array(mesh, name, func, ndim=1)
+    if m.size < 2:
+        raise fail(func, name, "hold at least two element boundaries (one element)", f"{m.size} value(s)")
+    if m[0] != 0.0:
+        raise fail(func, name, "start at r = 0", f"{name}[0] = {float(m[0])!r}")
+    h = np.diff(m)
+    if (h <= 0).any():
+        i = int(np.flatnonzero(h <= 0)[0])
+        raise fail(func, name, "have positive element sizes (strictly increasing boundaries)",
+                   f"{name}[{i + 1}] - {name}[{i}] = {float(h[i])!r}")
+    return m

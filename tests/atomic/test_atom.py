@@ -1,0 +1,228 @@
+"""Kohn–Sham LDA / RLDA atoms: reference energies, identities, statuses, callbacks and bad input."""
+
+import csv
+import warnings
+
+import numpy as np
+import pytest
+
+from numopt import ConvergenceWarning, Status
+from numopt.atomic import AtomResult, configuration, exponential_mesh, lda, solve_atom
+
+REFERENCE_Z = (1, 2, 4, 7, 10, 18, 29, 36, 54, 86, 92)
+
+
+def load_reference(shared_data):
+    ref = {}
+    with open(shared_data / "atomic" / "lda_rlda_reference_subset.csv") as f:
+        for row in csv.DictReader(f):
+            ref.setdefault((int(row["Z"]), row["approx"]), []).append(row)
+    return ref
+
+
+def check_against_reference(res, rows, atol):
+    assert rows[0]["quantity"] == "Etot"
+    np.testing.assert_allclose(res.total_energy, float(rows[0]["value_Ha"]), rtol=0, atol=atol)
+    eig = rows[1:]
+    assert [o.label for o in res.orbitals] == [r["orbital"] for r in eig]
+    np.testing.assert_allclose([o.occupation for o in res.orbitals], [float(r["occupation"]) for r in eig],
+                               atol=1e-4)
+    np.testing.assert_allclose([o.energy for o in res.orbitals], [float(r["value_Ha"]) for r in eig],
+                               rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("Z", REFERENCE_Z)
+def test_lda_matches_reference_at_default_tol(shared_data, Z):
+    res = solve_atom(Z)
+    assert res.success and isinstance(res, AtomResult)
+    check_against_reference(res, load_reference(shared_data)[(Z, "LDA")], 1e-6)
+
+
+@pytest.mark.parametrize("Z", REFERENCE_Z)
+def test_lda_matches_reference_at_tol_1e8(shared_data, Z):
+    res = solve_atom(Z, tol=1e-8)
+    assert res.success
+    check_against_reference(res, load_reference(shared_data)[(Z, "LDA")], 1e-8)
+    # the LDA virial identity, exact for the Kohn-Sham LDA solution
+    assert abs(res.virial) <= 1e-7
+
+
+@pytest.mark.parametrize("Z", REFERENCE_Z)
+def test_rlda_matches_reference_at_default_tol(shared_data, Z):
+    res = solve_atom(Z, relativistic=True)
+    assert res.success
+    assert all(o.j is not None for o in res.orbitals)
+    check_against_reference(res, load_reference(shared_data)[(Z, "RLDA")], 1e-6)
+
+
+@pytest.mark.parametrize("Z", (2, 10, 36, 92))
+def test_rlda_matches_reference_at_tol_1e8(shared_data, Z):
+    res = solve_atom(Z, relativistic=True, tol=1e-8)
+    assert res.success
+    check_against_reference(res, load_reference(shared_data)[(Z, "RLDA")], 1e-8)
+
+
+@pytest.mark.parametrize("relativistic", [False, True])
+def test_density_integrates_to_Z_and_orbitals_are_orthonormal(relativistic):
+    res = solve_atom("Ar", relativistic=relativistic)
+    w, r = res.weights, res.r
+    np.testing.assert_allclose(np.sum(w * 4 * np.pi * r**2 * res.density), 18.0, rtol=1e-12)
+    for key in {(o.l, o.kappa) for o in res.orbitals}:
+        sel = [i for i, o in enumerate(res.orbitals) if (o.l, o.kappa) == key]
+        G = (res.P[sel] * w) @ res.P[sel].T
+        if relativistic:
+            G += (res.Q[sel] * w) @ res.Q[sel].T
+        np.testing.assert_allclose(G, np.eye(len(sel)), atol=1e-8)
+    # the density is the occupation-weighted sum of the orbital densities
+    dens = sum(o.occupation * P**2 for o, P in zip(res.orbitals, res.P))
+    if relativistic:
+        dens = dens + sum(o.occupation * Q**2 for o, Q in zip(res.orbitals, res.Q))
+    np.testing.assert_allclose(dens / (4 * np.pi * r**2), res.density, rtol=1e-10)
+
+
+def test_energy_components_are_consistent():
+    res = solve_atom("Kr", tol=1e-8)
+    parts = res.kinetic_energy + res.hartree_energy + res.nuclear_energy + res.xc_energy
+    np.testing.assert_allclose(res.total_energy, parts, rtol=1e-14)
+    assert res.kinetic_energy > 0 and res.hartree_energy > 0 and res.nuclear_energy < 0 and res.xc_energy < 0
+    # the exchange-correlation energy recomputed from the returned density
+    eps, _ = lda(res.density)
+    np.testing.assert_allclose(np.sum(res.weights * 4 * np.pi * res.r**2 * res.density * eps), res.xc_energy,
+                               rtol=1e-12)
+    # virial theorem (exact for KS-LDA) -T - 2 E_en - 5 E_H + 3 sum f eps - 3 E_xc = 0
+    sum_fe = sum(o.occupation * o.energy for o in res.orbitals)
+    R = -res.kinetic_energy - 2 * res.nuclear_energy - 5 * res.hartree_energy + 3 * sum_fe - 3 * res.xc_energy
+    np.testing.assert_allclose(R, res.virial, atol=1e-9)
+    assert abs(R) < 1e-7
+
+
+def test_relativistic_lowers_heavy_atoms_but_not_helium():
+    """E_RLDA < E_LDA for Z >= 3 but not for H and He (NIST data: He +5.0e-5)."""
+    assert solve_atom(2, relativistic=True).total_energy > solve_atom(2).total_energy
+    assert solve_atom(10, relativistic=True).total_energy < solve_atom(10).total_energy
+
+
+def test_results_are_stable_under_mesh_and_order_changes():
+    """Domain size and order: r_max 50 -> 60 and p -> p + 3 change nothing at the 1e-8 level."""
+    base = solve_atom("Ne", tol=1e-8)
+    other = solve_atom("Ne", tol=1e-8, mesh=exponential_mesh(60.0, 200.0, 4), order=29)
+    assert abs(base.total_energy - other.total_energy) < 1e-8
+    for a, b in zip(base.orbitals, other.orbitals):
+        assert abs(a.energy - b.energy) < 1e-8
+
+
+def test_explicit_default_occupations_give_the_default_result():
+    occ = {f"{n}{'spdf'[l]}": f for (n, l), f in configuration(29).items()}
+    a = solve_atom(29)
+    b = solve_atom(29, occupations=occ)
+    c = solve_atom(29, occupations=[(n, l, f) for (n, l), f in configuration(29).items()])
+    assert a.total_energy == b.total_energy == c.total_energy
+
+
+def test_excited_configuration_and_fractional_Z():
+    """He 1s1 2s1 lies above the ground state; fractional nuclear charge works with explicit occupations."""
+    ground = solve_atom(2)
+    excited = solve_atom(2, occupations={"1s": 1, "2s": 1})
+    assert excited.success and excited.total_energy > ground.total_energy + 0.5
+    frac = solve_atom(2.5, occupations={"1s": 2, "2s": 0.5})
+    assert frac.success and ground.total_energy > frac.total_energy
+
+
+def test_callback_history_and_stop_iteration():
+    seen = []
+
+    def cb(intermediate):
+        seen.append(intermediate.total_energy)
+        if len(seen) == 3:
+            raise StopIteration
+
+    res = solve_atom(10, callback=cb)
+    assert res.status is Status.CALLBACK and not res.success and res.nit == 3 and len(seen) == 3
+    assert np.isfinite(res.total_energy)
+    full = solve_atom(10)
+    assert len(full.history["energy"]) == full.nit
+    assert full.history["eigenvalue_change"][-1] < full.scf_tol
+    assert full.eigenvalue_change < full.scf_tol
+
+
+def test_verbose_prints_one_line_per_iteration(capsys):
+    res = solve_atom(4, verbose=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "energy" in lines[0] and len(lines) == res.nit + 1
+
+
+def test_nonconvergence_is_reported_not_raised():
+    with pytest.warns(ConvergenceWarning, match="did not reach scf_tol"):
+        res = solve_atom(54, mixing={"maxiter": 3})
+    assert not res.success and res.status is Status.MAXITER and res.nit == 3
+    assert np.isfinite(res.total_energy) and all(np.isfinite(o.energy) for o in res.orbitals)
+    assert "mixing" in res.message
+
+
+def test_tol_below_the_rounding_floor():
+    res = solve_atom(2, tol=1e-13)
+    assert res.status is Status.ROUNDING_FLOOR and res.success
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(Z=0), ValueError, r"solve_atom: `Z` must be an integer in 1..92 \(or give `occupations`\); got 0."),
+    (dict(Z=93), ValueError, "`Z` must be an integer in 1..92"),
+    (dict(Z=2.5), ValueError, "`Z` must be an integer in 1..92"),
+    (dict(Z="Xy"), ValueError, "`Z` must be an atomic number 1..92 or an element symbol"),
+    (dict(Z=None), TypeError, "`Z` must be an integer"),
+    (dict(Z=2, occupations={"1s": 1}), ValueError, r"`occupations` must sum to Z = 2 \(a neutral atom\); got a sum"),
+    (dict(Z=4, occupations={"1s": 3, "2s": 1}), ValueError, r"0 <= f <= 2 for shell 1s \(its capacity\); got 3"),
+    (dict(Z=2, occupations={"1p": 2}), ValueError, "`occupations` must name shells"),
+    (dict(Z=2, occupations=[(1, 0, -2.0), (2, 0, 4.0)]), ValueError, "0 <= f <= 2 for shell 1s"),
+    (dict(Z=2, tol=0.0), ValueError, "`tol` must be > 0; got 0.0."),
+    (dict(Z=2, tol=-1e-6), ValueError, "`tol` must be > 0"),
+    (dict(Z=2, order=0), ValueError, "`order` must be >= 1; got 0."),
+    (dict(Z=2, mesh=[0.0, 5.0, 5.0, 10.0]), ValueError, "`mesh` must have positive element sizes"),
+    (dict(Z=2, mixing={"beta": 1}), TypeError, "`mixing` must have only the keys"),
+    (dict(Z=2, mixing={"alpha": 1.5}), ValueError, r"`mixing\['alpha'\]` must be <= 1"),
+    (dict(Z=2, callback=3), TypeError, "`callback` must be callable"),
+])
+def test_bad_input(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        solve_atom(**kwargs)
+
+
+def test_symbol_and_number_agree():
+    assert solve_atom("he").total_energy == solve_atom(2).total_energy
+
+
+def test_configurations_are_neutral_and_within_capacity():
+    for Z in range(1, 93):
+        occ = configuration(Z)
+        assert abs(sum(occ.values()) - Z) < 1e-12
+        assert all(0 < f <= 2 * (2 * l + 1) and l < n for (n, l), f in occ.items())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("relativistic", [False, True])
+def test_all_92_elements_converge_and_agree_with_a_finer_discretization(relativistic):
+    """Every element converges with the defaults; at tol=1e-8 the energies agree with the next finer
+    level's mesh (r_max, order and elements raised) to the accuracy asked."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        for Z in range(1, 93):
+            res = solve_atom(Z, relativistic=relativistic, tol=1e-8)
+            assert res.success, (Z, res.message)
+            if not relativistic:
+                assert abs(res.virial) < 1e-7, Z
+            if Z % 7 == 0:
+                if relativistic:
+                    fine = solve_atom(Z, relativistic=True, tol=1e-8, mesh=exponential_mesh(30, 600, 6, r0=0.005),
+                                      order=25)
+                else:
+                    fine = solve_atom(Z, tol=1e-8, mesh=exponential_mesh(60.0, 300.0, 5), order=28)
+                assert abs(res.total_energy - fine.total_energy) < 2e-8, Z
+                for a, b in zip(res.orbitals, fine.orbitals):
+                    assert abs(a.energy - b.energy) < 2e-8, (Z, a.label)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("Z", REFERENCE_Z)
+def test_rlda_all_reference_atoms_at_tol_1e8(shared_data, Z):
+    res = solve_atom(Z, relativistic=True, tol=1e-8)
+    check_against_reference(res, load_reference(shared_data)[(Z, "RLDA")], 1e-8)

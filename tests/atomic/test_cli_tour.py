@@ -1,0 +1,57 @@
+"""The ``atom`` subcommand and the tour rows of numopt.atomic."""
+
+import io
+import json
+import subprocess
+import sys
+
+from numopt._cli import build_parser
+from numopt.atomic import _cli, _tour
+
+
+def _parser():
+    return build_parser()
+
+
+def test_atom_table_for_symbol_and_number_agree():
+    outs = []
+    for name in ("Ne", "10"):
+        stream = io.StringIO()
+        assert _cli.run(_parser().parse_args(["atom", name]), stream=stream) == 0
+        outs.append(stream.getvalue())
+    assert outs[0] == outs[1]
+    text = outs[0]
+    assert text.startswith("Ne (Z = 10), LDA")
+    for name in ("Etot", "Ekin", "Ecoul", "Eenuc", "Exc", "1s", "2s", "2p"):
+        assert name in text
+    assert "-128.233481" in text  # NIST LDA total energy of Ne (6 decimals)
+
+
+def test_atom_json_relativistic():
+    stream = io.StringIO()
+    assert _cli.run(_parser().parse_args(["atom", "N", "--relativistic", "--json", "--tol", "1e-7"]),
+                    stream=stream) == 0
+    out = json.loads(stream.getvalue())
+    assert out["symbol"] == "N" and out["relativistic"] and out["success"]
+    assert [o["label"] for o in out["orbitals"]] == ["1s", "2s", "2p1/2", "2p3/2"]
+    assert abs(out["energies"]["total"] - -54.0434835099) < 1e-7
+
+
+def test_atom_bad_element(capsys):
+    assert _cli.run(_parser().parse_args(["atom", "Xx"])) == 2
+    assert "`Z` must be an atomic number" in capsys.readouterr().err
+    assert _cli.run(_parser().parse_args(["atom", "Ne", "--tol", "-1"])) == 2
+
+
+def test_tour_rows():
+    rows = _tour.tour_rows()
+    assert 1 <= len(rows) <= 3
+    assert all(len(r) == 3 and all(isinstance(x, str) for x in r) for r in rows)
+    assert "-128.2334812" in rows[1][1]
+
+
+def test_import_numopt_stays_cheap():
+    code = ("import sys, numopt; assert 'numba' not in sys.modules and 'scipy' not in sys.modules; "
+            "import numopt.atomic; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
