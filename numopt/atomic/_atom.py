@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from .._blas import single_blas_thread
 from .._result import IterationPrinter, Result, Status, call_callback, finish
 from .._validation import check_callable, check_int, check_scalar, fail
 from ._config import SYMBOLS, configuration, parse_shell, shell_label
@@ -289,6 +290,7 @@ def _check_relativistic_Z(Z, c, func):
 
 
 # ---------------------------------------------------------------------------------- hydrogen-like
+@single_blas_thread()
 def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=None):
     r"""All bound states with :math:`n \le n_{\max}` of a point-nucleus one-electron ion.
 
@@ -414,6 +416,7 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
 
 
 # ------------------------------------------------------------------------------------- atoms (KS)
+@single_blas_thread()
 def solve_atom(Z, *, relativistic=False, tol=1e-6, mesh=None, order=None, mixing=None, occupations=None,
                callback=None, verbose=False):
     r"""Kohn–Sham LDA (Schrödinger) or RLDA (Dirac) ground state of a spherical atom.
@@ -482,7 +485,9 @@ def solve_atom(Z, *, relativistic=False, tol=1e-6, mesh=None, order=None, mixing
     is the generalized Thomas–Fermi one (LDA) or the converged LDA potential with relativistic exchange
     (RLDA). Dirac meshes have a small first element ``[0, r0]`` (the density and :math:`V_{xc}` carry
     non-analytic powers of r there) whose quadrature is geometrically graded. At ``tol=1e-8`` uranium LDA
-    takes about 0.05 s and RLDA about 0.4 s of CPU on one core.
+    takes about 0.05 s and RLDA about 0.4 s of CPU on one core. The solve runs with BLAS limited to one
+    thread (:func:`numopt._blas.single_blas_thread`): its matrices are a few hundred rows, where
+    OpenBLAS's threads made uranium RLDA 3x slower in wall time (5x in CPU time).
 
     References
     ----------
