@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._blas import single_blas_thread
 from .._result import IterationPrinter, Result, Status, call_callback, finish
 from .._validation import (
     _describe,
@@ -337,6 +338,7 @@ def _init(init, obs, k, gen, func, clip_mu):
     return np.ascontiguousarray(Uo), np.ascontiguousarray(Vw)
 
 
+@single_blas_thread()
 def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, init="svd", split=False,
                     clip_mu=None, rng=None, callback=None, verbose=False, **options) -> CompletionResult:
     r"""Low-rank matrix completion by robust alternating minimization (Gu, Song, Yin, Zhang, ICLR 2024).
