@@ -231,65 +231,6 @@ def _apply_Bt(B, d, r, reg, x, out):
 
 
 @jit
-def _cgls(B, y, d, reg, x, maxiter, rtol, r, q, g, p, bty):
-    """Warm-started CGLS (CG on the normal equations without forming them) on
-    min |B x - y|^2 + reg |x|^2, from the x given; at most ``maxiter`` steps, stopping early when
-    |B^T(y - Bx) - reg x| <= rtol |B^T y|. Returns (steps, |y - B x|^2). Each step costs 2 d k."""
-    k = B.shape[1]
-    # r = y - B x, g = B^T r - reg x and B^T y, in one pass
-    for a in range(k):
-        g[a] = -reg * x[a]
-        bty[a] = 0.0
-    rr = 0.0
-    for t in range(d):
-        Bt = B[t]
-        z = 0.0
-        for a in range(k):
-            z += Bt[a] * x[a]
-        rt = y[t] - z
-        r[t] = rt
-        rr += rt * rt
-        yt = y[t]
-        for a in range(k):
-            g[a] += Bt[a] * rt
-            bty[a] += Bt[a] * yt
-    gamma = 0.0
-    bnorm2 = 0.0
-    for a in range(k):
-        gamma += g[a] * g[a]
-        bnorm2 += bty[a] * bty[a]
-        p[a] = g[a]
-    rt = max(rtol, RTOL_FLOOR)
-    stop2 = rt * rt * bnorm2
-    steps = 0
-    while steps < maxiter and gamma > stop2:
-        qq = _apply_B(B, d, p, q)
-        pp = 0.0
-        for a in range(k):
-            pp += p[a] * p[a]
-        denom = qq + reg * pp
-        if not denom > 0.0:
-            break
-        alpha = gamma / denom
-        for a in range(k):
-            x[a] += alpha * p[a]
-        rr = 0.0
-        for t in range(d):
-            r[t] -= alpha * q[t]
-            rr += r[t] * r[t]
-        _apply_Bt(B, d, r, reg, x, g)
-        gamma_new = 0.0
-        for a in range(k):
-            gamma_new += g[a] * g[a]
-        beta = gamma_new / gamma
-        gamma = gamma_new
-        for a in range(k):
-            p[a] = g[a] + beta * p[a]
-        steps += 1
-    return steps, rr
-
-
-@jit
 def _householder_r(A, nr, R):
     """R (k x k, upper triangular) of the QR factorisation of A[:nr] (overwritten); False when a diagonal
     entry of R is below SINGULAR_RTOL times the largest (rank-deficient sketch)."""
@@ -411,13 +352,26 @@ def _sketch_srht(indptr, idx, i, B, d, signs, selected, W, SB, s):
             dst[a] = scale * src[a]
 
 
+@jit(inline="always")
+def _precondition(R, v, out, preconditioned):
+    """out = R^{-T} v, or a copy of v without preconditioning."""
+    if preconditioned:
+        _solve_Rt(R, v, out)
+    else:
+        for a in range(v.shape[0]):
+            out[a] = v[a]
+
+
 @jit
-def _pcgls(B, y, d, reg, R, x, maxiter, rtol, r, q, g, p, z, tvec, bty):
-    """Warm-started CGLS on min |B x - y|^2 + reg |x|^2 right-preconditioned by R^{-1} (R from the QR of
-    the sketched, ridge-augmented design): CG on R^{-T}(B^T B + reg I)R^{-1} u = R^{-T} B^T y, x = R^{-1} u.
-    At most ``maxiter`` steps; stops early when |R^{-T}(B^T(y - Bx) - reg x)| <= rtol |R^{-T} B^T y|.
-    Returns (steps, |y - B x|^2). Each step costs 2 d k + 2 k^2."""
+def _pcgls(B, y, d, reg, R, x, maxiter, rtol, r, q, g, p, z, tvec, bty, preconditioned):
+    """Warm-started CGLS (CG on the normal equations without forming them) on
+    min |B x - y|^2 + reg |x|^2, right-preconditioned by R^{-1} when ``preconditioned`` (R from the QR of
+    the sketched, ridge-augmented design: CG on R^{-T}(B^T B + reg I)R^{-1} u = R^{-T} B^T y, x = R^{-1} u),
+    plain CGLS otherwise. At most ``maxiter`` steps; stops early when
+    |R^{-T}(B^T(y - Bx) - reg x)| <= rtol |R^{-T} B^T y|. Returns (steps, |y - B x|^2).
+    Each step costs 2 d k (+ 2 k^2 preconditioned)."""
     k = B.shape[1]
+    # r = y - B x, B^T r - reg x and B^T y, in one pass
     for a in range(k):
         tvec[a] = -reg * x[a]
         bty[a] = 0.0
@@ -434,8 +388,8 @@ def _pcgls(B, y, d, reg, R, x, maxiter, rtol, r, q, g, p, z, tvec, bty):
         for a in range(k):
             tvec[a] += Bt[a] * rt
             bty[a] += Bt[a] * yt
-    _solve_Rt(R, tvec, g)  # preconditioned gradient
-    _solve_Rt(R, bty, z)
+    _precondition(R, tvec, g, preconditioned)  # (preconditioned) gradient
+    _precondition(R, bty, z, preconditioned)
     gamma = 0.0
     bnorm2 = 0.0
     for a in range(k):
@@ -446,7 +400,11 @@ def _pcgls(B, y, d, reg, R, x, maxiter, rtol, r, q, g, p, z, tvec, bty):
     stop2 = rt * rt * bnorm2
     steps = 0
     while steps < maxiter and gamma > stop2:
-        _solve_R(R, p, tvec)  # search direction in x-space
+        if preconditioned:
+            _solve_R(R, p, tvec)  # search direction in x-space
+        else:
+            for a in range(k):
+                tvec[a] = p[a]
         qq = _apply_B(B, d, tvec, q)
         tt = 0.0
         for a in range(k):
@@ -462,7 +420,7 @@ def _pcgls(B, y, d, reg, R, x, maxiter, rtol, r, q, g, p, z, tvec, bty):
             r[t] -= alpha * q[t]
             rr += r[t] * r[t]
         _apply_Bt(B, d, r, reg, x, z)
-        _solve_Rt(R, z, g)
+        _precondition(R, z, g, preconditioned)
         gamma_new = 0.0
         for a in range(k):
             gamma_new += g[a] * g[a]
@@ -538,7 +496,7 @@ def _solve_chunk(c, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sket
             fallbacks += _exact(B, y, d, reg, G, L, rhs, xi)
             res += _residual_sq(B, y, d, xi)
         elif method == CG:
-            nsteps, rr = _cgls(B, y, d, reg, xi, cg_maxiter, cg_rtol, r, q, g, p, bty)
+            nsteps, rr = _pcgls(B, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, q, g, p, z, tvec, bty, False)
             steps += nsteps
             res += rr
         else:
@@ -552,7 +510,7 @@ def _solve_chunk(c, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sket
                 for a in range(k):
                     SB[sketch_size + a, a] = sr
             if _householder_r(SB, nr, R):
-                nsteps, rr = _pcgls(B, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, q, g, p, z, tvec, bty)
+                nsteps, rr = _pcgls(B, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, q, g, p, z, tvec, bty, True)
                 steps += nsteps
                 res += rr
             else:  # rank-deficient row (fewer than k independent observations): exact min-norm
