@@ -6,8 +6,8 @@ import argparse
 import importlib
 import sys
 
-SUITES = {"linalg": "bench.linalg", "ot": "bench.ot", "completion": "bench.completion",
-          "atomic": "bench.atomic"}
+SUITES = {"linalg": "bench.linalg", "ot": "bench.ot", "constrained": "bench.constrained",
+          "completion": "bench.completion", "atomic": "bench.atomic"}
 
 
 def main(argv=None) -> int:

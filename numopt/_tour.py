@@ -90,8 +90,8 @@ def _family_tour(name):
     return tour
 
 
-TOURS = {"linalg": _tour_linalg, "ot": _tour_ot, "completion": _family_tour("completion"),
-         "atomic": _family_tour("atomic")}
+TOURS = {"linalg": _tour_linalg, "ot": _tour_ot, "constrained": _family_tour("constrained"),
+         "completion": _family_tour("completion"), "atomic": _family_tour("atomic")}
 
 
 def run_tour(families=None, stream=None) -> int:

@@ -16,6 +16,8 @@ MODULES = [
     "numopt.linalg._problems",
     "numopt.ot._sns",
     "numopt.ot._sinkhorn",
+    "numopt.constrained._adasketch",
+    "numopt.constrained._hs",
     "numopt.completion._altmin",
     "numopt.completion._estimator",
     "numopt.atomic._atom",

@@ -1,0 +1,461 @@
+r"""Inner solvers for the Newton–KKT system, each run under the adaptive accuracy test.
+
+The system at outer iteration k is
+
+.. math::
+
+    K z = b, \qquad K = \begin{bmatrix} B & G^\top \\ G & -\rho I \end{bmatrix},
+    \qquad b = -\begin{bmatrix} \nabla_x \mathcal L \\ c \end{bmatrix},
+
+with :math:`\rho = 0` except under the rank-deficiency safeguard. Every solver continues from a given
+``z`` (warm start after a penalty update) and stops as soon as :math:`\|Kz - b\|_2 \le` ``threshold``.
+
+* :class:`SketchInner` -- sketch-and-project (randomized Kaczmarz, block Kaczmarz, Gaussian) through
+  :func:`numopt.linalg.sketch_and_project` on the assembled K (dense or CSR).
+* :class:`DirectInner` -- LU of K (dense LAPACK or sparse SuperLU).
+* :class:`MinresInner` -- preconditioned MINRES with the block-diagonal preconditioner
+  :math:`\mathrm{diag}(\hat D, \hat S)` (:class:`SchurApprox`).
+* :class:`SchurCGInner` -- for diagonal B: preconditioned CG on the Schur complement
+  :math:`S = G B^{-1} G^\top + \rho I`; the first block row then holds exactly and
+  :math:`\|Kz - b\|_2 = \|S\Delta\lambda - r\|_2`, so the same test applies to the CG residual.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .._result import ConvergenceWarning, Status
+from ._oracles import matrix_kind
+
+__all__ = ["KKTSystem", "SketchInner", "DirectInner", "MinresInner", "SchurCGInner", "SchurApprox", "INNER"]
+
+
+class KKTSystem:
+    """K = [[B, Gᵀ], [G, -rho I]] from B (dense, CSR or LinearOperator) and G."""
+
+    def __init__(self, B, G, rho: float = 0.0, diagonal=None):
+        self.B, self.G, self.rho = B, G, float(rho)
+        self.n = G.shape[1]
+        self.m = G.shape[0]
+        self.diagonal = diagonal  # diag(B) when B is exactly diagonal, else None
+
+    def matvec(self, z):
+        n = self.n
+        x, y = z[:n], z[n:]
+        top = self.B @ x + self.G.T @ y
+        bottom = self.G @ x - self.rho * y if self.rho else self.G @ x
+        return np.concatenate([np.asarray(top).ravel(), np.asarray(bottom).ravel()])
+
+    def assemble(self):
+        """K as a dense array (when B and G are dense) or CSR; never densifies sparse input."""
+        kb, kg = matrix_kind(self.B), matrix_kind(self.G)
+        if "operator" in (kb, kg):
+            raise TypeError("operator")
+        if kb == "dense" and kg == "dense":
+            C = -self.rho * np.eye(self.m) if self.rho else np.zeros((self.m, self.m))
+            return np.block([[self.B, self.G.T], [self.G, C]])
+        C = -self.rho * sp.identity(self.m, format="csr") if self.rho else None
+        return sp.bmat([[sp.csr_matrix(self.B), sp.csr_matrix(self.G).T], [sp.csr_matrix(self.G), C]],
+                       format="csr")
+
+    def bdiag(self):
+        """diag(B) (exact for dense/sparse B; for an operator, probed only if it exposes ``diagonal``)."""
+        if self.diagonal is not None:
+            return self.diagonal
+        B = self.B
+        if matrix_kind(B) == "dense":
+            return np.diag(B).copy()
+        if matrix_kind(B) == "sparse":
+            return B.diagonal()
+        if hasattr(B, "diagonal"):
+            try:
+                return np.asarray(B.diagonal(), dtype=float)
+            except Exception:  # noqa: BLE001 - fall back to a scaled identity
+                pass
+        return None
+
+
+def _res(K, z, b):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.linalg.norm(K.matvec(z) - b))
+
+
+class InnerOutcome:
+    __slots__ = ("z", "residual", "steps", "ok", "reason")
+
+    def __init__(self, z, residual, steps, ok, reason=""):
+        self.z, self.residual, self.steps, self.ok, self.reason = z, residual, steps, ok, reason
+
+
+# --------------------------------------------------------------------------------------------------
+class SketchInner:
+    """Sketch-and-project on the assembled KKT matrix (numopt.linalg.sketch_and_project)."""
+
+    exact = False
+
+    def __init__(self, method, *, sampling, block_size, check_every, rng):
+        self.method, self.sampling, self.block_size, self.check_every, self.rng = (
+            method, sampling, block_size, check_every, rng)
+
+    def prepare(self, system: KKTSystem):
+        self.system = system
+        self.K = system.assemble()
+        N = self.K.shape[0]
+        bs = self.block_size
+        if bs is None:
+            bs = 1 if self.method != "block_kaczmarz" else max(2, int(math.ceil(math.sqrt(N))))
+        self.bs = min(bs, N)
+        epoch = N if self.method == "kaczmarz" else -(-N // self.bs)
+        self.epoch = epoch
+        self.check = self.check_every if self.check_every is not None else max(epoch, 64 if self.method != "gaussian"
+                                                                               else epoch)
+
+    def solve(self, z, b, threshold, budget) -> InnerOutcome:
+        from numopt.linalg import sketch_and_project
+
+        res = float(np.linalg.norm(self.K @ z - b))
+        if res <= threshold:
+            return InnerOutcome(z, res, 0, True)
+        if budget <= 0:
+            return InnerOutcome(z, res, 0, False, "budget")
+        bnorm = float(np.linalg.norm(b))
+        # sketch_and_project ends a run whose residual has not dropped by 1% in 100 epochs as "inconsistent";
+        # a nonsingular KKT system is consistent and merely slow, so the steps are taken in chunks shorter
+        # than that patience and the run goes on from the last iterate until the accuracy or the budget.
+        chunk_max = 100 * self.epoch
+        done = 0
+        status = None
+        while done < budget:
+            chunk = int(min(chunk_max, budget - done))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                out = sketch_and_project(self.K, b, x0=z, method=self.method, sampling=self.sampling,
+                                         block_size=self.bs if self.method != "kaczmarz" else 1,
+                                         tol=threshold / bnorm, maxiter=chunk, check_every=min(self.check, chunk),
+                                         rng=self.rng)
+            done += int(out.nit)
+            z, res, status = out.x, float(out.residual_norm), out.status
+            if status is Status.SUCCESS or status is Status.NONFINITE or not math.isfinite(res):
+                break
+            if out.nit == 0:
+                break
+        ok = status is Status.SUCCESS and math.isfinite(res)
+        reason = "" if ok else ("nonfinite" if not math.isfinite(res) else "budget")
+        return InnerOutcome(z, res, done, ok, reason)
+
+
+class DirectInner:
+    """Exact solve by LU (dense LAPACK getrf or sparse SuperLU); one 'step' per outer iteration."""
+
+    exact = True
+
+    def prepare(self, system: KKTSystem):
+        self.system = system
+        K = system.assemble()
+        self.K = K
+        self.fail = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", sla.LinAlgWarning)
+            try:
+                if sp.issparse(K):
+                    self.lu = spla.splu(K.tocsc())
+                else:
+                    self.lu = sla.lu_factor(K, check_finite=False)
+            except (RuntimeError, sla.LinAlgError, sla.LinAlgWarning, ValueError):
+                self.fail = True
+
+    def solve(self, z, b, threshold, budget) -> InnerOutcome:
+        res = float(np.linalg.norm(self.K @ z - b))
+        if res <= threshold:
+            return InnerOutcome(z, res, 0, True)
+        if self.fail:
+            return InnerOutcome(z, res, 0, False, "singular")
+        with np.errstate(all="ignore"):
+            r = b - self.K @ z
+            dz = self.lu.solve(r) if sp.issparse(self.K) else sla.lu_solve(self.lu, r, check_finite=False)
+            znew = z + dz
+        res = float(np.linalg.norm(self.K @ znew - b))
+        if not math.isfinite(res):
+            return InnerOutcome(z, float("inf"), 1, False, "singular")
+        return InnerOutcome(znew, res, 1, res <= threshold, "" if res <= threshold else "singular")
+
+
+# --------------------------------------------------------------------------------------------------
+# Schur-complement approximation shared by MINRES (as the (2,2) preconditioner block) and Schur-CG
+# --------------------------------------------------------------------------------------------------
+def _detect_control(G, D):
+    """Split the columns of a CSR G (m x n) into (Y, U) when n = 2m and U holds m columns with one nonzero each,
+    in distinct rows (distributed control: G = [G_y, G_u], G_u a permuted diagonal). Returns (Y, U, g_u) with
+    G_u[row(U[j]), U[j]] = g_u[j] ordered by row, or None."""
+    if not sp.issparse(G):
+        return None
+    m, n = G.shape
+    if n != 2 * m:
+        return None
+    C = G.tocsc()
+    counts = np.diff(C.indptr)
+    single = np.flatnonzero(counts == 1)
+    if single.size < m:
+        return None
+    rows = C.indices[C.indptr[single]]
+    vals = C.data[C.indptr[single]]
+    chosen = np.full(m, -1)
+    gvals = np.zeros(m)
+    order = np.argsort(-single)  # prefer the last columns (controls are usually listed after states)
+    for j in order:
+        r = rows[j]
+        if chosen[r] < 0 and vals[j] != 0:
+            chosen[r] = single[j]
+            gvals[r] = vals[j]
+    if (chosen < 0).any():
+        return None
+    mask = np.ones(n, bool)
+    mask[chosen] = False
+    Y = np.flatnonzero(mask)
+    return Y, chosen, gvals
+
+
+class SchurApprox:
+    r"""An SPD approximation of :math:`S^{-1}`, :math:`S = G \hat D^{-1} G^\top + \rho I` (:math:`\hat D` = |diag B|).
+
+    * Distributed-control structure (n = 2m, m columns of G with one nonzero each, G = [G_y, G_u]):
+      the Pearson–Wathen factorisation :math:`\hat S = F \hat D_y^{-1} F^\top`, :math:`F = G_y + \Gamma`,
+      :math:`\Gamma = (\hat D_y E)^{1/2}`, :math:`E = G_u \hat D_u^{-1} G_u^\top + \rho I` (diagonal), so that
+      :math:`\hat S^{-1} = F^{-\top}\hat D_y F^{-1}` costs two solves with the Laplacian-type block F
+      (sparse LU, or one pyamg smoothed-aggregation V-cycle each).
+    * Otherwise S is formed explicitly (sparse or dense) and factorised (Cholesky, sparse LU) or, when large and
+      pyamg is installed, approximated by one V-cycle of smoothed aggregation.
+    """
+
+    def __init__(self, system: KKTSystem, D, laplacian_solver: str):
+        G, rho = system.G, system.rho
+        m = system.m
+        self.kind = None
+        kind_g = matrix_kind(G)
+        ctrl = _detect_control(G, D) if kind_g == "sparse" else None
+        if ctrl is not None:
+            Y, U, gu = ctrl
+            Dy, Du = D[Y], D[U]
+            E = gu * gu / Du + rho
+            Gy = G[:, Y]
+            F = (Gy + sp.diags(np.sqrt(Dy * E))).tocsr()
+            self._Dy = Dy
+            sym = abs(F - F.T).max() <= 1e-12 * abs(F).max()
+            solver = _choose(laplacian_solver, m)
+            if solver == "amg" and sym:
+                import pyamg
+
+                ml = pyamg.smoothed_aggregation_solver(F, max_coarse=500)
+                Mf = ml.aspreconditioner(cycle="V")
+                self.apply = lambda r: Mf @ (self._Dy * (Mf @ r))
+                self.kind = "pearson-wathen/amg"
+            else:
+                lu = spla.splu(F.tocsc())
+                self.apply = lambda r: lu.solve(self._Dy * lu.solve(r), trans="T")
+                self.kind = "pearson-wathen/splu"
+            return
+        if kind_g == "operator":
+            scale = 1.0 / max(float(np.median(np.abs(D))), 1e-300)
+            self.apply = lambda r: r / scale
+            self.kind = "identity"
+            return
+        if kind_g == "dense":
+            S = (G / D) @ G.T
+            S[np.diag_indices(m)] += rho
+            try:
+                cho = sla.cho_factor(S, check_finite=False)
+                self.apply = lambda r: sla.cho_solve(cho, r, check_finite=False)
+                self.kind = "cholesky"
+            except sla.LinAlgError:
+                d = np.maximum(np.diag(S), 1e-300)
+                self.apply = lambda r: r / d
+                self.kind = "jacobi"
+            return
+        S = (G @ sp.diags(1.0 / D) @ G.T).tocsr()
+        if rho:
+            S = (S + rho * sp.identity(m)).tocsr()
+        solver = _choose(laplacian_solver, m)
+        if solver == "amg":
+            import pyamg
+
+            Ms = pyamg.smoothed_aggregation_solver(S, max_coarse=500).aspreconditioner(cycle="V")
+            self.apply = lambda r: Ms @ r
+            self.kind = "amg"
+        else:
+            lu = spla.splu(S.tocsc())
+            self.apply = lambda r: lu.solve(r)
+            self.kind = "splu"
+
+
+def _have_pyamg() -> bool:
+    try:
+        import pyamg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+#: Above this many rows the Laplacian-type block is handed to pyamg (when installed) instead of SuperLU.
+SPLU_LIMIT = 300_000
+
+
+def _choose(laplacian_solver: str, m: int) -> str:
+    if laplacian_solver == "amg":
+        return "amg" if _have_pyamg() else "splu"
+    if laplacian_solver == "splu":
+        return "splu"
+    return "amg" if (m > SPLU_LIMIT and _have_pyamg()) else "splu"
+
+
+def _positive_diag(D):
+    """|D| with tiny or zero entries floored at 1e-8 max|D| (or 1 when D = 0): an SPD diagonal for B."""
+    a = np.abs(np.asarray(D, dtype=float))
+    top = float(a.max()) if a.size else 0.0
+    floor = 1e-8 * top if top > 0 else 1.0
+    return np.maximum(a, floor)
+
+
+class MinresInner:
+    """Preconditioned MINRES (Paige–Saunders recurrences) with P = diag(D̂, Ŝ), stopped on the true residual."""
+
+    exact = False
+
+    def __init__(self, laplacian_solver: str):
+        self.laplacian_solver = laplacian_solver
+
+    def prepare(self, system: KKTSystem):
+        self.system = system
+        D = system.bdiag()
+        self.D = _positive_diag(D if D is not None else np.ones(system.n))
+        self.schur = SchurApprox(system, self.D, self.laplacian_solver)
+        n = system.n
+
+        def psolve(r):
+            return np.concatenate([r[:n] / self.D, self.schur.apply(r[n:])])
+
+        self.psolve = psolve
+
+    def solve(self, z, b, threshold, budget) -> InnerOutcome:
+        K = self.system
+        x = z.copy()
+        r1 = b - K.matvec(x)
+        res = float(np.linalg.norm(r1))
+        if res <= threshold:
+            return InnerOutcome(x, res, 0, True)
+        y = self.psolve(r1)
+        beta1 = float(r1 @ y)
+        if not beta1 > 0:
+            return InnerOutcome(z, res, 0, False, "preconditioner")
+        beta1 = math.sqrt(beta1)
+        oldb, beta, dbar, epsln, phibar = 0.0, beta1, 0.0, 0.0, beta1
+        cs, sn = -1.0, 0.0
+        w = np.zeros_like(b)
+        w2 = np.zeros_like(b)
+        r2 = r1
+        it = 0
+        best = (res, x)
+        while it < budget:
+            it += 1
+            v = y / beta
+            y = K.matvec(v)
+            if it >= 2:
+                y = y - (beta / oldb) * r1
+            alfa = float(v @ y)
+            y = y - (alfa / beta) * r2
+            r1, r2 = r2, y
+            y = self.psolve(r2)
+            oldb = beta
+            beta2 = float(r2 @ y)
+            if beta2 < 0 or not math.isfinite(beta2):
+                break
+            beta = math.sqrt(beta2)
+            oldeps = epsln
+            delta = cs * dbar + sn * alfa
+            gbar = sn * dbar - cs * alfa
+            epsln = sn * beta
+            dbar = -cs * beta
+            gamma = max(math.hypot(gbar, beta), 1e-300)
+            cs, sn = gbar / gamma, beta / gamma
+            phi = cs * phibar
+            phibar = sn * phibar
+            w1, w2 = w2, w
+            w = (v - oldeps * w1 - delta * w2) / gamma
+            x = x + phi * w
+            res = _res(K, x, b)
+            if res < best[0]:
+                best = (res, x)
+            if res <= threshold:
+                return InnerOutcome(x, res, it, True)
+            if beta == 0.0 or phibar <= 1e-15 * beta1:
+                break
+        res, x = best
+        return InnerOutcome(x, res, it, res <= threshold, "" if res <= threshold else "budget")
+
+
+class SchurCGInner:
+    """For diagonal B > 0: PCG on S Δλ = G B⁻¹ b₁ - b₂ (S = G B⁻¹ Gᵀ + ρI), then Δx = B⁻¹(b₁ - Gᵀ Δλ)."""
+
+    exact = False
+
+    def __init__(self, laplacian_solver: str):
+        self.laplacian_solver = laplacian_solver
+
+    def prepare(self, system: KKTSystem):
+        self.system = system
+        self.D = np.asarray(system.diagonal, dtype=float)
+        self.schur = SchurApprox(system, self.D, self.laplacian_solver)
+        G = system.G
+        self.GT = G.T.tocsr() if sp.issparse(G) else G.T
+
+    def _S(self, v):
+        out = self.system.G @ ((self.GT @ v) / self.D)
+        return out + self.system.rho * v if self.system.rho else out
+
+    def solve(self, z, b, threshold, budget) -> InnerOutcome:
+        n = self.system.n
+        b1, b2 = b[:n], b[n:]
+        rhs = self.system.G @ (b1 / self.D) - b2
+        lam = z[n:].copy()
+        r = rhs - self._S(lam)
+        res = float(np.linalg.norm(r))
+
+        def pack(lam_):
+            dx = (b1 - self.GT @ lam_) / self.D
+            return np.concatenate([dx, lam_])
+
+        if res <= threshold:
+            return InnerOutcome(pack(lam), res, 0, True)
+        it = 0
+        zr = self.schur.apply(r)
+        p = zr.copy()
+        rz = float(r @ zr)
+        while it < budget and rz > 0:
+            it += 1
+            q = self._S(p)
+            pq = float(p @ q)
+            if not pq > 0:
+                break
+            a = rz / pq
+            lam += a * p
+            r -= a * q
+            res = float(np.linalg.norm(r))
+            if res <= threshold:
+                break
+            zr = self.schur.apply(r)
+            rz_new = float(r @ zr)
+            p = zr + (rz_new / rz) * p
+            rz = rz_new
+        r = rhs - self._S(lam)  # true residual (drift-free report)
+        res = float(np.linalg.norm(r))
+        ok = res <= threshold and math.isfinite(res)
+        return InnerOutcome(pack(lam), res, it, ok, "" if ok else "budget")
+
+
+#: Inner solvers by ``sketch=`` name.
+INNER = ("kaczmarz", "block_kaczmarz", "gaussian", "minres", "schur_cg", "direct")

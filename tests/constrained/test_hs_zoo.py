@@ -1,0 +1,116 @@
+"""The Hock–Schittkowski zoo: every problem, every inner solver, several seeds."""
+
+
+import numpy as np
+import pytest
+
+from numopt.constrained import minimize
+from numopt.constrained._hs import HS_NAMES, hs_problem
+
+#: Degenerate minimisers (reduced Hessian -> 0 at x*, so cond(K) grows about 5x per outer iteration):
+#: the one-row/one-vector sketches cannot reach KKT 1e-8 in any reasonable number of steps there.
+DEGENERATE = ("HS26", "HS49")
+FAST_SKETCH = ("HS6", "HS7", "HS8", "HS28", "HS40", "HS42", "HS48", "HS51", "HS61")
+
+
+def _check(p, res, tol=1e-8, ftol=1e-6):
+    assert res.success, (p.name, res.message)
+    assert res.kkt_residual <= tol
+    assert abs(res.fun - p.fstar) <= ftol * (1 + abs(p.fstar)), (p.name, res.fun, p.fstar)
+    assert np.isfinite(res.x).all() and np.isfinite(res.multipliers).all()
+
+
+@pytest.mark.parametrize("name", HS_NAMES)
+@pytest.mark.parametrize("sketch", ["auto", "direct", "minres"])
+def test_zoo_deterministic(name, sketch):
+    p = hs_problem(name)
+    res = minimize(**p.kwargs(), sketch=sketch, rng=0)
+    _check(p, res)
+    if p.xstar is not None and name not in DEGENERATE + ("HS9",):
+        np.testing.assert_allclose(res.x, p.xstar, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", FAST_SKETCH)
+@pytest.mark.parametrize("sketch", ["kaczmarz", "block_kaczmarz", "gaussian"])
+def test_zoo_sketch_quick(name, sketch):
+    p = hs_problem(name)
+    for seed in (0, 1):
+        _check(p, minimize(**p.kwargs(), sketch=sketch, rng=seed))
+
+
+#: Known failures, kept visible: on HS27 the modified B = H + (xi_B + ||H||) I leaves K with cond ~1e3 and the
+#: one-vector Gaussian sketch needs > 1e6 steps for one early Newton system; on HS49 (degenerate) Kaczmarz and
+#: Gaussian do not reach even 1e-4 within their default budgets.
+_KNOWN = {("gaussian", "HS27"), ("kaczmarz", "HS49"), ("gaussian", "HS49")}
+
+
+def _cases(names):
+    out = []
+    for sketch in ("kaczmarz", "block_kaczmarz", "gaussian"):
+        for name in names:
+            marks = [pytest.mark.xfail(reason="known limitation of one-vector sketches, see _KNOWN", strict=False)] \
+                if (sketch, name) in _KNOWN else []
+            out.append(pytest.param(sketch, name, marks=marks, id=f"{sketch}-{name}"))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sketch,name", _cases([n for n in HS_NAMES if n not in DEGENERATE]))
+def test_zoo_sketch_five_seeds(name, sketch):
+    p = hs_problem(name)
+    for seed in range(5):
+        _check(p, minimize(**p.kwargs(), sketch=sketch, rng=seed))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sketch,name", _cases(DEGENERATE))
+def test_zoo_sketch_degenerate(name, sketch):
+    """At the paper's tolerance 1e-4 the sketches solve the degenerate problems too."""
+    p = hs_problem(name)
+    for seed in range(5):
+        _check(p, minimize(**p.kwargs(), sketch=sketch, rng=seed, tol=1e-4), tol=1e-4, ftol=1e-4)
+
+
+def test_degenerate_sketch_fails_cleanly():
+    """Kaczmarz at tol 1e-8 on HS26 with a small inner budget: success=False, a message, no NaN."""
+    p = hs_problem("HS26")
+    with pytest.warns(Warning, match="inner solver"):
+        res = minimize(**p.kwargs(), sketch="kaczmarz", rng=0, inner_maxiter=20_000)
+    assert not res.success
+    assert "inner_maxiter" in res.message
+    assert np.isfinite(res.x).all() and np.isfinite(res.kkt_residual)
+
+
+def test_hs61_rank_deficient_start():
+    """G(x0) = [[3,0,0],[4,0,0]] has rank 1 (SLSQP fails there): the dual regularisation carries it."""
+    p = hs_problem("HS61")
+    res = minimize(**p.kwargs(), sketch="direct")
+    _check(p, res)
+    assert res.history["rho"][0] > 0 and res.history["rho"][-1] == 0
+
+
+def test_paper_accuracy_mode():
+    for name in ("HS28", "HS40", "HS42"):
+        p = hs_problem(name)
+        res = minimize(**p.kwargs(), sketch="block_kaczmarz", accuracy="paper", rng=0, tol=1e-6)
+        _check(p, res, tol=1e-6)
+
+
+def test_superlinear_theta_sharpens_local_rate():
+    p = hs_problem("HS40")
+    res = minimize(**p.kwargs(), sketch="block_kaczmarz", rng=0, theta="superlinear", tol=1e-10)
+    _check(p, res, tol=1e-10)
+    k = res.kkt_history
+    ratios = k[1:] / k[:-1]
+    assert ratios[-1] <= 0.1
+    const = minimize(**p.kwargs(), sketch="block_kaczmarz", rng=0, theta=1.0, tol=1e-10)
+    assert res.nit <= const.nit
+
+
+def test_hessian_modification_is_used_and_harmless():
+    """HS7 starts where the reduced Hessian is negative: B is shifted on the first iterations only."""
+    p = hs_problem("HS7")
+    res = minimize(**p.kwargs(), sketch="direct")
+    _check(p, res)
+    mod = res.history["modified"]
+    assert mod[0] > 0 and mod[-1] == 0
