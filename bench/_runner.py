@@ -71,16 +71,17 @@ def peak_memory(fn: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
-def median_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1):
-    """Run ``fn`` ``warmup`` times untimed, then ``repeat`` times; return (median seconds, last output)."""
+def median_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1, clock=time.perf_counter):
+    """Run ``fn`` ``warmup`` times untimed, then ``repeat`` times; return (median seconds, last output).
+    ``clock`` is wall time by default (``time.process_time`` for CPU seconds)."""
     out = None
     for _ in range(warmup):
         out = fn()
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         out = fn()
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return statistics.median(times), out
 
 

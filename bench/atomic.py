@@ -21,13 +21,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import pathlib
-import statistics
 import time
 import warnings
 
 import numpy as np
 
-from ._runner import Row
+from ._runner import Row, median_time
 
 _DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "atomic" / "lda_rlda_reference_subset.csv"
 
@@ -74,14 +73,8 @@ def _one_thread():
         nb.set_num_threads(old)
 
 
-def _cpu_median(fn, repeat):
-    out = fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t = time.process_time()
-        out = fn()
-        times.append(time.process_time() - t)
-    return statistics.median(times), out
+def _cpu_median_time(fn, repeat):
+    return median_time(fn, repeat, clock=time.process_time)
 
 
 def _errors(res, ref, approx):
@@ -103,11 +96,11 @@ def case_hydrogen_like(repeat, quick):
     from numopt.atomic import C_NIST, hydrogen_like
 
     rows = []
-    t, res = _cpu_median(lambda: hydrogen_like(92), repeat)
+    t, res = _cpu_median_time(lambda: hydrogen_like(92), repeat)
     err = max(abs(o.energy + 92**2 / (2 * o.n**2)) for o in res.orbitals)
     rows.append(_row("hl_schr", "H-like U Schr", f"28 states n<=7, p={res.order}, 4 el", t,
                      f"max |dE| {err:.1e}", "exact -Z^2/2n^2"))
-    t, res = _cpu_median(lambda: hydrogen_like(92, relativistic=True), repeat)
+    t, res = _cpu_median_time(lambda: hydrogen_like(92, relativistic=True), repeat)
     c = C_NIST
 
     def exact(o):
@@ -127,7 +120,7 @@ def case_uranium(repeat, quick):
     rows = []
     for key, rel, tol, target in (("lda8", False, 1e-8, "<= 0.1 s"), ("rlda8", True, 1e-8, "<= 0.9 s"),
                                   ("lda6", False, 1e-6, ""), ("rlda6", True, 1e-6, "")):
-        t, res = _cpu_median(lambda: solve_atom(92, relativistic=rel, tol=tol), repeat)
+        t, res = _cpu_median_time(lambda: solve_atom(92, relativistic=rel, tol=tol), repeat)
         err = _errors(res, ref, "RLDA" if rel else "LDA")
         acc = "n/a (no reference data)" if err is None else f"dEtot {err[0]:.1e}, max deig {err[1]:.1e}"
         note = (f"{res.nit} SCF its, {res.status.name}, p={res.order}, {len(res.mesh) - 1} el"
@@ -153,7 +146,7 @@ def case_all(repeat, quick):
     for key, rel, target in (("lda92", False, "<= 6 s"), ("rlda92", True, "<= 30 s")):
         Zs = list(range(1, 93)) if not (quick and rel) else list(range(2, 93, 10))
         reps = max(1, repeat if not rel else min(repeat, 5)) if not quick else 1
-        t, results = _cpu_median(lambda: _sweep(rel, 1e-8, Zs), reps)
+        t, results = _cpu_median_time(lambda: _sweep(rel, 1e-8, Zs), reps)
         fails = [r.Z for r in results if not r.success]
         errs = [e for e in (_errors(r, ref, "RLDA" if rel else "LDA") for r in results) if e is not None]
         acc = ("n/a" if not errs else
