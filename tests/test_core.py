@@ -166,3 +166,21 @@ def test_openmp_threads_wait_passively_unless_user_says_otherwise():
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "ACTIVE"
+
+
+def test_single_blas_thread_limits_blas_inside_and_restores_after():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from numopt._blas import single_blas_thread
+
+    def blas_threads():
+        return [d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before, "no BLAS library found"
+
+    @single_blas_thread()
+    def inside():
+        return blas_threads()
+
+    assert set(inside()) == {1}
+    assert blas_threads() == before

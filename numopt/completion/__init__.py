@@ -13,8 +13,9 @@ Input: a scipy sparse matrix (stored entries are the observations), a triplet
 asked for (``to_dense``, refused above 1e8 entries).
 """
 
-from ._altmin import SOLVERS, CompletionResult, UnderdeterminedWarning, complete_matrix, row_costs
+from ._altmin import (SOLVERS, CompletionResult, UnderdeterminedWarning, complete_matrix, low_rank_relative_error,
+                      row_costs)
 from ._estimator import MatrixCompletion
 
 __all__ = ["complete_matrix", "CompletionResult", "MatrixCompletion", "UnderdeterminedWarning", "row_costs",
-           "SOLVERS"]
+           "low_rank_relative_error", "SOLVERS"]

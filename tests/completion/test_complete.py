@@ -415,3 +415,18 @@ def test_bad_arguments(kwargs, error, match):
     rank = kwargs.pop("rank")
     with pytest.raises(error, match=match):
         complete_matrix((_R, _C, _V, (4, 5)), rank, **kwargs)
+
+
+@given(m=st.integers(3, 12), n=st.integers(3, 12), r=st.integers(1, 3), k=st.integers(1, 3),
+       seed=st.integers(0, 1000))
+def test_low_rank_relative_error_matches_the_dense_formula(m, n, r, k, seed):
+    from numopt.completion import low_rank_relative_error
+
+    rng = np.random.default_rng(seed)
+    A, B = rng.standard_normal((m, r)), rng.standard_normal((n, r))
+    U, s, V = rng.standard_normal((m, k)), rng.uniform(0.1, 2, k), rng.standard_normal((n, k))
+    X = A @ B.T
+    dense = np.linalg.norm(X - (U * s) @ V.T) / np.linalg.norm(X)
+    np.testing.assert_allclose(low_rank_relative_error(A, B, U, s, V), dense, rtol=1e-10)
+    # the exact factors give zero (no cancellation floor)
+    assert low_rank_relative_error(A, B, A, np.ones(r), B) <= 1e-14
