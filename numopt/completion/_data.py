@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import _describe, fail
+from .._validation import _describe, as_float_array, fail
 from . import _kernels
 
 
@@ -171,20 +171,13 @@ def as_observations(X, func: str = "complete_matrix", name: str = "X") -> Observ
     if X is None or isinstance(X, (str, bytes, dict)):
         raise fail(func, name, "be a sparse matrix, a triplet (rows, cols, values, shape) or a dense array "
                    "with NaN for missing entries", _describe(X), error=TypeError)
-    try:
-        A = np.asarray(X)
-    except Exception as exc:  # pragma: no cover - exotic objects
-        raise fail(func, name, "be array-like", _describe(X), error=TypeError) from exc
-    if A.dtype.kind not in "iuf":
-        raise fail(func, name, "have a real numeric dtype (NaN marks a missing entry)", _describe(A), error=TypeError)
-    if A.ndim != 2:
-        raise fail(func, name, "be 2-D", f"an array of shape {A.shape}")
+    A = as_float_array(X, name, func, ndim=2, finite=False)  # NaN marks a missing entry
     if A.shape[0] < 1 or A.shape[1] < 1:
         raise fail(func, name, "have at least one row and one column", f"shape {A.shape}")
     inf = np.isinf(A)
     if inf.any():
         i, j = (int(v) for v in np.argwhere(inf)[0])
         raise fail(func, name, "have finite observed values (NaN marks a missing entry)", f"{name}[{i}, {j}] = {A[i, j]}")
-    observed = ~np.isnan(A) if A.dtype.kind == "f" else np.ones(A.shape, dtype=bool)
+    observed = ~np.isnan(A)
     rows, cols = np.nonzero(observed)
     return build(rows, cols, A[rows, cols], A.shape, func, name)
