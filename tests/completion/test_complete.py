@@ -345,6 +345,19 @@ def test_result_fields_and_history_lengths():
     assert res.solver_rows == {"rows": {"cg": 200}, "columns": {"cg": 160}}
 
 
+@pytest.mark.parametrize("solver, steps", [("cg", 2), ("sketch", 3)])
+def test_default_inner_steps_per_row(solver, steps):
+    """Defaults: 2 CGLS steps per row and half-step for "cg", 3 preconditioned steps for "sketch"; an explicit
+    cg_maxiter overrides them."""
+    M, r, c, v, shape, k = _perm_problem()
+    rows = shape[0] + shape[1]
+    res = _solve(r, c, v, shape, k, solver=solver, tol=1e-8)
+    assert res.history["inner_steps"].max() == steps * rows
+    with pytest.warns(ConvergenceWarning):
+        res1 = _solve(r, c, v, shape, k, solver=solver, tol=1e-8, maxiter=3, cg_maxiter=1)
+    assert res1.history["inner_steps"].max() == rows
+
+
 def test_seeded_runs_are_reproducible():
     M, r, c, v, shape, k = _perm_problem()
     a = _solve(r, c, v, shape, k, solver="sketch", rng=3, tol=1e-9)

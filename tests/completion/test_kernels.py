@@ -151,13 +151,13 @@ def test_sketch_of_a_row_matches_the_explicit_matrix(kind):
     code, rows, signs, srht_signs, sel = sk.draw(n, J.size)
     SB = np.zeros((s, k))
     if kind == "sparse_sign":
-        K._sketch_sparse_sign(obs.row_ptr, obs.row_idx, 0, B, J.size, rows, signs, SB, s)
+        K._sketch_sparse_sign(obs.row_ptr, obs.row_idx, 0, np.ascontiguousarray(B.T), J.size, rows, signs, SB, s)
         S = np.zeros((s, n))
         S[rows, np.arange(n)[:, None]] = signs
         expected = S[:, J] @ B
     else:
         W = np.empty((32, k))
-        K._sketch_srht(obs.row_ptr, obs.row_idx, 0, B, J.size, srht_signs, sel, W, SB, s)
+        K._sketch_srht(obs.row_ptr, obs.row_idx, 0, np.ascontiguousarray(B.T), J.size, srht_signs, sel, W, SB, s)
         p = 32  # next power of two >= max(23, 16)
         from scipy.linalg import hadamard
 
