@@ -246,17 +246,12 @@ def _apply_B(BT, d, v, out):
 @jit
 def _residual(BT, y, d, x, r):
     """r[:d] = y - B x; returns |r[:d]|^2."""
-    k = BT.shape[0]
-    for t in range(d):
-        r[t] = y[t]
-    for a in range(k):
-        xa = x[a]
-        Ba = BT[a]
-        for t in range(d):
-            r[t] -= xa * Ba[t]
+    _apply_B(BT, d, x, r)
     acc = 0.0
     for t in range(d):
-        acc += r[t] * r[t]
+        e = y[t] - r[t]
+        r[t] = e
+        acc += e * e
     return acc
 
 
@@ -355,14 +350,17 @@ def _sketch_sparse_sign(indptr, idx, i, BT, d, sk_rows, sk_signs, SB, s):
     zeta = sk_rows.shape[1]
     SB[:s, :] = 0.0
     start = indptr[i]
+    bt = np.empty(k)
     for t in range(d):
         j = np.uint64(idx[start + t])
+        for a in range(k):  # observation t's row of B, contiguous for the zeta scatters
+            bt[a] = BT[a, t]
         for l in range(zeta):
             h = sk_rows[j, l]
             sg = sk_signs[j, l]
             row = SB[h]
             for a in range(k):
-                row[a] += sg * BT[a, t]
+                row[a] += sg * bt[a]
 
 
 @jit
