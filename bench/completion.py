@@ -11,7 +11,8 @@ Cases
   one run each. Targets: error <= 1e-6 in <= 30 s wall, peak RSS growth <= 2 GB, inexact >= 1.5x exact.
 * ``1e5^2 k=50``: 1e5 x 1e5, rank 50, 5e7 observations: ``cg`` to error <= 1e-4, one run; the time of
   one ``exact`` sweep; and the per-row cost-model crossover (exact vs sketched solve) measured on rows of
-  d = 250 ... 8000 observations against :func:`numopt.completion.row_costs`.
+  d = 250 ... 8000 observations (k = 50) and 1000 ... 16000 (k = 128) against
+  :func:`numopt.completion.row_costs`.
 
 The error is measured on the full matrix without forming it: for X = A B^T and the completion
 U diag(s) V^T, |X - U S V^T|_F = |R_P R_Q^T|_F with P = [A, -U S] = Q_P R_P and [B, V] = Q_Q R_Q (thin QR;
@@ -169,7 +170,7 @@ def case_large(repeat: int, quick: bool) -> list[Row]:
                 f"target err<=1e-6, <=30 s, <=2 GB, cg>=1.5x exact: {ok}")]
 
 
-def case_crossover(repeat: int, quick: bool, k: int = 50) -> list[Row]:
+def case_crossover(repeat: int, quick: bool, k: int = 50, ds=(250, 500, 1000, 2000, 4000, 8000)) -> list[Row]:
     """Per-row solve time, exact vs sketched vs CG (3 steps), on rows of d observations of a rank-k factor."""
     from numopt.completion import _kernels as K
     from numopt.completion import row_costs
@@ -178,7 +179,7 @@ def case_crossover(repeat: int, quick: bool, k: int = 50) -> list[Row]:
 
     rows_out = []
     rng = np.random.default_rng(0)
-    for d in (250, 500, 1000, 2000, 4000, 8000):
+    for d in ds:
         n_other = max(4 * d, 20_000)
         n_rows = max(8, 400_000 // d)
         F = np.ascontiguousarray(np.linalg.qr(rng.standard_normal((n_other, k)))[0])
@@ -246,7 +247,12 @@ def case_huge(repeat: int, quick: bool) -> list[Row]:
                 f"{'met' if err <= 1e-4 else 'MISSED'}; 1 run")]
 
 
-CASES = [case_small, case_large, case_crossover, case_huge]
+def case_crossover_128(repeat: int, quick: bool) -> list[Row]:
+    """The crossover at k = 128, where the cost model predicts the sketch to pay from d of about 6000."""
+    return [] if quick else case_crossover(repeat, quick, k=128, ds=(1000, 2000, 4000, 8000, 16000))
+
+
+CASES = [case_small, case_large, case_crossover, case_crossover_128, case_huge]
 
 
 def run(repeat: int = 5, quick: bool = False) -> list[Row]:

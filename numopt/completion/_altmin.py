@@ -41,10 +41,10 @@ _OPTIONS = ("cg_maxiter", "cg_rtol", "sketch", "sketch_size", "nnz_per_column")
 _CG_MAXITER = 2
 _PCG_MAXITER = 3
 _CG_RTOL = 1e-12
-#: Relative speed of the cost model's terms, measured on the kernels of this package (2-core x86-64,
-#: AVX2): the vectorised Gram update (k^2 multiply-adds per observation, contiguous) runs at about
-#: _GRAM_SPEED times the rate of the streaming matrix-vector passes of (P)CG and of the sketch scatter.
-_GRAM_SPEED = 2.0
+#: Relative speed of the cost model's terms, fitted to the kernels of this package (2-core x86-64,
+#: AVX2; see :func:`row_costs`): the Gram matrix's unit-stride dot products (k(k+1)/2 multiply-adds per
+#: observation) run at about _GRAM_SPEED times the rate of the sketch scatter and the (P)CG passes.
+_GRAM_SPEED = 2.6
 #: Observations per half-step from which the parallel kernel is used (below, its serial twin: thread
 #: wake-ups cost more than they save, and on a loaded machine a parallel region waits for its slowest thread).
 _PARALLEL_NNZ = 50_000
@@ -183,12 +183,13 @@ def _int_indices(a, bound, name, func):
 def row_costs(d, k, *, cg_maxiter=_PCG_MAXITER, sketch="sparse_sign", sketch_size=None, nnz_per_column=8, reg=0.0):
     r"""Modelled cost of one row's least-squares solve by the exact and the sketched solver.
 
-    For a row with ``d`` observations and rank ``k`` (units: streaming multiply-adds; the Gram update is
-    counted at :math:`1/2` because it runs about twice as fast, contiguous and vectorised):
+    For a row with ``d`` observations and rank ``k`` (units: streaming multiply-adds; the Gram matrix's
+    :math:`k(k+1)/2` dot products per observation are counted at :math:`1/G`, :math:`G` = 2.6, because they
+    run that much faster than the scatters and axpys of the sketched solve):
 
     .. math::
 
-        c_{\mathrm{exact}} = \tfrac12\,d k^2 + \tfrac16 k^3 + 3 d k, \qquad
+        c_{\mathrm{exact}} = \frac{d\,k(k+1)}{2G} + \tfrac16 k^3 + 3 d k, \qquad
         c_{\mathrm{sketch}} = c_S + 2 s' k^2 + (3 + 2T)\,d k + 2 T k^2,
 
     with :math:`c_S = \zeta d k` (sparse sign, :math:`\zeta` nonzeros per column) or
@@ -196,11 +197,15 @@ def row_costs(d, k, *, cg_maxiter=_PCG_MAXITER, sketch="sparse_sign", sketch_siz
     :math:`s' = s + k` rows in the QR when ``reg > 0`` (else :math:`s`), :math:`T` = ``cg_maxiter``
     PCG steps; the :math:`3dk` are the gather, right-hand side and residual passes both share.
     ``solver="auto"`` gives a row to the sketch when :math:`c_{\mathrm{sketch}} < c_{\mathrm{exact}}`:
-    only for large ``k`` and long rows: for :math:`\zeta = 8`, :math:`T = 3`, :math:`s = 2k`, ``reg = 0``,
-    the break-even is :math:`d^* = (23k/6 + 6)/(1/2 - 14/k)` observations (``k = 50``: 900, ``k = 128``:
-    1270, ``k = 256``: 2220) and there is none for :math:`k \le 28`. Measured (``bench/completion.py``,
-    ``k = 50``): the sketched row solve is 0.77x as fast as the exact one at ``d = 500`` and 1.09x at
-    ``d = 1000``, so the model's crossover falls where the measured one does.
+    only for large ``k`` and long rows. For :math:`\zeta = 8`, :math:`T = 3`, :math:`s = 2k`, ``reg = 0``
+    the sketch costs :math:`14k` more per observation than the shared passes and the Gram
+    :math:`k(k+1)/(2G)`, so it can win only when :math:`k + 1 > 28G`, i.e. :math:`k \ge 72`; the break-even
+    is then :math:`d^* = k(2s + 2T - k/6) / ((k+1)/(2G) - 14)` observations (``k = 128``: about 6000,
+    ``k = 256``: about 7200). :math:`G` is fitted to ``bench/completion.py``'s crossover rows: at
+    ``k = 50`` the exact row solve was faster at every ``d`` up to 8000 (sketch/exact time 4x at
+    ``d = 250``, 1.2x at ``d = 8000``); at ``k = 128`` the sketch was faster from ``d`` between 4000 and
+    8000 on (1.17x at ``d = 8000``). Below these sizes ``"cg"`` is the inexact solver that pays (2.3x to
+    1.5x faster per row than the exact one at ``k = 50``, on incoherent problems).
 
     Returns
     -------
@@ -210,7 +215,7 @@ def row_costs(d, k, *, cg_maxiter=_PCG_MAXITER, sketch="sparse_sign", sketch_siz
     T = cg_maxiter
     s = 2 * k if sketch_size is None else sketch_size
     sr = s + (k if reg > 0 else 0)
-    exact = d * k * k / _GRAM_SPEED + k**3 / 6.0 + 3.0 * d * k
+    exact = d * k * (k + 1) / (2.0 * _GRAM_SPEED) + k**3 / 6.0 + 3.0 * d * k
     if sketch == "srht":
         p = 2.0 ** np.ceil(np.log2(np.maximum(np.maximum(d, s), 1.0)))
         c_s = p * k * np.log2(np.maximum(p, 2.0))
@@ -410,9 +415,10 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
       conditioning.
     * ``"auto"`` (default): per row, ``"exact"`` or ``"sketch"``, whichever the cost model
       :func:`row_costs` says is cheaper; the sketch wins only for large ``k`` and long rows
-      (:math:`k > 28`; at ``k = 50`` rows with more than about 900 observations). For well-conditioned (incoherent) problems ``"cg"`` is
-      usually fastest: about 2 fewer passes per row than ``"exact"`` at ``k = 10``, and :math:`O(dk)` instead
-      of :math:`O(dk^2)` at large ``k``.
+      (:math:`k \ge 72`; at ``k = 128`` rows with more than about 6000 observations). For well-conditioned
+      (incoherent) problems ``"cg"`` is usually fastest: :math:`O(dk)` per step instead of the Gram's
+      :math:`O(dk^2)`; at ``k = 10`` its two steps cost about as many multiply-adds as the Gram matrix, at
+      ``k = 50`` it is 1.5x to 2.3x faster per row.
 
     Choices where the paper leaves details open (each tested):
 

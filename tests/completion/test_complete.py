@@ -291,15 +291,19 @@ def test_clipping_of_the_initialisation():
 
 def test_auto_uses_the_sketch_on_long_rows_at_large_rank():
     """row_costs: the sketch pays only for large k and long rows; auto follows it row by row."""
-    exact, sk = row_costs(np.array([100, 20_000]), 64)
+    exact, sk = row_costs(np.array([100, 20_000]), 128)
     assert sk[0] > exact[0] and sk[1] < exact[1]
-    exact, sk = row_costs(np.array([100, 20_000]), 10)
-    assert np.all(sk > exact)  # never at k = 10
+    for k in (10, 50):  # never below k = 72 with the default sketch
+        exact, sk = row_costs(np.array([100, 20_000, 10**6]), k)
+        assert np.all(sk > exact)
+    # a cheaper sketch (CountSketch-like zeta = 1, one PCG step) pays from k = 15 on, here for rows of
+    # more than about 1200 observations
     m, n, k = 100, 3000, 32
+    opts = dict(nnz_per_column=1, cg_maxiter=1)
     M, A, B, r, c, v = problem(m, n, k, 2.5, 2.0, seed=0)  # rows: ~2480 observations each
     d_rows = np.bincount(r, minlength=m)
-    exact, sk = row_costs(d_rows, k)
-    res = _solve(r, c, v, (m, n), k, solver="auto", tol=1e-10)
+    exact, sk = row_costs(d_rows, k, **opts)
+    res = _solve(r, c, v, (m, n), k, solver="auto", tol=1e-10, **opts)
     assert res.solver_rows["rows"].get("sketch", 0) == int((sk < exact).sum()) > 0
     assert res.solver_rows["columns"] == {"exact": n}
     assert res.success and rel_err(res, M) <= 1e-8
