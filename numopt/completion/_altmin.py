@@ -34,13 +34,16 @@ SOLVERS = ("auto", "exact", "cg", "sketch")
 #: ``to_dense`` refuses completions with more entries than this (8e8 bytes in float64).
 TO_DENSE_MAX_ENTRIES = 10**8
 _OPTIONS = ("cg_maxiter", "cg_rtol", "sketch", "sketch_size", "nnz_per_column")
-#: Default inner steps per row and half-step: plain CGLS (``solver="cg"``) and the sketch-preconditioned
-#: CGLS (``"sketch"``, and the sketched rows of ``"auto"``). Two CGLS steps from the warm start reach the same
-#: accuracy in the same number of sweeps as three (and as the exact solve) on incoherent problems: 14 sweeps
-#: against 15 on the bench's 2000^2 and 1e5^2 rank-10 cases; one step needs 23.
-_CG_MAXITER = 2
+#: Inner iterations per row and half-step (see ``complete_matrix``'s ``cg_rtol``): a row's (P)CGLS stops
+#: once its normal-equation residual has dropped by ``cg_rtol`` from the warm start -- the forcing term of
+#: an inexact Newton method, so each update is accurate relative to its own size -- or after ``cg_maxiter``
+#: steps: the rank k for plain CGLS (CG's finite termination; rows take 2 to 3 steps on average on the
+#: bench's problems) and 3 for the sketch-preconditioned CGLS. A fixed count does not suffice: 2 or 3 plain
+#: steps per row stall at relative error 0.8 on a 2000^2 rank-10 problem of condition number 10
+#: (its rows with few observations are ill-conditioned), where the forcing term converges in 23 sweeps
+#: (exact solves: 22) with 2.3 steps per row on average.
 _PCG_MAXITER = 3
-_CG_RTOL = 1e-12
+_CG_RTOL = 0.1
 #: Relative speed of the cost model's terms, fitted to the kernels of this package (2-core x86-64,
 #: AVX2; see :func:`row_costs`): the Gram matrix's unit-stride dot products (k(k+1)/2 multiply-adds per
 #: observation) run at about _GRAM_SPEED times the rate of the sketch scatter and the (P)CG passes.
@@ -405,8 +408,10 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
 
     * ``"exact"``: normal equations (Gram :math:`B^\top B + \mathrm{reg}\,I`, Cholesky), batched in a
       parallel Numba kernel, :math:`O(dk^2 + k^3)`.
-    * ``"cg"``: warm-started CGLS, at most ``cg_maxiter`` (default 2) steps, :math:`O(dk)` each. The warm
-      start is the current iterate, so each row's objective can only decrease.
+    * ``"cg"``: warm-started CGLS, :math:`O(dk)` per step, until the row's normal-equation residual has
+      dropped by the factor ``cg_rtol`` (default 0.1) or after ``cg_maxiter`` (default :math:`k`) steps;
+      2 to 3 steps on average on incoherent problems. The warm start is the current iterate, so each
+      row's objective can only decrease.
     * ``"sketch"``: sketch-and-precondition (GSYZ's solver): :math:`SB` with a sparse sign sketch
       (:math:`\zeta` = ``nnz_per_column`` = 8) or an SRHT (``sketch="srht"``) from :mod:`numopt.linalg`,
       of ``sketch_size`` rows (default :math:`2k`); :math:`R` from the Householder QR of :math:`SB` (of
@@ -471,10 +476,12 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
     verbose : bool, default False
         Print one row per sweep.
     **options
-        ``cg_maxiter`` (int, inner steps per row and half-step: default 2 for ``"cg"``, 3 for the
-        sketch-preconditioned steps of ``"sketch"`` and ``"auto"``),
-        ``cg_rtol`` (float, default 1e-12: stop a row's inner iteration earlier when its (preconditioned)
-        normal-equation residual is below ``cg_rtol`` (floored at 1e-13) times that of the zero start), ``sketch``
+        ``cg_maxiter`` (int, most inner steps per row and half-step: default ``rank`` for ``"cg"``, 3 for
+        the sketch-preconditioned steps of ``"sketch"`` and ``"auto"``),
+        ``cg_rtol`` (float in [0, 1], default 0.1: a row's inner iteration stops when its (preconditioned)
+        normal-equation residual is at most ``cg_rtol`` times that at the warm start -- the forcing term
+        of an inexact Newton method -- or below 1e-13 times that of the zero start, the rounding level;
+        ``cg_rtol=0`` runs ``cg_maxiter`` steps unless the rounding level is reached first), ``sketch``
         (``"sparse_sign"`` or ``"srht"``), ``sketch_size`` (int, default :math:`2k`), ``nnz_per_column``
         (int, default 8). Any other keyword is a TypeError.
 
@@ -538,7 +545,7 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
     callback = check_callable(callback, "callback", func)
     gen = check_rng(rng, func)
     opts = {
-        "cg_maxiter": check_int(options.get("cg_maxiter", _CG_MAXITER if solver == "cg" else _PCG_MAXITER),
+        "cg_maxiter": check_int(options.get("cg_maxiter", k if solver == "cg" else _PCG_MAXITER),
                                 "cg_maxiter", func, low=1),
         "cg_rtol": check_scalar(options.get("cg_rtol", _CG_RTOL), "cg_rtol", func, low=0.0, high=1.0),
         "sketch": check_choice(options.get("sketch", "sparse_sign"), "sketch", func, ("sparse_sign", "srht")),

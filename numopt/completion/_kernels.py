@@ -37,8 +37,8 @@ CHUNK = 64
 #: diagonal below this fraction of the largest) marks the row's least-squares problem as numerically
 #: singular; the row then gets the minimum-norm solution (eigendecomposition).
 SINGULAR_RTOL = 1e-12
-#: Floor of the inner (P)CG relative tolerance: below it the normal-equation residual is rounding noise and
-#: further steps can amplify it (seen: a row driven to 1e25 after 400 steps at rtol = 1e-15).
+#: Rounding floor of the inner (P)CG: a normal-equation residual below RTOL_FLOOR |B^T y| is rounding noise
+#: and further steps can amplify it (seen: a row driven to 1e25 after 400 steps at rtol = 1e-15).
 RTOL_FLOOR = 1e-13
 #: Observations per tile of the Gram-matrix accumulation (a tile of the transposed design, k x GRAM_TILE
 #: doubles, is re-read k/2 times: 128 keeps it within 64 KB up to k = 64).
@@ -406,8 +406,10 @@ def _pcgls(BT, y, d, reg, R, x, maxiter, rtol, r, rr, q, g, p, z, tvec, bty, pre
     """Warm-started CGLS (CG on the normal equations without forming them) on
     min |B x - y|^2 + reg |x|^2, B = BT[:, :d]^T, right-preconditioned by R^{-1} when ``preconditioned``
     (R from the QR of the sketched, ridge-augmented design: CG on R^{-T}(B^T B + reg I)R^{-1} u = R^{-T} B^T y,
-    x = R^{-1} u), plain CGLS otherwise. At most ``maxiter`` steps; stops early when
-    |R^{-T}(B^T(y - Bx) - reg x)| <= rtol |R^{-T} B^T y|. Returns (steps, |y - B x|^2).
+    x = R^{-1} u), plain CGLS otherwise. At most ``maxiter`` steps; stops early when the (preconditioned)
+    normal-equation residual g = R^{-T}(B^T(y - Bx) - reg x) has |g| <= rtol |g_0| (g_0 at the warm start:
+    the forcing term of an inexact Newton method) or |g| <= RTOL_FLOOR |R^{-T} B^T y| (rounding level).
+    Returns (steps, |y - B x|^2).
     Each step costs 2 d k (+ 2 k^2 preconditioned); the last one skips the gradient (d k)."""
     k = BT.shape[0]
     for a in range(k):  # B^T r - reg x and B^T y, in one pass over BT
@@ -427,8 +429,7 @@ def _pcgls(BT, y, d, reg, R, x, maxiter, rtol, r, rr, q, g, p, z, tvec, bty, pre
         gamma += g[a] * g[a]
         bnorm2 += z[a] * z[a]
         p[a] = g[a]
-    rt = max(rtol, RTOL_FLOOR)
-    stop2 = rt * rt * bnorm2
+    stop2 = max(rtol * rtol * gamma, RTOL_FLOOR * RTOL_FLOOR * bnorm2)
     steps = 0
     while steps < maxiter and gamma > stop2:
         if preconditioned:
