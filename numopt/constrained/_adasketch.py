@@ -42,6 +42,9 @@ _MU_MAX, _NU_MIN = 1e8, 1e-8
 _INNER_BUDGET = {"kaczmarz": 10_000_000, "block_kaczmarz": 10_000_000, "gaussian": 1_000_000, "minres": 1000,
                  "schur_cg": 1000, "direct": 1}
 _EPS = float(np.finfo(float).eps)
+#: Steady linear rate for the extrapolated step: consecutive Newton steps within this angle (cosine), ratios
+#: in this range (so the step is at most 10 times the Newton step) and agreeing to this relative difference.
+_AITKEN_COS, _AITKEN_R, _AITKEN_DR = 0.99, (0.3, 0.9), 0.05
 
 
 @dataclasses.dataclass(kw_only=True, repr=False)
@@ -73,7 +76,8 @@ class ConstrainedResult(Result):
         KKT residual at x0 and after every outer iteration.
     history : dict of ndarray
         Per outer iteration: ``"alpha"`` (step length), ``"inner"`` (inner iterations), ``"theta"``,
-        ``"modified"`` (Hessian shift ω, 0 when unmodified), ``"rho"`` (dual regularisation, 0 when off).
+        ``"modified"`` (Hessian shift ω, 0 when unmodified), ``"rho"`` (dual regularisation, 0 when off),
+        ``"shifts"`` (rounds of the step-length safeguard). α > 1 marks an extrapolated step.
     """
 
     multipliers: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0))
@@ -94,7 +98,8 @@ class ConstrainedResult(Result):
 
 _OPTIONS = dict(mu0=1.0, nu0=0.1, delta0=0.1, beta=0.1, factor=1.5, xi_B=0.1, delta_min=1e-6, theta="auto",
                 accuracy="practical", inner_maxiter=None, sampling="row_norm", block_size=None, check_every=None,
-                lambda0=None, warm_start=True, hess_tol=1e-6, rank_tol=1e-8, max_backtracks=40, laplacian_solver="auto")
+                lambda0=None, warm_start=True, hess_tol=1e-8, rank_tol=1e-8, max_backtracks=40, laplacian_solver="auto",
+                shift_below=0.25, max_shifts=8, extrapolate=True)
 
 
 def _options(opts: dict, n: int) -> dict:
@@ -112,6 +117,10 @@ def _options(opts: dict, n: int) -> dict:
     o["hess_tol"] = check_scalar(o["hess_tol"], "hess_tol", FUNC, low=0.0)
     o["rank_tol"] = check_scalar(o["rank_tol"], "rank_tol", FUNC, low=0.0)
     o["max_backtracks"] = check_int(o["max_backtracks"], "max_backtracks", FUNC, low=1)
+    o["shift_below"] = check_scalar(o["shift_below"], "shift_below", FUNC, low=0.0, high=1.0, high_inclusive=False)
+    o["max_shifts"] = check_int(o["max_shifts"], "max_shifts", FUNC, low=0)
+    if not isinstance(o["extrapolate"], (bool, np.bool_)):
+        raise fail(FUNC, "extrapolate", "be a bool", repr(o["extrapolate"]), error=TypeError)
     o["accuracy"] = check_choice(o["accuracy"], "accuracy", FUNC, _ACCURACY)
     o["sampling"] = check_choice(o["sampling"], "sampling", FUNC, ("row_norm", "uniform"))
     o["laplacian_solver"] = check_choice(o["laplacian_solver"], "laplacian_solver", FUNC, _LAPLACIAN)
@@ -181,7 +190,8 @@ class _Geometry:
         self.sigma_min = float(s[min(m, n) - 1]) if s.size else 0.0
         self.rank_deficient = m > n or self.sigma_min <= o["rank_tol"] * max(1.0, self.sigma_max)
         Hs = 0.5 * (Hd + Hd.T)
-        self.h_norm = float(np.abs(np.linalg.eigvalsh(Hs)).max())
+        self._Hs = Hs
+        self._h_norm = None
         self.omega = 0.0
         if m < n:
             rank = int(np.count_nonzero(s > max(m, n) * _EPS * max(self.sigma_max, 1e-300))) if s.size else 0
@@ -189,11 +199,62 @@ class _Geometry:
             if Z.shape[1]:
                 lmin = float(np.linalg.eigvalsh(Z.T @ Hs @ Z)[0])
                 self.reduced_min = lmin
-                if lmin < o["hess_tol"]:
-                    # the reference code's shift: lambda_min(Z'(H + omega I)Z) >= xi_B since lmin >= -||H||
-                    self.omega = o["xi_B"] + self.h_norm
+                # ||H||_F >= ||H||_2: the full eigenvalue computation is needed only when this cheap bound cannot
+                # settle the test
+                if lmin <= o["hess_tol"] * float(np.linalg.norm(Hs)) and lmin <= o["hess_tol"] * self.h_norm:
+                    # numerically singular or indefinite: lambda_min(Z'(H + omega I)Z) >= xi_B ||H|| since
+                    # lmin >= -||H|| (the reference code's xi_B + ||H||, made relative; xi_B alone when H = 0)
+                    self.omega = (1.0 + o["xi_B"]) * self.h_norm if self.h_norm > 0 else o["xi_B"]
         self.Hd = Hd
         self.Gd = Gd
+
+    @property
+    def h_norm(self) -> float:
+        """||H||_2 (computed on first use)."""
+        if self._h_norm is None:
+            self._h_norm = float(np.abs(np.linalg.eigvalsh(self._Hs)).max())
+        return self._h_norm
+
+
+def _hessian_scale(H, geo) -> float:
+    """||H||_2 when the dense checks computed it, else max |H_ii| (0 when H is an operator without a diagonal)."""
+    if geo is not None:
+        return geo.h_norm
+    d = KKTSystem(H, np.zeros((0, H.shape[0]))).bdiag()
+    return float(np.abs(d).max()) if d is not None and d.size else 0.0
+
+
+def _step_curvature(B, dx, scale) -> float | None:
+    """A positive curvature of B along dx: dx'B dx/|dx|², else |B dx|/|dx|, else ``scale``/|dx| (None if dx = 0)."""
+    dxn = float(np.linalg.norm(dx))
+    if not dxn > 0:
+        return None
+    Bdx = np.asarray(B @ dx).ravel()
+    for q in (float(dx @ Bdx) / (dxn * dxn), float(np.linalg.norm(Bdx)) / dxn, scale / dxn):
+        if q > 0.0 and math.isfinite(q):
+            return q
+    return None
+
+
+def _aitken_step(pure, z):
+    """Extrapolated step length 1/(1 - r) when the last Newton steps shrink by a steady ratio r, else None.
+
+    ``pure`` holds the previous two unmodified full Newton steps (Δ_{k-2}, Δ_{k-1}), ``z`` is Δ_k. At a
+    singular minimiser Newton's method converges linearly along a fixed direction, Δ_{j+1} ≈ rΔ_j; the
+    remaining distance is then Δ_k(1 + r + r² + ...) = Δ_k/(1 - r) (Aitken's Δ² extrapolation).
+    """
+    if len(pure) < 2:
+        return None
+    d0, d1 = pure
+    n0, n1, n2 = (float(np.linalg.norm(v)) for v in (d0, d1, z))
+    if not (n0 > 0 and n1 > 0 and n2 > 0):
+        return None
+    c1 = float(d0 @ d1) / (n0 * n1)
+    c2 = float(d1 @ z) / (n1 * n2)
+    r1, r2 = n1 / n0, n2 / n1
+    if min(c1, c2) < _AITKEN_COS or not _AITKEN_R[0] <= r2 <= _AITKEN_R[1] or abs(r2 - r1) > _AITKEN_DR * r2:
+        return None
+    return 1.0 / (1.0 - r2)
 
 
 def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="auto", tol=1e-8, maxiter=1000, rng=None,
@@ -243,15 +304,48 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
       superlinear, quadratic for the exact Hessian); ``"auto"`` (default): 1 (as the paper's code) for the
       sketching solvers, ``"superlinear"`` for the Krylov solvers, whose cost grows only with
       :math:`\log(1/\theta_k)`; or a callable ``theta(k, kkt, kkt0)``.
-    * Hessian modification: for dense input with n ≤ 1000, with Z an orthonormal basis of null(G), if
-      :math:`\lambda_{\min}(Z^\top\nabla_x^2L\,Z) <` ``hess_tol`` (1e-6, as the reference code) then
-      :math:`B = \nabla_x^2L + \omega I`, :math:`\omega = \xi_B + \|\nabla^2_xL\|_2` (the reference code's
-      shift; it guarantees :math:`Z^\top BZ \succeq \xi_B I`. The smallest such shift,
-      :math:`\xi_B - \lambda_{\min}`, was tried and costs more outer iterations on the HS zoo: HS7 16
-      instead of 11, through long, backtracked steps). Larger problems: when B is diagonal its entries
-      below :math:`10^{-8}\max|B_{ii}|` are lifted by the same rule; otherwise a direction with
-      :math:`\Delta x^\top B\Delta x \le 0` triggers :math:`\omega \leftarrow \max(2\omega, \xi_B\max_i|B_{ii}|)`
-      and a new solve.
+    * Hessian modification, scale-free: for dense input with n ≤ 1000, with Z an orthonormal basis of
+      null(G), if :math:`\lambda_{\min}(Z^\top\nabla_x^2L\,Z) \le` ``hess_tol`` :math:`\cdot\|\nabla^2_xL\|_2`
+      (1e-8: the reduced Hessian is indefinite or numerically singular) then :math:`B = \nabla_x^2L + \omega I`,
+      :math:`\omega = (1+\xi_B)\|\nabla^2_xL\|_2` (:math:`\xi_B` when :math:`\nabla^2_xL = 0`), which guarantees
+      :math:`Z^\top BZ \succeq \xi_B\|\nabla^2_xL\|_2 I`. The reference code's test
+      :math:`\lambda_{\min} < 10^{-6}` and shift :math:`\xi_B + \|\nabla^2_xL\|` are absolute and fail both ways
+      when f is rescaled: on :func:`constrained_logistic <numopt.constrained._problems.constrained_logistic>`
+      from λ₀ = 0 (no sphere curvature :math:`2\lambda I` in :math:`\nabla^2_xL`) the reduced eigenvalues
+      3e-6–1.6e-5 pass it, the Newton step is 2e4 long, Armijo accepts α ≈ 2e-7 and the run stalls at KKT 125;
+      with f scaled by 1e-3 (from λ₀ = 1) the test fires at every iterate near the solution and the shifted
+      steps stall at KKT 1.5e-4. Small positive reduced curvature is therefore left to Newton and to the step-length
+      safeguard, which measures whether the model holds instead of guessing a curvature scale.
+      Larger problems: when B is diagonal its entries below :math:`10^{-8}\max|B_{ii}|` are lifted to
+      :math:`\xi_B\max|B_{ii}|`; otherwise a direction with :math:`\Delta x^\top B\Delta x \le 0` triggers
+      :math:`\omega \leftarrow \max(2\omega, \xi_B\max_i|B_{ii}|)` and a new solve.
+    * Step-length safeguard (a Levenberg–Marquardt shift driven by the line search): when the Armijo search
+      would have to cut α below ``shift_below`` (1/4: the Newton model holds on less than a quarter of the
+      step), with α the last refused step length and :math:`q = \Delta x^\top B\Delta x/\|\Delta x\|^2` the
+      curvature along the step,
+
+      .. math::
+
+          B \leftarrow B + q\,(1/\alpha - 1)\,I
+
+      and the direction is recomputed (from z = 0, under the same accuracy and descent tests), at most
+      ``max_shifts`` (8) times per iteration. On an eigendirection of B with eigenvalue q this shortens the
+      step by exactly the refused factor α; since q includes the previous shifts, repeated rounds grow the
+      shift geometrically until the null-space part of Δx has a length the merit accepts. The rule is
+      invariant under :math:`f \to sf` and :math:`x \to \sigma x`. The shift moves only the null-space part of
+      Δx (:math:`G\Delta x = -c` fixes the rest) and adds :math:`-\nu\omega\nabla_xL^\top\Delta x` to
+      :math:`\nabla\mathcal L_{\mu,\nu}^\top\Delta`, so the rounds stop once a shift beyond
+      :math:`\|\nabla_x^2L\|` shortens the step by less than 10%, or once the shifted direction needed a
+      penalty update; the last direction then gets the ordinary search down to ``max_backtracks`` halvings.
+      B stays in the paper's class (:math:`Z^\top BZ \succ 0`, bounded), so the analysis is unchanged.
+    * Extrapolated step at singular minimisers: where :math:`Z^\top\nabla_x^2L\,Z` is singular at the
+      solution (HS26, HS49, HS50: quartic terms) Newton converges only linearly, :math:`\Delta_{k+1} \approx
+      r\Delta_k` (r = 2/3 for a quartic). When the last two unmodified full Newton steps and the current one
+      are parallel (cosines ≥ 0.99) and shrink by a steady ratio (two ratios r within 5%, r ∈ [0.3, 0.9]),
+      the line search first tries :math:`\alpha = 1/(1-r)`, the remaining length of the geometric series
+      (Aitken's :math:`\Delta^2` extrapolation along the Newton direction, the idea of Kelley–Suresh [4] and
+      Griewank [5] for Newton at singular points), under the same Armijo test; if refused, the ordinary
+      search from α = 1 follows (one extra evaluation). ``extrapolate=False`` turns it off.
     * Rank-deficient Jacobian (e.g. HS61 at x₀ = 0): when :math:`\sigma_{\min}(G) \le`
       ``rank_tol`` :math:`\cdot\max(1,\sigma_{\max}(G))` (dense input, n ≤ 1000), or when an inner solve cannot reach its
       accuracy, the (2,2) block becomes :math:`-\rho I` with :math:`\rho = \min(1, \|b_k\|_2)`
@@ -312,8 +406,10 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
         at 1e5-1e6), ``sampling`` ("row_norm"), ``block_size``,
         ``check_every`` (sketch steps between residual checks, default max(epoch, 64)), ``lambda0``, ``warm_start`` (True: the
         sketches start from :math:`z^0 = t\,\Delta_{k-1}`, t minimising :math:`\|K t\Delta_{k-1} - b\|`,
-        instead of the paper's :math:`z^0 = 0`), ``hess_tol`` (1e-6), ``rank_tol`` (1e-8), ``max_backtracks`` (40), ``laplacian_solver``
-        ("auto": SuperLU up to 300,000 rows, then pyamg when installed; "splu"; "amg").
+        instead of the paper's :math:`z^0 = 0`), ``hess_tol`` (1e-8, relative to :math:`\|\nabla_x^2L\|_2`),
+        ``rank_tol`` (1e-8), ``max_backtracks`` (40), ``shift_below`` (0.25), ``max_shifts`` (8), ``extrapolate``
+        (True), ``laplacian_solver`` ("auto": SuperLU up to 300,000 rows, then pyamg when installed; "splu";
+        "amg").
 
     Returns
     -------
@@ -342,6 +438,10 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
        differentiable exact augmented Lagrangians", Math. Program. (2023). arXiv:2102.05320.
     .. [3] J. W. Pearson and A. J. Wathen, "A new approximation of the Schur complement in preconditioners
        for PDE-constrained optimization", Numer. Linear Algebra Appl. 19 (2012), 816-829.
+    .. [4] C. T. Kelley and R. Suresh, "A new acceleration method for Newton's method at singular points",
+       SIAM J. Numer. Anal. 20 (1983), 1001-1009.
+    .. [5] A. Griewank, "On solving nonlinear equations with simple singularities or nearly singular
+       solutions", SIAM Rev. 27 (1985), 537-563.
 
     Examples
     --------
@@ -426,7 +526,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     grad_lag = g + np.asarray(G.T @ lam).ravel()
     kkt = float(math.hypot(np.linalg.norm(grad_lag), np.linalg.norm(c)))
     kkt0 = kkt
-    hist = {"alpha": [], "inner": [], "theta": [], "modified": [], "rho": []}
+    hist = {"alpha": [], "inner": [], "theta": [], "modified": [], "rho": [], "shifts": []}
     mus, nus, deltas, kkts = [mu], [nu], [delta], [kkt]
     inner_total = 0
     nit = 0
@@ -436,6 +536,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     status, message = None, ""
     omega_keep = 0.0
     prev_step = None
+    pure_steps = []  # the last (at most 2) consecutive unmodified full Newton steps, for _aitken_step
 
     def make_result(st, msg=""):
         return ConstrainedResult(
@@ -533,96 +634,150 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             kk = float(kd @ kd)
             if kk > 0 and math.isfinite(kk):
                 z = (float(kd @ b) / kk) * prev_step
-        used = 0
         step_inner = 0
         failed = None
         curvature_retries = 0
+        shift_rounds = 0
+        prev_norm = math.inf
+        used = 0
         while True:
-            threshold = theta * delta * bnorm / kscale
-            out = inner.solve(z, b, threshold, inner_budget - used)
-            used += out.steps
-            step_inner += out.steps
-            z = out.z
-            if not out.ok:
-                if rho == 0.0 and out.reason != "budget" or (rho == 0.0 and not dense_checks):
-                    rho = min(1.0, kkt)
-                    system = KKTSystem(B, G, rho, diagonal=diag)
-                    inner.prepare(system)
-                    z = np.zeros(n + m)
-                    continue
-                failed = (f"Stopped: the inner solver ({sketch}) did not reach the adaptive accuracy "
-                          f"||r|| <= {threshold:.3g} within {inner_budget} iterations (residual {out.residual:.3g}, "
-                          f"{out.reason}); raise `inner_maxiter`, use a Krylov `sketch` or loosen `tol`.")
-                break
-            dx, dl = z[:n], z[n:]
-            if not dense_checks and diag is None and curvature_retries < 30:
-                curv = float(dx @ np.asarray(B @ dx).ravel())
-                if not curv > 0.0 and np.any(dx):
-                    d = system.bdiag()
-                    scale_b = float(np.abs(d).max()) if d is not None and d.size else 1.0
-                    omega = max(2.0 * omega, o["xi_B"] * max(scale_b, 1e-300))
-                    omega_keep = omega
-                    B = _add_shift(H, omega)
-                    system = KKTSystem(B, G, rho)
-                    inner.prepare(system)
-                    z = np.zeros(n + m)
-                    curvature_retries += 1
-                    continue
-            gx, gl = merit_gradient(c, grad_lag, H, G, mu, nu)
-            dmerit = float(gx @ dx + gl @ dl)
-            if dmerit <= -0.5 * nu * bnorm * bnorm:
-                break
-            if mu >= _MU_MAX or nu <= _NU_MIN:
-                if dmerit < 0.0:
+            # ---- inexact Newton direction under the accuracy and descent tests ------------------------
+            penalty_updates = 0
+            while True:
+                threshold = theta * delta * bnorm / kscale
+                out = inner.solve(z, b, threshold, inner_budget - used)
+                used += out.steps
+                step_inner += out.steps
+                z = out.z
+                if not out.ok:
+                    if rho == 0.0 and out.reason != "budget" or (rho == 0.0 and not dense_checks):
+                        rho = min(1.0, kkt)
+                        system = KKTSystem(B, G, rho, diagonal=diag)
+                        inner.prepare(system)
+                        z = np.zeros(n + m)
+                        continue
+                    failed = (f"Stopped: the inner solver ({sketch}) did not reach the adaptive accuracy "
+                              f"||r|| <= {threshold:.3g} within {inner_budget} iterations (residual "
+                              f"{out.residual:.3g}, {out.reason}); raise `inner_maxiter`, use a Krylov `sketch` or "
+                              "loosen `tol`.")
                     break
-                failed = ("Stopped: no descent direction for the augmented Lagrangian merit even at the penalty "
-                          "limits (mu > 1e8 or nu < 1e-8); the problem may violate LICQ or be badly scaled.")
+                dx, dl = z[:n], z[n:]
+                if not dense_checks and diag is None and curvature_retries < 30:
+                    curv = float(dx @ np.asarray(B @ dx).ravel())
+                    if not curv > 0.0 and np.any(dx):
+                        d = system.bdiag()
+                        scale_b = float(np.abs(d).max()) if d is not None and d.size else 1.0
+                        omega = max(2.0 * omega, o["xi_B"] * max(scale_b, 1e-300))
+                        omega_keep = omega
+                        B = _add_shift(H, omega)
+                        system = KKTSystem(B, G, rho)
+                        inner.prepare(system)
+                        z = np.zeros(n + m)
+                        curvature_retries += 1
+                        continue
+                gx, gl = merit_gradient(c, grad_lag, H, G, mu, nu)
+                dmerit = float(gx @ dx + gl @ dl)
+                if dmerit <= -0.5 * nu * bnorm * bnorm:
+                    break
+                if mu >= _MU_MAX or nu <= _NU_MIN:
+                    if dmerit < 0.0:
+                        break
+                    failed = ("Stopped: no descent direction for the augmented Lagrangian merit even at the "
+                              "penalty limits (mu > 1e8 or nu < 1e-8); the problem may violate LICQ or be badly "
+                              "scaled.")
+                    break
+                mu *= phi * phi
+                nu /= phi
+                penalty_updates += 1
+                if paper:
+                    kscale, trial = scales(mu, nu)
+                    delta = max(min(delta / phi**4, trial), o["delta_min"])
+                else:
+                    delta = max(delta / phi**4, o["delta_min"])
+            if failed is not None:
                 break
-            mu *= phi * phi
-            nu /= phi
-            if paper:
-                kscale, trial = scales(mu, nu)
-                delta = max(min(delta / phi**4, trial), o["delta_min"])
-            else:
-                delta = max(delta / phi**4, o["delta_min"])
+            # ---- Armijo line search on the merit -------------------------------------------------------
+            # A shift changes only the null-space part of the step; once a shift beyond the Hessian's own scale
+            # shortens the step by less than 10%, the step is its range-space part (fixed by G dx = -c) and more
+            # shift would only inflate dl.
+            dx_norm = float(np.linalg.norm(dx))
+            last_round = shift_rounds >= o["max_shifts"] or (shift_rounds > 0 and (
+                penalty_updates > 0 or dx_norm > 0.9 * prev_norm and omega >= _hessian_scale(H, geo)))
+            prev_norm = dx_norm
+            floor = 0.0 if last_round else o["shift_below"]
+            phi0 = merit_value(f, c, grad_lag, lam, mu, nu)
+
+            def evaluate_at(a):
+                xa, la = x + a * dx, lam + a * dl
+                with np.errstate(all="ignore"):
+                    fa, ca = orc.f_and_c(xa)
+                    if not (np.isfinite(fa) and np.isfinite(ca).all()):
+                        return None
+                    ga, Ga = orc.grad_jac(xa)
+                    gla = ga + np.asarray(Ga.T @ la).ravel()
+                    return xa, la, fa, ca, ga, Ga, gla, merit_value(fa, ca, gla, la, mu, nu)
+
+            accepted = extrapolated = at_floor = False
+            alpha_ext = (_aitken_step(pure_steps, z) if o["extrapolate"] and omega == 0.0 and rho == 0.0
+                         and shift_rounds == 0 else None)
+            if alpha_ext is not None:
+                t = evaluate_at(alpha_ext)
+                if t is not None and math.isfinite(t[-1]) and t[-1] <= phi0 + beta * alpha_ext * dmerit:
+                    accepted = extrapolated = True
+                    alpha = alpha_ext
+            if not accepted:
+                alpha = 1.0
+                for _ in range(o["max_backtracks"]):
+                    t = evaluate_at(alpha)
+                    phit = t[-1] if t is not None else math.inf
+                    if math.isfinite(phit) and phit <= phi0 + beta * alpha * dmerit:
+                        accepted = True
+                        break
+                    # Rounding floor: once the predicted decrease is below the merit's rounding level, the
+                    # Armijo test compares noise; accept a step that still reduces the KKT residual.
+                    if math.isfinite(phit) and -beta * alpha * dmerit <= 64 * _EPS * (abs(phi0) + 1.0):
+                        kt = float(math.hypot(np.linalg.norm(t[6]), np.linalg.norm(t[3])))
+                        if kt < kkt:
+                            accepted = True
+                            break
+                    if alpha * 0.5 < floor:
+                        at_floor = True
+                        break
+                    alpha *= 0.5
+            if accepted or not at_floor:
+                break
+            # ---- step-length safeguard: the Newton model holds on less than `shift_below` of the step -------
+            # alpha is the last refused step length. Shift B by q (1/alpha - 1), q = dx'B dx / |dx|^2 the
+            # curvature along the step: on an eigendirection of B with eigenvalue q this shortens the step by
+            # exactly that factor alpha. (q <= 0 can only come from the range-space part: then |B dx|/|dx|.)
+            q = _step_curvature(B, dx, bnorm)
+            if q is None:
+                break
+            add = q * (1.0 / alpha - 1.0)
+            omega += add
+            B = _add_shift(H, omega)
+            if diag is not None:
+                diag = diag + add
+            system = KKTSystem(B, G, rho, diagonal=diag)
+            inner.prepare(system)
+            z = np.zeros(n + m)  # not the old step: it may pass the new system's (relative) accuracy test
+            shift_rounds += 1
         inner_total += step_inner
         if failed is not None:
             status, message = Status.STAGNATION, failed
             break
-        # ---- Armijo line search on the merit -----------------------------------------------------
-        phi0 = merit_value(f, c, grad_lag, lam, mu, nu)
-        alpha = 1.0
-        accepted = False
-        for _ in range(o["max_backtracks"]):
-            xt = x + alpha * dx
-            lt = lam + alpha * dl
-            with np.errstate(all="ignore"):
-                ft, ct = orc.f_and_c(xt)
-                if np.isfinite(ft) and np.isfinite(ct).all():
-                    gt, Gt = orc.grad_jac(xt)
-                    glt = gt + np.asarray(Gt.T @ lt).ravel()
-                    phit = merit_value(ft, ct, glt, lt, mu, nu)
-                else:
-                    phit = math.inf
-            if math.isfinite(phit) and phit <= phi0 + beta * alpha * dmerit:
-                accepted = True
-                break
-            # Rounding floor: once the predicted decrease is below the merit's rounding level, the Armijo test
-            # compares noise; accept a step that still reduces the KKT residual.
-            if math.isfinite(phit) and -beta * alpha * dmerit <= 64 * _EPS * (abs(phi0) + 1.0):
-                kt = float(math.hypot(np.linalg.norm(glt), np.linalg.norm(ct)))
-                if kt < kkt:
-                    accepted = True
-                    break
-            alpha *= 0.5
         if not accepted:
             status = Status.STAGNATION
             message = (f"Stopped: the Armijo line search on the augmented Lagrangian failed after "
                        f"{o['max_backtracks']} halvings at KKT residual {kkt:.3g}; the direction is too inexact "
                        "or `tol` is below the rounding floor of this problem: loosen `tol`.")
             break
-        x, lam, f, c, g, G, grad_lag = xt, lt, ft, ct, gt, Gt, glt
+        x, lam, f, c, g, G, grad_lag = t[:7]
         prev_step = z
+        if alpha == 1.0 and omega == 0.0 and rho == 0.0 and not extrapolated:
+            pure_steps = (pure_steps + [z])[-2:]
+        else:
+            pure_steps = []
         kkt = float(math.hypot(np.linalg.norm(grad_lag), np.linalg.norm(c)))
         nit += 1
         hist["alpha"].append(alpha)
@@ -630,6 +785,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         hist["theta"].append(theta)
         hist["modified"].append(omega)
         hist["rho"].append(rho)
+        hist["shifts"].append(shift_rounds)
         mus.append(mu)
         nus.append(nu)
         deltas.append(delta)

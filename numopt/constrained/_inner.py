@@ -295,10 +295,10 @@ class SchurApprox:
 
 def _have_pyamg() -> bool:
     try:
-        import pyamg  # noqa: F401
+        import pyamg
     except ImportError:
         return False
-    return True
+    return pyamg is not None
 
 
 #: Above this many rows the Laplacian-type block is handed to pyamg (when installed) instead of SuperLU.

