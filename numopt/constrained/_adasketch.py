@@ -181,7 +181,7 @@ def _add_shift(H, omega):
 class _Geometry:
     """Small-problem quantities for the Hessian modification, the rank safeguard and the paper's ψ test."""
 
-    def __init__(self, H, G, o):
+    def __init__(self, H, G, o, curvature_scale=0.0):
         Gd, Hd = _dense(G), _dense(H)
         m, n = Gd.shape
         # one SVD of G gives its rank, sigma_min and (rows of vt past the rank) an orthonormal basis of null(G)
@@ -202,9 +202,13 @@ class _Geometry:
                 # ||H||_F >= ||H||_2: the full eigenvalue computation is needed only when this cheap bound cannot
                 # settle the test
                 if lmin <= o["hess_tol"] * float(np.linalg.norm(Hs)) and lmin <= o["hess_tol"] * self.h_norm:
-                    # numerically singular or indefinite: lambda_min(Z'(H + omega I)Z) >= xi_B ||H|| since
-                    # lmin >= -||H|| (the reference code's xi_B + ||H||, made relative; xi_B alone when H = 0)
-                    self.omega = (1.0 + o["xi_B"]) * self.h_norm if self.h_norm > 0 else o["xi_B"]
+                    # numerically singular or indefinite: lambda_min(Z'(H + omega I)Z) >= xi_B max(||H||, s) since
+                    # lmin >= -||H||, s = ||grad f|| / max(||x||, 1) a curvature scale of f (the reference
+                    # code's xi_B + ||H||, made relative; a shift relative to a tiny ||H|| alone leaves the KKT
+                    # matrix as ill-conditioned as H, which the sketches cannot solve: min c'x on the sphere
+                    # at lambda ~ -4e-3 gave cond(K) = 4e3)
+                    scale = max(self.h_norm, curvature_scale)
+                    self.omega = self.h_norm + o["xi_B"] * scale if scale > 0 else o["xi_B"]
         self.Hd = Hd
         self.Gd = Gd
 
@@ -307,8 +311,12 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
     * Hessian modification, scale-free: for dense input with n ≤ 1000, with Z an orthonormal basis of
       null(G), if :math:`\lambda_{\min}(Z^\top\nabla_x^2L\,Z) \le` ``hess_tol`` :math:`\cdot\|\nabla^2_xL\|_2`
       (1e-8: the reduced Hessian is indefinite or numerically singular) then :math:`B = \nabla_x^2L + \omega I`,
-      :math:`\omega = (1+\xi_B)\|\nabla^2_xL\|_2` (:math:`\xi_B` when :math:`\nabla^2_xL = 0`), which guarantees
-      :math:`Z^\top BZ \succeq \xi_B\|\nabla^2_xL\|_2 I`. The reference code's test
+      :math:`\omega = \|\nabla^2_xL\|_2 + \xi_B\max(\|\nabla^2_xL\|_2, s_f)` with the curvature scale
+      :math:`s_f = \|\nabla f(x)\|/\max(\|x\|, 1)` (:math:`\xi_B` when both vanish), which guarantees
+      :math:`Z^\top BZ \succeq \xi_B\max(\|\nabla^2_xL\|_2, s_f) I`. :math:`s_f` keeps the shift from
+      following a tiny :math:`\nabla^2_xL` (a linear objective with a near-zero multiplier): min
+      :math:`c^\top x` on the sphere at :math:`\lambda \approx -4\cdot10^{-3}` gave a KKT matrix of condition
+      4e3 that Kaczmarz could not solve in 1e7 steps. The reference code's test
       :math:`\lambda_{\min} < 10^{-6}` and shift :math:`\xi_B + \|\nabla^2_xL\|` are absolute and fail both ways
       when f is rescaled: on :func:`constrained_logistic <numopt.constrained._problems.constrained_logistic>`
       from λ₀ = 0 (no sphere curvature :math:`2\lambda I` in :math:`\nabla^2_xL`) the reduced eigenvalues
@@ -576,7 +584,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         geo = None
         diag = None
         if dense_checks:
-            geo = _Geometry(H, G, o)
+            geo = _Geometry(H, G, o, float(np.linalg.norm(g)) / max(float(np.linalg.norm(x)), 1.0))
             omega = geo.omega
             if geo.rank_deficient:
                 rho = min(1.0, kkt)

@@ -175,3 +175,19 @@ def test_logistic_oracles(logistic300):
     e = np.zeros(123)
     e[5] = 1e-6
     np.testing.assert_allclose((p.grad(w2 + e) - p.grad(w2 - e)) / 2e-6, H_ref[:, 5], rtol=1e-5, atol=1e-9)
+
+
+def test_linear_objective_on_sphere_with_tiny_multiplier_kaczmarz():
+    """min c'x on the unit circle (seed 8): an early iterate has lambda ~ -4e-3, so the Lagrangian Hessian 2 lambda I
+    is tiny; a shift relative to it alone gave B = 8e-4 I, a KKT matrix of condition 4e3 and a Kaczmarz inner solve
+    that did not converge in 1e7 steps. The curvature scale |grad f| / max(|x|, 1) keeps the shift at O(xi_B |c|)."""
+    rng = np.random.default_rng(8)
+    c = rng.standard_normal(2)
+    x0 = rng.standard_normal(2)
+    x0 /= np.linalg.norm(x0)
+    con = {"type": "eq", "fun": lambda x: np.array([x @ x - 1.0]), "jac": lambda x: 2.0 * x[None, :],
+           "hess": lambda x, v: 2.0 * v[0] * np.eye(2)}
+    res = minimize(lambda x: c @ x, x0, jac=lambda x: c, hess=lambda x: np.zeros((2, 2)), constraints=con,
+                   sketch="kaczmarz", rng=8)
+    assert res.success
+    np.testing.assert_allclose(res.x, -c / np.linalg.norm(c), atol=1e-7)
