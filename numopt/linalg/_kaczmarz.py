@@ -31,8 +31,8 @@ _SAMPLINGS = ("row_norm", "uniform")
 #: Most random indices drawn (and held) at once; a long chunk between two checks is split into batches.
 #: ``Generator.random`` draws the same stream whatever the batch sizes, so batching changes no result.
 _BATCH = 1 << 16
-#: A residual that has not fallen below ``_STALL_FACTOR`` times its last reference value for
-#: ``_PATIENCE_EPOCHS`` epochs (and at least ``_PATIENCE_CHECKS`` checks) ends the run.
+#: A residual that has not fallen below ``_STALL_FACTOR`` times its last reference value for ``patience``
+#: epochs (default ``_PATIENCE_EPOCHS``; and at least ``_PATIENCE_CHECKS`` checks) ends the run.
 _PATIENCE_EPOCHS = 100
 _PATIENCE_CHECKS = 10
 _STALL_FACTOR = 0.99
@@ -252,6 +252,7 @@ def sketch_and_project(
     tol=1e-8,
     maxiter=None,
     check_every=None,
+    patience=_PATIENCE_EPOCHS,
     rng=None,
     callback=None,
     verbose=False,
@@ -307,6 +308,11 @@ def sketch_and_project(
         Steps between two residual checks (each costs one product with ``A``); default one epoch,
         ``m`` for ``"kaczmarz"`` and ``ceil(m / block_size)`` otherwise. Stopping, ``callback`` and
         ``verbose`` act only at checks.
+    patience : int or None, default 100
+        Epochs without a 1 % drop of the residual (and at least 10 checks) after which the run ends as
+        ``INCONSISTENT`` (or ``STAGNATION``, see below). ``None`` never ends a run for a stall: use it for a
+        system known to be consistent but slow (an ill-conditioned nonsingular one), whose residual can
+        plateau for long stretches before it falls again.
     rng : None, int, SeedSequence or numpy Generator
         Source of every random choice (partition, rows, blocks, Gaussian sketches); a seed makes the
         run reproducible bit for bit.
@@ -324,7 +330,7 @@ def sketch_and_project(
         ``residual_history`` and ``partition``. ``status`` is ``SUCCESS``; ``ZERO_RHS`` when ``b = 0``
         and no ``x0`` is given (then ``x = 0``); ``MAXITER``; ``CALLBACK``; ``NONFINITE`` when the
         residual becomes NaN or inf; ``INCONSISTENT`` when the residual has stopped decreasing (less
-        than 1 % in 100 epochs) while still above :math:`\sqrt{\epsilon}\,\|b\|_2`, which is what an
+        than 1 % in ``patience`` epochs) while still above :math:`\sqrt{\epsilon}\,\|b\|_2`, which is what an
         inconsistent system does, and ``STAGNATION`` when it stalls below that level.
 
     Raises
@@ -382,6 +388,8 @@ def sketch_and_project(
     epoch = m if method == "kaczmarz" else -(-m // block_size)
     maxiter = 1000 * epoch if maxiter is None else check_int(maxiter, "maxiter", func, low=1)
     check_every = epoch if check_every is None else check_int(check_every, "check_every", func, low=1)
+    if patience is not None:
+        patience = check_int(patience, "patience", func, low=1)
     rng = check_rng(rng, func)
     callback = check_callable(callback, "callback", func)
 
@@ -401,7 +409,7 @@ def sketch_and_project(
     res = _residual_norm(A, b, x)
     scale = b_norm if b_norm > 0.0 else res
     threshold = tol * scale
-    patience = max(_PATIENCE_EPOCHS * epoch, _PATIENCE_CHECKS * check_every)
+    patience_steps = math.inf if patience is None else max(patience * epoch, _PATIENCE_CHECKS * check_every)
     printer = IterationPrinter(["nit", "residual", "relative"]) if verbose else None
 
     history = [res]
@@ -443,7 +451,7 @@ def sketch_and_project(
         else:
             if res < _STALL_FACTOR * reference:
                 reference, nit_reference = res, nit
-            elif nit - nit_reference >= patience:
+            elif nit - nit_reference >= patience_steps:
                 status = Status.INCONSISTENT if res > math.sqrt(_EPS) * scale else Status.STAGNATION
             if status is None and nit >= maxiter:
                 status = Status.MAXITER

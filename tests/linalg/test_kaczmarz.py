@@ -478,6 +478,24 @@ def test_inconsistent_system_is_detected(method):
     assert res.nit < 1000 * 40  # stopped well before maxiter
 
 
+def test_patience_sets_when_a_stall_ends_the_run():
+    """The inconsistent system above: patience=5 stops sooner than the default 100 epochs; patience=None never
+    stops for the stall and spends the whole budget (MAXITER)."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((40, 4))
+    b = A @ rng.standard_normal(4) + 0.1 * rng.standard_normal(40)
+    with pytest.warns(ConvergenceWarning, match="inconsistent"):
+        default = sketch_and_project(A, b, rng=0)
+    with pytest.warns(ConvergenceWarning, match="inconsistent"):
+        short = sketch_and_project(A, b, rng=0, patience=5)
+    assert short.status is Status.INCONSISTENT and short.nit < default.nit
+    with pytest.warns(ConvergenceWarning):
+        never = sketch_and_project(A, b, rng=0, patience=None, maxiter=300 * 40)
+    assert never.status is Status.MAXITER and never.nit == 300 * 40
+    with pytest.raises(ValueError, match="`patience` must be >= 1"):
+        sketch_and_project(A, b, patience=0)
+
+
 def test_zero_rhs_and_solution_start():
     A = conditioned_matrix(8, 3, seed=0)
     res = sketch_and_project(A, np.zeros(8))
