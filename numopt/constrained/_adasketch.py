@@ -19,7 +19,7 @@ from .._validation import (
     check_scalar,
     fail,
 )
-from ._inner import DirectInner, KKTSystem, MinresInner, SchurCGInner, SketchInner
+from ._inner import DirectInner, KKTSystem, MinresInner, SchurCGInner, SketchInner, matrix_diagonal
 from ._merit import merit_gradient, merit_value
 from ._oracles import Oracles, finite_matrix, matrix_kind
 
@@ -224,7 +224,7 @@ def _hessian_scale(H, geo) -> float:
     """||H||_2 when the dense checks computed it, else max |H_ii| (0 when H is an operator without a diagonal)."""
     if geo is not None:
         return geo.h_norm
-    d = KKTSystem(H, np.zeros((0, H.shape[0]))).bdiag()
+    d = matrix_diagonal(H)
     return float(np.abs(d).max()) if d is not None and d.size else 0.0
 
 

@@ -65,20 +65,22 @@ class KKTSystem:
                        format="csr")
 
     def bdiag(self):
-        """diag(B) (exact for dense/sparse B; for an operator, probed only if it exposes ``diagonal``)."""
-        if self.diagonal is not None:
-            return self.diagonal
-        B = self.B
-        if matrix_kind(B) == "dense":
-            return np.diag(B).copy()
-        if matrix_kind(B) == "sparse":
-            return B.diagonal()
-        if hasattr(B, "diagonal"):
-            try:
-                return np.asarray(B.diagonal(), dtype=float)
-            except Exception:  # noqa: BLE001 - fall back to a scaled identity
-                pass
-        return None
+        """diag(B) (the known ``diagonal``, else :func:`matrix_diagonal`)."""
+        return self.diagonal if self.diagonal is not None else matrix_diagonal(self.B)
+
+
+def matrix_diagonal(B):
+    """diag(B): exact for dense/sparse B; for an operator, probed only if it exposes ``diagonal``, else None."""
+    if matrix_kind(B) == "dense":
+        return np.diag(B).copy()
+    if matrix_kind(B) == "sparse":
+        return B.diagonal()
+    if hasattr(B, "diagonal"):
+        try:
+            return np.asarray(B.diagonal(), dtype=float)
+        except Exception:  # noqa: BLE001 - no usable diagonal
+            pass
+    return None
 
 
 def _res(K, z, b):
