@@ -213,3 +213,20 @@ def test_predict_and_residual_kernels_match_numpy():
     expected = np.sum((vv - (A @ B.T)[rr, cc]) ** 2)
     np.testing.assert_allclose(K.observed_sq_residual(obs.row_ptr, obs.row_idx, obs.row_val, A, B), expected,
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_exact_half_step_on_rows_longer_than_a_gram_tile(parallel):
+    """Rows of 1, GRAM_TILE - 1, GRAM_TILE, GRAM_TILE + 1 and several tiles of observations: the tiled Gram
+    accumulation matches numpy.linalg.lstsq (the random structures above stay within one tile)."""
+    rng = np.random.default_rng(11)
+    k, n_other = 7, 1200
+    lengths = [k, K.GRAM_TILE - 1, K.GRAM_TILE, K.GRAM_TILE + 1, 3 * K.GRAM_TILE + 5, 1000]
+    rows = np.concatenate([np.full(d, i) for i, d in enumerate(lengths)])
+    cols = np.concatenate([np.sort(rng.choice(n_other, d, replace=False)) for d in lengths])
+    obs = build(rows, cols, rng.standard_normal(rows.size), (len(lengths), n_other))
+    F = rng.standard_normal((n_other, k))
+    for reg in (0.0, 0.5):
+        X = rng.standard_normal((len(lengths), k))
+        _run(obs, F, X, reg, K.EXACT, parallel=parallel)
+        np.testing.assert_allclose(X, _reference(obs, F, reg), rtol=1e-9, atol=1e-10)
