@@ -530,33 +530,29 @@ def _solve_chunk(c, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sket
             nsteps, rr = _pcgls(BT, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, rr, q, g, p, z, tvec, bty, False)
             steps += nsteps
             res += rr
-            for a in range(k):
-                e = xi[a] - x_old[a]
-                dsq += e * e
-                xsq += xi[a] * xi[a]
-            continue
-        _gather(indptr, idx, val, F, i, BT, y)
-        if method == EXACT:
-            fallbacks += _exact(BT, y, d, reg, G, L, rhs, xi)
-            res += _residual(BT, y, d, xi, r)
         else:
-            if sketch_kind == SRHT:
-                _sketch_srht(indptr, idx, i, BT, d, srht_signs, srht_selected, W, SB, sketch_size)
-            else:
-                _sketch_sparse_sign(indptr, idx, i, BT, d, sk_rows, sk_signs, SB, sketch_size)
-            if reg > 0.0:
-                sr = math.sqrt(reg)
-                SB[sketch_size:, :] = 0.0
-                for a in range(k):
-                    SB[sketch_size + a, a] = sr
-            if _householder_r(SB, nr, R):
-                rr = _residual(BT, y, d, xi, r)
-                nsteps, rr = _pcgls(BT, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, rr, q, g, p, z, tvec, bty, True)
-                steps += nsteps
-                res += rr
-            else:  # rank-deficient row (fewer than k independent observations): exact min-norm
+            _gather(indptr, idx, val, F, i, BT, y)
+            if method == EXACT:
                 fallbacks += _exact(BT, y, d, reg, G, L, rhs, xi)
                 res += _residual(BT, y, d, xi, r)
+            else:
+                if sketch_kind == SRHT:
+                    _sketch_srht(indptr, idx, i, BT, d, srht_signs, srht_selected, W, SB, sketch_size)
+                else:
+                    _sketch_sparse_sign(indptr, idx, i, BT, d, sk_rows, sk_signs, SB, sketch_size)
+                if reg > 0.0:
+                    sr = math.sqrt(reg)
+                    SB[sketch_size:, :] = 0.0
+                    for a in range(k):
+                        SB[sketch_size + a, a] = sr
+                if _householder_r(SB, nr, R):
+                    rr = _residual(BT, y, d, xi, r)
+                    nsteps, rr = _pcgls(BT, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, rr, q, g, p, z, tvec, bty, True)
+                    steps += nsteps
+                    res += rr
+                else:  # rank-deficient row (fewer than k independent observations): exact min-norm
+                    fallbacks += _exact(BT, y, d, reg, G, L, rhs, xi)
+                    res += _residual(BT, y, d, xi, r)
         for a in range(k):
             e = xi[a] - x_old[a]
             dsq += e * e
