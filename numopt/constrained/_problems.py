@@ -140,7 +140,7 @@ def constrained_logistic(n_samples: int = 32561, n_features: int = 123, n_linear
     all three at the same w), and ``hess`` returns the dense :math:`X^\top\mathrm{diag}(d)X` summed over the
     sparse rows by a Numba kernel (3 ms at the a9a shape against 35 ms for scipy's sparse-sparse product).
     """
-    from ._kernels import csr_weighted_gram  # numba loads only when this problem is built
+    from ..linalg._kernels import csr_weighted_gram  # numba loads only when this problem is built
 
     gen = np.random.default_rng(rng)
     X = sp.random(n_samples, n_features, density=density, format="csr", random_state=gen,

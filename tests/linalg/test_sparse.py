@@ -67,3 +67,29 @@ def test_out_buffer_is_used():
 def test_bad_input(A, x, kwargs, error, match):
     with pytest.raises(error, match=match):
         csr_matvec(A, x, **kwargs)
+
+
+def _gram_reference(X, w):
+    Xd = X.toarray()
+    return Xd.T @ (w[:, None] * Xd)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_csr_weighted_gram_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    X = sp.random(60, 9, density=0.3, format="csr", random_state=rng)
+    w = rng.standard_normal(60)
+    out = np.zeros((9, 9))
+    _kernels.csr_weighted_gram(X.indptr, X.indices, X.data, w, out)
+    np.testing.assert_allclose(out, _gram_reference(X, w), rtol=1e-13, atol=1e-13)
+    # unsorted column indices within rows give the same result
+    Y = X.copy()
+    for i in range(Y.shape[0]):
+        a, b = Y.indptr[i], Y.indptr[i + 1]
+        Y.indices[a:b] = Y.indices[a:b][::-1].copy()
+        Y.data[a:b] = Y.data[a:b][::-1].copy()
+    Y.has_sorted_indices = False
+    out2 = np.zeros((9, 9))
+    _kernels.csr_weighted_gram(Y.indptr, Y.indices, Y.data, w, out2)
+    np.testing.assert_allclose(out2, out, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(out, out.T)
