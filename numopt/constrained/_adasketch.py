@@ -261,6 +261,35 @@ def _aitken_step(pure, z):
     return 1.0 / (1.0 - r2)
 
 
+def _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext, max_backtracks, floor):
+    """Armijo backtracking on the merit: the extrapolated step ``alpha_ext`` first (when given), then
+    alpha = 1, 1/2, ... at most ``max_backtracks`` times, stopping before alpha would drop below ``floor``.
+
+    ``evaluate_at(alpha)`` returns the trial tuple (x, lam, f, c, g, G, grad_lag, merit) or None when f or c is
+    not finite. Returns ``(accepted, extrapolated, at_floor, alpha, t)``: alpha is the accepted step, or the
+    last refused one when ``at_floor``; t the last trial tuple.
+    """
+    if alpha_ext is not None:
+        t = evaluate_at(alpha_ext)
+        if t is not None and math.isfinite(t[-1]) and t[-1] <= phi0 + beta * alpha_ext * dmerit:
+            return True, True, False, alpha_ext, t
+    alpha, t = 1.0, None
+    for _ in range(max_backtracks):
+        t = evaluate_at(alpha)
+        phit = t[-1] if t is not None else math.inf
+        if math.isfinite(phit) and phit <= phi0 + beta * alpha * dmerit:
+            return True, False, False, alpha, t
+        # Rounding floor: once the predicted decrease is below the merit's rounding level, the Armijo test
+        # compares noise; accept a step that still reduces the KKT residual.
+        if math.isfinite(phit) and -beta * alpha * dmerit <= 64 * _EPS * (abs(phi0) + 1.0):
+            if math.hypot(np.linalg.norm(t[6]), np.linalg.norm(t[3])) < kkt:
+                return True, False, False, alpha, t
+        if alpha * 0.5 < floor:
+            return False, False, True, alpha, t
+        alpha *= 0.5
+    return False, False, False, alpha, t
+
+
 def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="auto", tol=1e-8, maxiter=1000, rng=None,
              callback=None, verbose=False, **method_options) -> ConstrainedResult:
     r"""Minimise f(x) subject to c(x) = 0 by adaptive inexact Newton steps on an exact augmented Lagrangian.
@@ -725,33 +754,10 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                     gla = ga + np.asarray(Ga.T @ la).ravel()
                     return xa, la, fa, ca, ga, Ga, gla, merit_value(fa, ca, gla, la, mu, nu)
 
-            accepted = extrapolated = at_floor = False
             alpha_ext = (_aitken_step(pure_steps, z) if o["extrapolate"] and omega == 0.0 and rho == 0.0
                          and shift_rounds == 0 else None)
-            if alpha_ext is not None:
-                t = evaluate_at(alpha_ext)
-                if t is not None and math.isfinite(t[-1]) and t[-1] <= phi0 + beta * alpha_ext * dmerit:
-                    accepted = extrapolated = True
-                    alpha = alpha_ext
-            if not accepted:
-                alpha = 1.0
-                for _ in range(o["max_backtracks"]):
-                    t = evaluate_at(alpha)
-                    phit = t[-1] if t is not None else math.inf
-                    if math.isfinite(phit) and phit <= phi0 + beta * alpha * dmerit:
-                        accepted = True
-                        break
-                    # Rounding floor: once the predicted decrease is below the merit's rounding level, the
-                    # Armijo test compares noise; accept a step that still reduces the KKT residual.
-                    if math.isfinite(phit) and -beta * alpha * dmerit <= 64 * _EPS * (abs(phi0) + 1.0):
-                        kt = float(math.hypot(np.linalg.norm(t[6]), np.linalg.norm(t[3])))
-                        if kt < kkt:
-                            accepted = True
-                            break
-                    if alpha * 0.5 < floor:
-                        at_floor = True
-                        break
-                    alpha *= 0.5
+            accepted, extrapolated, at_floor, alpha, t = _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext,
+                                                                 o["max_backtracks"], floor)
             if accepted or not at_floor:
                 break
             # ---- step-length safeguard: the Newton model holds on less than `shift_below` of the step -------
