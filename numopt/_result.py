@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Result", "Status", "ConvergenceWarning", "call_callback", "IterationPrinter", "finish"]
+__all__ = ["Result", "Status", "ConvergenceWarning", "call_callback", "IterationPrinter", "finish", "compose_message"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -30,7 +30,7 @@ class Status(enum.Enum):
         "Converged to the rounding floor: refinement stopped improving within 1000 `tol`; "
         "this is the accuracy double precision allows for this problem."
     )
-    MAXITER = "Stopped at `maxiter` before reaching `tol`; raise `maxiter`, loosen `tol` or use a preconditioner."
+    MAXITER = "Stopped at `maxiter` before reaching `tol`."
     CALLBACK = "Stopped because `callback` raised StopIteration."
     NONFINITE = "Stopped: an iterate became NaN or inf; check the input scaling or lower the step size."
     NOT_POSITIVE_DEFINITE = (
@@ -87,7 +87,11 @@ class Result:
     status : Status
         Why the solver stopped.
     message : str
-        Human-readable explanation; what to try next when ``success`` is False.
+        Human-readable explanation; what to try next when ``success`` is False. It is always
+        ``status.value`` followed by ``detail`` (the family's specifics), so it starts with the status'
+        catalogue text and never names the function (:func:`finish` adds that to the warning).
+    detail : str
+        What this run adds to the catalogue text: the numbers it stopped at and what to try next.
     nit : int
         Number of (outer) iterations performed.
     """
@@ -95,13 +99,15 @@ class Result:
     x: Any
     status: Status
     nit: int = 0
-    message: str = ""
+    detail: str = ""
+    message: str = dataclasses.field(init=False)
     success: bool = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.status, Status):
+            raise TypeError(f"Result: `status` must be a Status member; got {self.status!r}.")
         self.success = self.status.success
-        if not self.message:
-            self.message = self.status.value
+        self.message = compose_message(self.status, self.detail)
 
     def __repr__(self) -> str:
         names = [f.name for f in dataclasses.fields(self)]
@@ -118,6 +124,12 @@ class Result:
         return [f.name for f in dataclasses.fields(self)]
 
 
+def compose_message(status: Status, detail: str = "") -> str:
+    """The one way a user-facing message is built: the catalogue text of ``status``, then ``detail``."""
+    detail = detail.strip()
+    return f"{status.value} {detail}" if detail else status.value
+
+
 def call_callback(callback: Callable | None, intermediate: Any) -> bool:
     """Call ``callback(intermediate)``; return True when it asked to stop by raising StopIteration."""
     if callback is None:
@@ -130,7 +142,10 @@ def call_callback(callback: Callable | None, intermediate: Any) -> bool:
 
 
 def finish(result: Result, func: str, *, warn: bool = True) -> Result:
-    """Issue a :class:`ConvergenceWarning` for an unsuccessful ``result`` and return it."""
+    """Issue a :class:`ConvergenceWarning` for an unsuccessful ``result`` and return it.
+
+    The warning reads ``"{func}: {result.message}"``: this is the only place the function name is added.
+    """
     if warn and not result.success and result.status is not Status.CALLBACK:
         warnings.warn(f"{func}: {result.message}", ConvergenceWarning, stacklevel=3)
     return result

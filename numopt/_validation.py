@@ -20,6 +20,8 @@ __all__ = [
     "check_finite",
     "check_scalar",
     "check_int",
+    "check_bool",
+    "MAX_INT",
     "check_rng",
     "check_choice",
     "check_callable",
@@ -166,16 +168,29 @@ def check_scalar(
     return v
 
 
+#: The largest integer any numopt argument accepts (counts, sizes, iteration limits): it fits an int64
+#: with room for the arithmetic kernels do on it, so an integer such as 10**30 is refused, never wrapped.
+MAX_INT = 2**53
+
+
 def check_int(value: Any, name: str, func: str, *, low: int | None = None, high: int | None = None) -> int:
-    """Check an integer argument (bools are refused) against ``[low, high]``."""
+    """Check an integer argument (bools are refused) against ``[low, high]``; ``high`` is at most :data:`MAX_INT`."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise fail(func, name, "be an integer", _describe(value), error=TypeError)
     v = int(value)
+    high = MAX_INT if high is None else min(high, MAX_INT)
     if low is not None and v < low:
         raise fail(func, name, f"be >= {low}", repr(v))
-    if high is not None and v > high:
+    if v > high:
         raise fail(func, name, f"be <= {high}", repr(v))
     return v
+
+
+def check_bool(value: Any, name: str, func: str) -> bool:
+    """Check a flag: only ``True``/``False`` (or NumPy bools) are accepted; a truthy string such as "no" is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise fail(func, name, "be True or False", _describe(value), error=TypeError)
+    return bool(value)
 
 
 def check_rng(rng: Any, func: str) -> np.random.Generator:

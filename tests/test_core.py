@@ -42,8 +42,12 @@ def test_status_values_are_messages_and_success_is_derived():
     assert Status.SUCCESS.success and Status.ZERO_RHS.success and not Status.MAXITER.success
     res = Result(x=np.zeros(2), status=Status.MAXITER, nit=3)
     assert res.success is False and res.message == Status.MAXITER.value
-    custom = Result(x=1.0, status=Status.SUCCESS, message="done early")
-    assert custom.success and custom.message == "done early"
+    custom = Result(x=1.0, status=Status.SUCCESS, detail="Done early.")
+    assert custom.success and custom.message == Status.SUCCESS.value + " Done early."
+    with pytest.raises(TypeError):
+        Result(x=1.0, status=Status.SUCCESS, message="free text")  # messages come from the catalogue only
+    with pytest.raises(TypeError, match="Status member"):
+        Result(x=1.0, status="SUCCESS")
     with pytest.raises(TypeError):
         Result(np.zeros(2), Status.SUCCESS)  # fields are keyword-only
 
@@ -100,6 +104,9 @@ def test_as_float_array_coerces_once():
         (lambda: v.check_scalar(np.nan, "tol", "f"), ValueError, r"`tol` must be finite"),
         (lambda: v.check_int(1.5, "n", "f"), TypeError, r"`n` must be an integer"),
         (lambda: v.check_int(0, "n", "f", low=1), ValueError, r"`n` must be >= 1; got 0"),
+        (lambda: v.check_int(10**30, "n", "f"), ValueError, r"`n` must be <= 9007199254740992; got 10{30}|`n` must be <= 9007199254740992"),
+        (lambda: v.check_bool("no", "relativistic", "f"), TypeError, r"`relativistic` must be True or False; got 'no'"),
+        (lambda: v.check_bool(1, "flag", "f"), TypeError, r"`flag` must be True or False"),
         (lambda: v.check_choice("bogus", "method", "f", ["a", "b"]), ValueError, r"`method` must be one of 'a', 'b'; got 'bogus'"),
         (lambda: v.check_rng("seed", "f"), TypeError, r"`rng` must be None, an int seed"),
         (lambda: v.check_no_extra({"maxIter": 3}, "f", ["maxiter"]), TypeError, r"unexpected keyword argument\(s\) 'maxIter'; accepted: maxiter"),

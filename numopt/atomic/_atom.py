@@ -583,11 +583,11 @@ def _scf(ks, U, scf_tol, opts, callback, printer, func, make=None):
             break
         U = mixer.next(U, step.Uout - U)
     if status is Status.MAXITER:
-        message = (f"{func}: the SCF did not reach scf_tol = {scf_tol:.1e} in {opts['maxiter']} iterations "
+        message = (f"The SCF did not reach scf_tol = {scf_tol:.1e} in {opts['maxiter']} iterations "
                    f"(last eigenvalue change {hist['eigenvalue_change'][-1]:.1e} Ha); try mixing={{'alpha': 0.3}}, "
                    f"a larger mixing['maxiter'] or a looser tol.")
     elif status is Status.NONFINITE:
-        message = (f"{func}: the SCF produced NaN/inf at iteration {nit + 1}; the result is the last finite "
+        message = (f"The SCF produced NaN/inf at iteration {nit + 1}; the result is the last finite "
                    "iterate. Try mixing={'alpha': 0.2} or other occupations.")
     if good is None:  # the very first step was not finite: nothing to report
         raise FloatingPointError(f"{func}: the first SCF step is not finite (check `occupations` and `mesh`).")
@@ -619,7 +619,7 @@ def _result(ks, step, nit, status, message, hist, tol, scf_tol, mesh, order):
     virial = -step.T_s - 2 * step.E_en - 5 * step.E_H + 3 * step.sum_fe - 3 * step.E_xc
     density = step.n[idx].copy()
     return AtomResult(
-        x=density, status=status, nit=nit, message=message, Z=ks.Z, relativistic=ks.relativistic, c=ks.c,
+        x=density, status=status, nit=nit, detail=message, Z=ks.Z, relativistic=ks.relativistic, c=ks.c,
         total_energy=float(step.E), kinetic_energy=float(step.T_s), hartree_energy=float(step.E_H),
         nuclear_energy=float(step.E_en), xc_energy=float(step.E_xc), orbitals=tuple(orbitals), r=r.copy(),
         weights=w, density=density, P=np.array(P), Q=np.array(Q) if Q else None, virial=float(virial),

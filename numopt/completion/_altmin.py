@@ -685,14 +685,14 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
     U, s, V = _svd_factors(Uo, Vw)
     message = ""
     if status is Status.MAXITER:
-        message = (f"{Status.MAXITER.value} Matrix completion: the last relative change was {change:.3g} "
+        message = (f"The last relative change was {change:.3g} "
                    f"(tol {tol:g}), the observed RMSE {rmse:.3g}, the oversampling |Omega| / (k (m + n - k)) "
                    f"{rho:.3g} (exact recovery typically needs 2.5 to 4 or more). Try a larger `maxiter`, a "
                    f"lower `rank`, a ridge `reg` > 0, or solver='exact' if an inexact solver was used.")
     elif status is Status.NONFINITE:
-        message = (f"{Status.NONFINITE.value} Matrix completion: the last finite iterate is returned; "
+        message = ("The last finite iterate is returned; "
                    "add a ridge `reg` > 0 or lower `rank`.")
-    result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, message=message,
+    result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, detail=message,
                               rmse=rmse, change=change, oversampling=rho, solver_rows=solver_rows,
                               history={key: np.asarray(v) for key, v in hist.items()})
     return finish(result, func)

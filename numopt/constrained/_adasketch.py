@@ -577,7 +577,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
 
     def make_result(st, msg=""):
         return ConstrainedResult(
-            x=x.copy(), status=st, message=msg, nit=nit, multipliers=lam.copy(), fun=f, kkt_residual=kkt,
+            x=x.copy(), status=st, detail=msg, nit=nit, multipliers=lam.copy(), fun=f, kkt_residual=kkt,
             constraint_violation=float(np.linalg.norm(c)), nfev=orc.nfev, njev=orc.njev, nhev=orc.nhev,
             inner_iterations=inner_total, sketch=sketch, mu_history=np.array(mus), nu_history=np.array(nus),
             delta_history=np.array(deltas), kkt_history=np.array(kkts),
@@ -597,7 +597,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             H = orc.hessian(x, lam)
             if not finite_matrix(H):
                 status = Status.NONFINITE
-                message = "Stopped: the Hessian of the Lagrangian is not finite at the current iterate."
+                message = "The Hessian of the Lagrangian is not finite at the current iterate."
                 break
         # ---- theta_k ----------------------------------------------------------------------------
         if callable(theta_opt):
@@ -633,7 +633,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             diag = diag + omega
         if sketch == "schur_cg" and diag is None:
             status = Status.STAGNATION
-            message = ("Stopped: sketch='schur_cg' needs a diagonal Lagrangian Hessian, and it is no longer "
+            message = ("sketch='schur_cg' needs a diagonal Lagrangian Hessian, and it is no longer "
                        "diagonal at this iterate; use sketch='minres'.")
             break
         b = -np.concatenate([grad_lag, c])
@@ -661,7 +661,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             inner.prepare(system)
         except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
             status = Status.STAGNATION
-            message = f"Stopped: the inner solver could not be set up ({exc}); try another `sketch`."
+            message = f"The inner solver could not be set up ({exc}); try another `sketch`."
             break
         z = np.zeros(n + m)
         if o["warm_start"] and prev_step is not None and not inner.exact:
@@ -693,7 +693,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                         inner.prepare(system)
                         z = np.zeros(n + m)
                         continue
-                    failed = (f"Stopped: the inner solver ({sketch}) did not reach the adaptive accuracy "
+                    failed = (f"The inner solver ({sketch}) did not reach the adaptive accuracy "
                               f"||r|| <= {threshold:.3g} within {inner_budget} iterations (residual "
                               f"{out.residual:.3g}, {out.reason}); raise `inner_maxiter`, use a Krylov `sketch` or "
                               "loosen `tol`.")
@@ -719,7 +719,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                 if mu >= _MU_MAX or nu <= _NU_MIN:
                     if dmerit < 0.0:
                         break
-                    failed = ("Stopped: no descent direction for the augmented Lagrangian merit even at the "
+                    failed = ("No descent direction for the augmented Lagrangian merit even at the "
                               "penalty limits (mu > 1e8 or nu < 1e-8); the problem may violate LICQ or be badly "
                               "scaled.")
                     break
@@ -782,7 +782,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             break
         if not accepted:
             status = Status.STAGNATION
-            message = (f"Stopped: the Armijo line search on the augmented Lagrangian failed after "
+            message = (f"The Armijo line search on the augmented Lagrangian failed after "
                        f"{o['max_backtracks']} halvings at KKT residual {kkt:.3g}; the direction is too inexact "
                        "or `tol` is below the rounding floor of this problem: loosen `tol`.")
             break

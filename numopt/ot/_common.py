@@ -80,8 +80,7 @@ class OTResult(Result):
 
 
 _MAXITER_MESSAGE = (
-    "Stopped at `maxiter` before the marginal error reached `tol`; raise `maxiter`, loosen `tol`, "
-    "increase `reg` or use method='sns'."
+    "The marginal error is still above `tol`: raise `maxiter`, loosen `tol`, increase `reg` or use method='sns'."
 )
 
 
@@ -435,7 +434,7 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
         plan_sparse = sp.csr_array((data, (coo_rows, cols[indices])), shape=(N, Mc))
     if not message:
         message = _MAXITER_MESSAGE if status is Status.MAXITER else ""
-    return OTResult(x=plan, status=status, message=message, nit=run.nit, plan=plan, plan_sparse=plan_sparse,
+    return OTResult(x=plan, status=status, detail=message, nit=run.nit, plan=plan, plan_sparse=plan_sparse,
                     potentials=prob.embed_potentials(f, g), cost=cost, value=value, marginal_error=err,
                     nit_sinkhorn=run.nit_sinkhorn, nit_newton=run.nit_newton, nit_cg=run.nit_cg,
                     history=run.history(), reg=reg, method=run.method)
