@@ -5,6 +5,9 @@ Subcommands
 ``numopt tour``
     Run every solver family that exists on a small built-in problem and print what it computed next to
     the known answer (seconds, not minutes).
+``numopt compile [family ...]``
+    Compile every Numba kernel ahead of time into the on-disk cache (Docker images, clusters): see
+    :mod:`numopt._compile`.
 ``numopt atom U`` (or ``numopt atom 92``)
     Kohn-Sham LDA ground state of a neutral atom (``--relativistic`` for RLDA, ``--tol``, ``--json``),
     printed as a NIST-style table: see :mod:`numopt.atomic._cli`.
@@ -22,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     tour = sub.add_parser("tour", help="run each solver family on a small built-in problem")
     tour.add_argument("families", nargs="*", help="only these families (default: all)")
+    compile_ = sub.add_parser("compile", help="compile and cache every Numba kernel ahead of time",
+                              description="Fill Numba's on-disk cache for every kernel of numopt (or of the "
+                                          "named families), so that no later process pays the compile time.")
+    compile_.add_argument("families", nargs="*", help="only these families (default: all)")
     atom = sub.add_parser(
         "atom", help="Kohn-Sham LDA/RLDA ground state of a neutral atom (NIST reference setting)",
         description="Solve the radial Kohn-Sham equations of a neutral atom with the featom high-order finite "
@@ -39,6 +46,10 @@ def main(argv=None) -> int:
         from ._tour import run_tour
 
         return run_tour(args.families)
+    if args.command == "compile":
+        from ._compile import run_compile
+
+        return run_compile(args.families)
     if args.command == "atom":
         from .atomic._cli import run
 

@@ -99,7 +99,7 @@ def run_tour(families=None, stream=None) -> int:
     names = list(families) if families else list(TOURS)
     unknown = [f for f in names if f not in TOURS]
     if unknown:
-        stream.write(f"numopt tour: unknown family {', '.join(unknown)}; available: {', '.join(TOURS)}\n")
+        sys.stderr.write(f"numopt tour: unknown family {', '.join(unknown)}; available: {', '.join(TOURS)}\n")
         return 2
     for name in names:
         t0 = time.perf_counter()

@@ -14,7 +14,20 @@ def test_tour_runs_and_prints_known_answers(capsys):
 
 def test_tour_unknown_family(capsys):
     assert _cli.main(["tour", "nonexistent"]) == 2
-    assert "unknown family nonexistent" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "unknown family nonexistent" in err and out == ""
+
+
+def test_compile_fills_the_cache_of_each_family(capsys):
+    assert _cli.main(["compile", "linalg"]) == 0
+    out = capsys.readouterr().out
+    assert "numopt.linalg" in out and "done:" in out
+
+
+def test_compile_unknown_family(capsys):
+    assert _cli.main(["compile", "nonexistent"]) == 2
+    out, err = capsys.readouterr()
+    assert "unknown family nonexistent" in err and out == ""
 
 
 def test_python_dash_m_entry_point():
