@@ -7,7 +7,7 @@ import importlib
 import sys
 
 SUITES = {"linalg": "bench.linalg", "ot": "bench.ot", "constrained": "bench.constrained",
-          "completion": "bench.completion", "atomic": "bench.atomic"}
+          "completion": "bench.completion", "atomic": "bench.atomic", "compile": "bench.compile"}
 
 
 def main(argv=None) -> int:
