@@ -5,8 +5,13 @@ Policy
 * ``nopython`` and ``nogil`` always; compilation is lazy (no signature strings), so importing a kernel
   module compiles nothing and each kernel is compiled for the one float64/int32 specialisation its
   caller feeds it on first use.
-* ``cache=True`` by default, so a second process loads the compiled code from disk. Set the environment
-  variable ``NUMOPT_NUMBA_CACHE=0`` to turn the on-disk cache off (read when a kernel module is imported).
+* ``cache=True`` by default, so a second process loads the compiled code from disk. The cache lives in a
+  per-user directory keyed by numopt's version (:func:`cache_directory`: ``$XDG_CACHE_HOME/numopt/<version>``
+  or ``~/.cache/numopt/<version>``; ``%LOCALAPPDATA%`` on Windows, ``~/Library/Caches`` on macOS), never
+  inside the installed package: files written there are not in pip's RECORD, so an uninstall would leave
+  them behind as a namespace package ``numopt`` that shadows the next install. ``NUMOPT_NUMBA_CACHE=0``
+  turns the on-disk cache off, ``NUMOPT_NUMBA_CACHE=/some/dir`` puts it there, and a ``NUMBA_CACHE_DIR``
+  the user exported wins over the default (read when a kernel module is imported).
 * Never ``fastmath=True``: it lets LLVM assume there is no NaN or inf, which deletes ``np.isnan`` tests.
   :data:`FASTMATH` keeps NaN/inf semantics and still lets LLVM reassociate and vectorise reductions.
 
@@ -25,20 +30,87 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402
 
-__all__ = ["jit", "FASTMATH", "CACHE", "prange", "set_num_threads", "get_num_threads"]
+__all__ = ["jit", "FASTMATH", "CACHE", "cache_directory", "prange", "set_num_threads", "get_num_threads"]
 
 #: NaN-safe fast-math flags: reassociation (vectorised sums), fused multiply-add, reciprocal
 #: approximations and no-signed-zeros. ``nnan``/``ninf`` are deliberately absent.
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 
 
+_OFF = {"0", "false", "no", "off", ""}
+_ON = {"1", "true", "yes", "on"}
+
+
 def _cache_from_env() -> bool:
-    value = os.environ.get("NUMOPT_NUMBA_CACHE", "1").strip().lower()
-    return value not in {"0", "false", "no", "off", ""}
+    return os.environ.get("NUMOPT_NUMBA_CACHE", "1").strip().lower() not in _OFF
 
 
 #: Whether kernels are cached on disk (``NUMOPT_NUMBA_CACHE``, default on).
 CACHE = _cache_from_env()
+
+
+def _platform_cache_home() -> str:
+    import sys
+
+    if sys.platform == "win32":
+        return os.environ.get("LOCALAPPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Local")
+    if sys.platform == "darwin":
+        return os.path.join(os.path.expanduser("~"), "Library", "Caches")
+    return os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+
+
+def cache_directory() -> str | None:
+    """Where numopt's kernels are cached: None when the cache is off or when numba's own ``NUMBA_CACHE_DIR``
+    is set (then numba puts them there); else ``NUMOPT_NUMBA_CACHE`` when it names a directory, else the
+    per-user ``<platform cache dir>/numopt/<numopt version>``."""
+    if not CACHE or os.environ.get("NUMBA_CACHE_DIR"):
+        return None
+    value = os.environ.get("NUMOPT_NUMBA_CACHE", "1").strip()
+    if value.lower() not in _ON:
+        return os.path.abspath(os.path.expanduser(value))
+    from . import __version__
+
+    return os.path.join(_platform_cache_home(), "numopt", __version__)
+
+
+def _function_cache_class():
+    """A numba ``FunctionCache`` whose first locator is :func:`cache_directory` (None: numba's default).
+
+    Uses numba's cache-locator classes (stable since numba 0.49); if they move, numba's default locators
+    (``__pycache__`` beside the source) are used instead.
+    """
+    root = cache_directory()
+    if root is None:
+        return None
+    try:
+        from numba.core.caching import (
+            CompileResultCacheImpl,
+            FunctionCache,
+            _CacheLocator,
+            _SourceFileBackedLocatorMixin,
+        )
+    except ImportError:  # pragma: no cover - a numba that reorganised its caching module
+        return None
+
+    class NumoptCacheLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
+        def __init__(self, py_func, py_file):
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._cache_path = os.path.join(root, self.get_suitable_cache_subpath(py_file))
+
+        def get_cache_path(self):
+            return self._cache_path
+
+    class NumoptCacheImpl(CompileResultCacheImpl):
+        _locator_classes = [NumoptCacheLocator, *CompileResultCacheImpl._locator_classes]
+
+    class NumoptFunctionCache(FunctionCache):
+        _impl_class = NumoptCacheImpl
+
+    return NumoptFunctionCache
+
+
+_FUNCTION_CACHE = _function_cache_class() if CACHE else None
 
 prange = numba.prange
 
@@ -72,6 +144,10 @@ def jit(func=None, *, parallel: bool = False, fastmath=FASTMATH, cache: bool | N
     )
 
     def decorate(f):
+        if options["cache"] and _FUNCTION_CACHE is not None:
+            dispatcher = numba.jit(**{**options, "cache": False})(f)
+            dispatcher._cache = _FUNCTION_CACHE(dispatcher.py_func)  # what ``cache=True`` does, relocated
+            return dispatcher
         return numba.jit(**options)(f)
 
     return decorate if func is None else decorate(func)

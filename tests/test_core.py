@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import warnings
@@ -155,6 +156,47 @@ def test_jit_policy_and_cache_switch():
     env = dict(os.environ, NUMOPT_NUMBA_CACHE="0")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "False"
+
+
+_CACHE_PROBE = """
+import pathlib, numpy as np, numopt, numopt._numba as n
+from numopt._numba import jit
+
+@jit
+def twice(x):
+    return 2.0 * x
+
+assert twice(np.ones(3))[0] == 2.0
+print(n.cache_directory())
+print(pathlib.Path(numopt.__file__).parent)
+"""
+
+
+@pytest.mark.parametrize("where", ["xdg", "numopt", "numba"])
+def test_numba_cache_lives_outside_the_package(tmp_path, where):
+    """A cache inside site-packages/numopt outlives `pip uninstall` and shadows the next install (issue 16)."""
+    script = tmp_path / "probe.py"
+    script.write_text(_CACHE_PROBE)
+    env = {k: val for k, val in os.environ.items() if k not in {"NUMBA_CACHE_DIR", "NUMOPT_NUMBA_CACHE"}}
+    env["PYTHONPATH"] = str(pathlib.Path(__file__).resolve().parents[1])
+    target = tmp_path / "cache"
+    if where == "xdg":
+        env["XDG_CACHE_HOME"] = str(target)
+    elif where == "numopt":
+        env["NUMOPT_NUMBA_CACHE"] = str(target)
+    else:
+        env["NUMBA_CACHE_DIR"] = str(target)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, check=True,
+                         cwd=tmp_path).stdout.split("\n")
+    directory = out[0]
+    if where == "xdg":
+        assert directory == str(target / "numopt" / numopt.__version__)
+    elif where == "numopt":
+        assert directory == str(target)
+    else:
+        assert directory == "None"  # numba's own NUMBA_CACHE_DIR is honoured by numba itself
+    assert list(target.rglob("*.nbi")), "no index file written in the chosen cache directory"
+    assert not list(tmp_path.glob("__pycache__/*.nbi"))  # not beside the script either
 
 
 def test_iteration_printer(capsys):
