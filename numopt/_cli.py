@@ -21,7 +21,10 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``numopt`` argument parser (argparse only: no solver is imported here)."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="numopt", description="numopt: solvers from recent papers.")
+    parser.add_argument("--version", action="version", version=f"numopt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     tour = sub.add_parser("tour", help="run each solver family on a small built-in problem")
     tour.add_argument("families", nargs="*", help="only these families (default: all)")

@@ -6,6 +6,7 @@ value is the message shown to the user; ``success`` is derived from it.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import enum
 import sys
@@ -14,7 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Result", "Status", "ConvergenceWarning", "call_callback", "IterationPrinter", "finish", "compose_message"]
+__all__ = ["Result", "Status", "ConvergenceWarning", "call_callback", "IterationPrinter", "finish", "compose_message",
+           "warn_user"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -54,11 +56,35 @@ class Status(enum.Enum):
     def success(self) -> bool:
         return self in _SUCCESS
 
+    @property
+    def code(self) -> int:
+        """A stable integer for this status (0 = SUCCESS as in scipy; other successes 10-19, failures 1-9 and
+        20 upwards); also ``int(status)``."""
+        return _CODES[self]
+
+    def __int__(self) -> int:
+        return self.code
+
     def __repr__(self) -> str:  # pragma: no cover - cosmetic
         return f"<Status.{self.name}>"
 
 
 _SUCCESS = frozenset({Status.SUCCESS, Status.ZERO_RHS, Status.ROUNDING_FLOOR})
+
+#: Stable integer codes: never renumber a member; a new member takes the next free number of its group.
+_CODES = {
+    Status.SUCCESS: 0,
+    Status.MAXITER: 1,
+    Status.CALLBACK: 2,
+    Status.NONFINITE: 3,
+    Status.STAGNATION: 4,
+    Status.NOT_POSITIVE_DEFINITE: 5,
+    Status.PRECONDITIONER_NOT_POSITIVE_DEFINITE: 6,
+    Status.RANK_DEFICIENT: 7,
+    Status.INCONSISTENT: 8,
+    Status.ZERO_RHS: 10,
+    Status.ROUNDING_FLOOR: 11,
+}
 
 
 def _short(value: Any) -> str:
@@ -74,9 +100,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= 70 else text[:67] + "..."
 
 
-@dataclasses.dataclass(kw_only=True, repr=False)
-class Result:
+@dataclasses.dataclass(kw_only=True, repr=False, eq=False)
+class Result(collections.abc.Mapping):
     """Base of every numopt result.
+
+    A read-only mapping of its fields, like ``scipy.optimize.OptimizeResult`` (``res["x"]``, ``"x" in res``,
+    ``dict(res)``, ``res.get("nit")``), with attribute access as well.
 
     Attributes
     ----------
@@ -123,6 +152,17 @@ class Result:
         """Field names, as for scipy's ``OptimizeResult``."""
         return [f.name for f in dataclasses.fields(self)]
 
+    def __getitem__(self, key: str) -> Any:
+        if isinstance(key, str) and key in {f.name for f in dataclasses.fields(self)}:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(dataclasses.fields(self))
+
 
 def compose_message(status: Status, detail: str = "") -> str:
     """The one way a user-facing message is built: the catalogue text of ``status``, then ``detail``."""
@@ -141,13 +181,23 @@ def call_callback(callback: Callable | None, intermediate: Any) -> bool:
     return False
 
 
+def warn_user(message: str, category: type[Warning] = None) -> None:
+    """``warnings.warn`` pointing at the user's line: the first frame outside numopt (and outside the
+    ``contextlib``/``functools`` wrappers numopt's decorators add), as scipy and scikit-learn do."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and (frame.f_globals.get("__name__", "").split(".")[0] in {"numopt", "contextlib",
+                                                                                        "functools"}):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category or ConvergenceWarning, stacklevel=level)
+
+
 def finish(result: Result, func: str, *, warn: bool = True) -> Result:
     """Issue a :class:`ConvergenceWarning` for an unsuccessful ``result`` and return it.
 
     The warning reads ``"{func}: {result.message}"``: this is the only place the function name is added.
     """
     if warn and not result.success and result.status is not Status.CALLBACK:
-        warnings.warn(f"{func}: {result.message}", ConvergenceWarning, stacklevel=3)
+        warn_user(f"{func}: {result.message}", ConvergenceWarning)
     return result
 
 

@@ -30,6 +30,16 @@ def test_compile_unknown_family(capsys):
     assert "unknown family nonexistent" in err and out == ""
 
 
+def test_version(capsys):
+    import numopt
+
+    try:
+        _cli.main(["--version"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    assert capsys.readouterr().out.strip() == f"numopt {numopt.__version__}"
+
+
 def test_python_dash_m_entry_point():
     out = subprocess.run([sys.executable, "-m", "numopt", "--help"], capture_output=True, text=True, check=True)
     assert "tour" in out.stdout

@@ -53,6 +53,35 @@ def test_status_values_are_messages_and_success_is_derived():
         Result(np.zeros(2), Status.SUCCESS)  # fields are keyword-only
 
 
+def test_result_is_a_mapping_like_optimize_result():
+    res = Result(x=np.arange(2.0), status=Status.MAXITER, nit=3, detail="Try more.")
+    assert res["nit"] == 3 and "x" in res and "nope" not in res and res.get("nope", 7) == 7
+    assert set(dict(res)) == set(res.keys()) == {"x", "status", "nit", "detail", "message", "success"}
+    assert len(res) == 6 and list(res) == res.keys()
+    with pytest.raises(KeyError):
+        res["nope"]  # noqa: B018
+    assert res.success is False and res["message"].startswith(Status.MAXITER.value)
+
+
+def test_status_codes_are_stable_integers():
+    codes = {s: s.code for s in Status}
+    assert len(set(codes.values())) == len(Status)
+    assert Status.SUCCESS.code == 0 == int(Status.SUCCESS) and Status.MAXITER.code == 1
+    for status, code in codes.items():
+        assert (10 <= code < 20) == (status.success and status is not Status.SUCCESS)
+
+
+def test_convergence_warnings_point_at_the_callers_line():
+    import scipy.sparse as sp
+
+    import numopt.linalg as nl
+
+    A = sp.diags_array([-np.ones(29), 2 * np.ones(30), -np.ones(29)], offsets=[-1, 0, 1], format="csr")
+    with pytest.warns(ConvergenceWarning) as record:
+        nl.cg(A, np.ones(30), rtol=1e-12, maxiter=2)
+    assert record[0].filename == __file__
+
+
 def test_repr_is_readable():
     @dataclasses.dataclass(kw_only=True, repr=False)
     class Demo(Result):
