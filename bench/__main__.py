@@ -7,7 +7,8 @@ import importlib
 import sys
 
 SUITES = {"linalg": "bench.linalg", "ot": "bench.ot", "constrained": "bench.constrained",
-          "completion": "bench.completion", "atomic": "bench.atomic", "compile": "bench.compile"}
+          "completion": "bench.completion", "atomic": "bench.atomic", "compile": "bench.compile",
+          "torch": "bench.torch"}
 
 
 def main(argv=None) -> int:
