@@ -94,6 +94,18 @@ TOURS = {"linalg": _tour_linalg, "ot": _tour_ot, "constrained": _family_tour("co
          "completion": _family_tour("completion"), "atomic": _family_tour("atomic")}
 
 
+def _kernels_cached(family: str) -> bool | None:
+    """Whether ``family``'s kernels already have an on-disk cache (None: unknown, e.g. NUMBA_CACHE_DIR)."""
+    import pathlib
+
+    from ._numba import cache_directory
+
+    root = cache_directory()
+    if root is None:
+        return None
+    return any(pathlib.Path(root).glob(f"{family}_*/*.nbi"))
+
+
 def run_tour(families=None, stream=None) -> int:
     stream = stream or sys.stdout
     names = list(families) if families else list(TOURS)
@@ -102,6 +114,10 @@ def run_tour(families=None, stream=None) -> int:
         sys.stderr.write(f"numopt tour: unknown family {', '.join(unknown)}; available: {', '.join(TOURS)}\n")
         return 2
     for name in names:
+        if _kernels_cached(name) is False:
+            stream.write(f"== numopt.{name}: compiling its Numba kernels (first run only; `numopt compile` does it "
+                         "ahead of time) ...\n")
+            stream.flush()
         t0 = time.perf_counter()
         rows = TOURS[name]()
         elapsed = time.perf_counter() - t0

@@ -43,3 +43,14 @@ def test_version(capsys):
 def test_python_dash_m_entry_point():
     out = subprocess.run([sys.executable, "-m", "numopt", "--help"], capture_output=True, text=True, check=True)
     assert "tour" in out.stdout
+
+
+def test_tour_says_when_it_compiles(monkeypatch, tmp_path):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("NUMOPT_NUMBA_CACHE", str(tmp_path))  # an empty cache: nothing compiled yet
+    assert _tour._kernels_cached("linalg") is False
+    (tmp_path / "linalg_0123").mkdir()
+    (tmp_path / "linalg_0123" / "_kernels.cg-1.py311.nbi").write_bytes(b"")
+    assert _tour._kernels_cached("linalg") is True
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert _tour._kernels_cached("linalg") is None  # numba's own directory: not ours to inspect
