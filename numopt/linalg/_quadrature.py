@@ -20,6 +20,10 @@ __all__ = ["gauss_legendre", "gauss_lobatto", "gauss_jacobi", "lagrange_basis", 
 MAX_POINTS = 100_000
 #: Rules up to this size are cached (read-only arrays); larger ones are recomputed on each call.
 _CACHED_POINTS = 4096
+#: Up to this size ``numpy.polynomial.legendre.leggauss`` (companion eigenvalues, O(n^3), under 2 ms
+#: here) is used as before, so that the small rules of the spectral elements stay bit for bit the same;
+#: above it, Newton's method on the recurrence (O(n^2)).
+_EIGENVALUE_POINTS = 128
 
 
 def _legendre_pair(n: int, x: np.ndarray):
@@ -72,15 +76,17 @@ def _frozen(x: np.ndarray, w: np.ndarray):
 
 @functools.lru_cache(maxsize=64)
 def _gauss_legendre_cached(n: int):
+    if n <= _EIGENVALUE_POINTS:
+        return _frozen(*np.polynomial.legendre.leggauss(n))
     return _frozen(*_gauss_legendre_newton(n))
 
 
 def gauss_legendre(n: int):
     """Gauss–Legendre rule with ``n`` points: exact for polynomials of degree ``2n - 1`` on [-1, 1].
 
-    Nodes ascending; Newton's method on the Legendre recurrence from asymptotic starting values, O(n^2)
-    time and O(n) memory (no eigenvalue problem), accurate to a few ulps in the nodes and about
-    ``n^2 u`` relative in the end weights. The returned arrays are read-only.
+    Nodes ascending. Above 128 points, Newton's method on the Legendre recurrence from asymptotic
+    starting values: O(n^2) time and O(n) memory (no eigenvalue problem), accurate to a few ulps in the
+    nodes and about ``n^2 u`` relative in the end weights. The returned arrays are read-only.
 
     Parameters
     ----------
@@ -197,11 +203,14 @@ def lagrange_basis(nodes: np.ndarray, x: np.ndarray):
         raise fail(func, "nodes", "be distinct", f"nodes[{i}] = nodes[{j}] = {float(nodes[i])!r}")
     diff = nodes[:, None] - nodes[None, :]
     np.fill_diagonal(diff, 1.0)
-    # barycentric weights 1 / prod_j (x_i - x_j), up to a common factor (which cancels in B and D):
-    # formed from logarithms so that many or clustered nodes neither overflow nor underflow
-    log_lam = -np.log(np.abs(diff)).sum(axis=1)
-    sign = np.where(np.count_nonzero(diff < 0, axis=1) % 2, -1.0, 1.0)
-    lam = sign * np.exp(log_lam - log_lam.max())
+    # barycentric weights 1 / prod_j (x_i - x_j), up to a common factor (which cancels in B and D)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        lam = 1.0 / diff.prod(axis=1)
+    if not (np.isfinite(lam).all() and lam.all()):
+        # many or clustered nodes: the products over/underflow, so form them from logarithms
+        log_lam = -np.log(np.abs(diff)).sum(axis=1)
+        sign = np.where(np.count_nonzero(diff < 0, axis=1) % 2, -1.0, 1.0)
+        lam = sign * np.exp(log_lam - log_lam.max())
     # differentiation matrix on the nodes: Dn[i, j] = L_j'(x_i)
     Dn = (lam[None, :] / lam[:, None]) / diff
     np.fill_diagonal(Dn, 0.0)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from numopt.atomic import exponential_mesh
 from numopt.atomic._fem import Discretization
 from numopt.atomic._mesh import check_mesh
-from numopt.linalg._quadrature import gauss_jacobi, gauss_legendre, gauss_lobatto, lagrange_basis
+from numopt.linalg._quadrature import _gauss_legendre_newton, gauss_jacobi, gauss_legendre, gauss_lobatto, lagrange_basis
 
 
 def _monomial_integral(k):
@@ -129,10 +129,11 @@ def test_gauss_legendre_10000_is_fast_and_accurate():
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 513, 2000])
 def test_gauss_legendre_matches_scipy(n):
-    x, w = gauss_legendre(n)
     xs, ws = sc.roots_legendre(n)
-    np.testing.assert_allclose(x, xs, rtol=0, atol=4e-16)
-    np.testing.assert_allclose(w, ws, rtol=1e-7)  # scipy's end weights: ~n^2 u
+    for x, w in (gauss_legendre(n), _gauss_legendre_newton(n)):  # the public rule and the Newton path at every n
+        np.testing.assert_allclose(x, xs, rtol=0, atol=4e-16)
+        np.testing.assert_allclose(w, ws, rtol=1e-7)  # scipy's end weights: ~n^2 u
+    x, w = gauss_legendre(n)
     assert not x.flags.writeable and not w.flags.writeable
 
 
