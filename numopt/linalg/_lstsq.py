@@ -18,6 +18,8 @@ __all__ = ["lstsq_sketched", "LstsqResult"]
 _MAX_REFINEMENTS = 8
 #: Relative accuracy of each inner CG solve for the correction (refinement multiplies the gains).
 _INNER_RTOL = 1e-4
+#: Rows densified at once (at least n + 1) when a sparse ``A`` is factored without a sketch.
+_BLOCK_ROWS = 256
 
 
 @dataclasses.dataclass(kw_only=True, repr=False)
@@ -64,6 +66,29 @@ def _normal_products(A, kind):
     return product
 
 
+def _blocked_r(A, b: np.ndarray) -> np.ndarray:
+    """The R factor of ``[A | b]`` for a CSR ``A``, by Householder QR one block of rows at a time.
+
+    Each step factors the previous (n+1) x (n+1) triangle stacked on the next ``max(n+1, 256)`` rows,
+    densified alone, so the dense memory is O(n^2) whatever ``m``; the flops are about 1.7 times those
+    of one QR of the dense ``[A | b]``, and the result is the same R up to the signs of its rows.
+    """
+    m, n = A.shape
+    rows = max(n + 1, _BLOCK_ROWS)
+    R = np.zeros((0, n + 1))
+    for start in range(0, m, rows):
+        stop = min(m, start + rows)
+        top = R.shape[0]
+        block = np.zeros((top + stop - start, n + 1), order="F")
+        block[:top] = R
+        lo, hi = A.indptr[start], A.indptr[stop]
+        local_rows = np.repeat(np.arange(top, top + stop - start), np.diff(A.indptr[start:stop + 1]))
+        block[local_rows, A.indices[lo:hi]] = A.data[lo:hi]  # canonical CSR: no duplicate entries
+        block[top:, n] = b[start:stop]
+        R = scipy.linalg.qr(block, mode="r", overwrite_a=True, check_finite=False)[0][: n + 1].copy()
+    return R
+
+
 def lstsq_sketched(
     A,
     b,
@@ -102,7 +127,9 @@ def lstsq_sketched(
     Parameters
     ----------
     A : ndarray or scipy sparse matrix, shape (m, n), m >= n
-        Full column rank. Sparse input stays sparse (only the small s x n sketch is dense).
+        Full column rank. Sparse input stays sparse: only the s x n sketch is dense, and when the
+        sketch is skipped (``sketch_size >= m``) a sparse ``A`` is factored a block of rows at a time,
+        in O(n^2) dense memory.
     b : array_like, shape (m,)
     sketch : {"sparse_sign", "srht", "gaussian", "countsketch"}, default "sparse_sign"
         Sketch family (see :func:`make_sketch`). Sparse sign costs :math:`O(\zeta\,\mathrm{nnz}(A))`
@@ -174,16 +201,14 @@ def lstsq_sketched(
     maxiter = 200 if maxiter is None else check_int(maxiter, "maxiter", func, low=0)
     check_callable(callback, "callback", func)
 
+    # One Householder QR of [SA | Sb] without forming Q: R_aug = [[R, Q^T S b], [0, *]].
     if s >= m:
         s = m
-        SA = A.toarray() if kind == "sparse" else A
-        Sb = b
+        # no sketch: factor A itself; sparse A a block of rows at a time (never densified as a whole)
+        R_aug = _blocked_r(A, b) if kind == "sparse" else np.linalg.qr(np.column_stack([A, b]), mode="r")
     else:
         S = make_sketch(sketch, s, m, rng=rng)
-        SA = S.apply(A)
-        Sb = S.apply(b)
-    # One Householder QR of [SA | Sb] without forming Q: R_aug = [[R, Q^T S b], [0, *]].
-    R_aug = np.linalg.qr(np.column_stack([SA, Sb]), mode="r")
+        R_aug = np.linalg.qr(np.column_stack([S.apply(A), S.apply(b)]), mode="r")
     R = np.ascontiguousarray(R_aug[:n, :n])
     sketched_rhs = R_aug[:n, n]
     diag = np.abs(np.diag(R))

@@ -56,6 +56,41 @@ def test_sparse_input_matches_dense_and_scipy():
     np.testing.assert_allclose(res.x, dense.x, rtol=1e-10)
 
 
+def test_sparse_without_sketch_is_never_densified():
+    """Issue 11: with sketch_size >= m a sparse A went through A.toarray() (m x n dense); now it is factored a
+    block of rows at a time, so the peak memory is the input, a few m-vectors and O(n^2)."""
+    import tracemalloc
+
+    m, n = 20_000, 40
+    A = sp.csr_array(sp.random_array((m, n), density=0.02, format="csr", rng=0) + sp.eye_array(m, n, format="csr"))
+    b = np.random.default_rng(1).standard_normal(m)
+    lstsq_sketched(A[:500], b[:500], sketch_size=500)  # compile the kernels outside the measurement
+    tracemalloc.start()
+    try:
+        res = lstsq_sketched(A, b, sketch_size=m)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert res.success and res.sketch_size == m
+    dense_bytes = m * n * 8  # 6.4 MB: what A.toarray() alone asked for
+    bound = 4 * m * 8 + 10 * (n + 1) * 256 * 8  # a few m-vectors and a few (n + 256) x (n + 1) blocks: 1.5 MB
+    assert peak <= bound < dense_bytes / 4
+    np.testing.assert_allclose(res.x, np.linalg.lstsq(A.toarray(), b, rcond=None)[0], rtol=1e-10)
+
+
+@pytest.mark.parametrize("m, n", [(7, 7), (300, 20), (600, 300), (1000, 3)])
+def test_sparse_blocked_factor_matches_dense(m, n):
+    """Square, one-block, several-block and many-block shapes: the same answer as the dense path."""
+    A = sp.csr_array(sp.random_array((m, n), density=0.3, format="csr", rng=m) + sp.eye_array(m, n, format="csr"))
+    b = np.random.default_rng(n).standard_normal(m)
+    res = lstsq_sketched(A, b, sketch_size=m)
+    dense = lstsq_sketched(A.toarray(), b, sketch_size=m)
+    assert res.success and dense.success and res.sketch_size == m
+    np.testing.assert_allclose(res.x, dense.x, rtol=1e-10, atol=1e-12 * np.linalg.norm(dense.x))
+    np.testing.assert_allclose(res.x, np.linalg.lstsq(A.toarray(), b, rcond=None)[0], rtol=1e-9,
+                               atol=1e-12 * np.linalg.norm(dense.x))
+
+
 def test_sketch_skipped_when_not_smaller():
     A, b, x_star = problem(50, 10, 3, 0.0, 0)
     res = lstsq_sketched(A, b, sketch_size=80)

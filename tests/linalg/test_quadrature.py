@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from numopt.atomic import exponential_mesh
 from numopt.atomic._fem import Discretization
 from numopt.atomic._mesh import check_mesh
-from numopt.linalg._quadrature import gauss_jacobi, gauss_legendre, gauss_lobatto, lagrange_basis
+from numopt.linalg._quadrature import _gauss_legendre_newton, gauss_jacobi, gauss_legendre, gauss_lobatto, lagrange_basis
 
 
 def _monomial_integral(k):
@@ -106,3 +106,68 @@ def test_assembled_matrices_match_a_plain_numpy_reference():
     np.testing.assert_allclose(d.skew_like(g, f), X - X.T, atol=1e-12)
     # lumped mass = GLL quadrature of the constant: sums to r_max
     np.testing.assert_allclose(d.lumped_mass.sum(), 10.0 - sum(d.gll_w[[0, -1]] * d.h[[0, -1]] / 2))
+
+
+def test_gauss_legendre_10000_is_fast_and_accurate():
+    """Issue 11: the companion-matrix eigenvalues took minutes at n = 10000; Newton on the recurrence is O(n^2)."""
+    import time
+
+    n = 10_000
+    start = time.perf_counter()
+    x, w = gauss_legendre(n)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 15.0  # about 1 s; the dense eigenvalue solver it replaces took minutes
+    assert np.all(np.diff(x) > 0) and np.all(w > 0)
+    np.testing.assert_array_equal(x, -x[::-1])
+    # exactness up to degree 2n - 1, probed where the end weights matter (x^(2n-2) lives at the ends)
+    for k in (0, 2, n, 2 * n - 2):
+        np.testing.assert_allclose(np.dot(w, x**k), _monomial_integral(k), rtol=1e-11)
+    # the largest node against the asymptotic formula cos(j_{0,1} / sqrt((n + 1/2)^2 + (1 - 4/pi^2) / 4))
+    j01 = sc.jn_zeros(0, 1)[0]
+    np.testing.assert_allclose(x[-1], np.cos(j01 / np.sqrt((n + 0.5) ** 2 + (1 - 4 / np.pi**2) / 4)), atol=1e-14)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 513, 2000])
+def test_gauss_legendre_matches_scipy(n):
+    xs, ws = sc.roots_legendre(n)
+    for x, w in (gauss_legendre(n), _gauss_legendre_newton(n)):  # the public rule and the Newton path at every n
+        np.testing.assert_allclose(x, xs, rtol=0, atol=4e-16)
+        np.testing.assert_allclose(w, ws, rtol=1e-7)  # scipy's end weights: ~n^2 u
+    x, w = gauss_legendre(n)
+    assert not x.flags.writeable and not w.flags.writeable
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: gauss_legendre(1.5), TypeError, r"gauss_legendre: `n` must be an integer; got 1.5"),
+    (lambda: gauss_legendre(0), ValueError, r"gauss_legendre: `n` must be >= 1; got 0"),
+    (lambda: gauss_legendre(True), TypeError, r"`n` must be an integer"),
+    (lambda: gauss_legendre(10**9), ValueError, r"gauss_legendre: `n` must be <= 100000"),
+    (lambda: gauss_lobatto(1), ValueError, r"gauss_lobatto: `n` must be >= 2; got 1"),
+    (lambda: gauss_lobatto(3.0), TypeError, r"gauss_lobatto: `n` must be an integer"),
+    (lambda: gauss_jacobi(2.5, 0.0), TypeError, r"gauss_jacobi: `n` must be an integer"),
+    (lambda: gauss_jacobi(0, 0.0), ValueError, r"gauss_jacobi: `n` must be >= 1"),
+    (lambda: gauss_jacobi(3, -1.0), ValueError, r"gauss_jacobi: `gamma` must be > -1"),
+    (lambda: gauss_jacobi(3, np.nan), ValueError, r"gauss_jacobi: `gamma` must be finite"),
+    (lambda: gauss_jacobi(3, "1"), TypeError, r"gauss_jacobi: `gamma` must be a real number"),
+    (lambda: lagrange_basis([0.0, 0.5, 0.5, 1.0], [0.2]), ValueError,
+     r"lagrange_basis: `nodes` must be distinct; got nodes\[1\] = nodes\[2\] = 0.5"),
+    (lambda: lagrange_basis([], [0.2]), ValueError, r"`nodes` must hold at least one node"),
+    (lambda: lagrange_basis([0.0, np.inf], [0.2]), ValueError, r"`nodes` must be finite; got nodes\[1\] = inf"),
+    (lambda: lagrange_basis([0.0, 1.0], [[0.2]]), ValueError, r"`x` must be 1-D"),
+    (lambda: lagrange_basis([0.0, 1.0], [0.2 + 1j]), TypeError, r"`x` must have a real numeric dtype"),
+])
+def test_quadrature_and_basis_input_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_lagrange_basis_many_nodes_does_not_overflow():
+    """1200 Chebyshev points: prod(x_i - x_j) underflows in double; the barycentric weights come from logs."""
+    m = 1200
+    nodes = np.cos(np.pi * np.arange(m) / (m - 1))[::-1]
+    x = np.linspace(-0.999, 0.999, 11)
+    B, D = lagrange_basis(nodes, x)
+    assert np.isfinite(B).all() and np.isfinite(D).all()
+    np.testing.assert_allclose(B.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(B @ np.cos(3 * nodes), np.cos(3 * x), atol=1e-12)
+    np.testing.assert_allclose(B @ nodes, x, atol=1e-12)
