@@ -158,16 +158,52 @@ def sinkhorn_rows(M, f, g, a, loga, reg):
             err += abs(s - a[i])
             f[i] = fi + reg * (loga[i] - math.log(s))
         else:
-            hmax = -math.inf
-            for j in range(m):
-                hmax = max(hmax, (fi + g[j] - row[j]) * inv)
-            s = 0.0
-            for j in range(m):
-                s += exp_poly((fi + g[j] - row[j]) * inv - hmax)
-            log_s = hmax + math.log(s)
+            log_s = _row_logsumexp(row, fi, g, inv)
             err += abs(exp_poly(log_s) - a[i])
             f[i] = fi + reg * (loga[i] - log_s)
     return err
+
+
+# The shifted sums below are the rare fallback where a plain sum under- or overflowed. They are
+# compiled with strict IEEE arithmetic (no fast-math, not inlined by Numba; LLVM keeps these flags
+# when it inlines them): the maximal term must give exactly exp(0) = 1, which needs the log-plan
+# h - hmax computed the same way in both loops. With reassociation (or a fused multiply-add) LLVM
+# may compute h * inv - hmax differently in the two loops; at reg = 1e-100 that difference is
+# ~1e84, every term became exp(-huge) = 0 and the potentials NaN.
+
+
+@jit(fastmath=False)
+def _row_logsumexp(row, fi, g, inv):
+    """log sum_j exp((fi + g_j - row_j) * inv), shifted by the row maximum of the log-plan."""
+    m = row.shape[0]
+    hmax = -math.inf
+    for j in range(m):
+        hmax = max(hmax, (fi + g[j] - row[j]) * inv)
+    s = 0.0
+    for j in range(m):
+        s += exp_poly((fi + g[j] - row[j]) * inv - hmax)
+    return hmax + math.log(s)
+
+
+@jit(fastmath=False)
+def _cols_logsumexp(M, f, g, inv, logc):
+    """logc_j = log sum_i exp((f_i + g_j - M_ij) * inv), shifted by the column maxima of the log-plan."""
+    n, m = M.shape
+    hmax = np.full(m, -math.inf)
+    for i in range(n):
+        row = M[i]
+        fi = f[i]
+        for j in range(m):
+            hmax[j] = max(hmax[j], (fi + g[j] - row[j]) * inv)
+    for j in range(m):
+        logc[j] = 0.0
+    for i in range(n):
+        row = M[i]
+        fi = f[i]
+        for j in range(m):
+            logc[j] += exp_poly((fi + g[j] - row[j]) * inv - hmax[j])
+    for j in range(m):
+        logc[j] = hmax[j] + math.log(logc[j])
 
 
 @jit
@@ -200,21 +236,8 @@ def sinkhorn_cols(M, f, g, b, reg, logc):
             err += abs(s - b[j])
             logc[j] = math.log(s)
         return err
-    hmax = np.full(m, -math.inf)
-    for i in range(n):
-        row = M[i]
-        fi = f[i]
-        for j in range(m):
-            hmax[j] = max(hmax[j], (fi + g[j] - row[j]) * inv)
+    _cols_logsumexp(M, f, g, inv, logc)
     for j in range(m):
-        logc[j] = 0.0
-    for i in range(n):
-        row = M[i]
-        fi = f[i]
-        for j in range(m):
-            logc[j] += exp_poly((fi + g[j] - row[j]) * inv - hmax[j])
-    for j in range(m):
-        logc[j] = hmax[j] + math.log(logc[j])
         err += abs(exp_poly(logc[j]) - b[j])
     return err
 

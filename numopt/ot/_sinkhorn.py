@@ -109,6 +109,11 @@ for _solver in (sinkhorn_log, sinkhorn_knopp):
         _solver.__doc__ = _solver.__doc__.replace("{sweep_sections}", _SWEEP_SECTIONS)
 
 
+#: What to try when Sinkhorn stops at ``maxiter`` (its sweeps converge linearly, slower at small reg).
+_MAXITER_ADVICE = ("Sinkhorn's linear rate slows as `reg` shrinks: raise `maxiter`, loosen `tol`, increase `reg`, "
+                   "or use Sinkhorn-Newton-Sparse (method='sns'), which needs tens of Newton steps at small `reg`.")
+
+
 def _sinkhorn(a, b, M, reg, tol, maxiter, callback, verbose, func, *, scaling_domain):
     """Validate, sweep from zero potentials (scaling or log domain) and build the result."""
     prob = Problem(a, b, M, reg, func)
@@ -124,7 +129,7 @@ def _sinkhorn(a, b, M, reg, tol, maxiter, callback, verbose, func, *, scaling_do
     else:
         status = sinkhorn_sweeps(prob, f, g, run, maxiter)
     result = finish_plan(prob, f, g, run, Status.MAXITER if status is None else status, delta_sparse=1e-4,
-                         plan=plan)
+                         plan=plan, advice=_MAXITER_ADVICE)
     return finish(result, func)
 
 

@@ -203,15 +203,15 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     if cg_rtol is not None:
         cg_rtol = check_scalar(cg_rtol, "cg_rtol", func, low=0.0, high=1.0, low_inclusive=False)
 
-    spread = float(prob.M.max() - prob.M.min())
+    spread = float(prob.M.max() - prob.M.min())  # of the normalized M: finite
     reg_init = options.get("reg_init", "auto")
     if isinstance(reg_init, str) and reg_init == "auto":
         reg_init = max(prob.reg, _AUTO_REG_INIT * spread)
     else:
-        reg_init = check_scalar(reg_init, "reg_init", func, low=prob.reg)
+        reg_init = check_scalar(reg_init, "reg_init", func, low=prob.user_reg) / prob.scale
     reg_factor = check_scalar(options.get("reg_factor", _REG_FACTOR), "reg_factor", func, low=1.0,
                               low_inclusive=False)
-    stages = _reg_schedule(prob.reg, reg_init, reg_factor)
+    stages = _reg_schedule(prob.reg, reg_init, reg_factor, max(maxiter, 1))
     switch_sweeps = check_int(options.get("switch_sweeps", _SWITCH_SWEEPS), "switch_sweeps", func, low=0)
 
     run = Run(prob, "sns", tol, maxiter, callback, verbose)
@@ -225,7 +225,7 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         stage = prob.with_reg(reg_k)
         run.prob = stage
         # intermediate stages only need to land in the Newton basin of the next one
-        run.tol = tol if last else max(tol, _STAGE_TOL * prob.mass)
+        run.tol = tol if last else max(tol, _STAGE_TOL)
         sweeps = sinkhorn_maxiter if k == 0 else min(sinkhorn_maxiter, _STAGE_SWEEPS)
         start = run.nit
         status, plan_ready = fast_sweeps(stage, f, g, run, min(sweeps, maxiter - run.nit), scaling)
@@ -234,12 +234,19 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         if status is None:
             status = _newton_stage(stage, f, g, run, scaling, sparsity, delta, density, cg_maxiter, cg_rtol)
             plan_ready = False
-        if status is not Status.SUCCESS or last:
+        if not status.success or last:
             break
     run.prob, run.tol = prob, tol  # on an early stop the plan is formed at the requested reg (not a success)
-    plan = work if plan_ready and status is Status.SUCCESS else scaling.plan(prob, f, g)
-    result = finish_plan(prob, f, g, run, status, delta_sparse=delta if delta > 0 else 1e-4, plan=plan)
+    plan = work if plan_ready and status.success else scaling.plan(prob, f, g)
+    result = finish_plan(prob, f, g, run, status, delta_sparse=delta if delta > 0 else 1e-4, plan=plan,
+                         advice=_MAXITER_ADVICE)
     return finish(result, func)
+
+
+#: What to try when SNS stops at ``maxiter``.
+_MAXITER_ADVICE = ("raise `maxiter`, loosen `tol` or increase `reg`; where Newton steps stall (small "
+                   "history['step']), a denser Hessian (smaller `delta`, or sparsity='mass' instead of 'topk') "
+                   "or a larger `cg_maxiter` helps.")
 
 
 def _more_sweeps(prob: Problem, f, g, run: Run, scaling: Scaling, start: int, budget: int):
@@ -257,7 +264,7 @@ def _more_sweeps(prob: Problem, f, g, run: Run, scaling: Scaling, start: int, bu
         rate = (errors[-1] / errors[-1 - window]) ** (1.0 / window) if errors[-1 - window] > 0 else 1.0
         if not 0.0 < rate < 1.0:
             return None, False
-        need = math.ceil(math.log(run.tol / errors[-1]) / math.log(rate))
+        need = math.ceil(math.log(run.tol * prob.mass / errors[-1]) / math.log(rate))  # history is in units of a
         if need > budget:
             return None, False
         chunk = min(max(need, 1), _SWITCH_CHUNK, budget, run.maxiter - run.nit)
@@ -268,15 +275,26 @@ def _more_sweeps(prob: Problem, f, g, run: Run, scaling: Scaling, start: int, bu
     return None, False
 
 
-def _reg_schedule(reg, reg_init, factor):
-    """Decreasing regularizations reg_init, reg_init / factor, ..., ending exactly at reg."""
-    stages = []
-    r = reg_init
-    while r > reg * (1 + 1e-9) * 1.5:
-        stages.append(r)
-        r /= factor
+def _reg_schedule(reg, reg_init, factor, max_stages):
+    """Decreasing regularizations reg_init, reg_init / factor, ..., ending exactly at reg: the last
+    ``max_stages`` of them (the largest are dropped where there would be more; each stage takes at
+    least one iteration of the ``maxiter`` budget, so more could never run)."""
+    limit = reg * (1 + 1e-9) * 1.5
+    if not reg_init > limit:
+        return [reg]
+    # number of stages above the limit: reg_init / factor**j > limit for j < count (up to rounding)
+    count = math.ceil(math.log(reg_init / limit) / math.log(factor))
+    if count < max_stages:
+        stages = []
+        r = reg_init
+        while r > limit:
+            stages.append(r)
+            r /= factor
+    else:
+        stages = [r for r in (reg_init / factor ** float(j) for j in range(count - max_stages + 1, count + 1))
+                  if r > limit]
     stages.append(reg)
-    return stages
+    return stages[-max_stages:]
 
 
 def _newton_stage(prob: Problem, f, g, run: Run, scaling: Scaling, sparsity, delta, density, cg_maxiter, cg_rtol):
@@ -295,11 +313,11 @@ def _newton_stage(prob: Problem, f, g, run: Run, scaling: Scaling, sparsity, del
     buffers: dict = {}
     level = delta if sparsity == "mass" else density
     while run.nit < run.maxiter:
-        lvl = level * min(1.0, err / prob.mass) if sparsity == "mass" else level
+        lvl = level * min(1.0, err) if sparsity == "mass" else level
         # a non-finite direction is detected below and replaced by Sinkhorn sweeps: no warnings
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             direction = _newton_direction(prob, f, g, r, c, scaling, sparsity, lvl, cg_maxiter,
-                                          cg_rtol if cg_rtol is not None else min(0.1, max(err / prob.mass, 1e-12)),
+                                          cg_rtol if cg_rtol is not None else min(0.1, max(err, 1e-12)),
                                           buffers)
         accepted = False
         if direction is not None:
@@ -327,8 +345,9 @@ def _newton_stage(prob: Problem, f, g, run: Run, scaling: Scaling, sparsity, del
             err_old = err
             err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
             stop = run.record(f, g, err, dual, newton=True, step=alpha, cg_nit=cg_nit, nnz_per_row=nnz / n)
-            if err <= run.tol:
-                return Status.SUCCESS
+            status = run.converged(err, lambda: float(np.abs(f).max() + np.abs(g).max()))
+            if status is not None:
+                return status
             if stop:
                 return Status.CALLBACK
             if err <= _STALL * err_old or run.nit >= run.maxiter:
