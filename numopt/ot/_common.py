@@ -44,14 +44,16 @@ class OTResult(Result):
         (POT's convention), evaluated on the returned plan. For this plan it equals
         :math:`\langle P\mathbf 1, f\rangle + \langle P^\top \mathbf 1, g\rangle`.
     marginal_error : float
-        :math:`\|P\mathbf 1 - a\|_1 + \|P^\top\mathbf 1 - b\|_1` of the returned plan; ``tol`` bounds it.
+        :math:`\|P\mathbf 1 - a\|_1 + \|P^\top\mathbf 1 - b\|_1` of the returned plan, in the units of
+        ``a``; ``tol * sum(a)`` bounds it on success (``tol`` is relative to the total mass).
     nit : int
         Total iterations: ``nit_sinkhorn + nit_newton``.
     nit_sinkhorn, nit_newton, nit_cg : int
         Sinkhorn sweeps (one row and one column update each), Newton steps, and conjugate-gradient
         iterations over all Newton steps.
     history : dict of ndarray
-        Per iteration: ``"marginal_error"`` (of the iterate, as measured during that iteration),
+        Per iteration: ``"marginal_error"`` (of the iterate, as measured during that iteration, in
+        the units of ``a``),
         ``"dual"`` (the dual objective
         :math:`\langle a, f\rangle + \langle b, g\rangle - \varepsilon\sum_{ij}P_{ij}`, nondecreasing),
         ``"newton"`` (True for Newton steps), ``"step"`` (line-search step, 1 for Sinkhorn),

@@ -101,22 +101,40 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     of ``1e-6 * sum(a)``; the last stage runs to ``tol``. Measured on this class of 2-core machine
     (Newton steps, all stages): 30 x 40 uniform at ``reg = 1e-4 max(M)``: 35 (179 without);
     200 x 300: 33 (failed without); 1-D W1 grid n = 1000 at ``reg = 1e-3``: 15 Newton steps, 0.23 s
-    (60 steps and 2.2 s without). ``reg_init=reg`` turns it off. The per-iteration ``history["reg"]``
-    says which stage an iteration belongs to; ``history["dual"]`` is nondecreasing within a stage.
+    (60 steps and 2.2 s without). ``reg_init=reg`` turns it off. Each stage takes at least one
+    iteration, so a schedule of more than ``maxiter`` stages (``reg_factor`` close to 1) is cut to
+    its last ``maxiter`` stages. The per-iteration ``history["reg"]`` says which stage an iteration
+    belongs to; ``history["dual"]`` is nondecreasing within a stage.
+
+    Scale. The solve works on the normalized problem: ``a`` and ``b`` divided by their total mass,
+    ``M`` less ``min(M)`` where that exceeds the spread ``max(M) - min(M)`` (at ``M + 1e8`` and
+    ``reg = 0.01`` one ulp of a potential of size 1e8 would move the plan by 2e-6), and ``M`` and
+    ``reg`` divided by a power of two where the spread is outside :math:`[2^{-500}, 2^{500}]`. So
+    the plan of ``(s a, s b, t M + c, t reg)`` is ``s`` times the plan of ``(a, b, M, reg)`` for any
+    ``s, t > 0`` and shift ``c`` (to rounding of the data), and ``tol`` is relative to the mass.
+    ``M`` is copied only where the shift or the rescaling applies. The rounding of the potentials
+    bounds the attainable accuracy: about :math:`2 u (\|f\|_\infty + \|g\|_\infty) / \varepsilon`
+    relative to the mass (u = 2.2e-16, potentials of the normalized problem, ~ the spread of ``M``);
+    a run whose marginal error stalls there (10 iterations without a new minimum) ends with
+    ``status=Status.ROUNDING_FLOOR``, a success. Below ``reg = 1e-12 (max(M) - min(M))`` that floor
+    exceeds 1e-4 (at 1e-100 one ulp moves the plan by :math:`e^{10^{84}}`): such ``reg`` is refused.
 
     Parameters
     ----------
     a, b : array_like, shape (n,) and (m,), or None
-        Nonnegative marginals with equal total mass (to a relative 1e-6; ``b`` is then rescaled to
-        the mass of ``a``). None means uniform weights summing to 1. Zero entries are allowed: their
-        rows/columns are removed, and get a zero plan and ``-inf`` potentials.
+        Nonnegative marginals with equal, finite total mass (to a relative 1e-6; ``b`` is then
+        rescaled to the mass of ``a``); any mass from the smallest to the largest double. None means
+        uniform weights summing to 1. Zero entries are allowed: their rows/columns are removed, and
+        get a zero plan and ``-inf`` potentials.
     M : array_like, shape (n, m)
         Finite cost matrix.
     reg : float
         Entropic regularization :math:`\varepsilon > 0`, in the units of ``M`` (POT's ``reg``; the
-        paper's :math:`\eta = 1/\varepsilon`).
+        paper's :math:`\eta = 1/\varepsilon`); at least ``1e-12 * (max(M) - min(M))`` (see Scale).
     tol : float, default 1e-9
-        Stop when the L1 marginal error :math:`\|P\mathbf 1 - a\|_1 + \|P^\top\mathbf 1 - b\|_1 \le` ``tol``.
+        Stop when the L1 marginal error relative to the total mass,
+        :math:`(\|P\mathbf 1 - a\|_1 + \|P^\top\mathbf 1 - b\|_1) / \sum_i a_i`, is at most
+        ``tol`` (for weights summing to 1 the absolute L1 error).
     maxiter : int, default 1000
         Budget on the total number of iterations (Sinkhorn sweeps + Newton steps).
     sinkhorn_maxiter : int, default 20
@@ -140,7 +158,7 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         ``delta`` (float, default 1e-4; 1e-6 is better for W1 costs), ``density`` (float, default
         ``min(1, 2 / max(n, m))``), ``cg_maxiter`` (int, default ``max(100, 10 * min(n, m))``: at tiny
         ``reg`` the Schur complement is a badly conditioned weighted tree Laplacian and a truncated
-        CG made Newton stall), ``cg_rtol`` (float, default: ``min(0.1, marginal error / mass)``, at
+        CG made Newton stall), ``cg_rtol`` (float, default: ``min(0.1, marginal error / sum(a))``, at
         least 1e-12, an inexact-Newton forcing term), ``reg_init`` (float >= ``reg`` or ``"auto"``)
         and ``reg_factor`` (float > 1), see Epsilon-scaling above; ``switch_sweeps`` (int >= 0,
         default 250), see Stage 1 above. Any other keyword is a TypeError.
@@ -149,20 +167,23 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     -------
     OTResult
         ``plan``, ``plan_sparse``, ``potentials``, ``cost``, ``value``, ``marginal_error``, iteration
-        counts and the per-iteration ``history``.
+        counts and the per-iteration ``history``. ``status`` is SUCCESS, or ROUNDING_FLOOR (also a
+        success) when the marginal error stalled at the rounding floor above ``tol`` (see Scale).
 
     Raises
     ------
     ValueError
-        ``a``/``b`` negative, non-finite, not 1-D, with lengths not matching ``M`` or with different
-        total masses; ``M`` non-finite; ``reg <= 0`` (the message names the offending entry).
+        ``a``/``b`` negative, non-finite, not 1-D, with lengths not matching ``M``, with different
+        or overflowing total masses; ``M`` non-finite; ``reg <= 0`` or below
+        ``1e-12 * (max(M) - min(M))`` (the message names the offending entry).
     TypeError
         Unknown keyword, or arguments of the wrong type.
 
     Warns
     -----
     numopt.ConvergenceWarning
-        When ``maxiter`` is reached before ``tol`` (``success`` is False).
+        When ``maxiter`` is reached before ``tol`` (``success`` is False); the message gives the
+        relative marginal error reached.
 
     See Also
     --------

@@ -584,3 +584,37 @@ def test_scale_invariance(data, s, t, shift, solver):
     assert res.marginal_error <= tol * mass * (1 + 1e-6)
     np.testing.assert_allclose(res.plan / mass, ref.plan, rtol=1e-7, atol=1e-12)
     np.testing.assert_allclose(res.cost / (mass * unit), ref.cost + shift, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver, advice, not_advice", [
+    (sinkhorn_newton_sparse, "`cg_maxiter`", "method='sns'"),
+    (sinkhorn_log, "method='sns'", "cg_maxiter"),
+    (numopt.ot.sinkhorn_knopp, "method='sns'", "cg_maxiter"),
+])
+def test_maxiter_advice_applies_to_the_method(solver, advice, not_advice):
+    """Before: SNS at maxiter advised "use method='sns'" (itself)."""
+    M = np.random.default_rng(7).uniform(size=(30, 30))
+    with pytest.warns(ConvergenceWarning) as record:
+        res = solver(None, None, M, 1e-3, tol=1e-12, maxiter=3)
+    assert res.message.startswith(Status.MAXITER.value)
+    assert advice in res.message and not_advice not in res.message
+    assert f"The marginal error is {res.marginal_error:.3g} sum(a)" in res.message
+    text = str(record[0].message)
+    assert text.startswith(solver.__name__ + ": ") and text.count(solver.__name__) == 1
+
+
+def test_ot_sources_hold_no_control_characters():
+    """The sinkhorn_knopp docstring held \\x0b and TAB where \\varepsilon and \\top were meant."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(numopt.__file__).parent.parent
+    files = sorted((root / "numopt" / "ot").glob("*.py")) + sorted((root / "tests" / "ot").glob("*.py"))
+    files += [root / "bench" / "ot.py"] if (root / "bench" / "ot.py").exists() else []
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        bad = re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text.replace("\r\n", "\n"))
+        assert bad is None, f"{path.name}: control character {bad.group()!r} at offset {bad.start()}"
+    for func in (numopt.ot.sinkhorn_knopp, sinkhorn_log, sinkhorn_newton_sparse, sinkhorn):
+        assert "\\varepsilon" in func.__doc__ or func is sinkhorn_log
+        assert re.search(r"[\x00-\x08\x0b-\x1f]", func.__doc__) is None
