@@ -22,7 +22,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from .._numba import jit, prange
-from ..linalg._kernels import csr_row_axpy, csr_row_dot
+from ..linalg._kernels import csr_matvec_serial, csr_rmatvec_serial, csr_row_axpy, csr_row_dot
 
 # --------------------------------------------------------------------------------------------------
 # Polynomial exp
@@ -124,7 +124,6 @@ def exp_into(x, out):
     """out[i] = exp_poly(x[i]) over flat float64 arrays (for tests and for forming plans)."""
     for i in range(x.shape[0]):
         out[i] = exp_poly(x[i])
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -386,7 +385,24 @@ def scaled_select(K, u, v, cut, indptr, indices, data):
 
 # --------------------------------------------------------------------------------------------------
 # Newton system: Schur complements of the sparsified Hessian [[D_r, S], [S^T, D_c]]
+#
+# No kernel here returns an array: Numba boxes a returned array through Python code
+# (numba.core.serialize._numba_unpickle), and a Ctrl-C landing there surfaced as
+# "SystemError: ... returned a result with an exception set" instead of KeyboardInterrupt. Results
+# go into ``out`` arguments; the callers read them from there.
 # --------------------------------------------------------------------------------------------------
+
+
+@jit
+def csr_matvec_into(indptr, indices, data, x, out):
+    """out = S x (linalg's serial CSR product, called from compiled code so nothing is boxed)."""
+    csr_matvec_serial(indptr, indices, data, x, out)
+
+
+@jit
+def csr_rmatvec_into(indptr, indices, data, y, out):
+    """out = S^T y (linalg's serial CSR transposed product; nothing boxed)."""
+    csr_rmatvec_serial(indptr, indices, data, y, out)
 
 
 @jit
@@ -404,7 +420,6 @@ def schur_cols_matvec(indptr, indices, data, r_inv, c, y, out):
     mean /= m
     for j in range(m):
         out[j] -= mean
-    return out
 
 
 @jit
@@ -425,7 +440,6 @@ def schur_rows_matvec(indptr, indices, data, c_inv, r, x, w, out):
     mean /= n
     for i in range(n):
         out[i] -= mean
-    return out
 
 
 @jit
@@ -447,4 +461,3 @@ def schur_diagonal(indptr, indices, data, r, c, cols, out):
                 v = data[k]
                 s += v * v / c[np.uint64(indices[k])]
             out[i] = r[i] - s
-    return out

@@ -8,7 +8,6 @@ import numpy as np
 
 from .._result import Status, finish
 from .._validation import check_choice, check_int, check_no_extra, check_scalar
-from ..linalg import _kernels as _lk
 from ..linalg._cg import cg_core
 from . import _kernels
 from ._common import OTResult, Problem, Run, Scaling, check_common, fast_sweeps, finish_plan
@@ -407,24 +406,33 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     # after a stalled Newton step rescales them.
     r = np.maximum(r, np.maximum(_MARGINAL_FLOOR * a, _ABS_FLOOR * prob.amax))
     c = np.maximum(c, np.maximum(_MARGINAL_FLOOR * b, _ABS_FLOOR * prob.bmax))
+    # the kernels write into their last argument and return nothing (see numopt.ot._kernels)
     if m <= n:  # Schur complement on the column block: (D_c - S^T D_r^-1 S) y = gb - S^T D_r^-1 ga
         r_inv = 1.0 / r
-        rhs = gb - _lk.csr_rmatvec_serial(indptr, indices, data, r_inv * ga, np.empty(m))
-        diag = _kernels.schur_diagonal(indptr, indices, data, r, c, True, np.empty(m))
+        rhs = np.empty(m)
+        _kernels.csr_rmatvec_into(indptr, indices, data, r_inv * ga, rhs)
+        np.subtract(gb, rhs, out=rhs)
+        diag = np.empty(m)
+        _kernels.schur_diagonal(indptr, indices, data, r, c, True, diag)
         floor = 1e-12 * c
         out = np.empty(m)
 
         def matvec(v):
-            return _kernels.schur_cols_matvec(indptr, indices, data, r_inv, c, v, out)
+            _kernels.schur_cols_matvec(indptr, indices, data, r_inv, c, v, out)
+            return out
     else:  # on the row block: (D_r - S D_c^-1 S^T) x = ga - S D_c^-1 gb
         c_inv = 1.0 / c
-        rhs = ga - _lk.csr_matvec_serial(indptr, indices, data, c_inv * gb, np.empty(n))
-        diag = _kernels.schur_diagonal(indptr, indices, data, r, c, False, np.empty(n))
+        rhs = np.empty(n)
+        _kernels.csr_matvec_into(indptr, indices, data, c_inv * gb, rhs)
+        np.subtract(ga, rhs, out=rhs)
+        diag = np.empty(n)
+        _kernels.schur_diagonal(indptr, indices, data, r, c, False, diag)
         floor = 1e-12 * r
         out, w = np.empty(n), np.empty(m)
 
         def matvec(v):
-            return _kernels.schur_rows_matvec(indptr, indices, data, c_inv, r, v, w, out)
+            _kernels.schur_rows_matvec(indptr, indices, data, c_inv, r, v, w, out)
+            return out
 
     rhs -= rhs.mean()
     inv_diag = 1.0 / np.maximum(diag, floor + 1e-300)
@@ -438,11 +446,13 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     res = cg_core(matvec, rhs, rtol=cg_rtol, maxiter=cg_maxiter, precond=precond)
     sol = res.x
     if m <= n:
-        y = sol
-        x = r_inv * (ga - _lk.csr_matvec_serial(indptr, indices, data, y, np.empty(n)))
+        y, x = sol, np.empty(n)
+        _kernels.csr_matvec_into(indptr, indices, data, y, x)
+        x = r_inv * (ga - x)
     else:
-        x = sol
-        y = c_inv * (gb - _lk.csr_rmatvec_serial(indptr, indices, data, x, np.empty(m)))
+        x, y = sol, np.empty(m)
+        _kernels.csr_rmatvec_into(indptr, indices, data, x, y)
+        y = c_inv * (gb - y)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         return None
     return reg * x, reg * y, res.nit, indices.shape[0]

@@ -9,7 +9,9 @@ from numopt.ot import _kernels as K
 
 
 def _exp(x):
-    return K.exp_into(np.ascontiguousarray(x, dtype=np.float64), np.empty(np.size(x)))
+    out = np.empty(np.size(x))
+    K.exp_into(np.ascontiguousarray(x, dtype=np.float64), out)
+    return out
 
 
 def test_poly_exp_matches_numpy_over_the_whole_range():
@@ -125,11 +127,22 @@ def test_schur_matvecs_and_diagonal():
     y -= y.mean()
     K_cols = np.diag(c) - Sd.T @ np.diag(1 / r) @ Sd
     Pi = np.eye(4) - 1 / 4
-    np.testing.assert_allclose(K.schur_cols_matvec(ip, ix, d, 1 / r, c, y, np.empty(4)), Pi @ K_cols @ y, atol=1e-14)
+    out = np.empty(4)
+    assert K.schur_cols_matvec(ip, ix, d, 1 / r, c, y, out) is None  # no array boxed (see test_interrupt)
+    np.testing.assert_allclose(out, Pi @ K_cols @ y, atol=1e-14)
     x = rng.normal(size=6)
     x -= x.mean()
     K_rows = np.diag(r) - Sd @ np.diag(1 / c) @ Sd.T
-    out = K.schur_rows_matvec(ip, ix, d, 1 / c, r, x, np.empty(4), np.empty(6))
+    out = np.empty(6)
+    K.schur_rows_matvec(ip, ix, d, 1 / c, r, x, np.empty(4), out)
     np.testing.assert_allclose(out, (np.eye(6) - 1 / 6) @ K_rows @ x, atol=1e-14)
-    np.testing.assert_allclose(K.schur_diagonal(ip, ix, d, r, c, True, np.empty(4)), np.diag(K_cols), rtol=1e-14)
-    np.testing.assert_allclose(K.schur_diagonal(ip, ix, d, r, c, False, np.empty(6)), np.diag(K_rows), rtol=1e-14)
+    for cols, size, ref in ((True, 4, K_cols), (False, 6, K_rows)):
+        diag = np.empty(size)
+        K.schur_diagonal(ip, ix, d, r, c, cols, diag)
+        np.testing.assert_allclose(diag, np.diag(ref), rtol=1e-14)
+    xs, ys = np.empty(6), np.empty(4)
+    K.csr_matvec_into(ip, ix, d, y, xs)
+    K.csr_rmatvec_into(ip, ix, d, x, ys)
+    S = sp.csr_array((d, ix, ip), shape=(6, 4))
+    np.testing.assert_allclose(xs, S @ y, rtol=1e-14)
+    np.testing.assert_allclose(ys, S.T @ x, rtol=1e-14)
