@@ -345,7 +345,7 @@ class Scaling:
         self.fK = self.gK = None
 
     def form(self, prob: Problem, f, g):
-        _kernels.kernel_into(prob.M, f, g, prob.reg, self.K)
+        _kernels.sized(_kernels.kernel_into, self.K.size)(prob.M, f, g, prob.reg, self.K)
         self.reg, self.fK, self.gK = prob.reg, f.copy(), g.copy()
 
     def scalings(self, prob: Problem, f, g):
@@ -381,7 +381,7 @@ class Scaling:
     def plan(self, prob: Problem, f, g):
         """The plan of (f, g), formed in the buffer (which then no longer holds a kernel)."""
         u, v = self.scalings(prob, f, g)
-        _kernels.scale_rows_cols(self.K, u, v)
+        _kernels.sized(_kernels.scale_rows_cols, self.K.size)(self.K, u, v)
         self.reg = None
         return self.K
 
@@ -434,7 +434,7 @@ def scaling_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, scaling: Scalin
         status = run.converged(err, lambda: _norm(scaling.fK + reg * logu) + _norm(scaling.gK + reg * logv))
         if status is not None:
             scaling.fold(prob, f, g, u, v)
-            _kernels.scale_rows_cols(K, u, v)
+            _kernels.sized(_kernels.scale_rows_cols, K.size)(K, u, v)
             scaling.reg = None
             return status, True
         np.divide(b, Ktu, out=v)
@@ -483,7 +483,7 @@ def scaled_selection(K, u, v, rule: str, level: float, buffers: dict):
     n, m = K.shape
     mass = buffers.setdefault("mass", np.empty(_kernels.N_VALUE_BINS))
     count = buffers.setdefault("count", np.empty(_kernels.N_VALUE_BINS, dtype=np.int64))
-    _kernels.scaled_histogram(K, u, v, mass, count)
+    _kernels.sized(_kernels.scaled_histogram, K.size)(K, u, v, mass, count)
     if rule == "mass":
         cum = np.cumsum(mass)
         cut = int(np.searchsorted(cum, level * cum[-1], side="right"))
@@ -502,7 +502,7 @@ def scaled_selection(K, u, v, rule: str, level: float, buffers: dict):
         buffers["data"] = np.empty(capacity)
         buffers["grow"] = True
     indices, data = buffers["indices"][:nnz], buffers["data"][:nnz]
-    _kernels.scaled_select(K, u, v, cut, indptr, indices, data)
+    _kernels.sized(_kernels.scaled_select, K.size)(K, u, v, cut, indptr, indices, data)
     return indptr, indices, data
 
 
@@ -519,7 +519,7 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
     P = plan
     if P is None:
         P = np.empty((n, m))
-        _kernels.kernel_into(M, f, g, reg, P)
+        _kernels.sized(_kernels.kernel_into, P.size)(M, f, g, reg, P)
     cost_n = float(_kernels.plan_sums(P, M, r, c))
     total_n = float(r.sum())
     err_n = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())

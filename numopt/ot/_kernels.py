@@ -15,6 +15,7 @@ is not inlined by Numba: LLVM inlines it into the callers with its own strict fl
 from __future__ import annotations
 
 import math
+import types as types_module
 
 import numpy as np
 from llvmlite import ir
@@ -394,15 +395,13 @@ def scaled_select(K, u, v, cut, indptr, indices, data):
 
 
 @jit
-def csr_matvec_into(indptr, indices, data, x, out):
-    """out = S x (linalg's serial CSR product, called from compiled code so nothing is boxed)."""
-    csr_matvec_serial(indptr, indices, data, x, out)
-
-
-@jit
-def csr_rmatvec_into(indptr, indices, data, y, out):
-    """out = S^T y (linalg's serial CSR transposed product; nothing boxed)."""
-    csr_rmatvec_serial(indptr, indices, data, y, out)
+def csr_product_into(indptr, indices, data, x, transpose, out):
+    """out = S x, or S^T x with ``transpose`` (linalg's serial CSR products, called from compiled code
+    so that nothing is boxed; one kernel for both, one compilation)."""
+    if transpose:
+        csr_rmatvec_serial(indptr, indices, data, x, out)
+    else:
+        csr_matvec_serial(indptr, indices, data, x, out)
 
 
 @jit
@@ -461,3 +460,39 @@ def schur_diagonal(indptr, indices, data, r, c, cols, out):
                 v = data[k]
                 s += v * v / c[np.uint64(indices[k])]
             out[i] = r[i] - s
+
+
+# --------------------------------------------------------------------------------------------------
+# Serial twins of the parallel kernels
+# --------------------------------------------------------------------------------------------------
+
+#: Entries n * m from which the parallel kernels are used; below, their serial twins: no thread
+#: wake-ups on small problems, and a small problem never compiles the parallel versions (compiling
+#: the four parallel kernels took 6.1 s of CPU here, their serial twins 2.0 s).
+PARALLEL_ENTRIES = 1 << 17
+
+_SERIAL = {}
+
+
+def _serial_twin(kernel):
+    """``kernel`` compiled without ``parallel=True`` (``prange`` runs as ``range``), from the same
+    source, under the name ``<name>_serial`` so that the two never share an entry of the on-disk cache
+    (Numba keys cache files by qualified name, and its index not by the parallel flag)."""
+    f = kernel.py_func
+    clone = types_module.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
+    clone.__qualname__ = f.__qualname__ + "_serial"
+    clone.__doc__ = f"Serial twin of :func:`{f.__name__}` (same source, compiled without ``parallel=True``)."
+    twin = jit(clone)
+    _SERIAL[kernel] = twin
+    return twin
+
+
+def sized(kernel, entries: int):
+    """``kernel`` for n * m >= PARALLEL_ENTRIES, else its serial twin (for kernels without one, itself)."""
+    return kernel if entries >= PARALLEL_ENTRIES else _SERIAL.get(kernel, kernel)
+
+
+kernel_into_serial = _serial_twin(kernel_into)
+scale_rows_cols_serial = _serial_twin(scale_rows_cols)
+scaled_histogram_serial = _serial_twin(scaled_histogram)
+scaled_select_serial = _serial_twin(scaled_select)

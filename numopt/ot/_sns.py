@@ -410,7 +410,7 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     if m <= n:  # Schur complement on the column block: (D_c - S^T D_r^-1 S) y = gb - S^T D_r^-1 ga
         r_inv = 1.0 / r
         rhs = np.empty(m)
-        _kernels.csr_rmatvec_into(indptr, indices, data, r_inv * ga, rhs)
+        _kernels.csr_product_into(indptr, indices, data, r_inv * ga, True, rhs)
         np.subtract(gb, rhs, out=rhs)
         diag = np.empty(m)
         _kernels.schur_diagonal(indptr, indices, data, r, c, True, diag)
@@ -423,7 +423,7 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     else:  # on the row block: (D_r - S D_c^-1 S^T) x = ga - S D_c^-1 gb
         c_inv = 1.0 / c
         rhs = np.empty(n)
-        _kernels.csr_matvec_into(indptr, indices, data, c_inv * gb, rhs)
+        _kernels.csr_product_into(indptr, indices, data, c_inv * gb, False, rhs)
         np.subtract(ga, rhs, out=rhs)
         diag = np.empty(n)
         _kernels.schur_diagonal(indptr, indices, data, r, c, False, diag)
@@ -447,11 +447,11 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     sol = res.x
     if m <= n:
         y, x = sol, np.empty(n)
-        _kernels.csr_matvec_into(indptr, indices, data, y, x)
+        _kernels.csr_product_into(indptr, indices, data, y, False, x)
         x = r_inv * (ga - x)
     else:
         x, y = sol, np.empty(m)
-        _kernels.csr_rmatvec_into(indptr, indices, data, x, y)
+        _kernels.csr_product_into(indptr, indices, data, x, True, y)
         y = c_inv * (gb - y)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         return None

@@ -141,8 +141,37 @@ def test_schur_matvecs_and_diagonal():
         K.schur_diagonal(ip, ix, d, r, c, cols, diag)
         np.testing.assert_allclose(diag, np.diag(ref), rtol=1e-14)
     xs, ys = np.empty(6), np.empty(4)
-    K.csr_matvec_into(ip, ix, d, y, xs)
-    K.csr_rmatvec_into(ip, ix, d, x, ys)
+    K.csr_product_into(ip, ix, d, y, False, xs)
+    K.csr_product_into(ip, ix, d, x, True, ys)
     S = sp.csr_array((d, ix, ip), shape=(6, 4))
     np.testing.assert_allclose(xs, S @ y, rtol=1e-14)
     np.testing.assert_allclose(ys, S.T @ x, rtol=1e-14)
+
+
+def test_serial_twins_match_the_parallel_kernels():
+    """Each parallel kernel has a serial twin compiled from the same source, used below
+    PARALLEL_ENTRIES entries; both give the same bits."""
+    rng = np.random.default_rng(4)
+    n, m = 37, 23
+    M, f, g = rng.uniform(size=(n, m)), rng.normal(size=n) * 0.1, rng.normal(size=m) * 0.1
+    u, v = rng.uniform(0.5, 2, n), rng.uniform(0.5, 2, m)
+    out = {}
+    for name in ("kernel_into", "scale_rows_cols", "scaled_histogram", "scaled_select"):
+        assert K.sized(getattr(K, name), K.PARALLEL_ENTRIES) is getattr(K, name)
+        assert K.sized(getattr(K, name), n * m) is getattr(K, name + "_serial")
+    for variant in ("", "_serial"):
+        Kx = np.empty((n, m))
+        getattr(K, "kernel_into" + variant)(M, f, g, 0.05, Kx)
+        mass, count = np.empty(K.N_VALUE_BINS), np.empty(K.N_VALUE_BINS, dtype=np.int64)
+        getattr(K, "scaled_histogram" + variant)(Kx, u, v, mass, count)
+        cut = int(np.flatnonzero(count)[len(np.flatnonzero(count)) // 2])
+        nnz = int(count[cut:].sum())
+        ip, ix, d = np.empty(n + 1, dtype=np.int64), np.empty(nnz, dtype=np.int32), np.empty(nnz)
+        getattr(K, "scaled_select" + variant)(Kx, u, v, cut, ip, ix, d)
+        getattr(K, "scale_rows_cols" + variant)(Kx, u, v)
+        out[variant] = (Kx, mass, count, ip, ix, d)
+    for x, y in zip(out[""], out["_serial"]):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_allclose(out[""][0], u[:, None] * np.exp((f[:, None] + g[None] - M) / 0.05) * v[None],
+                               rtol=1e-14)
+    assert K.sized(K.plan_sums, 1) is K.plan_sums  # kernels without a twin
