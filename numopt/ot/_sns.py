@@ -228,7 +228,8 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     if isinstance(reg_init, str) and reg_init == "auto":
         reg_init = max(prob.reg, _AUTO_REG_INIT * spread)
     else:
-        reg_init = check_scalar(reg_init, "reg_init", func, low=prob.user_reg) / prob.scale
+        # (in the normalized units; a power-of-two scale below 1 could overflow a huge reg_init)
+        reg_init = min(check_scalar(reg_init, "reg_init", func, low=prob.user_reg) / prob.scale, 1e308)
     reg_factor = check_scalar(options.get("reg_factor", _REG_FACTOR), "reg_factor", func, low=1.0,
                               low_inclusive=False)
     stages = _reg_schedule(prob.reg, reg_init, reg_factor, max(maxiter, 1))
@@ -303,7 +304,7 @@ def _reg_schedule(reg, reg_init, factor, max_stages):
     if not reg_init > limit:
         return [reg]
     # number of stages above the limit: reg_init / factor**j > limit for j < count (up to rounding)
-    count = math.ceil(math.log(reg_init / limit) / math.log(factor))
+    count = math.ceil((math.log(reg_init) - math.log(limit)) / math.log(factor))
     if count < max_stages:
         stages = []
         r = reg_init
@@ -311,7 +312,8 @@ def _reg_schedule(reg, reg_init, factor, max_stages):
             stages.append(r)
             r /= factor
     else:
-        stages = [r for r in (reg_init / factor ** float(j) for j in range(count - max_stages + 1, count + 1))
+        log_init, log_factor = math.log(reg_init), math.log(factor)
+        stages = [r for r in (math.exp(log_init - j * log_factor) for j in range(count - max_stages + 1, count + 1))
                   if r > limit]
     stages.append(reg)
     return stages[-max_stages:]

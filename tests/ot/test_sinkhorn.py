@@ -478,6 +478,8 @@ def test_reg_schedule_keeps_the_last_maxiter_stages():
     tail = _reg_schedule(1e-3, 1.0, 1 + 1e-15, 5)
     assert len(tail) == 5 and tail[-1] == 1e-3 and (np.diff(tail) < 0).all() and tail[0] < 1.51e-3
     assert _reg_schedule(1e-3, 1e-3, 10.0, 0) == [1e-3]
+    huge = _reg_schedule(1e-300, 1e308, 10.0, 1000)  # reg_init / reg overflows
+    assert len(huge) == 609 and huge[0] == 1e308 and huge[-1] == 1e-300
 
 
 @pytest.mark.parametrize("solver", [sinkhorn_newton_sparse, sinkhorn_log, numopt.ot.sinkhorn_knopp])
@@ -511,13 +513,18 @@ def test_tol_is_relative_to_the_mass(solver, mass):
 def test_large_offset_of_M_converges(solver):
     """Before: at M + 1e8, reg 0.01, potentials of size 1e8 left a marginal error floor of ~1e-6
     (MAXITER, "raise `maxiter`"); min(M) is now subtracted internally."""
-    rng = np.random.default_rng(11)
-    M = (rng.uniform(size=(30, 40)) + 1e8) - 1e8  # exactly the data the shifted problem sees
-    ref = solver(None, None, M, 0.01, tol=1e-10)
-    res = solver(None, None, M + 1e8, 0.01, tol=1e-10)
-    assert res.status is Status.SUCCESS and res.marginal_error <= 1e-10
-    np.testing.assert_allclose(res.plan, ref.plan, rtol=1e-7, atol=1e-14)
-    np.testing.assert_allclose(res.cost, ref.cost + 1e8, rtol=1e-15)
+    rng = np.random.default_rng(0)
+    X, Y = rng.uniform(size=(40, 2)), rng.uniform(size=(50, 2))
+    M = (((X[:, None] - Y[None]) ** 2).sum(-1) + 1e8) - 1e8  # exactly the data the shifted problem sees
+    a, b = rng.uniform(0.1, 1.1, 40), rng.uniform(0.1, 1.1, 50)
+    a, b = a / a.sum(), b / b.sum()
+    ref = solver(a, b, M, 0.01)
+    res = solver(a, b, M + 1e8, 0.01)
+    assert res.status is Status.SUCCESS and res.marginal_error <= 1e-9
+    np.testing.assert_allclose(res.plan, ref.plan, rtol=1e-6, atol=1e-13)
+    # <P, M + 1e8> = <P, M> + 1e8 sum(P), and sum(P) is 1 to the marginal error
+    np.testing.assert_allclose(res.cost, (res.plan * (M + 1e8)).sum(), rtol=1e-15)
+    np.testing.assert_allclose(res.cost - 1e8 * res.plan.sum(), ref.cost, rtol=1e-6)
     f, g = res.potentials
     np.testing.assert_allclose(f[:, None] + g[None] - (M + 1e8), ref.potentials[0][:, None] + ref.potentials[1][None] - M,
                                atol=1e-7)
