@@ -102,10 +102,10 @@ def cg_step(x, r, p, q, alpha):
 
 @jit
 def cg_direction(p, z, beta):
-    """p = z + beta p (in place)"""
+    """p = z + beta p (in place). Returns nothing: a returned array is boxed through Python code, where
+    a Ctrl-C surfaced as SystemError instead of KeyboardInterrupt (tests/ot/test_interrupt.py)."""
     for i in range(p.shape[0]):
         p[i] = z[i] + beta * p[i]
-    return p
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._result import IterationPrinter, Result, Status, call_callback
-from .._validation import as_ot_problem, check_callable, check_int, check_scalar
+from .._validation import as_ot_problem, check_callable, check_int, check_scalar, fail
 from . import _kernels
 
 __all__ = ["OTResult"]
@@ -44,14 +44,16 @@ class OTResult(Result):
         (POT's convention), evaluated on the returned plan. For this plan it equals
         :math:`\langle P\mathbf 1, f\rangle + \langle P^\top \mathbf 1, g\rangle`.
     marginal_error : float
-        :math:`\|P\mathbf 1 - a\|_1 + \|P^\top\mathbf 1 - b\|_1` of the returned plan; ``tol`` bounds it.
+        :math:`\|P\mathbf 1 - a\|_1 + \|P^\top\mathbf 1 - b\|_1` of the returned plan, in the units of
+        ``a``; ``tol * sum(a)`` bounds it on success (``tol`` is relative to the total mass).
     nit : int
         Total iterations: ``nit_sinkhorn + nit_newton``.
     nit_sinkhorn, nit_newton, nit_cg : int
         Sinkhorn sweeps (one row and one column update each), Newton steps, and conjugate-gradient
         iterations over all Newton steps.
     history : dict of ndarray
-        Per iteration: ``"marginal_error"`` (of the iterate, as measured during that iteration),
+        Per iteration: ``"marginal_error"`` (of the iterate, as measured during that iteration, in
+        the units of ``a``),
         ``"dual"`` (the dual objective
         :math:`\langle a, f\rangle + \langle b, g\rangle - \varepsilon\sum_{ij}P_{ij}`, nondecreasing),
         ``"newton"`` (True for Newton steps), ``"step"`` (line-search step, 1 for Sinkhorn),
@@ -79,49 +81,113 @@ class OTResult(Result):
     method: str = ""
 
 
-_MAXITER_MESSAGE = (
-    "The marginal error is still above `tol`: raise `maxiter`, loosen `tol`, increase `reg` or use method='sns'."
-)
+#: ``reg`` below this share of max(M) - min(M) is refused: one ulp of a potential of the size of the
+#: spread would move plan entries by 2e-4 or more (at reg = 1e-100 by e^(1e84)), so no plan with a
+#: marginal error below ~1e-3 exists in double precision.
+REG_SPREAD_MIN = 1e-12
+#: M is rescaled internally (by a power of two, exactly) when its spread is outside [2^-500, 2^500].
+_SPREAD_RANGE = 2.0**500
 
 
 class Problem:
-    """A validated OT problem restricted to the support of ``a`` and ``b`` (zero-mass entries removed)."""
+    """A validated OT problem restricted to the support of ``a`` and ``b`` (zero-mass entries removed),
+    in normalized form: the solvers work on ``a / mass``, ``b / mass`` (total mass 1) and
+    ``(M - shift) / scale`` with ``reg / scale``, which have the same plan up to the factor ``mass``.
+
+    ``shift`` is min(M) when it exceeds the spread max(M) - min(M) (potentials of the size of min(M)
+    would otherwise lose the spread's digits: at ``M + 1e8`` and ``reg = 0.01`` one ulp of a
+    potential moves the plan by 2e-6); ``scale`` is a power of two, 1 unless the spread is below
+    2^-500 or above 2^500 (or overflows). ``M`` is copied only when one of them applies (or rows or
+    columns of zero mass are dropped). :meth:`potentials`, :meth:`cost`, :meth:`value` and
+    :meth:`dual` map the normalized quantities back to the units of the input.
+    """
 
     def __init__(self, a, b, M, reg, func):
         a, b, M, reg = as_ot_problem(a, b, M, reg, func)
         self.func = func
         self.shape = M.shape
-        self.reg = reg
+        self.user_reg = reg
         self.rows = np.flatnonzero(a > 0) if (a == 0).any() else None
         self.cols = np.flatnonzero(b > 0) if (b == 0).any() else None
         if self.rows is not None:
             a, M = a[self.rows], M[self.rows]
         if self.cols is not None:
             b, M = b[self.cols], M[:, self.cols]
+        mass = float(a.sum())
+        if not math.isfinite(mass):
+            raise fail(func, "a", "have a finite total mass", f"sum(a) = {mass}")
+        #: total mass of the input marginals; the plan is ``mass`` times the normalized one
+        self.mass = mass
+        if mass != 1.0:
+            a, b = a / mass, b / mass
+        copied = self.rows is not None or self.cols is not None
+        lo, hi = float(M.min()), float(M.max())
+        half_spread = 0.5 * hi - 0.5 * lo  # finite even where hi - lo overflows
+        scale = 1.0
+        if half_spread > _SPREAD_RANGE or 0.0 < half_spread < 1.0 / _SPREAD_RANGE:
+            scale = math.ldexp(1.0, math.frexp(half_spread)[1] - 1)  # half_spread / scale in [1, 2)
+        shift = lo if abs(lo) > 2.0 * half_spread else 0.0
+        if scale != 1.0 or shift != 0.0:
+            M = M / scale if scale != 1.0 else (M.copy() if not copied else M)
+            M -= shift / scale
+        reg_n = reg / scale
+        if not (reg_n >= REG_SPREAD_MIN * (half_spread / scale) * 2.0 and math.isfinite(1.0 / reg_n)):
+            raise fail(func, "reg", f"be at least {REG_SPREAD_MIN:g} (max(M) - min(M)), where rounding "
+                       "of the potentials leaves the plan undetermined",
+                       f"reg = {reg:.6g} and max(M) - min(M) = {hi - lo:.6g}")
+        self.shift, self.scale = shift, scale
+        self.reg = reg_n
         self.a, self.b = a, b
         self.M = np.ascontiguousarray(M)
         self.loga, self.logb = np.log(a), np.log(b)
-        self.mass = float(a.sum())
         self.amax, self.bmax = float(a.max()), float(b.max())
+        #: sum(a) of the normalized problem (1 up to rounding)
+        self.total = float(a.sum())
 
     def with_reg(self, reg: float) -> "Problem":
-        """The same problem at another regularization (arrays shared)."""
+        """The same problem at another (normalized) regularization (arrays shared)."""
         if reg == self.reg:
             return self
         other = copy.copy(self)
         other.reg = float(reg)
         return other
 
-    def embed_potentials(self, f, g):
+    def user_units(self, reg: float) -> float:
+        """A normalized regularization in the units of the input ``M``."""
+        return reg * self.scale
+
+    def _offset(self) -> float:
+        """f = scale f_n + offset maps normalized row potentials to the input's units."""
+        return self.shift + (self.user_reg * math.log(self.mass) if self.mass != 1.0 else 0.0)
+
+    def potentials(self, f, g):
+        """The potentials (f, g) of the input problem (full length, -inf on zero-mass entries) from
+        normalized ones: P = mass P_n = exp((f + g - M) / reg)."""
         out = []
-        for v, idx, size in ((f, self.rows, self.shape[0]), (g, self.cols, self.shape[1])):
+        offset = self._offset()
+        for v, idx, size, off in ((f, self.rows, self.shape[0], offset), (g, self.cols, self.shape[1], 0.0)):
+            v = v * self.scale + off if (self.scale != 1.0 or off != 0.0) else v.copy()
             if idx is None:
-                out.append(v.copy())
+                out.append(v)
             else:
                 full = np.full(size, -math.inf)
                 full[idx] = v
                 out.append(full)
         return tuple(out)
+
+    embed_potentials = potentials
+
+    def cost(self, cost_n: float, total_n: float) -> float:
+        """<P, M> from <P_n, M_n> and sum(P_n)."""
+        return self.mass * (self.scale * cost_n + self.shift * total_n)
+
+    def value(self, value_n: float, total_n: float) -> float:
+        """<P, M> + reg sum P log P from its normalized counterpart and sum(P_n)."""
+        return self.mass * (self.scale * value_n + self._offset() * total_n)
+
+    def dual(self, dual_n: float) -> float:
+        """D(f, g) of the input problem from the normalized dual (sum(a_n) = 1)."""
+        return self.mass * (self.scale * dual_n + self._offset())
 
 
 def check_common(tol, maxiter, callback, func):
@@ -129,6 +195,23 @@ def check_common(tol, maxiter, callback, func):
     maxiter = check_int(maxiter, "maxiter", func, low=0)
     check_callable(callback, "callback", func)
     return tol, maxiter
+
+
+#: A marginal error within this factor of :func:`rounding_floor` (a bound: measured errors at the floor
+#: were 5-20x below it) that no iteration has lowered for
+#: STALL_WINDOW iterations ends the run with ROUNDING_FLOOR (a success).
+FLOOR_FACTOR = 1.0
+STALL_WINDOW = 10
+
+
+def rounding_floor(prob: Problem, potential_norm: float) -> float:
+    """The marginal error (relative to the mass) that rounding alone leaves in a plan
+    P = exp((f + g - M) / reg) of the normalized problem: each log-plan entry carries an absolute error
+    of about eps (|f_i| + |g_j| + |M_ij|) / reg, where |M_ij| ~ |f_i + g_j| on the entries that carry
+    mass, and the marginal sums add (n + m) eps. ``potential_norm`` is max|f| + max|g|."""
+    n, m = prob.M.shape
+    eps = np.finfo(float).eps
+    return eps * (2.0 * potential_norm / prob.reg + n + m)
 
 
 class Run:
@@ -149,21 +232,42 @@ class Run:
         self.hist = {k: [] for k in ("marginal_error", "dual", "newton", "step", "cg_nit", "nnz_per_row", "reg",
                                     "time")}
         self._clock = time.perf_counter()
+        self._best = math.inf  # the smallest marginal error of the current stage, and its iteration
+        self._best_nit = 0
+        self._best_reg = None
 
     @property
     def nit(self) -> int:
         return self.nit_sinkhorn + self.nit_newton
 
+    def converged(self, err: float, potential_norm) -> Status | None:
+        """SUCCESS when ``err <= tol``; ROUNDING_FLOOR when no iteration of this stage has lowered the
+        marginal error for :data:`STALL_WINDOW` iterations and ``err`` is within :data:`FLOOR_FACTOR`
+        of :func:`rounding_floor`; None otherwise. ``potential_norm()`` returns max|f| + max|g|
+        (called only when the error has stalled)."""
+        if err <= self.tol:
+            return Status.SUCCESS
+        if self.nit - self._best_nit >= STALL_WINDOW and err <= FLOOR_FACTOR * rounding_floor(self.prob, potential_norm()):
+            return Status.ROUNDING_FLOOR
+        return None
+
     def record(self, f, g, err, dual, *, newton=False, step=1.0, cg_nit=0, nnz_per_row=math.nan) -> bool:
         """Log one iteration; return True when the callback asked to stop."""
         now = time.perf_counter()
+        if self.prob.reg != self._best_reg:
+            self._best, self._best_reg = math.inf, self.prob.reg
         if newton:
             self.nit_newton += 1
             self.nit_cg += cg_nit
         else:
             self.nit_sinkhorn += 1
+        if err < self._best:
+            self._best, self._best_nit = err, self.nit
+        prob = self.prob
+        # err and dual are those of the normalized problem; history and callback get the input's units
+        err, dual, reg = err * prob.mass, prob.dual(dual), prob.user_units(prob.reg)
         for key, v in (("marginal_error", err), ("dual", dual), ("newton", newton), ("step", step),
-                       ("cg_nit", cg_nit), ("nnz_per_row", nnz_per_row), ("reg", self.prob.reg),
+                       ("cg_nit", cg_nit), ("nnz_per_row", nnz_per_row), ("reg", reg),
                        ("time", now - self._clock)):
             self.hist[key].append(v)
         if self.printer is not None:
@@ -171,9 +275,9 @@ class Run:
         if self.callback is None:
             self._clock = time.perf_counter()
             return False
-        current = OTResult(x=None, status=Status.MAXITER, nit=self.nit, potentials=self.prob.embed_potentials(f, g),
+        current = OTResult(x=None, status=Status.MAXITER, nit=self.nit, potentials=prob.potentials(f, g),
                            marginal_error=err, nit_sinkhorn=self.nit_sinkhorn, nit_newton=self.nit_newton,
-                           nit_cg=self.nit_cg, history=self.history(), reg=self.prob.reg, method=self.method)
+                           nit_cg=self.nit_cg, history=self.history(), reg=reg, method=self.method)
         stop = call_callback(self.callback, current)
         self._clock = time.perf_counter()  # the callback's own time is not the solver's
         return stop
@@ -183,11 +287,15 @@ class Run:
         return {k: np.asarray(v, dtype=dtypes.get(k, np.float64)) for k, v in self.hist.items()}
 
 
+def _norm(x) -> float:
+    return float(np.abs(x).max())
+
+
 def sinkhorn_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, logc=None):
     """Up to ``n_sweeps`` log-domain Sinkhorn sweeps (row then column update) on (f, g) in place.
 
-    Returns a Status when the run ends (SUCCESS: the marginal error of (f, g) is <= tol; CALLBACK;
-    NONFINITE), or None when the sweeps ran out. The state returned on SUCCESS is the one whose error
+    Returns a Status when the run ends (SUCCESS: the marginal error of (f, g) is <= tol;
+    ROUNDING_FLOOR: see :meth:`Run.converged`; CALLBACK; NONFINITE), or None when the sweeps ran out. The state returned on SUCCESS is the one whose error
     was measured: rows exact, columns within tol.
     """
     M, a, b, reg = prob.M, prob.a, prob.b, prob.reg
@@ -196,12 +304,13 @@ def sinkhorn_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, logc=None):
         _kernels.sinkhorn_rows(M, f, g, a, prob.loga, reg)
         err = _kernels.sinkhorn_cols(M, f, g, b, reg, logc)
         # rows are exact after the row update, so sum(P) = sum(a)
-        dual = float(a @ f + b @ g) - reg * prob.mass
+        dual = float(a @ f + b @ g) - reg * prob.total
         if not math.isfinite(err) or not math.isfinite(dual):
             return Status.NONFINITE
         stop = run.record(f, g, err, dual)
-        if err <= run.tol:
-            return Status.SUCCESS
+        status = run.converged(err, lambda: _norm(f) + _norm(g))
+        if status is not None:
+            return status
         g += reg * (prob.logb - logc)
         if stop:
             return Status.CALLBACK
@@ -236,7 +345,7 @@ class Scaling:
         self.fK = self.gK = None
 
     def form(self, prob: Problem, f, g):
-        _kernels.kernel_into(prob.M, f, g, prob.reg, self.K)
+        _kernels.sized(_kernels.kernel_into, self.K.size)(prob.M, f, g, prob.reg, self.K)
         self.reg, self.fK, self.gK = prob.reg, f.copy(), g.copy()
 
     def scalings(self, prob: Problem, f, g):
@@ -272,7 +381,7 @@ class Scaling:
     def plan(self, prob: Problem, f, g):
         """The plan of (f, g), formed in the buffer (which then no longer holds a kernel)."""
         u, v = self.scalings(prob, f, g)
-        _kernels.scale_rows_cols(self.K, u, v)
+        _kernels.sized(_kernels.scale_rows_cols, self.K.size)(self.K, u, v)
         self.reg = None
         return self.K
 
@@ -292,7 +401,7 @@ def scaling_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, scaling: Scalin
     :math:`K`, and a log-domain sweep (shifted by the row maxima) is safe there.
 
     Returns ``(status, plan_ready)``: ``status`` as in :func:`sinkhorn_sweeps`, or :data:`UNSAFE`;
-    ``plan_ready`` is True when ``status`` is SUCCESS and the buffer of ``scaling`` holds the plan
+    ``plan_ready`` is True when ``status`` is a success and the buffer of ``scaling`` holds the plan
     :math:`\mathrm{diag}(u) K \mathrm{diag}(v)` of the returned (f, g), the state whose error was measured
     (the kernel is then gone).
     """
@@ -316,17 +425,18 @@ def scaling_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, scaling: Scalin
             return UNSAFE, False
         err = float(np.abs(v * Ktu - b).sum())
         logu, logv = np.log(u), np.log(v)
-        dual = float(a @ scaling.fK + b @ scaling.gK) + reg * float(a @ logu + b @ logv) - reg * prob.mass
+        dual = float(a @ scaling.fK + b @ scaling.gK) + reg * float(a @ logu + b @ logv) - reg * prob.total
         if not (math.isfinite(err) and math.isfinite(dual)):
             scaling.fold(prob, f, g, u, v)
             return Status.NONFINITE, False
         state = (scaling.fK + reg * logu, scaling.gK + reg * logv) if run.callback is not None else (f, g)
         stop = run.record(*state, err, dual)
-        if err <= run.tol:
+        status = run.converged(err, lambda: _norm(scaling.fK + reg * logu) + _norm(scaling.gK + reg * logv))
+        if status is not None:
             scaling.fold(prob, f, g, u, v)
-            _kernels.scale_rows_cols(K, u, v)
+            _kernels.sized(_kernels.scale_rows_cols, K.size)(K, u, v)
             scaling.reg = None
-            return Status.SUCCESS, True
+            return status, True
         np.divide(b, Ktu, out=v)
         if stop:
             scaling.fold(prob, f, g, u, v)
@@ -373,7 +483,7 @@ def scaled_selection(K, u, v, rule: str, level: float, buffers: dict):
     n, m = K.shape
     mass = buffers.setdefault("mass", np.empty(_kernels.N_VALUE_BINS))
     count = buffers.setdefault("count", np.empty(_kernels.N_VALUE_BINS, dtype=np.int64))
-    _kernels.scaled_histogram(K, u, v, mass, count)
+    _kernels.sized(_kernels.scaled_histogram, K.size)(K, u, v, mass, count)
     if rule == "mass":
         cum = np.cumsum(mass)
         cut = int(np.searchsorted(cum, level * cum[-1], side="right"))
@@ -392,14 +502,15 @@ def scaled_selection(K, u, v, rule: str, level: float, buffers: dict):
         buffers["data"] = np.empty(capacity)
         buffers["grow"] = True
     indices, data = buffers["indices"][:nnz], buffers["data"][:nnz]
-    _kernels.scaled_select(K, u, v, cut, indptr, indices, data)
+    _kernels.sized(_kernels.scaled_select, K.size)(K, u, v, cut, indptr, indices, data)
     return indptr, indices, data
 
 
-def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: float, message: str = "",
+def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: float, advice: str,
                 plan=None) -> OTResult:
-    """Measure the dense plan of (f, g) (``plan``, or formed here in the log domain), sparsify it and
-    build the result."""
+    """Measure the dense plan of (f, g) (``plan``, or formed here in the log domain), sparsify it, map
+    it back to the input's units and build the result. ``advice`` is the solver's own suggestion for
+    a run that stopped at ``maxiter``."""
     import scipy.sparse as sp
 
     M, reg = prob.M, prob.reg
@@ -408,18 +519,27 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
     P = plan
     if P is None:
         P = np.empty((n, m))
-        _kernels.kernel_into(M, f, g, reg, P)
-    cost = float(_kernels.plan_sums(P, M, r, c))
-    err = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
-    value = float(r @ f + c @ g)
-    indptr, indices, data = scaled_selection(P, np.ones(n), np.ones(m), "mass", delta_sparse, {})
+        _kernels.sized(_kernels.kernel_into, P.size)(M, f, g, reg, P)
+    cost_n = float(_kernels.plan_sums(P, M, r, c))
+    total_n = float(r.sum())
+    err_n = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
+    value_n = float(r @ f + c @ g)
+    floor = rounding_floor(prob, _norm(f) + _norm(g))
     # The solver measured its error in another pass: the two differ by rounding in the n + m sums
     # (seen: 3e-15 on a 5 x 5 problem at tol 1e-12). Beyond that, never report a false success.
-    slack = 4 * (n + m) * np.finfo(float).eps * prob.mass
-    if status is Status.SUCCESS and not err <= run.tol * (1 + 1e-6) + slack:
-        status = Status.MAXITER
-    if not (math.isfinite(err) and math.isfinite(cost)):
+    slack = 4 * (n + m) * np.finfo(float).eps
+    if status.success or status is Status.MAXITER:
+        if err_n <= run.tol * (1 + 1e-6) + slack:
+            status = Status.SUCCESS if status.success else status
+        elif err_n <= FLOOR_FACTOR * floor:
+            status = Status.ROUNDING_FLOOR
+        else:
+            status = Status.MAXITER
+    if not (math.isfinite(err_n) and math.isfinite(cost_n)):
         status = Status.NONFINITE
+    if prob.mass != 1.0:
+        P *= prob.mass
+    indptr, indices, data = scaled_selection(P, np.ones(n), np.ones(m), "mass", delta_sparse, {})
     N, Mc = prob.shape
     if prob.rows is None and prob.cols is None:
         plan = P
@@ -432,9 +552,18 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
         counts = np.diff(indptr)
         coo_rows = np.repeat(rows, counts)
         plan_sparse = sp.csr_array((data, (coo_rows, cols[indices])), shape=(N, Mc))
-    if not message:
-        message = _MAXITER_MESSAGE if status is Status.MAXITER else ""
-    return OTResult(x=plan, status=status, detail=message, nit=run.nit, plan=plan, plan_sparse=plan_sparse,
-                    potentials=prob.embed_potentials(f, g), cost=cost, value=value, marginal_error=err,
+    where = f"The marginal error is {err_n:.3g} sum(a) (`tol` = {run.tol:g} bounds it relative to sum(a))"
+    if status is Status.MAXITER:
+        detail = f"{where}; {advice}"
+    elif status is Status.ROUNDING_FLOOR:
+        size = prob.user_units(_norm(f) + _norm(g))
+        detail = (f"{where}; rounding alone leaves about {floor:.2g} sum(a) in the plan exp((f + g - M) / reg) "
+                  f"at reg = {prob.user_reg:.3g} with potentials of max|f| + max|g| = {size:.3g} (M taken "
+                  "less min(M) where min(M) exceeds the spread): a larger `reg` lowers it.")
+    else:
+        detail = ""
+    return OTResult(x=plan, status=status, detail=detail, nit=run.nit, plan=plan, plan_sparse=plan_sparse,
+                    potentials=prob.potentials(f, g), cost=prob.cost(cost_n, total_n),
+                    value=prob.value(value_n, total_n), marginal_error=err_n * prob.mass,
                     nit_sinkhorn=run.nit_sinkhorn, nit_newton=run.nit_newton, nit_cg=run.nit_cg,
-                    history=run.history(), reg=reg, method=run.method)
+                    history=run.history(), reg=prob.user_reg, method=run.method)

@@ -15,6 +15,7 @@ is not inlined by Numba: LLVM inlines it into the callers with its own strict fl
 from __future__ import annotations
 
 import math
+import types as types_module
 
 import numpy as np
 from llvmlite import ir
@@ -22,7 +23,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from .._numba import jit, prange
-from ..linalg._kernels import csr_row_axpy, csr_row_dot
+from ..linalg._kernels import csr_matvec_serial, csr_rmatvec_serial, csr_row_axpy, csr_row_dot
 
 # --------------------------------------------------------------------------------------------------
 # Polynomial exp
@@ -124,7 +125,6 @@ def exp_into(x, out):
     """out[i] = exp_poly(x[i]) over flat float64 arrays (for tests and for forming plans)."""
     for i in range(x.shape[0]):
         out[i] = exp_poly(x[i])
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,16 +158,52 @@ def sinkhorn_rows(M, f, g, a, loga, reg):
             err += abs(s - a[i])
             f[i] = fi + reg * (loga[i] - math.log(s))
         else:
-            hmax = -math.inf
-            for j in range(m):
-                hmax = max(hmax, (fi + g[j] - row[j]) * inv)
-            s = 0.0
-            for j in range(m):
-                s += exp_poly((fi + g[j] - row[j]) * inv - hmax)
-            log_s = hmax + math.log(s)
+            log_s = _row_logsumexp(row, fi, g, inv)
             err += abs(exp_poly(log_s) - a[i])
             f[i] = fi + reg * (loga[i] - log_s)
     return err
+
+
+# The shifted sums below are the rare fallback where a plain sum under- or overflowed. They are
+# compiled with strict IEEE arithmetic (no fast-math, not inlined by Numba; LLVM keeps these flags
+# when it inlines them): the maximal term must give exactly exp(0) = 1, which needs the log-plan
+# h - hmax computed the same way in both loops. With reassociation (or a fused multiply-add) LLVM
+# may compute h * inv - hmax differently in the two loops; at reg = 1e-100 that difference is
+# ~1e84, every term became exp(-huge) = 0 and the potentials NaN.
+
+
+@jit(fastmath=False)
+def _row_logsumexp(row, fi, g, inv):
+    """log sum_j exp((fi + g_j - row_j) * inv), shifted by the row maximum of the log-plan."""
+    m = row.shape[0]
+    hmax = -math.inf
+    for j in range(m):
+        hmax = max(hmax, (fi + g[j] - row[j]) * inv)
+    s = 0.0
+    for j in range(m):
+        s += exp_poly((fi + g[j] - row[j]) * inv - hmax)
+    return hmax + math.log(s)
+
+
+@jit(fastmath=False)
+def _cols_logsumexp(M, f, g, inv, logc):
+    """logc_j = log sum_i exp((f_i + g_j - M_ij) * inv), shifted by the column maxima of the log-plan."""
+    n, m = M.shape
+    hmax = np.full(m, -math.inf)
+    for i in range(n):
+        row = M[i]
+        fi = f[i]
+        for j in range(m):
+            hmax[j] = max(hmax[j], (fi + g[j] - row[j]) * inv)
+    for j in range(m):
+        logc[j] = 0.0
+    for i in range(n):
+        row = M[i]
+        fi = f[i]
+        for j in range(m):
+            logc[j] += exp_poly((fi + g[j] - row[j]) * inv - hmax[j])
+    for j in range(m):
+        logc[j] = hmax[j] + math.log(logc[j])
 
 
 @jit
@@ -200,21 +236,8 @@ def sinkhorn_cols(M, f, g, b, reg, logc):
             err += abs(s - b[j])
             logc[j] = math.log(s)
         return err
-    hmax = np.full(m, -math.inf)
-    for i in range(n):
-        row = M[i]
-        fi = f[i]
-        for j in range(m):
-            hmax[j] = max(hmax[j], (fi + g[j] - row[j]) * inv)
+    _cols_logsumexp(M, f, g, inv, logc)
     for j in range(m):
-        logc[j] = 0.0
-    for i in range(n):
-        row = M[i]
-        fi = f[i]
-        for j in range(m):
-            logc[j] += exp_poly((fi + g[j] - row[j]) * inv - hmax[j])
-    for j in range(m):
-        logc[j] = hmax[j] + math.log(logc[j])
         err += abs(exp_poly(logc[j]) - b[j])
     return err
 
@@ -363,7 +386,22 @@ def scaled_select(K, u, v, cut, indptr, indices, data):
 
 # --------------------------------------------------------------------------------------------------
 # Newton system: Schur complements of the sparsified Hessian [[D_r, S], [S^T, D_c]]
+#
+# No kernel here returns an array: Numba boxes a returned array through Python code
+# (numba.core.serialize._numba_unpickle), and a Ctrl-C landing there surfaced as
+# "SystemError: ... returned a result with an exception set" instead of KeyboardInterrupt. Results
+# go into ``out`` arguments; the callers read them from there.
 # --------------------------------------------------------------------------------------------------
+
+
+@jit
+def csr_product_into(indptr, indices, data, x, transpose, out):
+    """out = S x, or S^T x with ``transpose`` (linalg's serial CSR products, called from compiled code
+    so that nothing is boxed; one kernel for both, one compilation)."""
+    if transpose:
+        csr_rmatvec_serial(indptr, indices, data, x, out)
+    else:
+        csr_matvec_serial(indptr, indices, data, x, out)
 
 
 @jit
@@ -381,7 +419,6 @@ def schur_cols_matvec(indptr, indices, data, r_inv, c, y, out):
     mean /= m
     for j in range(m):
         out[j] -= mean
-    return out
 
 
 @jit
@@ -402,7 +439,6 @@ def schur_rows_matvec(indptr, indices, data, c_inv, r, x, w, out):
     mean /= n
     for i in range(n):
         out[i] -= mean
-    return out
 
 
 @jit
@@ -424,4 +460,39 @@ def schur_diagonal(indptr, indices, data, r, c, cols, out):
                 v = data[k]
                 s += v * v / c[np.uint64(indices[k])]
             out[i] = r[i] - s
-    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Serial twins of the parallel kernels
+# --------------------------------------------------------------------------------------------------
+
+#: Entries n * m from which the parallel kernels are used; below, their serial twins: no thread
+#: wake-ups on small problems, and a small problem never compiles the parallel versions (compiling
+#: the four parallel kernels took 6.1 s of CPU here, their serial twins 2.0 s).
+PARALLEL_ENTRIES = 1 << 17
+
+_SERIAL = {}
+
+
+def _serial_twin(kernel):
+    """``kernel`` compiled without ``parallel=True`` (``prange`` runs as ``range``), from the same
+    source, under the name ``<name>_serial`` so that the two never share an entry of the on-disk cache
+    (Numba keys cache files by qualified name, and its index not by the parallel flag)."""
+    f = kernel.py_func
+    clone = types_module.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
+    clone.__qualname__ = f.__qualname__ + "_serial"
+    clone.__doc__ = f"Serial twin of :func:`{f.__name__}` (same source, compiled without ``parallel=True``)."
+    twin = jit(clone)
+    _SERIAL[kernel] = twin
+    return twin
+
+
+def sized(kernel, entries: int):
+    """``kernel`` for n * m >= PARALLEL_ENTRIES, else its serial twin (for kernels without one, itself)."""
+    return kernel if entries >= PARALLEL_ENTRIES else _SERIAL.get(kernel, kernel)
+
+
+kernel_into_serial = _serial_twin(kernel_into)
+scale_rows_cols_serial = _serial_twin(scale_rows_cols)
+scaled_histogram_serial = _serial_twin(scaled_histogram)
+scaled_select_serial = _serial_twin(scaled_select)

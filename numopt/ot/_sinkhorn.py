@@ -26,7 +26,8 @@ def sinkhorn_log(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, verb
 
     Each half-step is one fused Numba pass over ``M`` (an inlined polynomial ``exp``), shifted by the
     current potentials and, where a sum would under- or overflow, by the row/column maximum, so it is
-    overflow-proof for any ``reg > 0``. One sweep (both half-steps) costs about 2 ns per entry of
+    overflow-proof for any accepted ``reg`` (``reg >= 1e-12 * (max(M) - min(M))``; see "Scale" in
+    :func:`sinkhorn_newton_sparse`). One sweep (both half-steps) costs about 2 ns per entry of
     ``M``. Sinkhorn needs :math:`O(1/\varepsilon)` sweeps or more at small ``reg``; prefer
     :func:`sinkhorn_newton_sparse` there.
 
@@ -53,11 +54,11 @@ def sinkhorn_knopp(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, ve
     r"""Entropic optimal transport by Sinkhorn iterations in the scaling domain, overflow-proof.
 
     The iterates of :func:`sinkhorn_log`, computed as matrix scalings: with the Gibbs kernel
-    :math:`K = e^{(f_0 \oplus g_0 - M)/arepsilon}` of reference potentials, a sweep is
+    :math:`K = e^{(f_0 \oplus g_0 - M)/\varepsilon}` of reference potentials, a sweep is
 
     .. math::
 
-        u \leftarrow a \oslash (K v), \qquad v \leftarrow b \oslash (K^	op u),
+        u \leftarrow a \oslash (K v), \qquad v \leftarrow b \oslash (K^\top u),
 
     two BLAS matrix-vector products and no exp (POT's ``sinkhorn_knopp`` sweep, about 10x cheaper
     than a log-domain sweep at n = 1000). Unlike plain Sinkhorn it does not overflow: scalings that
@@ -87,17 +88,26 @@ def sinkhorn_knopp(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, ve
     return _sinkhorn(a, b, M, reg, tol, maxiter, callback, verbose, "sinkhorn_knopp", scaling_domain=True)
 
 
-_SWEEP_SECTIONS = """Parameters
+_SWEEP_SECTIONS = r"""Parameters
     ----------
     a, b, M, reg, tol, callback, verbose
-        As in :func:`sinkhorn_newton_sparse` (``tol`` bounds the L1 marginal error).
+        As in :func:`sinkhorn_newton_sparse`: ``tol`` bounds the L1 marginal error relative to the
+        total mass, :math:`(\|P\mathbf 1 - a\|_1 + \|P^\top\mathbf 1 - b\|_1) / \sum_i a_i`, and the
+        problem is solved in the normalized form described under "Scale" there.
     maxiter : int, default 100000
         Maximum number of sweeps.
 
     Returns
     -------
     OTResult
-        On success the row marginals are exact to rounding and the column error is at most ``tol``.
+        On success the row marginals are exact to rounding and the column error is at most
+        ``tol * sum(a)`` (``status=Status.SUCCESS``), or the error stalled at the rounding floor of
+        the potentials (``Status.ROUNDING_FLOOR``, also a success).
+
+    Raises
+    ------
+    ValueError
+        Bad input, as in :func:`sinkhorn_newton_sparse`.
 
     Warns
     -----
@@ -107,6 +117,11 @@ _SWEEP_SECTIONS = """Parameters
 for _solver in (sinkhorn_log, sinkhorn_knopp):
     if _solver.__doc__:  # None under python -OO
         _solver.__doc__ = _solver.__doc__.replace("{sweep_sections}", _SWEEP_SECTIONS)
+
+
+#: What to try when Sinkhorn stops at ``maxiter`` (its sweeps converge linearly, slower at small reg).
+_MAXITER_ADVICE = ("Sinkhorn's linear rate slows as `reg` shrinks: raise `maxiter`, loosen `tol`, increase `reg`, "
+                   "or use Sinkhorn-Newton-Sparse (method='sns'), which needs tens of Newton steps at small `reg`.")
 
 
 def _sinkhorn(a, b, M, reg, tol, maxiter, callback, verbose, func, *, scaling_domain):
@@ -124,7 +139,7 @@ def _sinkhorn(a, b, M, reg, tol, maxiter, callback, verbose, func, *, scaling_do
     else:
         status = sinkhorn_sweeps(prob, f, g, run, maxiter)
     result = finish_plan(prob, f, g, run, Status.MAXITER if status is None else status, delta_sparse=1e-4,
-                         plan=plan)
+                         plan=plan, advice=_MAXITER_ADVICE)
     return finish(result, func)
 
 
@@ -151,7 +166,8 @@ def sinkhorn(a, b, M, reg, *, method="sns", tol=1e-9, maxiter=None, callback=Non
     ``"sinkhorn"`` (:func:`sinkhorn_knopp`, scaling domain with absorption) and ``"log"``
     (:func:`sinkhorn_log`, log domain) compute the same Sinkhorn iterates, both overflow-proof;
     the scaling domain sweeps about 10x faster and holds one more n x m array. All methods return
-    the same :class:`OTResult`.
+    the same :class:`OTResult`, and all stop on the same criterion: the L1 marginal error relative to
+    the total mass, :math:`(\|P\mathbf 1 - a\|_1 + \|P^\top\mathbf 1 - b\|_1) / \sum_i a_i \le` ``tol``.
 
     Parameters
     ----------

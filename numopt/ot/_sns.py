@@ -8,7 +8,6 @@ import numpy as np
 
 from .._result import Status, finish
 from .._validation import check_choice, check_int, check_no_extra, check_scalar
-from ..linalg import _kernels as _lk
 from ..linalg._cg import cg_core
 from . import _kernels
 from ._common import OTResult, Problem, Run, Scaling, check_common, fast_sweeps, finish_plan
@@ -101,22 +100,40 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     of ``1e-6 * sum(a)``; the last stage runs to ``tol``. Measured on this class of 2-core machine
     (Newton steps, all stages): 30 x 40 uniform at ``reg = 1e-4 max(M)``: 35 (179 without);
     200 x 300: 33 (failed without); 1-D W1 grid n = 1000 at ``reg = 1e-3``: 15 Newton steps, 0.23 s
-    (60 steps and 2.2 s without). ``reg_init=reg`` turns it off. The per-iteration ``history["reg"]``
-    says which stage an iteration belongs to; ``history["dual"]`` is nondecreasing within a stage.
+    (60 steps and 2.2 s without). ``reg_init=reg`` turns it off. Each stage takes at least one
+    iteration, so a schedule of more than ``maxiter`` stages (``reg_factor`` close to 1) is cut to
+    its last ``maxiter`` stages. The per-iteration ``history["reg"]`` says which stage an iteration
+    belongs to; ``history["dual"]`` is nondecreasing within a stage.
+
+    Scale. The solve works on the normalized problem: ``a`` and ``b`` divided by their total mass,
+    ``M`` less ``min(M)`` where that exceeds the spread ``max(M) - min(M)`` (at ``M + 1e8`` and
+    ``reg = 0.01`` one ulp of a potential of size 1e8 would move the plan by 2e-6), and ``M`` and
+    ``reg`` divided by a power of two where the spread is outside :math:`[2^{-500}, 2^{500}]`. So
+    the plan of ``(s a, s b, t M + c, t reg)`` is ``s`` times the plan of ``(a, b, M, reg)`` for any
+    ``s, t > 0`` and shift ``c`` (to rounding of the data), and ``tol`` is relative to the mass.
+    ``M`` is copied only where the shift or the rescaling applies. The rounding of the potentials
+    bounds the attainable accuracy: about :math:`2 u (\|f\|_\infty + \|g\|_\infty) / \varepsilon`
+    relative to the mass (u = 2.2e-16, potentials of the normalized problem, ~ the spread of ``M``);
+    a run whose marginal error stalls there (10 iterations without a new minimum) ends with
+    ``status=Status.ROUNDING_FLOOR``, a success. Below ``reg = 1e-12 (max(M) - min(M))`` that floor
+    exceeds 1e-4 (at 1e-100 one ulp moves the plan by :math:`e^{10^{84}}`): such ``reg`` is refused.
 
     Parameters
     ----------
     a, b : array_like, shape (n,) and (m,), or None
-        Nonnegative marginals with equal total mass (to a relative 1e-6; ``b`` is then rescaled to
-        the mass of ``a``). None means uniform weights summing to 1. Zero entries are allowed: their
-        rows/columns are removed, and get a zero plan and ``-inf`` potentials.
+        Nonnegative marginals with equal, finite total mass (to a relative 1e-6; ``b`` is then
+        rescaled to the mass of ``a``); any mass from the smallest to the largest double. None means
+        uniform weights summing to 1. Zero entries are allowed: their rows/columns are removed, and
+        get a zero plan and ``-inf`` potentials.
     M : array_like, shape (n, m)
         Finite cost matrix.
     reg : float
         Entropic regularization :math:`\varepsilon > 0`, in the units of ``M`` (POT's ``reg``; the
-        paper's :math:`\eta = 1/\varepsilon`).
+        paper's :math:`\eta = 1/\varepsilon`); at least ``1e-12 * (max(M) - min(M))`` (see Scale).
     tol : float, default 1e-9
-        Stop when the L1 marginal error :math:`\|P\mathbf 1 - a\|_1 + \|P^\top\mathbf 1 - b\|_1 \le` ``tol``.
+        Stop when the L1 marginal error relative to the total mass,
+        :math:`(\|P\mathbf 1 - a\|_1 + \|P^\top\mathbf 1 - b\|_1) / \sum_i a_i`, is at most
+        ``tol`` (for weights summing to 1 the absolute L1 error).
     maxiter : int, default 1000
         Budget on the total number of iterations (Sinkhorn sweeps + Newton steps).
     sinkhorn_maxiter : int, default 20
@@ -140,7 +157,7 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         ``delta`` (float, default 1e-4; 1e-6 is better for W1 costs), ``density`` (float, default
         ``min(1, 2 / max(n, m))``), ``cg_maxiter`` (int, default ``max(100, 10 * min(n, m))``: at tiny
         ``reg`` the Schur complement is a badly conditioned weighted tree Laplacian and a truncated
-        CG made Newton stall), ``cg_rtol`` (float, default: ``min(0.1, marginal error / mass)``, at
+        CG made Newton stall), ``cg_rtol`` (float, default: ``min(0.1, marginal error / sum(a))``, at
         least 1e-12, an inexact-Newton forcing term), ``reg_init`` (float >= ``reg`` or ``"auto"``)
         and ``reg_factor`` (float > 1), see Epsilon-scaling above; ``switch_sweeps`` (int >= 0,
         default 250), see Stage 1 above. Any other keyword is a TypeError.
@@ -149,20 +166,23 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     -------
     OTResult
         ``plan``, ``plan_sparse``, ``potentials``, ``cost``, ``value``, ``marginal_error``, iteration
-        counts and the per-iteration ``history``.
+        counts and the per-iteration ``history``. ``status`` is SUCCESS, or ROUNDING_FLOOR (also a
+        success) when the marginal error stalled at the rounding floor above ``tol`` (see Scale).
 
     Raises
     ------
     ValueError
-        ``a``/``b`` negative, non-finite, not 1-D, with lengths not matching ``M`` or with different
-        total masses; ``M`` non-finite; ``reg <= 0`` (the message names the offending entry).
+        ``a``/``b`` negative, non-finite, not 1-D, with lengths not matching ``M``, with different
+        or overflowing total masses; ``M`` non-finite; ``reg <= 0`` or below
+        ``1e-12 * (max(M) - min(M))`` (the message names the offending entry).
     TypeError
         Unknown keyword, or arguments of the wrong type.
 
     Warns
     -----
     numopt.ConvergenceWarning
-        When ``maxiter`` is reached before ``tol`` (``success`` is False).
+        When ``maxiter`` is reached before ``tol`` (``success`` is False); the message gives the
+        relative marginal error reached.
 
     See Also
     --------
@@ -203,15 +223,16 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     if cg_rtol is not None:
         cg_rtol = check_scalar(cg_rtol, "cg_rtol", func, low=0.0, high=1.0, low_inclusive=False)
 
-    spread = float(prob.M.max() - prob.M.min())
+    spread = float(prob.M.max() - prob.M.min())  # of the normalized M: finite
     reg_init = options.get("reg_init", "auto")
     if isinstance(reg_init, str) and reg_init == "auto":
         reg_init = max(prob.reg, _AUTO_REG_INIT * spread)
     else:
-        reg_init = check_scalar(reg_init, "reg_init", func, low=prob.reg)
+        # (in the normalized units; a power-of-two scale below 1 could overflow a huge reg_init)
+        reg_init = min(check_scalar(reg_init, "reg_init", func, low=prob.user_reg) / prob.scale, 1e308)
     reg_factor = check_scalar(options.get("reg_factor", _REG_FACTOR), "reg_factor", func, low=1.0,
                               low_inclusive=False)
-    stages = _reg_schedule(prob.reg, reg_init, reg_factor)
+    stages = _reg_schedule(prob.reg, reg_init, reg_factor, max(maxiter, 1))
     switch_sweeps = check_int(options.get("switch_sweeps", _SWITCH_SWEEPS), "switch_sweeps", func, low=0)
 
     run = Run(prob, "sns", tol, maxiter, callback, verbose)
@@ -225,7 +246,7 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         stage = prob.with_reg(reg_k)
         run.prob = stage
         # intermediate stages only need to land in the Newton basin of the next one
-        run.tol = tol if last else max(tol, _STAGE_TOL * prob.mass)
+        run.tol = tol if last else max(tol, _STAGE_TOL)
         sweeps = sinkhorn_maxiter if k == 0 else min(sinkhorn_maxiter, _STAGE_SWEEPS)
         start = run.nit
         status, plan_ready = fast_sweeps(stage, f, g, run, min(sweeps, maxiter - run.nit), scaling)
@@ -234,12 +255,19 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         if status is None:
             status = _newton_stage(stage, f, g, run, scaling, sparsity, delta, density, cg_maxiter, cg_rtol)
             plan_ready = False
-        if status is not Status.SUCCESS or last:
+        if not status.success or last:
             break
     run.prob, run.tol = prob, tol  # on an early stop the plan is formed at the requested reg (not a success)
-    plan = work if plan_ready and status is Status.SUCCESS else scaling.plan(prob, f, g)
-    result = finish_plan(prob, f, g, run, status, delta_sparse=delta if delta > 0 else 1e-4, plan=plan)
+    plan = work if plan_ready and status.success else scaling.plan(prob, f, g)
+    result = finish_plan(prob, f, g, run, status, delta_sparse=delta if delta > 0 else 1e-4, plan=plan,
+                         advice=_MAXITER_ADVICE)
     return finish(result, func)
+
+
+#: What to try when SNS stops at ``maxiter``.
+_MAXITER_ADVICE = ("raise `maxiter`, loosen `tol` or increase `reg`; where Newton steps stall (small "
+                   "history['step']), a denser Hessian (smaller `delta`, or sparsity='mass' instead of 'topk') "
+                   "or a larger `cg_maxiter` helps.")
 
 
 def _more_sweeps(prob: Problem, f, g, run: Run, scaling: Scaling, start: int, budget: int):
@@ -257,7 +285,7 @@ def _more_sweeps(prob: Problem, f, g, run: Run, scaling: Scaling, start: int, bu
         rate = (errors[-1] / errors[-1 - window]) ** (1.0 / window) if errors[-1 - window] > 0 else 1.0
         if not 0.0 < rate < 1.0:
             return None, False
-        need = math.ceil(math.log(run.tol / errors[-1]) / math.log(rate))
+        need = math.ceil(math.log(run.tol * prob.mass / errors[-1]) / math.log(rate))  # history is in units of a
         if need > budget:
             return None, False
         chunk = min(max(need, 1), _SWITCH_CHUNK, budget, run.maxiter - run.nit)
@@ -268,15 +296,27 @@ def _more_sweeps(prob: Problem, f, g, run: Run, scaling: Scaling, start: int, bu
     return None, False
 
 
-def _reg_schedule(reg, reg_init, factor):
-    """Decreasing regularizations reg_init, reg_init / factor, ..., ending exactly at reg."""
-    stages = []
-    r = reg_init
-    while r > reg * (1 + 1e-9) * 1.5:
-        stages.append(r)
-        r /= factor
+def _reg_schedule(reg, reg_init, factor, max_stages):
+    """Decreasing regularizations reg_init, reg_init / factor, ..., ending exactly at reg: the last
+    ``max_stages`` of them (the largest are dropped where there would be more; each stage takes at
+    least one iteration of the ``maxiter`` budget, so more could never run)."""
+    limit = reg * (1 + 1e-9) * 1.5
+    if not reg_init > limit:
+        return [reg]
+    # number of stages above the limit: reg_init / factor**j > limit for j < count (up to rounding)
+    count = math.ceil((math.log(reg_init) - math.log(limit)) / math.log(factor))
+    if count < max_stages:
+        stages = []
+        r = reg_init
+        while r > limit:
+            stages.append(r)
+            r /= factor
+    else:
+        log_init, log_factor = math.log(reg_init), math.log(factor)
+        stages = [r for r in (math.exp(log_init - j * log_factor) for j in range(count - max_stages + 1, count + 1))
+                  if r > limit]
     stages.append(reg)
-    return stages
+    return stages[-max_stages:]
 
 
 def _newton_stage(prob: Problem, f, g, run: Run, scaling: Scaling, sparsity, delta, density, cg_maxiter, cg_rtol):
@@ -295,11 +335,11 @@ def _newton_stage(prob: Problem, f, g, run: Run, scaling: Scaling, sparsity, del
     buffers: dict = {}
     level = delta if sparsity == "mass" else density
     while run.nit < run.maxiter:
-        lvl = level * min(1.0, err / prob.mass) if sparsity == "mass" else level
+        lvl = level * min(1.0, err) if sparsity == "mass" else level
         # a non-finite direction is detected below and replaced by Sinkhorn sweeps: no warnings
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             direction = _newton_direction(prob, f, g, r, c, scaling, sparsity, lvl, cg_maxiter,
-                                          cg_rtol if cg_rtol is not None else min(0.1, max(err / prob.mass, 1e-12)),
+                                          cg_rtol if cg_rtol is not None else min(0.1, max(err, 1e-12)),
                                           buffers)
         accepted = False
         if direction is not None:
@@ -327,8 +367,9 @@ def _newton_stage(prob: Problem, f, g, run: Run, scaling: Scaling, sparsity, del
             err_old = err
             err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
             stop = run.record(f, g, err, dual, newton=True, step=alpha, cg_nit=cg_nit, nnz_per_row=nnz / n)
-            if err <= run.tol:
-                return Status.SUCCESS
+            status = run.converged(err, lambda: float(np.abs(f).max() + np.abs(g).max()))
+            if status is not None:
+                return status
             if stop:
                 return Status.CALLBACK
             if err <= _STALL * err_old or run.nit >= run.maxiter:
@@ -367,24 +408,33 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     # after a stalled Newton step rescales them.
     r = np.maximum(r, np.maximum(_MARGINAL_FLOOR * a, _ABS_FLOOR * prob.amax))
     c = np.maximum(c, np.maximum(_MARGINAL_FLOOR * b, _ABS_FLOOR * prob.bmax))
+    # the kernels write into their last argument and return nothing (see numopt.ot._kernels)
     if m <= n:  # Schur complement on the column block: (D_c - S^T D_r^-1 S) y = gb - S^T D_r^-1 ga
         r_inv = 1.0 / r
-        rhs = gb - _lk.csr_rmatvec_serial(indptr, indices, data, r_inv * ga, np.empty(m))
-        diag = _kernels.schur_diagonal(indptr, indices, data, r, c, True, np.empty(m))
+        rhs = np.empty(m)
+        _kernels.csr_product_into(indptr, indices, data, r_inv * ga, True, rhs)
+        np.subtract(gb, rhs, out=rhs)
+        diag = np.empty(m)
+        _kernels.schur_diagonal(indptr, indices, data, r, c, True, diag)
         floor = 1e-12 * c
         out = np.empty(m)
 
         def matvec(v):
-            return _kernels.schur_cols_matvec(indptr, indices, data, r_inv, c, v, out)
+            _kernels.schur_cols_matvec(indptr, indices, data, r_inv, c, v, out)
+            return out
     else:  # on the row block: (D_r - S D_c^-1 S^T) x = ga - S D_c^-1 gb
         c_inv = 1.0 / c
-        rhs = ga - _lk.csr_matvec_serial(indptr, indices, data, c_inv * gb, np.empty(n))
-        diag = _kernels.schur_diagonal(indptr, indices, data, r, c, False, np.empty(n))
+        rhs = np.empty(n)
+        _kernels.csr_product_into(indptr, indices, data, c_inv * gb, False, rhs)
+        np.subtract(ga, rhs, out=rhs)
+        diag = np.empty(n)
+        _kernels.schur_diagonal(indptr, indices, data, r, c, False, diag)
         floor = 1e-12 * r
         out, w = np.empty(n), np.empty(m)
 
         def matvec(v):
-            return _kernels.schur_rows_matvec(indptr, indices, data, c_inv, r, v, w, out)
+            _kernels.schur_rows_matvec(indptr, indices, data, c_inv, r, v, w, out)
+            return out
 
     rhs -= rhs.mean()
     inv_diag = 1.0 / np.maximum(diag, floor + 1e-300)
@@ -398,11 +448,13 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     res = cg_core(matvec, rhs, rtol=cg_rtol, maxiter=cg_maxiter, precond=precond)
     sol = res.x
     if m <= n:
-        y = sol
-        x = r_inv * (ga - _lk.csr_matvec_serial(indptr, indices, data, y, np.empty(n)))
+        y, x = sol, np.empty(n)
+        _kernels.csr_product_into(indptr, indices, data, y, False, x)
+        x = r_inv * (ga - x)
     else:
-        x = sol
-        y = c_inv * (gb - _lk.csr_rmatvec_serial(indptr, indices, data, x, np.empty(m)))
+        x, y = sol, np.empty(m)
+        _kernels.csr_product_into(indptr, indices, data, x, True, y)
+        y = c_inv * (gb - y)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         return None
     return reg * x, reg * y, res.nit, indices.shape[0]

@@ -9,7 +9,9 @@ from numopt.ot import _kernels as K
 
 
 def _exp(x):
-    return K.exp_into(np.ascontiguousarray(x, dtype=np.float64), np.empty(np.size(x)))
+    out = np.empty(np.size(x))
+    K.exp_into(np.ascontiguousarray(x, dtype=np.float64), out)
+    return out
 
 
 def test_poly_exp_matches_numpy_over_the_whole_range():
@@ -125,11 +127,51 @@ def test_schur_matvecs_and_diagonal():
     y -= y.mean()
     K_cols = np.diag(c) - Sd.T @ np.diag(1 / r) @ Sd
     Pi = np.eye(4) - 1 / 4
-    np.testing.assert_allclose(K.schur_cols_matvec(ip, ix, d, 1 / r, c, y, np.empty(4)), Pi @ K_cols @ y, atol=1e-14)
+    out = np.empty(4)
+    assert K.schur_cols_matvec(ip, ix, d, 1 / r, c, y, out) is None  # no array boxed (see test_interrupt)
+    np.testing.assert_allclose(out, Pi @ K_cols @ y, atol=1e-14)
     x = rng.normal(size=6)
     x -= x.mean()
     K_rows = np.diag(r) - Sd @ np.diag(1 / c) @ Sd.T
-    out = K.schur_rows_matvec(ip, ix, d, 1 / c, r, x, np.empty(4), np.empty(6))
+    out = np.empty(6)
+    K.schur_rows_matvec(ip, ix, d, 1 / c, r, x, np.empty(4), out)
     np.testing.assert_allclose(out, (np.eye(6) - 1 / 6) @ K_rows @ x, atol=1e-14)
-    np.testing.assert_allclose(K.schur_diagonal(ip, ix, d, r, c, True, np.empty(4)), np.diag(K_cols), rtol=1e-14)
-    np.testing.assert_allclose(K.schur_diagonal(ip, ix, d, r, c, False, np.empty(6)), np.diag(K_rows), rtol=1e-14)
+    for cols, size, ref in ((True, 4, K_cols), (False, 6, K_rows)):
+        diag = np.empty(size)
+        K.schur_diagonal(ip, ix, d, r, c, cols, diag)
+        np.testing.assert_allclose(diag, np.diag(ref), rtol=1e-14)
+    xs, ys = np.empty(6), np.empty(4)
+    K.csr_product_into(ip, ix, d, y, False, xs)
+    K.csr_product_into(ip, ix, d, x, True, ys)
+    S = sp.csr_array((d, ix, ip), shape=(6, 4))
+    np.testing.assert_allclose(xs, S @ y, rtol=1e-14)
+    np.testing.assert_allclose(ys, S.T @ x, rtol=1e-14)
+
+
+def test_serial_twins_match_the_parallel_kernels():
+    """Each parallel kernel has a serial twin compiled from the same source, used below
+    PARALLEL_ENTRIES entries; both give the same bits."""
+    rng = np.random.default_rng(4)
+    n, m = 37, 23
+    M, f, g = rng.uniform(size=(n, m)), rng.normal(size=n) * 0.1, rng.normal(size=m) * 0.1
+    u, v = rng.uniform(0.5, 2, n), rng.uniform(0.5, 2, m)
+    out = {}
+    for name in ("kernel_into", "scale_rows_cols", "scaled_histogram", "scaled_select"):
+        assert K.sized(getattr(K, name), K.PARALLEL_ENTRIES) is getattr(K, name)
+        assert K.sized(getattr(K, name), n * m) is getattr(K, name + "_serial")
+    for variant in ("", "_serial"):
+        Kx = np.empty((n, m))
+        getattr(K, "kernel_into" + variant)(M, f, g, 0.05, Kx)
+        mass, count = np.empty(K.N_VALUE_BINS), np.empty(K.N_VALUE_BINS, dtype=np.int64)
+        getattr(K, "scaled_histogram" + variant)(Kx, u, v, mass, count)
+        cut = int(np.flatnonzero(count)[len(np.flatnonzero(count)) // 2])
+        nnz = int(count[cut:].sum())
+        ip, ix, d = np.empty(n + 1, dtype=np.int64), np.empty(nnz, dtype=np.int32), np.empty(nnz)
+        getattr(K, "scaled_select" + variant)(Kx, u, v, cut, ip, ix, d)
+        getattr(K, "scale_rows_cols" + variant)(Kx, u, v)
+        out[variant] = (Kx, mass, count, ip, ix, d)
+    for x, y in zip(out[""], out["_serial"]):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_allclose(out[""][0], u[:, None] * np.exp((f[:, None] + g[None] - M) / 0.05) * v[None],
+                               rtol=1e-14)
+    assert K.sized(K.plan_sums, 1) is K.plan_sums  # kernels without a twin

@@ -431,3 +431,197 @@ def test_sns_stays_in_sinkhorn_when_it_predicts_tol_within_switch_sweeps():
     # at small reg the predicted sweeps exceed the budget: Newton takes over after the first 20
     small = sinkhorn_newton_sparse(None, None, M, 2e-3, tol=1e-11, reg_init=2e-3)
     assert small.success and small.nit_newton > 0 and small.nit_sinkhorn < 20 + 250
+
+
+# --------------------------------------------------------------------------------------------------
+# Hardening (issue 11): bounded epsilon-scaling schedules, scale invariance, the rounding floor
+# --------------------------------------------------------------------------------------------------
+
+# Run in a child process with a wall-clock timeout and a 3 GiB address-space limit: the schedules
+# below never ended before the fix (an endless list of inf, or ~1e16 stages), so the test must fail
+# rather than hang or eat the machine's memory.
+_GUARDED = r"""
+import resource, sys, warnings
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+import numpy as np
+from numopt.ot import sinkhorn, sinkhorn_newton_sparse
+warnings.simplefilter("ignore")
+M = np.random.default_rng(0).uniform(size=(6, 7))
+case = sys.argv[1]
+if case == "overflowing-spread":
+    M[0, 0], M[1, 1] = 1.7e308, -1.7e308
+    res = sinkhorn(None, None, M, 1e306)
+    assert res.success and np.isfinite(res.plan).all() and res.marginal_error <= 1e-9, res
+    assert abs(res.plan[1, 1] - 1 / 7) < 1e-9 and res.plan[0, 0] < 1e-50, res
+elif case == "reg-factor-near-one":
+    res = sinkhorn_newton_sparse(None, None, M, 1e-3, reg_init=1.0, reg_factor=1 + 1e-15, maxiter=5)
+    # the last 5 stages of the schedule (each takes at least one iteration of maxiter = 5)
+    assert res.nit == 5 and res.reg == 1e-3 and res.history["reg"][0] < 1.51e-3 and not res.success, res
+print("done")
+"""
+
+
+@pytest.mark.parametrize("case", ["overflowing-spread", "reg-factor-near-one"])
+def test_epsilon_scaling_schedule_is_bounded(case):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _GUARDED, case], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "done", out.stderr[-2000:]
+
+
+def test_reg_schedule_keeps_the_last_maxiter_stages():
+    from numopt.ot._sns import _reg_schedule
+
+    assert _reg_schedule(1e-3, 1.0, 10.0, 1000) == pytest.approx([1.0, 0.1, 0.01, 1e-3])
+    assert _reg_schedule(1e-3, 1.0, 10.0, 2) == pytest.approx([0.01, 1e-3])
+    tail = _reg_schedule(1e-3, 1.0, 1 + 1e-15, 5)
+    assert len(tail) == 5 and tail[-1] == 1e-3 and (np.diff(tail) < 0).all() and tail[0] < 1.51e-3
+    assert _reg_schedule(1e-3, 1e-3, 10.0, 0) == [1e-3]
+    huge = _reg_schedule(1e-300, 1e308, 10.0, 1000)  # reg_init / reg overflows
+    assert len(huge) == 609 and huge[0] == 1e308 and huge[-1] == 1e-300
+
+
+@pytest.mark.parametrize("solver", [sinkhorn_newton_sparse, sinkhorn_log, numopt.ot.sinkhorn_knopp])
+@pytest.mark.parametrize("mass", [1e-300, 1e-12, 1e7, 1e150])
+def test_tol_is_relative_to_the_mass(solver, mass):
+    """Before: mass 1e-12 stopped after one sweep with 58% of the mass misplaced and success=True,
+    mass 1e-300 gave an all-zero plan, mass 1e7 never converged in the log domain."""
+    rng = np.random.default_rng(10)
+    X, Y = rng.uniform(size=(30, 2)), rng.uniform(size=(40, 2))
+    M = ((X[:, None] - Y[None]) ** 2).sum(-1)
+    a, b = rng.uniform(0.1, 1, 30), rng.uniform(0.1, 1, 40)
+    a, b = a / a.sum(), b / b.sum()
+    ref = solver(a, b, M, 0.02, tol=1e-10)
+    res = solver(a * mass, b * mass, M, 0.02, tol=1e-10)
+    assert res.success and ref.success
+    assert res.marginal_error <= 1e-10 * mass * (1 + 1e-6)
+    # the plan returned is mass times the normalized one: one more rounding per entry
+    np.testing.assert_allclose(res.marginal_error, _marginal_error(res.plan, a * mass, b * mass), rtol=1e-6,
+                               atol=8 * np.finfo(float).eps * mass)
+    np.testing.assert_allclose(res.plan / mass, ref.plan, rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(res.cost / mass, ref.cost, rtol=1e-9)
+    np.testing.assert_allclose(res.value, mass * (ref.value + 0.02 * math.log(mass)), rtol=1e-9)
+    f, g = res.potentials
+    with np.errstate(under="ignore"):
+        np.testing.assert_allclose(np.exp((f[:, None] + g[None] - M) / 0.02), res.plan, rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(res.history["marginal_error"] / mass, ref.history["marginal_error"], rtol=1e-6,
+                               atol=1e-14)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_large_offset_of_M_converges(solver):
+    """Before: at M + 1e8, reg 0.01, potentials of size 1e8 left a marginal error floor of ~1e-6
+    (MAXITER, "raise `maxiter`"); min(M) is now subtracted internally."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.uniform(size=(40, 2)), rng.uniform(size=(50, 2))
+    M = (((X[:, None] - Y[None]) ** 2).sum(-1) + 1e8) - 1e8  # exactly the data the shifted problem sees
+    a, b = rng.uniform(0.1, 1.1, 40), rng.uniform(0.1, 1.1, 50)
+    a, b = a / a.sum(), b / b.sum()
+    ref = solver(a, b, M, 0.01)
+    res = solver(a, b, M + 1e8, 0.01)
+    assert res.status is Status.SUCCESS and res.marginal_error <= 1e-9
+    np.testing.assert_allclose(res.plan, ref.plan, rtol=1e-6, atol=1e-13)
+    # <P, M + 1e8> = <P, M> + 1e8 sum(P), and sum(P) is 1 to the marginal error
+    np.testing.assert_allclose(res.cost, (res.plan * (M + 1e8)).sum(), rtol=1e-15)
+    np.testing.assert_allclose(res.cost - 1e8 * res.plan.sum(), ref.cost, rtol=1e-6)
+    f, g = res.potentials
+    np.testing.assert_allclose(f[:, None] + g[None] - (M + 1e8), ref.potentials[0][:, None] + ref.potentials[1][None] - M,
+                               atol=1e-7)
+
+
+def test_tiny_reg_against_the_spread_is_refused():
+    """Before: reg = 1e-100 gave NaN plans in the log and scaling domains (a fast-math rewrite of the
+    shifted sums, and potentials whose last bit moves the plan by e^(1e84))."""
+    M = np.random.default_rng(12).uniform(size=(5, 6))
+    for solver in (sinkhorn_log, numopt.ot.sinkhorn_knopp, sinkhorn_newton_sparse):
+        with pytest.raises(ValueError, match=r"`reg` must be at least 1e-12 \(max\(M\) - min\(M\)\).*got reg = 1e-100"):
+            solver(None, None, M, 1e-100)
+
+
+def test_shifted_log_sums_survive_huge_log_plans():
+    """The fallback sums (shifted by the row/column maximum) at 1 / reg = 1e100 against the NumPy
+    reference: fast-math had turned them into exp(-1e84) = 0 and the potentials into NaN."""
+    from numopt.ot import _kernels
+
+    M = np.random.default_rng(13).uniform(size=(4, 5))
+    a, b = np.full(4, 0.25), np.full(5, 0.2)
+    f, g = np.zeros(4), np.zeros(5)
+    _kernels.sinkhorn_rows(M, f, g, a, np.log(a), 1e-100)
+    np.testing.assert_allclose(f, M.min(1) + 1e-100 * np.log(a), rtol=1e-15)
+    logc = np.empty(5)
+    f = M.min(1) - 1e-3  # h = (f_i - M_ij) / reg <= -1e97: every plain sum underflows
+    _kernels.sinkhorn_cols(M, f, g, b, 1e-100, logc)
+    np.testing.assert_allclose(logc, ((f[:, None] - M) * 1e100).max(0), rtol=1e-15)
+
+
+def test_sns_reports_the_rounding_floor():
+    """At reg = 1e-9 max(M), one ulp of the potentials moves the plan by ~2e-7 relative: tol = 1e-12 is
+    out of reach. Before: MAXITER after 1000 iterations with "raise `maxiter`"."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.uniform(size=(40, 2)), rng.uniform(size=(50, 2))
+    M = ((X[:, None] - Y[None]) ** 2).sum(-1)
+    a, b = rng.uniform(0.1, 1.1, 40), rng.uniform(0.1, 1.1, 50)
+    a, b = a / a.sum(), b / b.sum()
+    res = sinkhorn_newton_sparse(a, b, M, 1e-9, tol=1e-12)
+    assert res.status is Status.ROUNDING_FLOOR and res.success and res.nit < 500
+    assert 1e-12 < res.marginal_error < 1e-7
+    assert "rounding alone leaves about" in res.message and "a larger `reg` lowers it" in res.message
+    np.testing.assert_allclose(res.marginal_error, _marginal_error(res.plan, a, b), rtol=1e-6)
+
+
+@settings(max_examples=12)
+@given(data=st.data(), s=st.integers(-150, 150), t=st.integers(-150, 150), shift=st.sampled_from([0.0, -3.0, 1e6]),
+       solver=st.sampled_from([sinkhorn_newton_sparse, sinkhorn_log, numopt.ot.sinkhorn_knopp]))
+def test_scale_invariance(data, s, t, shift, solver):
+    """a, b scaled by 10^s and M, reg by 10^t (M also shifted): the same plan times 10^s, or an honest
+    success=False (the issue's +-150 decades)."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31)))
+    n, m = data.draw(st.integers(2, 12)), data.draw(st.integers(2, 12))
+    a, b, M = rng.uniform(0.1, 1, n), rng.uniform(0.1, 1, m), rng.uniform(size=(n, m))
+    a, b = a / a.sum(), b / b.sum()
+    reg, tol = 0.05, 1e-10
+    ref = solver(a, b, M, reg, tol=tol)
+    assert ref.success
+    mass, unit = 10.0**s, 10.0**t
+    res = solver(a * mass, b * mass, (M + shift) * unit, reg * unit, tol=tol)
+    if not res.success:  # allowed only with the warning and an honest message
+        assert res.marginal_error > tol * mass
+        return
+    assert res.marginal_error <= tol * mass * (1 + 1e-6)
+    np.testing.assert_allclose(res.plan / mass, ref.plan, rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(res.cost / (mass * unit), ref.cost + shift, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver, advice, not_advice", [
+    (sinkhorn_newton_sparse, "`cg_maxiter`", "method='sns'"),
+    (sinkhorn_log, "method='sns'", "cg_maxiter"),
+    (numopt.ot.sinkhorn_knopp, "method='sns'", "cg_maxiter"),
+])
+def test_maxiter_advice_applies_to_the_method(solver, advice, not_advice):
+    """Before: SNS at maxiter advised "use method='sns'" (itself)."""
+    M = np.random.default_rng(7).uniform(size=(30, 30))
+    with pytest.warns(ConvergenceWarning) as record:
+        res = solver(None, None, M, 1e-3, tol=1e-12, maxiter=3)
+    assert res.message.startswith(Status.MAXITER.value)
+    assert advice in res.message and not_advice not in res.message
+    assert f"The marginal error is {res.marginal_error:.3g} sum(a)" in res.message
+    text = str(record[0].message)
+    assert text.startswith(solver.__name__ + ": ") and text.count(solver.__name__) == 1
+
+
+def test_ot_sources_hold_no_control_characters():
+    """The sinkhorn_knopp docstring held \\x0b and TAB where \\varepsilon and \\top were meant."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(numopt.__file__).parent.parent
+    files = sorted((root / "numopt" / "ot").glob("*.py")) + sorted((root / "tests" / "ot").glob("*.py"))
+    files += [root / "bench" / "ot.py"] if (root / "bench" / "ot.py").exists() else []
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        bad = re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text.replace("\r\n", "\n"))
+        assert bad is None, f"{path.name}: control character {bad.group()!r} at offset {bad.start()}"
+    for func in (numopt.ot.sinkhorn_knopp, sinkhorn_log, sinkhorn_newton_sparse, sinkhorn):
+        assert "\\varepsilon" in func.__doc__ or func is sinkhorn_log
+        assert re.search(r"[\x00-\x08\x0b-\x1f]", func.__doc__) is None

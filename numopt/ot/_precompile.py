@@ -1,0 +1,53 @@
+"""Fill Numba's on-disk cache for every kernel of :mod:`numopt.ot` (``numopt compile``).
+
+Each kernel is called once on tiny inputs with exactly the argument types the solvers pass (C-order
+float64 arrays, int64 ``indptr``, int32 ``indices``, Python floats, ints and bools), so a later solve
+loads every specialization from the cache instead of compiling it. The CG kernels of
+:mod:`numopt.linalg` that SNS's Newton steps use are compiled by one tiny SNS solve at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["precompile"]
+
+
+def precompile() -> None:
+    """Compile (or load from the cache) every Numba kernel of the OT family; about 0.1 s once cached."""
+    from ..linalg._cg import cg_core
+    from . import _kernels as K
+
+    n, m = 3, 4
+    M = np.linspace(0.0, 1.0, n * m).reshape(n, m)
+    a, b = np.full(n, 1.0 / n), np.full(m, 1.0 / m)
+    f, g = np.zeros(n), np.zeros(m)
+    K.exp_into(np.linspace(-1.0, 1.0, 5), np.empty(5))
+    # log-domain half-steps, with the shifted fallback sums (reg tiny against M: every plain sum underflows)
+    for reg in (1.0, 1e-4):
+        f[:], g[:] = 0.0, -10.0
+        K.sinkhorn_rows(M, f, g, a, np.log(a), reg)
+        K.sinkhorn_cols(M, f, g, b, reg, np.empty(m))
+    # scaling domain: kernel, plan, sums, value histogram and selection, parallel and serial twins
+    work = np.empty((n, m))
+    u, v = np.ones(n), np.ones(m)
+    mass, count = np.empty(K.N_VALUE_BINS), np.empty(K.N_VALUE_BINS, dtype=np.int64)
+    indptr = np.empty(n + 1, dtype=np.int64)
+    indices, data = np.empty(n * m, dtype=np.int32), np.empty(n * m)
+    for entries in (K.PARALLEL_ENTRIES, 1):
+        K.sized(K.kernel_into, entries)(M, np.zeros(n), np.zeros(m), 1.0, work)
+        K.sized(K.scaled_histogram, entries)(work, u, v, mass, count)
+        K.sized(K.scaled_select, entries)(work, u, v, 1, indptr, indices, data)
+        K.plan_sums(work, M, np.empty(n), np.empty(m))
+        K.sized(K.scale_rows_cols, entries)(work, u, v)
+    # Newton system on the selected entries (both Schur complements)
+    r, c = np.ones(n), np.ones(m)
+    K.csr_product_into(indptr, indices, data, np.ones(m), False, np.empty(n))
+    K.csr_product_into(indptr, indices, data, np.ones(n), True, np.empty(m))
+    for cols in (True, False):
+        K.schur_diagonal(indptr, indices, data, r, c, cols, np.empty(m if cols else n))
+    K.schur_cols_matvec(indptr, indices, data, 1.0 / r, c, np.ones(m), np.empty(m))
+    K.schur_rows_matvec(indptr, indices, data, 1.0 / c, r, np.ones(n), np.empty(m), np.empty(n))
+    # the CG kernels of numopt.linalg, through the core the Newton steps call
+    diag, out = np.arange(1.0, m + 1.0), np.empty(m)
+    cg_core(lambda x: np.multiply(x, diag, out=out), np.ones(m), rtol=1e-12, maxiter=m)
