@@ -290,6 +290,47 @@ def _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext, max_backtracks, flo
     return False, False, False, alpha, t
 
 
+#: Multiple of the unit roundoff in the rounding floor of the outer KKT residual (see :func:`_kkt_floor`).
+_KKT_FLOOR_C = 2.0
+#: ROUNDING_FLOOR is a success only within this factor of `tol` (the Status catalogue's promise).
+_FLOOR_TOL_FACTOR = 1000.0
+
+
+def _kkt_floor(system, g, x, lam) -> float:
+    """Rounding floor of the computed KKT residual ||(grad f + G'lam, c)||: the rounding of grad f + G'lam and of c
+    at x, and the change of both under a perturbation of x and lam by one unit roundoff,
+    C u (||grad f|| + ||K|| (||x|| + ||lam||))."""
+    return _KKT_FLOOR_C * _EPS / 2 * (float(np.linalg.norm(g)) + system.norm() * (
+        float(np.linalg.norm(x)) + float(np.linalg.norm(lam))))
+
+
+#: Near the floor (within _STALL_FLOORS times it) a run whose KKT residual decreased by less than _STALL_DECREASE
+#: over _STALL_WINDOW iterations has stagnated (rounding noise drives the steps).
+_STALL_FLOORS, _STALL_WINDOW, _STALL_DECREASE = 1e4, 10, 1e-3
+
+
+def _at_floor(kkt, tol, kfloor) -> bool:
+    """Whether the outer KKT residual is at its rounding floor ``kfloor`` and within the catalogue's 1000 `tol`."""
+    return kkt <= _FLOOR_TOL_FACTOR * tol and kkt <= kfloor
+
+
+def _floor_detail(kkt, kfloor, what) -> str:
+    return (f"The KKT residual {kkt:.3g} is at the rounding level {kfloor:.3g} of the problem's data ({what} stopped "
+            "improving); a tighter `tol` cannot be met in double precision.")
+
+
+def _inner_detail(sketch, out, threshold, needed, budget, kkt) -> str:
+    why = {"budget": f"its budget of {budget} iterations ran out",
+           "floor": "it stopped improving (rounding errors of an ill-conditioned Newton system)",
+           "singular": "the KKT matrix is numerically singular",
+           "preconditioner": "the preconditioner is not positive definite",
+           "nonfinite": "its iterate became NaN or inf"}.get(out.reason, out.reason)
+    advice = ("raise `inner_maxiter` or use sketch='minres' or 'direct'" if out.reason == "budget"
+              else "use sketch='direct', or check that the constraint Jacobian has full row rank")
+    return (f"At KKT residual {kkt:.3g} the inner solver ({sketch}) reached ||r|| = {out.residual:.3g}, above the "
+            f"accuracy {needed:.3g} the descent test needs (target {threshold:.3g}): {why}; {advice}.")
+
+
 def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="auto", tol=1e-8, maxiter=1000, rng=None,
              callback=None, verbose=False, **method_options) -> ConstrainedResult:
     r"""Minimise f(x) subject to c(x) = 0 by adaptive inexact Newton steps on an exact augmented Lagrangian.
@@ -599,6 +640,23 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                 status = Status.NONFINITE
                 message = "The Hessian of the Lagrangian is not finite at the current iterate."
                 break
+        # ---- the rounding floor of the KKT residual -------------------------------------------------
+        stalled = len(kkts) > _STALL_WINDOW and \
+            min(kkts[-_STALL_WINDOW:]) > (1.0 - _STALL_DECREASE) * min(kkts[:-_STALL_WINDOW])
+        if stalled or kkt <= _FLOOR_TOL_FACTOR * tol:
+            kfloor = _kkt_floor(KKTSystem(H, G), g, x, lam)
+            if _at_floor(kkt, tol, kfloor):
+                status, message = Status.ROUNDING_FLOOR, _floor_detail(kkt, kfloor, "the KKT residual")
+                break
+            if stalled and kkt <= _STALL_FLOORS * kfloor:
+                if kkt <= _FLOOR_TOL_FACTOR * tol:
+                    status, message = Status.ROUNDING_FLOOR, _floor_detail(kkt, kfloor, "the KKT residual")
+                else:
+                    status = Status.STAGNATION
+                    message = (f"The KKT residual {kkt:.3g} decreased by less than {_STALL_DECREASE:.1%} over the last "
+                               f"{_STALL_WINDOW} iterations, within {_STALL_FLOORS:g} times its rounding level "
+                               f"{kfloor:.3g}; `tol` = {tol:.3g} is out of reach in double precision.")
+                break
         # ---- theta_k ----------------------------------------------------------------------------
         if callable(theta_opt):
             theta = float(theta_opt(nit, kkt, kkt0))
@@ -632,9 +690,9 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         if diag is not None and omega:
             diag = diag + omega
         if sketch == "schur_cg" and diag is None:
-            status = Status.STAGNATION
-            message = ("sketch='schur_cg' needs a diagonal Lagrangian Hessian, and it is no longer "
-                       "diagonal at this iterate; use sketch='minres'.")
+            status = Status.INNER_SOLVER
+            message = (f"sketch='schur_cg' needs a diagonal Lagrangian Hessian, and at iteration {nit} it is no longer "
+                       "diagonal (nonlinear constraints add their Hessians); use sketch='minres'.")
             break
         b = -np.concatenate([grad_lag, c])
         bnorm = kkt
@@ -660,8 +718,9 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         try:
             inner.prepare(system)
         except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
-            status = Status.STAGNATION
-            message = f"The inner solver could not be set up ({exc}); try another `sketch`."
+            status = Status.INNER_SOLVER
+            message = (f"Setting up the inner solver ({sketch}) failed at iteration {nit} ({exc}); use "
+                       "sketch='direct' or 'minres'.")
             break
         z = np.zeros(n + m)
         if o["warm_start"] and prev_step is not None and not inner.exact:
@@ -686,17 +745,23 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                 used += out.steps
                 step_inner += out.steps
                 z = out.z
+                if not out.ok and math.isfinite(out.residual) and out.residual <= delta * bnorm / kscale:
+                    # The forcing term theta_k < 1 asked for more than the inner solver attains (its rounding floor
+                    # or budget), but the paper's accuracy delta_k ||b_k|| (theta = 1) holds: keep the direction.
+                    out.ok = True
                 if not out.ok:
+                    kfloor = _kkt_floor(system, g, x, lam)
+                    if _at_floor(kkt, tol, kfloor):
+                        failed = (Status.ROUNDING_FLOOR, _floor_detail(kkt, kfloor, "the inner solve"))
+                        break
                     if rho == 0.0 and out.reason != "budget" or (rho == 0.0 and not dense_checks):
                         rho = min(1.0, kkt)
                         system = KKTSystem(B, G, rho, diagonal=diag)
                         inner.prepare(system)
                         z = np.zeros(n + m)
                         continue
-                    failed = (f"The inner solver ({sketch}) did not reach the adaptive accuracy "
-                              f"||r|| <= {threshold:.3g} within {inner_budget} iterations (residual "
-                              f"{out.residual:.3g}, {out.reason}); raise `inner_maxiter`, use a Krylov `sketch` or "
-                              "loosen `tol`.")
+                    failed = (Status.INNER_SOLVER, _inner_detail(sketch, out, threshold, delta * bnorm / kscale,
+                                                                 inner_budget, kkt))
                     break
                 dx, dl = z[:n], z[n:]
                 if not dense_checks and diag is None and curvature_retries < 30:
@@ -719,9 +784,11 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                 if mu >= _MU_MAX or nu <= _NU_MIN:
                     if dmerit < 0.0:
                         break
-                    failed = ("No descent direction for the augmented Lagrangian merit even at the "
-                              "penalty limits (mu > 1e8 or nu < 1e-8); the problem may violate LICQ or be badly "
-                              "scaled.")
+                    failed = (Status.NO_DESCENT,
+                              f"At KKT residual {kkt:.3g} the directional derivative of the augmented Lagrangian "
+                              f"along the Newton direction is {dmerit:.3g} >= 0 with mu = {mu:.3g} and nu = {nu:.3g} "
+                              "(limits 1e8 and 1e-8). Check that the constraint Jacobian has full row rank near "
+                              "the solution (drop redundant constraints), or rescale the constraints.")
                     break
                 mu *= phi * phi
                 nu /= phi
@@ -778,13 +845,18 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             shift_rounds += 1
         inner_total += step_inner
         if failed is not None:
-            status, message = Status.STAGNATION, failed
+            status, message = failed
             break
         if not accepted:
-            status = Status.STAGNATION
-            message = (f"The Armijo line search on the augmented Lagrangian failed after "
-                       f"{o['max_backtracks']} halvings at KKT residual {kkt:.3g}; the direction is too inexact "
-                       "or `tol` is below the rounding floor of this problem: loosen `tol`.")
+            kfloor = _kkt_floor(system, g, x, lam)
+            if _at_floor(kkt, tol, kfloor):
+                status, message = Status.ROUNDING_FLOOR, _floor_detail(kkt, kfloor, "the line search")
+            else:
+                status = Status.STAGNATION
+                message = (f"The Armijo line search on the augmented Lagrangian refused every step down to "
+                           f"alpha = {alpha:.3g} at KKT residual {kkt:.3g} (tol {tol:.3g}); the Newton direction is "
+                           "too inexact or the derivatives disagree with `fun`: check `jac`/`hess` against finite "
+                           "differences, or use sketch='direct'.")
             break
         x, lam, f, c, g, G, grad_lag = t[:7]
         prev_step = z
