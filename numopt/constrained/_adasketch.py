@@ -60,7 +60,12 @@ class ConstrainedResult(Result):
     fun : float
         f(x).
     kkt_residual : float
-        :math:`\\|(\\nabla_x L(x,\\lambda), c(x))\\|_2`, the quantity ``tol`` bounds.
+        :math:`\\|(\\nabla_x L(x,\\lambda), c(x))\\|_2` of the problem as given (absolute).
+    scaled_kkt_residual : float
+        :math:`\\|(\\sigma\\nabla_x L(x,\\lambda), c(x))\\|_2`, the quantity ``tol`` bounds (σ =
+        ``objective_scale``; equal to ``kkt_residual`` when σ = 1).
+    objective_scale : float
+        σ, the power of two the objective was multiplied by internally (see ``tol`` in :func:`minimize`).
     constraint_violation : float
         :math:`\\|c(x)\\|_2`.
     nfev, njev, nhev : int
@@ -73,7 +78,7 @@ class ConstrainedResult(Result):
         Penalty parameters μ, ν and accuracy δ in force at each outer iteration (length ``nit + 1``; the last
         entry is the final value).
     kkt_history : ndarray
-        KKT residual at x0 and after every outer iteration.
+        ``kkt_residual`` (absolute) at x0 and after every outer iteration.
     history : dict of ndarray
         Per outer iteration: ``"alpha"`` (step length), ``"inner"`` (inner iterations), ``"theta"``,
         ``"modified"`` (Hessian shift ω, 0 when unmodified), ``"rho"`` (dual regularisation, 0 when off),
@@ -83,6 +88,8 @@ class ConstrainedResult(Result):
     multipliers: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0))
     fun: float = math.nan
     kkt_residual: float = math.nan
+    scaled_kkt_residual: float = math.nan
+    objective_scale: float = 1.0
     constraint_violation: float = math.nan
     nfev: int = 0
     njev: int = 0
@@ -290,6 +297,25 @@ def _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext, max_backtracks, flo
     return False, False, False, alpha, t
 
 
+#: The objective is scaled (by a power of two) so that |sigma grad f(x0)|_inf lies in [_GRAD_LO, _GRAD_HI].
+_GRAD_LO, _GRAD_HI = 1.0, 1e3
+#: Divergence: |x|_inf above _DIVERGE max(|x0|_inf, 1), f below -_DIVERGE max(|f(x0)|, 1), or |x|_inf grown
+#: _DIVERGE_STALLED-fold over a stalled window.
+_DIVERGE, _DIVERGE_STALLED = 1e20, 1e3
+
+
+def _objective_scale(g) -> float:
+    """sigma = 2^k with |sigma g|_inf in [_GRAD_LO, _GRAD_HI] (1 when |g|_inf is already there, or is 0)."""
+    gmax = float(np.abs(g).max()) if g.size else 0.0
+    if not (gmax > 0.0 and math.isfinite(gmax)) or _GRAD_LO <= gmax <= _GRAD_HI:
+        return 1.0
+    if gmax > _GRAD_HI:
+        k = math.floor(math.log2(_GRAD_HI / gmax))
+    else:
+        k = math.ceil(math.log2(_GRAD_LO / gmax))
+    return math.ldexp(1.0, max(-1000, min(1000, k)))
+
+
 #: Multiple of the unit roundoff in the rounding floor of the outer KKT residual (see :func:`_kkt_floor`).
 _KKT_FLOOR_C = 2.0
 #: ROUNDING_FLOOR is a success only within this factor of `tol` (the Status catalogue's promise).
@@ -432,6 +458,12 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
     * Rounding floor of the line search: when the Armijo decrease :math:`\beta\alpha\nabla\mathcal
       L_{\mu,\nu}^\top\Delta` is below 64 ulp of :math:`|\mathcal L_{\mu,\nu}|+1`, a trial point that reduces
       the KKT residual is accepted (the Armijo test would compare rounding noise).
+    * Inner accuracy floor: no inner solver is asked for less than the rounding floor
+      :math:`16u(\|K\|\|z\| + \|b_k\|)` of its own residual (‖K‖ by its Frobenius norm, or power steps for an
+      operator), and when ``theta`` asks for more than the solver attains (MINRES or Schur-CG recurrences that
+      stop while the true residual does not follow, an LU solve that iterative refinement cannot improve, an
+      exhausted budget) the direction is kept as long as the paper's accuracy :math:`\|Kz - b_k\| \le
+      \delta_k\|b_k\|` (θ = 1) holds: the forcing term is floored, not the run ended.
     * Multipliers start at ``lambda0`` (default 0, as the paper's code).
     * The penalty loop stops at μ > 1e8 or ν < 1e-8: the direction is then accepted if it is a descent
       direction at all, otherwise the run stops with ``success=False``.
@@ -468,7 +500,14 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
         ``"auto"``: ``"direct"`` when n + m ≤ 3000 and the matrices are explicit, else ``"schur_cg"`` when
         the Lagrangian Hessian is diagonal, else ``"minres"``.
     tol : float, default 1e-8
-        Stop when the KKT residual :math:`\|(\nabla_xL(x,\lambda), c(x))\|_2 \le` ``tol`` (absolute).
+        Stop when the scaled KKT residual :math:`\|(\sigma\nabla_xL(x,\lambda), c(x))\|_2 \le` ``tol``.
+        The objective scale σ makes the test independent of the units of f: it is the power of two that brings
+        :math:`\|\sigma\nabla f(x_0)\|_\infty` into [1, 1000] (σ = 1 when it is already there or zero; IPOPT's
+        gradient-based scaling, here also upwards), and the whole method runs on σf, so f × 10^±150 gives the
+        same x. ``kkt_residual`` reports the unscaled value, ``scaled_kkt_residual`` the tested one. When the
+        residual reaches its rounding level :math:`2u(\|\sigma\nabla f\| + \|K\|(\|x\|+\|\sigma\lambda\|))`
+        (K the KKT matrix) within 1000 ``tol``, the run ends with ``Status.ROUNDING_FLOOR``, a success; a ``tol``
+        further below that floor ends with ``STAGNATION`` once ten iterations near the floor gain less than 0.1%.
     maxiter : int, default 1000
         Outer iterations.
     rng : None, int, SeedSequence or Generator
@@ -505,8 +544,14 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
     Warns
     -----
     numopt.ConvergenceWarning
-        When the run stops before ``tol`` (inner solve or line search failure, ``maxiter``, non-finite
-        iterate); the result then has ``success=False`` and a message saying what to try.
+        When the run stops before ``tol``; the result then has ``success=False``, and ``status`` says why:
+        ``MAXITER``; ``INNER_SOLVER`` (the inner solver could not reach even the paper's accuracy
+        :math:`\delta_k\|b_k\|`, or could not be set up); ``NO_DESCENT`` (no descent direction for the merit at the
+        penalty limits: degenerate constraints); ``STAGNATION`` (the line search refused every step, or ``tol`` is
+        below the rounding floor); ``DIVERGED`` (:math:`\|x\|_\infty` beyond :math:`10^{20}\max(1,\|x_0\|_\infty)`,
+        f below :math:`-10^{20}\max(1,|\sigma f(x_0)|)`, or :math:`\|x\|` grown 1000-fold over ten iterations
+        that did not reduce the KKT residual: f is probably unbounded below); ``NONFINITE``. ``detail`` gives the
+        numbers and what to try.
 
     References
     ----------
@@ -559,6 +604,14 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     if lam.shape[0] != m:
         raise fail(FUNC, "lambda0", f"have length m = {m} (the number of constraint values at x0)",
                    f"length {lam.shape[0]}")
+    # the solver works on sigma f (multipliers sigma lambda): exact, sigma is a power of two
+    sigma = _objective_scale(g)
+    if sigma != 1.0:
+        orc.scale = sigma
+        f, g, lam = f * sigma, g * sigma, lam * sigma
+    x0_inf = max(float(np.abs(x).max()), 1.0)
+    f0_abs = max(abs(f), 1.0)
+    f0_user = f / sigma
     H = orc.hessian(x, lam)
     orc.done_first()
     kinds = {matrix_kind(G), matrix_kind(H)}
@@ -606,11 +659,18 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     kkt0 = kkt
     hist = {"alpha": [], "inner": [], "theta": [], "modified": [], "rho": [], "shifts": []}
     mus, nus, deltas, kkts = [mu], [nu], [delta], [kkt]
+    xnorms = [float(np.abs(x).max())]
+
+    def abs_kkt():
+        """The KKT residual of the user's (unscaled) problem."""
+        return float(math.hypot(np.linalg.norm(grad_lag) / sigma, np.linalg.norm(c)))
+
+    abs_kkts = [abs_kkt()]
     inner_total = 0
     nit = 0
     printer = IterationPrinter(["nit", "kkt", "fun", "|c|", "mu", "nu", "delta", "alpha", "inner"]) if verbose else None
     if printer is not None:
-        printer.row(0, kkt, f, float(np.linalg.norm(c)), mu, nu, delta, "", "")
+        printer.row(0, kkt, f / sigma, float(np.linalg.norm(c)), mu, nu, delta, "", "")
     status, message = None, ""
     omega_keep = 0.0
     prev_step = None
@@ -618,10 +678,11 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
 
     def make_result(st, msg=""):
         return ConstrainedResult(
-            x=x.copy(), status=st, detail=msg, nit=nit, multipliers=lam.copy(), fun=f, kkt_residual=kkt,
+            x=x.copy(), status=st, detail=msg, nit=nit, multipliers=lam / sigma, fun=f / sigma,
+            kkt_residual=abs_kkts[-1], scaled_kkt_residual=kkt, objective_scale=sigma,
             constraint_violation=float(np.linalg.norm(c)), nfev=orc.nfev, njev=orc.njev, nhev=orc.nhev,
             inner_iterations=inner_total, sketch=sketch, mu_history=np.array(mus), nu_history=np.array(nus),
-            delta_history=np.array(deltas), kkt_history=np.array(kkts),
+            delta_history=np.array(deltas), kkt_history=np.array(abs_kkts),
             history={k: np.array(v) for k, v in hist.items()})
 
     while True:
@@ -633,6 +694,8 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             break
         if nit >= maxiter:
             status = Status.MAXITER
+            message = (f"After {nit} iterations the scaled KKT residual is {kkt:.3g} > tol = {tol:.3g} ({kkt0:.3g} at "
+                       "x0); raise `maxiter`, or start closer to a solution (x0, lambda0).")
             break
         if nit > 0:
             H = orc.hessian(x, lam)
@@ -643,6 +706,17 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         # ---- the rounding floor of the KKT residual -------------------------------------------------
         stalled = len(kkts) > _STALL_WINDOW and \
             min(kkts[-_STALL_WINDOW:]) > (1.0 - _STALL_DECREASE) * min(kkts[:-_STALL_WINDOW])
+        # ---- divergence: |x| beyond 1e20 |x0| or f below -1e20 |f0| (IPOPT's diverging_iterates_tol), or |x| grew
+        # 1000-fold over iterations that did not reduce the KKT residual
+        xinf = xnorms[-1]
+        if xinf > _DIVERGE * x0_inf or f < -_DIVERGE * f0_abs or \
+                (stalled and xinf > _DIVERGE_STALLED * max(xnorms[-_STALL_WINDOW - 1], 1.0)):
+            status = Status.DIVERGED
+            message = (f"At iteration {nit} |x|_inf = {xinf:.3g} (x0: {xnorms[0]:.3g}) and f = {f / sigma:.3g} "
+                       f"(f(x0) = {f0_user:.3g}) while the KKT residual "
+                       f"is {abs_kkts[-1]:.3g}: f looks unbounded below on the constraint set. Add constraints "
+                       "(or bounds written as constraints) that keep x bounded, or check the sign of f.")
+            break
         if stalled or kkt <= _FLOOR_TOL_FACTOR * tol:
             kfloor = _kkt_floor(KKTSystem(H, G), g, x, lam)
             if _at_floor(kkt, tol, kfloor):
@@ -876,8 +950,10 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         nus.append(nu)
         deltas.append(delta)
         kkts.append(kkt)
+        abs_kkts.append(abs_kkt())
+        xnorms.append(float(np.abs(x).max()))
         if printer is not None:
-            printer.row(nit, kkt, f, float(np.linalg.norm(c)), mu, nu, delta, alpha, step_inner)
+            printer.row(nit, kkt, f / sigma, float(np.linalg.norm(c)), mu, nu, delta, alpha, step_inner)
         if callback is not None and call_callback(callback, make_result(Status.SUCCESS if kkt <= tol
                                                                          else Status.MAXITER)):
             status = Status.CALLBACK

@@ -109,6 +109,16 @@ def _coerce_matrix(A, name: str, shape: tuple, func: str, check: bool):
     return out
 
 
+def _real_scalar(value, name: str, func: str) -> float:
+    """``float(value)`` for a real scalar; complex (even with zero imaginary part) and non-numbers are refused."""
+    if isinstance(value, (complex, np.complexfloating)) or (isinstance(value, np.ndarray) and value.dtype.kind == "c"):
+        raise fail(func, name, "return a real scalar", f"a complex value {value!r}", error=TypeError)
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise fail(func, name, "return a real scalar", _describe(value), error=TypeError) from exc
+
+
 def _finite_matrix(A) -> bool:
     if isinstance(A, LinearOperator):
         return True
@@ -176,6 +186,9 @@ class Oracles:
         self.m = None
         self.nfev = self.njev = self.nhev = 0
         self._first = True
+        #: Objective scale sigma: every f, grad f and Hess f handed to the solver is multiplied by it (a power of two,
+        #: so exactly); the constraint Hessians are called with the multipliers of the scaled problem.
+        self.scale = 1.0
 
     # ---- values -------------------------------------------------------------------------------
     def f_and_c(self, x):
@@ -186,10 +199,7 @@ class Oracles:
             self._g_cache = (x.copy(), out[1])
         else:
             f = self.fun(x)
-        try:
-            f = float(f)
-        except (TypeError, ValueError) as exc:
-            raise fail(self.func, "fun", "return a real scalar", _describe(f), error=TypeError) from exc
+        f = _real_scalar(f, "fun", self.func)
         parts = []
         for con in self.cons:
             ci = np.atleast_1d(np.asarray(con.fun(x), dtype=np.float64))
@@ -215,7 +225,7 @@ class Oracles:
             if not np.isfinite(f):
                 raise fail(self.func, "fun", "return a finite value at x0", repr(f))
             check_finite(c, "c(x0)", self.func)
-        return f, c
+        return f * self.scale, c
 
     def grad_jac(self, x):
         self.njev += 1
@@ -239,12 +249,14 @@ class Oracles:
         G = vstack(mats)
         if self._first:
             check_finite(g, "jac(x0)", self.func)
-        return g, G
+        return (g * self.scale if self.scale != 1.0 else g), G
 
     def hessian(self, x, lam):
         self.nhev += 1
         n = self.n
         Hf = _coerce_matrix(self.hess(x), "hess", (n, n), self.func, self._first)
+        if self.scale != 1.0:
+            Hf = Hf * self.scale
         mats = [Hf]
         start = 0
         for con in self.cons:
