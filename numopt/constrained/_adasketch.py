@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from .._result import IterationPrinter, Result, Status, call_callback, finish
 from .._validation import (
     as_float_array,
+    check_bool,
     check_callable,
     check_choice,
     check_int,
@@ -126,8 +127,8 @@ def _options(opts: dict, n: int) -> dict:
     o["max_backtracks"] = check_int(o["max_backtracks"], "max_backtracks", FUNC, low=1)
     o["shift_below"] = check_scalar(o["shift_below"], "shift_below", FUNC, low=0.0, high=1.0, high_inclusive=False)
     o["max_shifts"] = check_int(o["max_shifts"], "max_shifts", FUNC, low=0)
-    if not isinstance(o["extrapolate"], (bool, np.bool_)):
-        raise fail(FUNC, "extrapolate", "be a bool", repr(o["extrapolate"]), error=TypeError)
+    o["extrapolate"] = check_bool(o["extrapolate"], "extrapolate", FUNC)
+    o["warm_start"] = check_bool(o["warm_start"], "warm_start", FUNC)
     o["accuracy"] = check_choice(o["accuracy"], "accuracy", FUNC, _ACCURACY)
     o["sampling"] = check_choice(o["sampling"], "sampling", FUNC, ("row_norm", "uniform"))
     o["laplacian_solver"] = check_choice(o["laplacian_solver"], "laplacian_solver", FUNC, _LAPLACIAN)
@@ -592,8 +593,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     maxiter = check_int(maxiter, "maxiter", FUNC, low=0)
     rng = check_rng(rng, FUNC)
     callback = check_callable(callback, "callback", FUNC)
-    if not isinstance(verbose, (bool, np.bool_)):
-        raise fail(FUNC, "verbose", "be a bool", repr(verbose), error=TypeError)
+    verbose = check_bool(verbose, "verbose", FUNC)
     o = _options(opts, n)
     orc = Oracles(fun, jac, hess, constraints, n, FUNC)
 

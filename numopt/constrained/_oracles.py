@@ -90,6 +90,11 @@ def parse_constraints(constraints, func: str) -> list[_Constraint]:
 def _coerce_matrix(A, name: str, shape: tuple, func: str, check: bool):
     """Dense -> float64 C array; sparse -> CSR float64; LinearOperator kept. Shape checked (and finiteness when
     ``check``)."""
+    if isinstance(A, LinearOperator) or sp.issparse(A):
+        kind = np.dtype(A.dtype).kind if A.dtype is not None else "f"
+        if kind == "c":
+            raise fail(func, name, "return real values", f"a complex {type(A).__name__} of dtype {A.dtype}",
+                       error=TypeError)
     if isinstance(A, LinearOperator):
         out = A
     elif sp.issparse(A):
@@ -99,7 +104,8 @@ def _coerce_matrix(A, name: str, shape: tuple, func: str, check: bool):
         if check:
             check_finite(out.data, f"{name}.data", func)
     else:
-        if np.ndim(A) == 1 and shape[0] == 1:
+        A = _real_array(A, name, func)
+        if A.ndim == 1 and shape[0] == 1:
             A = np.reshape(A, (1, -1))
         out = np.ascontiguousarray(A, dtype=np.float64)
         if check:
@@ -117,6 +123,17 @@ def _real_scalar(value, name: str, func: str) -> float:
         return float(value)
     except (TypeError, ValueError) as exc:
         raise fail(func, name, "return a real scalar", _describe(value), error=TypeError) from exc
+
+
+def _real_array(value, name: str, func: str) -> np.ndarray:
+    """``np.asarray(value, float64)``, refusing complex values (which a float64 cast would truncate silently)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "c":
+        raise fail(func, name, "return real values", f"a complex array of dtype {arr.dtype}", error=TypeError)
+    try:
+        return np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise fail(func, name, "return real numbers", _describe(value), error=TypeError) from exc
 
 
 def _finite_matrix(A) -> bool:
@@ -202,10 +219,10 @@ class Oracles:
         f = _real_scalar(f, "fun", self.func)
         parts = []
         for con in self.cons:
-            ci = np.atleast_1d(np.asarray(con.fun(x), dtype=np.float64))
+            cname = f"{con.name}['fun']" if con.offset is None else f"{con.name}.fun"
+            ci = np.atleast_1d(_real_array(con.fun(x), cname, self.func))
             if ci.ndim != 1:
-                raise fail(self.func, f"{con.name}['fun']" if con.offset is None else f"{con.name}.fun",
-                           "return a 1-D array", f"shape {ci.shape}")
+                raise fail(self.func, cname, "return a 1-D array", f"shape {ci.shape}")
             if con.m is None:
                 con.m = ci.shape[0]
             elif ci.shape[0] != con.m:
@@ -239,7 +256,8 @@ class Oracles:
                 g = self.fun(x)[1]
         else:
             g = self.jac(x)
-        g = np.asarray(g, dtype=np.float64).reshape(-1) if np.ndim(g) else np.asarray(g, dtype=np.float64)
+        g = _real_array(g, "fun" if self.jac_in_fun else "jac", self.func)
+        g = g.reshape(-1) if g.ndim else g
         if g.shape != (n,):
             raise fail(self.func, "jac", f"return the gradient, an array of shape ({n},) like x0", f"shape {np.shape(g)}")
         mats = []
