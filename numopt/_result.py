@@ -47,6 +47,12 @@ class Status(enum.Enum):
         "Stopped: the matrix is numerically rank deficient, so the solution is not unique; "
         "use numpy.linalg.lstsq for the minimum-norm solution."
     )
+    INNER_SOLVER = "Stopped: the inner solver could not solve the Newton system to the accuracy the method needs."
+    NO_DESCENT = (
+        "Stopped: no descent direction for the merit function was found even at the penalty limits; the "
+        "constraints may be degenerate (their Jacobian rank deficient) or the problem badly scaled."
+    )
+    DIVERGED = "Stopped: the iterates diverge (|x| or -f grows without bound); the problem may be unbounded below."
     INCONSISTENT = (
         "Stopped: the residual stopped decreasing; the system looks inconsistent (no exact solution). "
         "Use a least-squares solver such as `lstsq_sketched`."

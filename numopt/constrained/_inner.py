@@ -8,7 +8,12 @@ The system at outer iteration k is
     \qquad b = -\begin{bmatrix} \nabla_x \mathcal L \\ c \end{bmatrix},
 
 with :math:`\rho = 0` except under the rank-deficiency safeguard. Every solver continues from a given
-``z`` (warm start after a penalty update) and stops as soon as :math:`\|Kz - b\|_2 \le` ``threshold``.
+``z`` (warm start after a penalty update) and stops as soon as :math:`\|Kz - b\|_2 \le` ``threshold``, or
+at the rounding floor :meth:`KKTSystem.floor` (:math:`c\,u\,(\|K\|\|z\| + \|b\|)`, the size of the
+rounding error in the computed residual itself) when ``threshold`` is below it. A solver that stops improving
+before either (Krylov recurrences that claim convergence while the true residual does not follow, a stalled
+refinement of the LU solve) returns ``reason="floor"``: the caller decides whether the residual it reached is
+accurate enough.
 
 * :class:`SketchInner` -- sketch-and-project (randomized Kaczmarz, block Kaczmarz, Gaussian) through
   :func:`numopt.linalg.sketch_and_project` on the assembled K (dense or CSR).
@@ -36,6 +41,21 @@ from ._oracles import matrix_kind
 __all__ = ["KKTSystem", "SketchInner", "DirectInner", "MinresInner", "SchurCGInner", "SchurApprox", "INNER"]
 
 
+#: Multiple of the unit roundoff in the rounding floor of a computed KKT residual (:meth:`KKTSystem.floor`).
+FLOOR_C = 16.0
+_U = float(np.finfo(float).eps) / 2
+
+
+def _fro(A) -> float | None:
+    """Frobenius norm of a dense or sparse matrix (None for an operator)."""
+    kind = matrix_kind(A)
+    if kind == "dense":
+        return float(np.linalg.norm(A))
+    if kind == "sparse":
+        return float(np.linalg.norm(A.data))
+    return None
+
+
 class KKTSystem:
     """K = [[B, Gᵀ], [G, -rho I]] from B (dense, CSR or LinearOperator) and G."""
 
@@ -44,6 +64,30 @@ class KKTSystem:
         self.n = G.shape[1]
         self.m = G.shape[0]
         self.diagonal = diagonal  # diag(B) when B is exactly diagonal, else None
+        self._norm = None
+
+    def norm(self) -> float:
+        """An estimate of ||K||_2 from above: ||K||_F for explicit B and G, else 8 power steps (times 1.1)."""
+        if self._norm is None:
+            fb, fg = _fro(self.B), _fro(self.G)
+            if fb is not None and fg is not None:
+                self._norm = math.sqrt(fb * fb + 2.0 * fg * fg + self.m * self.rho * self.rho)
+            else:
+                v = np.cos(np.arange(self.n + self.m) + 1.0)  # deterministic start, no rng consumed
+                est = 0.0
+                with np.errstate(all="ignore"):
+                    for _ in range(8):
+                        nv = float(np.linalg.norm(v))
+                        if not nv > 0 or not math.isfinite(nv):
+                            break
+                        v = self.matvec(v / nv)
+                        est = float(np.linalg.norm(v))
+                self._norm = 1.1 * est if math.isfinite(est) else math.inf
+        return self._norm
+
+    def floor(self, z, b) -> float:
+        """The rounding floor of the computed residual ||Kz - b||: FLOOR_C u (||K|| ||z|| + ||b||)."""
+        return FLOOR_C * _U * (self.norm() * float(np.linalg.norm(z)) + float(np.linalg.norm(b)))
 
     def matvec(self, z):
         n = self.n
@@ -122,7 +166,8 @@ class SketchInner:
         from numopt.linalg import sketch_and_project
 
         res = float(np.linalg.norm(self.K @ z - b))
-        if res <= threshold:
+        target = max(threshold, self.system.floor(z, b))
+        if res <= target:
             return InnerOutcome(z, res, 0, True)
         if budget <= 0:
             return InnerOutcome(z, res, 0, False, "budget")
@@ -140,13 +185,17 @@ class SketchInner:
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 out = sketch_and_project(self.K, b, x0=z, method=self.method, sampling=self.sampling,
                                          block_size=self.bs if self.method != "kaczmarz" else 1,
-                                         tol=threshold / bnorm, maxiter=chunk, check_every=min(self.check, chunk),
+                                         tol=target / bnorm, maxiter=chunk, check_every=min(self.check, chunk),
                                          patience=None, rng=self.rng)
             done += int(out.nit)
             z, res, status = out.x, float(out.residual_norm), out.status
             if status is Status.SUCCESS or status is Status.NONFINITE or not math.isfinite(res):
                 break
             if out.nit == 0:
+                break
+            target = max(threshold, self.system.floor(z, b))
+            if res <= target:
+                status = Status.SUCCESS
                 break
         ok = status is Status.SUCCESS and math.isfinite(res)
         reason = "" if ok else ("nonfinite" if not math.isfinite(res) else "budget")
@@ -173,20 +222,34 @@ class DirectInner:
             except (RuntimeError, sla.LinAlgError, sla.LinAlgWarning, ValueError):
                 self.fail = True
 
+    #: Iterative-refinement steps after the LU solve, each taken only while it at least halves the residual.
+    REFINEMENTS = 3
+
     def solve(self, z, b, threshold, budget) -> InnerOutcome:
         res = float(np.linalg.norm(self.K @ z - b))
-        if res <= threshold:
+        if res <= max(threshold, self.system.floor(z, b)):
             return InnerOutcome(z, res, 0, True)
         if self.fail:
             return InnerOutcome(z, res, 0, False, "singular")
-        with np.errstate(all="ignore"):
-            r = b - self.K @ z
-            dz = self.lu.solve(r) if sp.issparse(self.K) else sla.lu_solve(self.lu, r, check_finite=False)
-            znew = z + dz
-        res = float(np.linalg.norm(self.K @ znew - b))
-        if not math.isfinite(res):
-            return InnerOutcome(z, float("inf"), 1, False, "singular")
-        return InnerOutcome(znew, res, 1, res <= threshold, "" if res <= threshold else "singular")
+        steps = 0
+        while True:
+            with np.errstate(all="ignore"):
+                r = b - self.K @ z
+                dz = self.lu.solve(r) if sp.issparse(self.K) else sla.lu_solve(self.lu, r, check_finite=False)
+                znew = z + dz
+                new = float(np.linalg.norm(self.K @ znew - b))
+            steps += 1
+            if not math.isfinite(new):
+                return InnerOutcome(z, float("inf"), steps, False, "singular")
+            if steps > 1 and not new <= 0.5 * res:  # refinement stalled: the rounding floor of this LU
+                break
+            z, res = znew, new
+            if res <= max(threshold, self.system.floor(z, b)):
+                return InnerOutcome(z, res, steps, True)
+            if steps > self.REFINEMENTS:
+                break
+        # an LU solve that refinement cannot improve: ill-conditioned or singular K
+        return InnerOutcome(z, res, steps, False, "floor")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -328,6 +391,8 @@ class MinresInner:
     """Preconditioned MINRES (Paige–Saunders recurrences) with P = diag(D̂, Ŝ), stopped on the true residual."""
 
     exact = False
+    #: Iterations without halving the best true residual after which MINRES reports its rounding floor.
+    STALL = 50
 
     def __init__(self, laplacian_solver: str):
         self.laplacian_solver = laplacian_solver
@@ -349,7 +414,7 @@ class MinresInner:
         x = z.copy()
         r1 = b - K.matvec(x)
         res = float(np.linalg.norm(r1))
-        if res <= threshold:
+        if res <= max(threshold, K.floor(x, b)):
             return InnerOutcome(x, res, 0, True)
         y = self.psolve(r1)
         beta1 = float(r1 @ y)
@@ -363,6 +428,8 @@ class MinresInner:
         r2 = r1
         it = 0
         best = (res, x)
+        best_it = 0
+        reason = "budget"
         while it < budget:
             it += 1
             v = y / beta
@@ -391,14 +458,20 @@ class MinresInner:
             w = (v - oldeps * w1 - delta * w2) / gamma
             x = x + phi * w
             res = _res(K, x, b)
+            if res <= 0.5 * best[0]:
+                best_it = it
             if res < best[0]:
                 best = (res, x)
-            if res <= threshold:
+            if res <= max(threshold, K.floor(x, b)):
                 return InnerOutcome(x, res, it, True)
-            if beta == 0.0 or phibar <= 1e-15 * beta1:
+            # The recurrences claim convergence (or the true residual has not halved in STALL iterations) while
+            # the true residual stays above the target: rounding errors, not the iteration count, limit it now.
+            if beta == 0.0 or phibar <= 1e-15 * beta1 or it - best_it >= self.STALL:
+                reason = "floor"
                 break
         res, x = best
-        return InnerOutcome(x, res, it, res <= threshold, "" if res <= threshold else "budget")
+        ok = res <= threshold
+        return InnerOutcome(x, res, it, ok, "" if ok else reason)
 
 
 class SchurCGInner:
@@ -415,6 +488,15 @@ class SchurCGInner:
         self.schur = SchurApprox(system, self.D, self.laplacian_solver)
         G = system.G
         self.GT = G.T.tocsr() if sp.issparse(G) else G.T
+        self._snorm = None
+
+    def _floor(self, lam, rhs) -> float:
+        """Rounding floor of the computed ||S lam - rhs||, S = G D⁻¹ Gᵀ + rho I: FLOOR_C u (||S|| ||lam|| + ||rhs||)."""
+        if self._snorm is None:
+            fg = _fro(self.system.G)
+            dmin = float(np.abs(self.D).min()) if self.D.size else 1.0
+            self._snorm = (fg * fg / dmin if fg is not None and dmin > 0 else math.inf) + self.system.rho
+        return FLOOR_C * _U * (self._snorm * float(np.linalg.norm(lam)) + float(np.linalg.norm(rhs)))
 
     def _S(self, v):
         out = self.system.G @ ((self.GT @ v) / self.D)
@@ -432,7 +514,7 @@ class SchurCGInner:
             dx = (b1 - self.GT @ lam_) / self.D
             return np.concatenate([dx, lam_])
 
-        if res <= threshold:
+        if res <= max(threshold, self._floor(lam, rhs)):
             return InnerOutcome(pack(lam), res, 0, True)
         it = 0
         zr = self.schur.apply(r)
@@ -448,7 +530,7 @@ class SchurCGInner:
             lam += a * p
             r -= a * q
             res = float(np.linalg.norm(r))
-            if res <= threshold:
+            if res <= max(threshold, self._floor(lam, rhs)):
                 break
             zr = self.schur.apply(r)
             rz_new = float(r @ zr)
@@ -456,8 +538,11 @@ class SchurCGInner:
             rz = rz_new
         r = rhs - self._S(lam)  # true residual (drift-free report)
         res = float(np.linalg.norm(r))
-        ok = res <= threshold and math.isfinite(res)
-        return InnerOutcome(pack(lam), res, it, ok, "" if ok else "budget")
+        ok = res <= max(threshold, self._floor(lam, rhs)) and math.isfinite(res)
+        # stopped before the budget (the recursive residual met the target, or a breakdown) without the true
+        # residual following: the rounding floor of the recurrence
+        reason = "" if ok else ("budget" if it >= budget else "floor")
+        return InnerOutcome(pack(lam), res, it, ok, reason)
 
 
 #: Inner solvers by ``sketch=`` name.

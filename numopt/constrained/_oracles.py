@@ -90,6 +90,11 @@ def parse_constraints(constraints, func: str) -> list[_Constraint]:
 def _coerce_matrix(A, name: str, shape: tuple, func: str, check: bool):
     """Dense -> float64 C array; sparse -> CSR float64; LinearOperator kept. Shape checked (and finiteness when
     ``check``)."""
+    if isinstance(A, LinearOperator) or sp.issparse(A):
+        kind = np.dtype(A.dtype).kind if A.dtype is not None else "f"
+        if kind == "c":
+            raise fail(func, name, "return real values", f"a complex {type(A).__name__} of dtype {A.dtype}",
+                       error=TypeError)
     if isinstance(A, LinearOperator):
         out = A
     elif sp.issparse(A):
@@ -99,7 +104,8 @@ def _coerce_matrix(A, name: str, shape: tuple, func: str, check: bool):
         if check:
             check_finite(out.data, f"{name}.data", func)
     else:
-        if np.ndim(A) == 1 and shape[0] == 1:
+        A = _real_array(A, name, func)
+        if A.ndim == 1 and shape[0] == 1:
             A = np.reshape(A, (1, -1))
         out = np.ascontiguousarray(A, dtype=np.float64)
         if check:
@@ -107,6 +113,27 @@ def _coerce_matrix(A, name: str, shape: tuple, func: str, check: bool):
     if tuple(out.shape) != tuple(shape):
         raise fail(func, name, f"return a matrix of shape {shape}", f"shape {tuple(out.shape)}")
     return out
+
+
+def _real_scalar(value, name: str, func: str) -> float:
+    """``float(value)`` for a real scalar; complex (even with zero imaginary part) and non-numbers are refused."""
+    if isinstance(value, (complex, np.complexfloating)) or (isinstance(value, np.ndarray) and value.dtype.kind == "c"):
+        raise fail(func, name, "return a real scalar", f"a complex value {value!r}", error=TypeError)
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise fail(func, name, "return a real scalar", _describe(value), error=TypeError) from exc
+
+
+def _real_array(value, name: str, func: str) -> np.ndarray:
+    """``np.asarray(value, float64)``, refusing complex values (which a float64 cast would truncate silently)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "c":
+        raise fail(func, name, "return real values", f"a complex array of dtype {arr.dtype}", error=TypeError)
+    try:
+        return np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise fail(func, name, "return real numbers", _describe(value), error=TypeError) from exc
 
 
 def _finite_matrix(A) -> bool:
@@ -176,6 +203,9 @@ class Oracles:
         self.m = None
         self.nfev = self.njev = self.nhev = 0
         self._first = True
+        #: Objective scale sigma: every f, grad f and Hess f handed to the solver is multiplied by it (a power of two,
+        #: so exactly); the constraint Hessians are called with the multipliers of the scaled problem.
+        self.scale = 1.0
 
     # ---- values -------------------------------------------------------------------------------
     def f_and_c(self, x):
@@ -186,16 +216,13 @@ class Oracles:
             self._g_cache = (x.copy(), out[1])
         else:
             f = self.fun(x)
-        try:
-            f = float(f)
-        except (TypeError, ValueError) as exc:
-            raise fail(self.func, "fun", "return a real scalar", _describe(f), error=TypeError) from exc
+        f = _real_scalar(f, "fun", self.func)
         parts = []
         for con in self.cons:
-            ci = np.atleast_1d(np.asarray(con.fun(x), dtype=np.float64))
+            cname = f"{con.name}['fun']" if con.offset is None else f"{con.name}.fun"
+            ci = np.atleast_1d(_real_array(con.fun(x), cname, self.func))
             if ci.ndim != 1:
-                raise fail(self.func, f"{con.name}['fun']" if con.offset is None else f"{con.name}.fun",
-                           "return a 1-D array", f"shape {ci.shape}")
+                raise fail(self.func, cname, "return a 1-D array", f"shape {ci.shape}")
             if con.m is None:
                 con.m = ci.shape[0]
             elif ci.shape[0] != con.m:
@@ -215,7 +242,7 @@ class Oracles:
             if not np.isfinite(f):
                 raise fail(self.func, "fun", "return a finite value at x0", repr(f))
             check_finite(c, "c(x0)", self.func)
-        return f, c
+        return f * self.scale, c
 
     def grad_jac(self, x):
         self.njev += 1
@@ -229,7 +256,8 @@ class Oracles:
                 g = self.fun(x)[1]
         else:
             g = self.jac(x)
-        g = np.asarray(g, dtype=np.float64).reshape(-1) if np.ndim(g) else np.asarray(g, dtype=np.float64)
+        g = _real_array(g, "fun" if self.jac_in_fun else "jac", self.func)
+        g = g.reshape(-1) if g.ndim else g
         if g.shape != (n,):
             raise fail(self.func, "jac", f"return the gradient, an array of shape ({n},) like x0", f"shape {np.shape(g)}")
         mats = []
@@ -239,12 +267,14 @@ class Oracles:
         G = vstack(mats)
         if self._first:
             check_finite(g, "jac(x0)", self.func)
-        return g, G
+        return (g * self.scale if self.scale != 1.0 else g), G
 
     def hessian(self, x, lam):
         self.nhev += 1
         n = self.n
         Hf = _coerce_matrix(self.hess(x), "hess", (n, n), self.func, self._first)
+        if self.scale != 1.0:
+            Hf = Hf * self.scale
         mats = [Hf]
         start = 0
         for con in self.cons:

@@ -207,3 +207,41 @@ def test_line_search_failure_is_clean():
     with pytest.warns(numopt.ConvergenceWarning, match="line search"):
         res = minimize(**hs_problem("HS7").kwargs(), max_backtracks=1)
     assert not res.success and np.isfinite(res.x).all()
+
+
+# ---- complex values from the oracles (issue 11, item 6): refused, never truncated -------------------------
+def _complex_cases():
+    p = hs_problem("HS42")
+    con = p.constraint()
+    cj = lambda x: p.cons_jac(x).astype(complex)  # noqa: E731
+    return [
+        ("fun", dict(fun=lambda x: np.complex128(p.fun(x) + 1e-3j)), r"`fun` must return a real scalar"),
+        ("fun0", dict(fun=lambda x: complex(p.fun(x))), r"`fun` must return a real scalar"),
+        ("jac", dict(jac=lambda x: p.grad(x) + 0j), r"`jac` must return real values; got a complex array"),
+        ("hess", dict(hess=lambda x: p.hess(x) + 1e-9j), r"`hess` must return real values"),
+        ("hess_sparse", dict(hess=lambda x: sp.csr_matrix(p.hess(x) + 1e-9j)), r"`hess` must return real values"),
+        ("hess_op", dict(hess=lambda x: aslinearoperator(p.hess(x) + 1e-9j)), r"`hess` must return real values"),
+        ("cfun", dict(constraints=dict(con, fun=lambda x: p.cons(x) + 0j)),
+         r"`constraints\['fun'\]` must return real values"),
+        ("cjac", dict(constraints=dict(con, jac=cj)), r"`constraints\['jac'\]` must return real values"),
+        ("chess", dict(constraints=dict(con, hess=lambda x, v: p.cons_hess(x, v) + 0j)),
+         r"`constraints\['hess'\]` must return real values"),
+        ("nlc", dict(constraints=NonlinearConstraint(lambda x: p.cons(x) + 0j, 0, 0, jac=p.cons_jac,
+                                                     hess=p.cons_hess)), r"`constraints.fun` must return real"),
+        ("jac_true", dict(fun=lambda x: (p.fun(x), p.grad(x) + 1e-3j), jac=True), r"`fun` must return real values"),
+    ]
+
+
+@pytest.mark.parametrize("case", _complex_cases(), ids=lambda c: c[0])
+def test_complex_oracle_values_refused(case):
+    """Each used to be cast to float64 (a ComplexWarning at best, the imaginary part silently dropped)."""
+    _, over, match = case
+    with pytest.raises(TypeError, match="minimize: " + match):
+        minimize(**_kw(**over))
+
+
+@pytest.mark.parametrize("name", ["verbose", "extrapolate", "warm_start"])
+@pytest.mark.parametrize("value", ["no", 1, None])
+def test_flags_must_be_bool(name, value):
+    with pytest.raises(TypeError, match=f"`{name}` must be True or False"):
+        minimize(**_kw(**{name: value}))

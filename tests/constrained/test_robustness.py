@@ -117,7 +117,7 @@ def test_new_options_checked():
         minimize(**kw, shift_below=1.0)
     with pytest.raises(ValueError, match="`max_shifts` must be >= 0"):
         minimize(**kw, max_shifts=-1)
-    with pytest.raises(TypeError, match="`extrapolate` must be a bool"):
+    with pytest.raises(TypeError, match="`extrapolate` must be True or False"):
         minimize(**kw, extrapolate="yes")
     with pytest.raises(ValueError, match="`hess_tol` must be >= 0"):
         minimize(**kw, hess_tol=-1e-8)
