@@ -262,3 +262,58 @@ def test_single_blas_thread_limits_blas_inside_and_restores_after():
 
     assert set(inside()) == {1}
     assert blas_threads() == before
+
+
+def test_single_blas_thread_is_reference_counted_across_threads():
+    """Two threads inside at once, the first to enter leaving first: BLAS stays at one thread until the
+    last leaves, then gets its original count back (a per-call save/restore left it at 1 for good).
+    Ordered by events, not by timing."""
+    import threading
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from numopt._blas import single_blas_thread
+
+    def blas_threads():
+        return [d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]
+
+    # a known original count above 1, so that "restored" and "stuck at 1" differ on every machine
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        assert before and set(before) == {2}
+        a_in, b_in, a_go, b_go = (threading.Event() for _ in range(4))
+        seen, errors = {}, []
+
+        def worker(name, entered, go, wait_for=None):
+            try:
+                if wait_for is not None:
+                    assert wait_for.wait(10)
+                with single_blas_thread():
+                    entered.set()
+                    assert go.wait(10)
+                    seen[name] = blas_threads()
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+                entered.set()
+
+        ta = threading.Thread(target=worker, args=("a", a_in, a_go))
+        tb = threading.Thread(target=worker, args=("b", b_in, b_go, a_in))
+        ta.start()
+        tb.start()
+        assert a_in.wait(10) and b_in.wait(10)
+        assert set(blas_threads()) == {1}
+        a_go.set()
+        ta.join(10)
+        assert set(blas_threads()) == {1}      # b is still inside
+        b_go.set()
+        tb.join(10)
+        assert not errors, errors
+        assert set(seen["a"]) == set(seen["b"]) == {1}
+        assert blas_threads() == before        # the last to leave restored the original count
+
+        # nested, and left by an exception: restored as well
+        with pytest.raises(RuntimeError, match="boom"):
+            with single_blas_thread():
+                with single_blas_thread():
+                    assert set(blas_threads()) == {1}
+                    raise RuntimeError("boom")
+        assert blas_threads() == before

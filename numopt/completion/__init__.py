@@ -15,7 +15,7 @@ asked for (``to_dense``, refused above 1e8 entries).
 
 from ._altmin import (SOLVERS, CompletionResult, UnderdeterminedWarning, complete_matrix, low_rank_relative_error,
                       row_costs)
-from ._estimator import MatrixCompletion
+from ._estimator import MatrixCompletion, NotFittedError
 
-__all__ = ["complete_matrix", "CompletionResult", "MatrixCompletion", "UnderdeterminedWarning", "row_costs",
-           "low_rank_relative_error", "SOLVERS"]
+__all__ = ["complete_matrix", "CompletionResult", "MatrixCompletion", "NotFittedError", "UnderdeterminedWarning",
+           "row_costs", "low_rank_relative_error", "SOLVERS"]

@@ -19,12 +19,14 @@ from .._validation import (
     check_choice,
     check_int,
     check_no_extra,
+    check_nonnegative,
     check_rng,
     check_scalar,
     fail,
 )
 from . import _kernels
 from ._data import Observations, as_observations
+from ._threads import map_row_blocks
 
 __all__ = ["complete_matrix", "CompletionResult", "UnderdeterminedWarning", "row_costs", "SOLVERS",
            "TO_DENSE_MAX_ENTRIES"]
@@ -159,12 +161,54 @@ def low_rank_relative_error(A, B, U, s, V) -> float:
     With :math:`[A, -U\,\mathrm{diag}(s)] = Q_P R_P` and :math:`[B, V] = Q_Q R_Q` (thin QR), the
     difference is :math:`Q_P R_P R_Q^\top Q_Q^\top`, whose norm is :math:`\|R_P R_Q^\top\|_F`: no
     cancellation, unlike the Gram-matrix identity, whose floor is about 1e-8 relative. Cost
-    :math:`O((m + n)(r + k)^2)`.
+    :math:`O((m + n)(r + k)^2)`. Both sides are first divided by powers of two (exactly) so that factors of
+    any finite scale (1e-200, 1e+200) give the same ratio.
+
+    Parameters
+    ----------
+    A : array_like, shape (m, r)
+    B : array_like, shape (n, r)
+        The reference matrix :math:`AB^\top` (nonzero).
+    U : array_like, shape (m, k)
+    s : array_like, shape (k,)
+    V : array_like, shape (n, k)
+        The approximation :math:`U\,\mathrm{diag}(s)V^\top` (a :class:`CompletionResult`'s factors).
+
+    Raises
+    ------
+    ValueError
+        Non-finite entries, inconsistent shapes, or :math:`AB^\top = 0`.
+    TypeError
+        Complex or non-numeric input.
     """
-    A, B, U, V = (np.asarray(X, dtype=np.float64) for X in (A, B, U, V))
-    Rp = np.linalg.qr(np.hstack([A, -(U * np.asarray(s, dtype=np.float64))]), mode="r")
-    Rq = np.linalg.qr(np.hstack([B, V]), mode="r")
-    scale = np.linalg.norm(np.linalg.qr(A, mode="r") @ np.linalg.qr(B, mode="r").T)
+    func = "low_rank_relative_error"
+    A = as_float_array(A, "A", func, ndim=2)
+    B = as_float_array(B, "B", func, ndim=2)
+    U = as_float_array(U, "U", func, ndim=2)
+    s = as_float_array(s, "s", func, ndim=1)
+    V = as_float_array(V, "V", func, ndim=2)
+    if B.shape[1] != A.shape[1]:
+        raise fail(func, "B", f"have as many columns as `A` ({A.shape[1]})", f"shape {B.shape}")
+    if U.shape[0] != A.shape[0]:
+        raise fail(func, "U", f"have as many rows as `A` ({A.shape[0]})", f"shape {U.shape}")
+    if V.shape[0] != B.shape[0]:
+        raise fail(func, "V", f"have as many rows as `B` ({B.shape[0]})", f"shape {V.shape}")
+    if s.shape[0] != U.shape[1] or V.shape[1] != U.shape[1]:
+        raise fail(func, "s", f"have one entry per column of `U` and `V` ({U.shape[1]} and {V.shape[1]})",
+                   f"shape {s.shape}")
+    # exact power-of-two rescaling of each side so that squares neither underflow nor overflow
+    left, right = np.hstack([A, -(U * s)]), np.hstack([B, V])
+    for name, W in (("A", left), ("B", right)):
+        amax = float(np.abs(W).max()) if W.size else 0.0
+        if amax > 0.0:
+            np.ldexp(W, -math.frexp(amax)[1], out=W)
+    Rp = np.linalg.qr(left, mode="r")
+    Rq = np.linalg.qr(right, mode="r")
+    r = A.shape[1]
+    scale = float(np.linalg.norm(np.linalg.qr(left[:, :r], mode="r") @ np.linalg.qr(right[:, :r], mode="r").T))
+    if not scale > 0.0:
+        raise fail(func, "A", "and `B` have a nonzero product A @ B.T (the error is relative to it)",
+                   "A @ B.T = 0")
     return float(np.linalg.norm(Rp @ Rq.T) / scale)
 
 
@@ -211,13 +255,28 @@ def row_costs(d, k, *, cg_maxiter=_PCG_MAXITER, sketch="sparse_sign", sketch_siz
     2.5x to 1.0x faster per row than the exact one at ``k = 50`` from ``d = 250`` to 8000, 4.4x to 2x at
     ``k = 128``, on incoherent problems).
 
+    Parameters
+    ----------
+    d : array_like of float
+        Observations per row (nonnegative).
+    k : int
+        Rank, at least 1.
+    cg_maxiter, sketch, sketch_size, nnz_per_column, reg :
+        As in :func:`complete_matrix` (``sketch_size`` default :math:`2k`).
+
     Returns
     -------
-    exact, sketch : ndarray of float
+    exact, sketch : ndarray of float, of the shape of ``d``
     """
-    d = np.asarray(d, dtype=np.float64)
-    T = cg_maxiter
-    s = 2 * k if sketch_size is None else sketch_size
+    func = "row_costs"
+    d = as_float_array(d, "d", func)
+    check_nonnegative(d, "d", func)
+    k = check_int(k, "k", func, low=1)
+    T = check_int(cg_maxiter, "cg_maxiter", func, low=1)
+    sketch = check_choice(sketch, "sketch", func, ("sparse_sign", "srht"))
+    s = 2 * k if sketch_size is None else check_int(sketch_size, "sketch_size", func, low=k)
+    nnz_per_column = check_int(nnz_per_column, "nnz_per_column", func, low=1)
+    reg = check_scalar(reg, "reg", func, low=0.0)
     sr = s + (k if reg > 0 else 0)
     exact = d * k * (k + 1) / (2.0 * _GRAM_SPEED) + k**3 / 6.0 + 3.0 * d * k
     if sketch == "srht":
@@ -304,41 +363,44 @@ def _svd_factors(Uo, Vw):
     return U * flip, s, V * flip
 
 
+#: Randomized subspace iteration of the SVD start (Halko, Martinsson, Tropp 2011, Algorithm 4.4): a
+#: Gaussian block of k + INIT_OVERSAMPLING columns (at most min(m, n)) drawn from ``rng``, INIT_POWER
+#: products with A A^T (each re-orthonormalised by QR), then Rayleigh-Ritz on the block.
+INIT_OVERSAMPLING = 10
+INIT_POWER = 3
+
+
+def _sparse_times(ptr, idx, val, Y, n_out):
+    """The product of the compressed structure (ptr, idx, val) with the dense row-major Y, by row blocks."""
+    out = np.empty((n_out, Y.shape[1]))
+    map_row_blocks(lambda lo, hi: _kernels.sparse_times_dense(ptr, idx, val, Y, lo, hi, out), ptr)
+    return out
+
+
 def _init_svd(obs: Observations, k, gen):
-    """Top-k singular triplets of P_Omega(M) / p, p = |Omega| / (m n), by ARPACK (scipy svds) on a
-    matrix-free operator (CSR/CSC products, no densification)."""
-    from scipy.sparse.linalg import LinearOperator, svds
-
-    from ..linalg._kernels import csr_matvec_parallel, csr_matvec_serial
-
+    """Top-k singular subspaces of P_Omega(M) / p, p = |Omega| / (m n), by a seeded randomized block
+    subspace iteration on the sparse observations (CSR and CSC products, never densified): reproducible
+    for a given ``rng`` even when singular values tie (ARPACK's svds drew its start from a process-wide
+    seed), and 2 (2 + INIT_POWER) sparse products of a thin block instead of hundreds of matrix-vector
+    products. The start only has to lie in the basin of alternating minimization, not be accurate."""
     m, n = obs.shape
-    csr_matvec = csr_matvec_parallel if obs.nnz >= _PARALLEL_NNZ else csr_matvec_serial
+    l = min(k + INIT_OVERSAMPLING, m, n)
 
-    def matvec(x):
-        out = np.empty(m)
-        csr_matvec(obs.row_ptr, obs.row_idx, obs.row_val, np.ascontiguousarray(x, dtype=np.float64).ravel(),
-                            out)
-        return out
+    def times(Y):
+        return _sparse_times(obs.row_ptr, obs.row_idx, obs.row_val, Y, m)
 
-    def rmatvec(y):
-        out = np.empty(n)
-        csr_matvec(obs.col_ptr, obs.col_idx, obs.col_val, np.ascontiguousarray(y, dtype=np.float64).ravel(),
-                            out)
-        return out
+    def rtimes(Z):
+        return _sparse_times(obs.col_ptr, obs.col_idx, obs.col_val, Z, n)
 
-    def matmat(X):
-        return np.column_stack([matvec(X[:, j]) for j in range(X.shape[1])])
-
-    def rmatmat(Y):
-        return np.column_stack([rmatvec(Y[:, j]) for j in range(Y.shape[1])])
-
-    op = LinearOperator((m, n), matvec=matvec, rmatvec=rmatvec, matmat=matmat, rmatmat=rmatmat, dtype=np.float64)
-    v0 = gen.standard_normal(min(m, n))
-    U, s, Vt = svds(op, k=k, v0=v0, tol=1e-6, maxiter=max(1000, 20 * k))
-    order = np.argsort(s)[::-1]
+    Q, _ = np.linalg.qr(times(gen.standard_normal((n, l))))
+    for _ in range(INIT_POWER):
+        Z, _ = np.linalg.qr(rtimes(np.ascontiguousarray(Q)))
+        Q, _ = np.linalg.qr(times(np.ascontiguousarray(Z)))
+    Qb, Rb = np.linalg.qr(rtimes(np.ascontiguousarray(Q)))   # A^T Q = Qb Rb, so Q^T A = Rb^T Qb^T
+    Ub, sv, Vbt = np.linalg.svd(Rb.T)
     p = obs.nnz / (m * n)
-    U = np.ascontiguousarray(U[:, order])
-    Vw = np.ascontiguousarray(Vt[order].T * (s[order] / p))
+    U = np.ascontiguousarray(Q @ Ub[:, :k])
+    Vw = np.ascontiguousarray((Qb @ Vbt[:k].T) * (sv[:k] / p))
     return U, Vw
 
 
@@ -440,6 +502,10 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
     * ``clip_mu=mu`` applies JNS13's clipping to the initial :math:`\hat U`: entries above
       :math:`2\mu\sqrt{k/m}` are zeroed before re-orthonormalising (keeps the start incoherent).
     * Duplicate (row, column) pairs are refused rather than summed.
+    * Scale: the observed values are divided by the power of two nearest their RMS (exactly) before
+      solving and the singular values, ``rmse`` and ``history`` are scaled back, so data of any finite scale
+      (1e-300, 1e+300) give the same iterations; every tolerance is relative. If every observed value is
+      zero (or nothing is observed), the completion is the zero matrix (``success``, ``nit = 0``).
 
     Parameters
     ----------
@@ -463,8 +529,10 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
     maxiter : int, default 100
         Maximum number of sweeps.
     init : {"svd", "random"}, CompletionResult or tuple, default "svd"
-        ``"svd"``: the top-``k`` singular subspace of :math:`P_\Omega(M)/p`, :math:`p = |\Omega|/(mn)`
-        (ARPACK through :func:`scipy.sparse.linalg.svds`, matrix-free, start vector from ``rng``);
+        ``"svd"``: the top-``k`` singular subspace of :math:`P_\Omega(M)/p`, :math:`p = |\Omega|/(mn)`,
+        by a randomized block subspace iteration (Halko, Martinsson, Tropp 2011: a Gaussian block of
+        :math:`k + 10` columns drawn from ``rng``, 3 power iterations re-orthonormalised by QR, Rayleigh-Ritz)
+        on the sparse observations, never densified; reproducible for a given ``rng``;
         ``"random"``: a random orthonormal :math:`U`; or a start ``(U, V)`` / ``(U, s, V)`` / a previous result.
     split : bool, default False
         Sample splitting (see above).
@@ -553,7 +621,9 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
         "nnz_per_column": check_int(options.get("nnz_per_column", 8), "nnz_per_column", func, low=1),
     }
     opts["sketch_size"] = check_int(options.get("sketch_size", 2 * k), "sketch_size", func, low=k)
-    return _solve(obs, k, solver, reg, tol, maxiter, init, bool(split), clip_mu, gen, callback, verbose, opts, func)
+    owned = obs is not X   # built here: its value arrays may be rescaled in place
+    return _solve(obs, k, solver, reg, tol, maxiter, init, bool(split), clip_mu, gen, callback, verbose, opts, func,
+                  owned)
 
 
 def _warn_underdetermined(obs, k, func):
@@ -605,8 +675,76 @@ def _half(side: _Side, F, Xw, reg, opts, sketcher, stats):
     return stats.copy()
 
 
-def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callback, verbose, opts, func):
+def _unit_exponent(vals):
+    """The exponent E of the power of two nearest the RMS of ``vals`` (so that vals / 2^E has an RMS in
+    [1/sqrt(2), sqrt(2)]), computed without overflow or underflow for any finite values; None when every
+    value is zero (or there is none)."""
+    if vals.shape[0] == 0:
+        return None
+    amax = max(float(vals.max()), -float(vals.min()))
+    if amax == 0.0:
+        return None
+    e = math.frexp(amax)[1]            # amax = f 2^e, f in [1/2, 1): vals / 2^e lie in [-1, 1]
+    sumsq = 0.0
+    for lo in range(0, vals.shape[0], 1 << 20):
+        chunk = np.ldexp(vals[lo:lo + (1 << 20)], -e)
+        sumsq += float(chunk @ chunk)
+    rms = math.sqrt(sumsq / vals.shape[0])   # in [1/sqrt(nnz) / 2, 1]
+    return e + int(round(math.log2(rms)))
+
+
+def _scaled(obs, exponent, owned):
+    """``obs`` with its values multiplied by 2^exponent (exact: a power of two), in place when ``owned``."""
+    if exponent == 0:
+        return obs
+    if owned:
+        np.ldexp(obs.row_val, exponent, out=obs.row_val)
+        np.ldexp(obs.col_val, exponent, out=obs.col_val)
+        return obs
+    return dataclasses.replace(obs, row_val=np.ldexp(obs.row_val, exponent), col_val=np.ldexp(obs.col_val, exponent))
+
+
+def _zero_result(obs, k, init, gen, func, clip_mu):
+    """Every observed value is zero (or nothing is observed): the zero matrix is the completion."""
     m, n = obs.shape
+    Uo, _ = _init(init if not isinstance(init, str) else "random", obs, k, gen, func, clip_mu)  # validates init
+    rho = _warn_underdetermined(obs, k, func)
+    U, s, V = _svd_factors(Uo, np.zeros((n, k)))
+    hist = {"rmse": np.zeros(1), "objective": np.zeros(1)}
+    hist.update({key: np.zeros(0) for key in ("objective_half", "change", "inner_steps", "fallbacks", "time")})
+    result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=Status.SUCCESS, nit=0,
+                              detail="Every observed value is zero: the completion is the zero matrix.",
+                              rmse=0.0, change=0.0, oversampling=rho, history=hist)
+    return finish(result, func)
+
+
+def _maxiter_detail(nit, change, tol, rmse, rho, solver_rows, split, maxiter):
+    """What a run that stopped at ``maxiter`` saw, and what to try (advice that applies to this solver)."""
+    if math.isinf(change):
+        seen = (f"After {nit} sweeps the completion is the zero matrix although the observed values are not "
+                "(the observations the last sweep used determine none of its rows).")
+    else:
+        seen = (f"After {nit} sweeps the relative change is {change:.3g} (tol {tol:g}) and the observed RMSE "
+                f"{rmse:.3g}.")
+    if split:
+        parts = 2 * maxiter + 1
+        return (f"{seen} With split=True each sweep fits 2 of the {parts} parts of the observations, of "
+                f"oversampling {rho / parts:.3g} each (|Omega| / (k (m + n - k)) = {rho:.3g} in all): use "
+                "many more observations, a smaller `maxiter`, or split=False.")
+    inexact = any(side.get("cg", 0) or side.get("sketch", 0) for side in solver_rows.values())
+    advice = "a larger `maxiter`, a lower `rank`, a ridge `reg` > 0" + (" or solver='exact'" if inexact else "")
+    return (f"{seen} The oversampling |Omega| / (k (m + n - k)) is {rho:.3g} (exact recovery typically needs "
+            f"2.5 to 4 or more). Try {advice}.")
+
+
+def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callback, verbose, opts, func, owned=False):
+    m, n = obs.shape
+    # Every tolerance below is relative, but squares of values near 1e-160 underflow and sums near 1e+160
+    # overflow: solve for the values divided by a power of two 2^E near their RMS (exact), scale back.
+    E = _unit_exponent(obs.row_val)
+    if E is None:
+        return _zero_result(obs, k, init, gen, func, clip_mu)
+    obs = _scaled(obs, -E, owned)
     sketcher = _Sketcher(opts["sketch"], opts["sketch_size"], opts["nnz_per_column"], gen)
     if split:
         labels = gen.integers(0, 2 * maxiter + 1, size=obs.nnz)
@@ -614,6 +752,8 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
     else:
         init_obs = obs
     Uo, Vw = _init(init, init_obs, k, gen, func, clip_mu)
+    if not isinstance(init, str):
+        Vw = np.ldexp(Vw, -E)
     rho = _warn_underdetermined(obs, k, func)
     if not split:
         row_side, col_side = _sides(obs, k, solver, opts, reg)
@@ -631,6 +771,17 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
     nit = 0
     change = math.inf
     rmse = hist["rmse"][0]
+
+    def unscale(U, s, V, hist):   # back to the units of the data
+        history = {key: np.asarray(v, dtype=np.int64 if key in ("inner_steps", "fallbacks") else np.float64)
+                   for key, v in hist.items()}
+        with np.errstate(over="ignore", under="ignore"):   # the objective is in squared units: data ~1e+160
+            history["rmse"] = np.ldexp(history["rmse"], E)     # have an objective of inf (and ~1e-160, 0)
+            for key in ("objective", "objective_half"):
+                history[key] = np.ldexp(history[key], 2 * E)
+            s = np.ldexp(s, E)
+        return U, s, V, history
+
     for it in range(maxiter):
         t0 = time.perf_counter()
         saved = (Uo.copy(), Vw.copy())
@@ -655,8 +806,9 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
         else:
             res = su[0]
         obj = res + reg * xnorm2
-        change = (math.sqrt(sv[1]) + math.sqrt(su[1])) / math.sqrt(xnorm2) if xnorm2 > 0 else 0.0
-        if not (math.isfinite(obj) and math.isfinite(change) and np.isfinite(Uo).all() and np.isfinite(Vw).all()):
+        # the observed values are not all zero, so a zero completion has not converged to anything
+        change = (math.sqrt(sv[1]) + math.sqrt(su[1])) / math.sqrt(xnorm2) if xnorm2 > 0 else math.inf
+        if not (math.isfinite(obj) and not math.isnan(change) and np.isfinite(Uo).all() and np.isfinite(Vw).all()):
             Uo, Vw = saved
             status = Status.NONFINITE
             break
@@ -670,29 +822,32 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
         hist["fallbacks"].append(int(sv[2] + su[2]))
         hist["time"].append(elapsed)
         if printer is not None:
-            printer.row(nit, rmse, change, obj, int(sv[3] + su[3]), elapsed)
+            with np.errstate(over="ignore", under="ignore"):
+                printer.row(nit, float(np.ldexp(rmse, E)), change, float(np.ldexp(obj, 2 * E)), int(sv[3] + su[3]),
+                            elapsed)
         if change <= tol:
             status = Status.SUCCESS
             break
         if callback is not None:
-            U, s, V = _svd_factors(Uo, Vw)
+            U, s, V, history = unscale(*_svd_factors(Uo, Vw), hist)
             inter = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=Status.MAXITER, nit=nit,
-                                     rmse=rmse, change=change, oversampling=rho,
-                                     history={key: np.asarray(v) for key, v in hist.items()})
+                                     rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
+                                     history=history)
             if call_callback(callback, inter):
                 status = Status.CALLBACK
                 break
-    U, s, V = _svd_factors(Uo, Vw)
-    message = ""
+    U, s_unit, V = _svd_factors(Uo, Vw)
+    U, s, V, history = unscale(U, s_unit, V, hist)
+    detail = ""
     if status is Status.MAXITER:
-        message = (f"The last relative change was {change:.3g} "
-                   f"(tol {tol:g}), the observed RMSE {rmse:.3g}, the oversampling |Omega| / (k (m + n - k)) "
-                   f"{rho:.3g} (exact recovery typically needs 2.5 to 4 or more). Try a larger `maxiter`, a "
-                   f"lower `rank`, a ridge `reg` > 0, or solver='exact' if an inexact solver was used.")
+        detail = _maxiter_detail(nit, change, tol, float(np.ldexp(rmse, E)), rho, solver_rows, split, maxiter)
     elif status is Status.NONFINITE:
-        message = ("The last finite iterate is returned; "
-                   "add a ridge `reg` > 0 or lower `rank`.")
-    result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, detail=message,
-                              rmse=rmse, change=change, oversampling=rho, solver_rows=solver_rows,
-                              history={key: np.asarray(v) for key, v in hist.items()})
+        detail = "The last finite iterate is returned; add a ridge `reg` > 0 or lower `rank`."
+    if not np.isfinite(s).all():
+        status = Status.NONFINITE
+        detail = (f"The completion's largest singular value, {float(s_unit[0]):.6g} * 2^{E}, overflows float64; "
+                  "complete the data divided by a constant instead.")
+    result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, detail=detail,
+                              rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
+                              solver_rows=solver_rows, history=history)
     return finish(result, func)

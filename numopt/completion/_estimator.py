@@ -6,10 +6,15 @@ import inspect
 
 import numpy as np
 
-from .._validation import fail
+from .._validation import as_float_array, fail
 from ._altmin import complete_matrix
 
-__all__ = ["MatrixCompletion"]
+__all__ = ["MatrixCompletion", "NotFittedError"]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A :class:`MatrixCompletion` used before ``fit``. A ValueError and an AttributeError, like
+    scikit-learn's ``sklearn.exceptions.NotFittedError`` (which is not imported here)."""
 
 
 class MatrixCompletion:
@@ -105,7 +110,7 @@ class MatrixCompletion:
 
     def _check_fitted(self, func):
         if not hasattr(self, "result_"):
-            raise fail(func, "self", "be fitted (call fit first)", "an unfitted MatrixCompletion", error=AttributeError)
+            raise fail(func, "self", "be fitted (call fit first)", "an unfitted MatrixCompletion", error=NotFittedError)
 
     def predict(self, X):
         """Entries of the completion at the (row, col) pairs of ``X`` (an integer array of shape (n, 2))."""
@@ -123,7 +128,7 @@ class MatrixCompletion:
         if type(X).__module__.startswith("scipy.sparse"):
             raise fail(func, "X", "be a dense array with NaN for missing entries (sparse input has no missing "
                        "marker; use predict)", f"a sparse {type(X).__name__}", error=TypeError)
-        A = np.array(X, dtype=np.float64)
+        A = as_float_array(X, "X", func, ndim=2, finite=False, copy=True)   # refuses complex; NaN = missing
         if A.shape != tuple(self.shape_):
             raise fail(func, "X", f"have the fitted shape {tuple(self.shape_)}", f"shape {A.shape}")
         rows, cols = np.nonzero(np.isnan(A))

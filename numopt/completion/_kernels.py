@@ -600,6 +600,23 @@ def half_step_serial(indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, ske
 
 
 
+@jit
+def sparse_times_dense(indptr, idx, val, Y, lo, hi, out):
+    """out[i] = sum over the stored entries (i, j) of val * Y[j], for the rows i in [lo, hi) (Y row-major
+    (n, l): each observation is one contiguous axpy of length l). The block products of the randomized
+    subspace iteration that starts ``complete_matrix``."""
+    l = Y.shape[1]
+    for i in range(lo, hi):
+        o = out[i]
+        for a in range(l):
+            o[a] = 0.0
+        for t in range(indptr[i], indptr[i + 1]):
+            v = val[t]
+            Yj = Y[np.uint64(idx[t])]
+            for a in range(l):
+                o[a] += v * Yj[a]
+
+
 @jit(parallel=True)
 def observed_sq_residual(indptr, idx, val, U, V):
     """sum over the stored entries (i, j) of (val - U_i . V_j)^2."""

@@ -465,3 +465,173 @@ def test_low_rank_relative_error_matches_the_dense_formula(m, n, r, k, seed):
     np.testing.assert_allclose(low_rank_relative_error(A, B, U, s, V), dense, rtol=1e-10)
     # the exact factors give zero (no cancellation floor)
     assert low_rank_relative_error(A, B, A, np.ones(r), B) <= 1e-14
+
+
+# --------------------------------------------------------------------------------------------------
+# Scale invariance, zero data, honest split runs, reproducible starts, the change measure, messages
+# --------------------------------------------------------------------------------------------------
+
+
+def _scale_problem():
+    m, n, k = 120, 100, 3
+    M, A, B, r, c, v = problem(m, n, k, 5.0, 2.0, seed=0)
+    return A, B, r, c, v, (m, n), k
+
+
+@settings(max_examples=12)
+@given(e=st.integers(-200, 200), solver=st.sampled_from(["exact", "cg", "sketch"]))
+def test_scaled_data_give_the_scaled_completion(e, solver):
+    """Data times 10^e, e in [-200, 200]: the same completion times 10^e, to the same accuracy, success.
+    (At 1e-160 "cg" stopped at error 2e-2 with success=True -- squares underflowed in the inner
+    iteration -- and at 1e-200 or 1e+160 the SVD start raised ArpackError.)"""
+    A, B, r, c, v, shape, k = _scale_problem()
+    ref = _solve(r, c, v, shape, k, solver=solver)
+    res = _solve(r, c, v * 10.0**e, shape, k, solver=solver)
+    assert res.success and res.status is Status.SUCCESS
+    assert res.relative_error(A * 10.0**e, B) <= 1e-8
+    np.testing.assert_allclose(res.s, ref.s * 10.0**e, rtol=1e-8)
+    np.testing.assert_allclose(res.rmse, ref.rmse * 10.0**e, rtol=1e-3, atol=1e-9 * 10.0**e * ref.s[0])
+    assert res.nit == pytest.approx(ref.nit, abs=2)
+
+
+@pytest.mark.parametrize("e", [-300, -160, 160, 300])
+def test_extreme_scales_with_cg(e):
+    A, B, r, c, v, shape, k = _scale_problem()
+    res = _solve(r, c, v * 10.0**e, shape, k, solver="cg")
+    assert res.success and res.relative_error(A * 10.0**e, B) <= 1e-8
+    assert np.isfinite(res.s).all() and res.s[0] == pytest.approx(np.linalg.norm(A @ B.T, 2) * 10.0**e, rel=1e-8)
+
+
+@pytest.mark.parametrize("solver", ["exact", "cg"])
+def test_all_zero_observations_give_the_zero_completion(solver):
+    A, B, r, c, v, shape, k = _scale_problem()
+    res = _solve(r, c, np.zeros_like(v), shape, k, solver=solver)
+    assert res.success and res.status is Status.SUCCESS and res.nit == 0
+    assert "zero" in res.message and res.rmse == 0.0
+    np.testing.assert_array_equal(res.s, 0.0)
+    np.testing.assert_array_equal(res.to_dense(), 0.0)
+    np.testing.assert_allclose(res.U.T @ res.U, np.eye(k), atol=1e-14)
+    # nothing observed at all: the zero completion too, with the underdetermination warning
+    with pytest.warns(UnderdeterminedWarning):
+        empty = complete_matrix(np.full((6, 5), np.nan), 2)
+    assert empty.success and np.all(empty.to_dense() == 0.0)
+
+
+def test_split_with_parts_too_small_is_not_a_success():
+    """split=True with 2 maxiter + 1 parts that determine nothing: the sweeps give the zero matrix, and the
+    run must say so (it returned the zero matrix with success=True after one sweep)."""
+    with pytest.warns(UnderdeterminedWarning), pytest.warns(ConvergenceWarning, match="split=True"):
+        res = complete_matrix((_R, _C, _V, (4, 5)), 1, split=True, maxiter=20, rng=0)
+    assert not res.success and res.status is Status.MAXITER
+    assert "split=True" in res.detail and "parts" in res.detail
+
+
+def test_seeded_start_is_reproducible_when_singular_values_tie():
+    """Three equal singular values: the top subspace is determined, its basis is not. The randomized start
+    is drawn from `rng` alone, so rng=0 gives the same sweep twice (ARPACK's start came from a process-wide
+    seed, which another svds call in between moves)."""
+    from scipy.sparse.linalg import svds
+
+    m, n, k = 150, 120, 3
+    rng = np.random.default_rng(0)
+    A = np.linalg.qr(rng.standard_normal((m, k)))[0] * 10.0
+    B = np.linalg.qr(rng.standard_normal((n, k)))[0]
+    M = A @ B.T
+    r, c = sample(m, n, k, 6.0, seed=1)
+    runs = []
+    for _ in range(2):
+        with pytest.warns(ConvergenceWarning):
+            runs.append(complete_matrix((r, c, M[r, c], (m, n)), k, maxiter=1, rng=0))
+        svds(rng.standard_normal((40, 30)), k=2)   # moves ARPACK's own random state
+    np.testing.assert_array_equal(runs[0].U, runs[1].U)
+    np.testing.assert_array_equal(runs[0].s, runs[1].s)
+
+
+def _exact_half(rows, cols, vals, F, n_rows):
+    """Per-row least squares min |F[cols of row i] x - vals| by numpy.linalg.lstsq (every row observed)."""
+    out = np.zeros((n_rows, F.shape[1]))
+    for i in range(n_rows):
+        sel = rows == i
+        out[i] = np.linalg.lstsq(F[cols[sel]], vals[sel], rcond=None)[0]
+    return out
+
+
+def test_change_is_the_sum_of_both_half_step_changes_on_formed_iterates():
+    """res.change against its definition (|X_half - X_0|_F + |X_1 - X_half|_F) / |X_1|_F, with the half-step
+    iterate X_half formed by NumPy least squares from the start X_0 (dropping either half-step's change
+    passed every other test)."""
+    m, n, k = 60, 50, 2
+    M, A, B, r, c, v = problem(m, n, k, 6.0, 2.0, seed=3)
+    rng = np.random.default_rng(1)
+    U0 = np.linalg.qr(A + 0.3 * np.linalg.norm(A) / np.sqrt(m * k) * rng.standard_normal((m, k)))[0]
+    V0 = B + 0.3 * rng.standard_normal((n, k)) / np.sqrt(n)
+    s0 = np.array([2.0, 1.0]) * np.linalg.norm(A) / np.sqrt(k)
+    X0 = (U0 * s0) @ V0.T
+    with pytest.warns(ConvergenceWarning):
+        res = complete_matrix((r, c, v, (m, n)), k, solver="exact", init=(U0, s0, V0), maxiter=1, tol=0.0)
+    Uo = np.linalg.qr(U0)[0]
+    W = _exact_half(c, r, v, Uo, n)                 # V half-step: column problems with the fixed Uo
+    X_half = Uo @ W.T
+    Vo = np.linalg.qr(W)[0]
+    Z = _exact_half(r, c, v, Vo, m)                 # U half-step with the fixed orthonormal Vo
+    X1 = Z @ Vo.T
+    np.testing.assert_allclose(res.to_dense(), X1, rtol=0, atol=1e-10 * np.abs(X1).max())
+    expected = (np.linalg.norm(X_half - X0) + np.linalg.norm(X1 - X_half)) / np.linalg.norm(X1)
+    np.testing.assert_allclose(res.change, expected, rtol=1e-8)
+    np.testing.assert_allclose(res.history["change"], [expected], rtol=1e-8)
+
+
+@pytest.mark.parametrize("solver", ["exact", "cg"])
+def test_maxiter_message_reads_well_and_gives_advice_for_this_solver(solver):
+    A, B, r, c, v, shape, k = _scale_problem()
+    with pytest.warns(ConvergenceWarning, match=r"^complete_matrix: Stopped at `maxiter`") as rec:
+        res = _solve(r, c, v, shape, k, solver=solver, maxiter=2)
+    assert res.status is Status.MAXITER and res.message.startswith(Status.MAXITER.value)
+    assert res.message == f"{Status.MAXITER.value} {res.detail}"
+    assert "complete_matrix" not in res.detail and "Stopped" not in res.detail
+    assert "preconditioner" not in res.detail
+    assert res.detail.startswith("After 2 sweeps the relative change is")
+    assert ("solver='exact'" in res.detail) == (solver == "cg")
+    assert str(rec[0].message).count("complete_matrix") == 1
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(sketch="bogus"), ValueError, r"row_costs: `sketch` must be one of 'sparse_sign', 'srht'; got 'bogus'\."),
+    (dict(k=0), ValueError, r"row_costs: `k` must be >= 1; got 0\."),
+    (dict(k=2.5), TypeError, "`k` must be an integer"),
+    (dict(d=[10, -1]), ValueError, r"`d` must be nonnegative; got d\[1\] = -1"),
+    (dict(d=[10, np.nan]), ValueError, r"`d` must be finite"),
+    (dict(d=[1j]), TypeError, "`d` must have a real numeric dtype"),
+    (dict(cg_maxiter=0), ValueError, "`cg_maxiter` must be >= 1"),
+    (dict(sketch_size=3), ValueError, r"`sketch_size` must be >= 4"),
+    (dict(nnz_per_column=0), ValueError, "`nnz_per_column` must be >= 1"),
+    (dict(reg=-1.0), ValueError, "`reg` must be >= 0"),
+])
+def test_row_costs_validates(kwargs, error, match):
+    args = {"d": [10, 100], "k": 4, **kwargs}
+    d, k = args.pop("d"), args.pop("k")
+    with pytest.raises(error, match=match):
+        row_costs(d, k, **args)
+
+
+def test_low_rank_relative_error_validates_and_is_scale_free():
+    from numopt.completion import low_rank_relative_error
+
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((8, 2)), rng.standard_normal((6, 2))
+    U, s, V = rng.standard_normal((8, 3)), rng.uniform(0.5, 1, 3), rng.standard_normal((6, 3))
+    ref = low_rank_relative_error(A, B, U, s, V)
+    for e in (-250, -160, 160, 250):
+        np.testing.assert_allclose(low_rank_relative_error(A * 10.0**e, B, U, s * 10.0**e, V), ref, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"low_rank_relative_error: `B` must have as many columns as `A` \(2\)"):
+        low_rank_relative_error(A, B[:, :1], U, s, V)
+    with pytest.raises(ValueError, match=r"`U` must have as many rows as `A` \(8\)"):
+        low_rank_relative_error(A, B, U[:5], s, V)
+    with pytest.raises(ValueError, match=r"`s` must have one entry per column of `U` and `V`"):
+        low_rank_relative_error(A, B, U, s[:2], V)
+    with pytest.raises(TypeError, match="`A` must have a real numeric dtype"):
+        low_rank_relative_error(A + 0j, B, U, s, V)
+    with pytest.raises(ValueError, match=r"`V` must be finite; got V\[0, 0\] = nan"):
+        low_rank_relative_error(A, B, U, s, np.where(np.eye(6, 3) > 0, np.nan, V))
+    with pytest.raises(ValueError, match="nonzero product"):
+        low_rank_relative_error(0 * A, B, U, s, V)

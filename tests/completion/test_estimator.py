@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from numopt.completion import MatrixCompletion, complete_matrix
+from numopt.completion import MatrixCompletion, NotFittedError, complete_matrix
 
 from . import problem, rel_err
 
@@ -28,8 +28,12 @@ def test_protocol_without_sklearn():
     with pytest.raises(ValueError, match="set_params: `alpha` must be one of init, maxiter"):
         est.set_params(alpha=1)
     assert not hasattr(est, "U_")
-    with pytest.raises(AttributeError, match="must be fitted"):
-        est.predict(np.array([[0, 0]]))
+    for method, arg in (("predict", np.array([[0, 0]])), ("transform", np.ones((2, 2)))):
+        with pytest.raises(NotFittedError, match=rf"MatrixCompletion.{method}: `self` must be fitted") as info:
+            getattr(est, method)(arg)
+        # like scikit-learn's NotFittedError: both a ValueError and an AttributeError
+        assert isinstance(info.value, ValueError) and isinstance(info.value, AttributeError)
+    assert not hasattr(est, "result_")
     assert "MatrixCompletion(init='svd'" in repr(est)
 
 
@@ -50,6 +54,8 @@ def test_fit_predict_transform_match_complete_matrix():
         est.transform(X[:5])
     with pytest.raises(TypeError, match="transform: `X` must be a dense array"):
         est.transform(sp.csr_array((3, 3)))
+    with pytest.raises(TypeError, match="transform: `X` must have a real numeric dtype"):
+        est.transform(X + 1j)   # was silently truncated to its real part
     with pytest.raises(ValueError, match=r"predict: `X` must be an integer array of \(row, col\) pairs"):
         est.predict(np.arange(3))
     # sparse input fits too
@@ -89,7 +95,7 @@ def test_import_is_cheap_and_public_module_holds_no_jit():
     code = ("import sys, numopt; assert 'numba' not in sys.modules and 'scipy' not in sys.modules; "
             "import numopt.completion as c; assert 'sklearn' not in sys.modules; "
             "assert sorted(c.__all__) == sorted(['complete_matrix', 'CompletionResult', 'MatrixCompletion', "
-            "'UnderdeterminedWarning', 'row_costs', 'low_rank_relative_error', 'SOLVERS'])")
+            "'NotFittedError', 'UnderdeterminedWarning', 'row_costs', 'low_rank_relative_error', 'SOLVERS'])")
     subprocess.run([sys.executable, "-c", code], check=True)
     import inspect
 

@@ -123,19 +123,28 @@ def test_cg_and_sketch_converge_to_lstsq_and_never_increase_the_objective(sketch
     np.testing.assert_allclose(Xc, ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
 
 
-def test_sketch_preconditioner_beats_plain_cg_on_an_ill_conditioned_row():
-    """Same number of steps from the same cold start: the sketched PCG error is far below plain CG's."""
-    rng = np.random.default_rng(11)
-    k, d = 8, 400
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_sketch_preconditioner_beats_plain_cg_on_an_ill_conditioned_row(seed):
+    """T = 16 steps from the same cold start on a row of rank k = 24 whose design has singular values spread
+    over 1e4 (1e8 in the normal equations). The sketched PCG's rate does not depend on that spread: it
+    reaches 1e-8 relative (measured 7e-11 to 1e-9). Plain CG cannot, whatever the BLAS or the rounding: with
+    T < k steps its iterate lies in a Krylov space of dimension T, and the solution's weight sits in the
+    smallest singular directions, which the first T steps barely see (measured relative error 0.998). The
+    old assertion (sketch error below 1e-4 times plain CG's after more than k steps) compared last bits:
+    after k steps CG has terminated in exact arithmetic."""
+    rng = np.random.default_rng(seed)
+    k, d, steps = 24, 400, 16
     obs = build(np.zeros(d, dtype=int), np.arange(d), rng.standard_normal(d), (1, d))
     F = rng.standard_normal((d, k)) * np.geomspace(1, 1e-4, k)
     ref = _reference(obs, F, 0.0)
     Xs, Xc = np.zeros((1, k)), np.zeros((1, k))
-    _run(obs, F, Xs, 0.0, K.SKETCH, maxiter=15, size=4 * k)
-    _run(obs, F, Xc, 0.0, K.CG, maxiter=15)
+    stats_s = _run(obs, F, Xs, 0.0, K.SKETCH, maxiter=steps, size=8 * k)
+    stats_c = _run(obs, F, Xc, 0.0, K.CG, maxiter=steps)
+    assert stats_s[3] == stats_c[3] == steps
     err_s = np.linalg.norm(Xs - ref) / np.linalg.norm(ref)
     err_c = np.linalg.norm(Xc - ref) / np.linalg.norm(ref)
-    assert err_s < 1e-8 and err_s < 1e-4 * err_c
+    assert err_s < 1e-8
+    assert err_c > 0.5
 
 
 @pytest.mark.parametrize("kind", ["sparse_sign", "srht"])
