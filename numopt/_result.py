@@ -45,6 +45,10 @@ class Status(enum.Enum):
         "Stopped: the matrix is numerically rank deficient, so the solution is not unique; "
         "use numpy.linalg.lstsq for the minimum-norm solution."
     )
+    DOMAIN_TOO_SMALL = (
+        "Not accurate to `tol`: the computational domain cuts off the solution's tail by more than `tol`; "
+        "enlarge the domain."
+    )
     INCONSISTENT = (
         "Stopped: the residual stopped decreasing; the system looks inconsistent (no exact solution). "
         "Use a least-squares solver such as `lstsq_sketched`."

@@ -163,6 +163,15 @@ class Discretization:
                 self.phi[np.ix_(g.idx[sl], cols[keep])] = g.B[sl][:, keep]
                 self.dphi[np.ix_(g.idx[sl], cols[keep])] = g.D[sl][:, keep]
 
+    def outer_derivative(self, coef):
+        r"""Derivative at :math:`r_{\max}` of the finite-element functions with DOF coefficients ``coef``
+        (shape (nb,) or (nb, k)): the last element's basis differentiated at its right end."""
+        p = self.p
+        _, D = lagrange_basis(self.gll_x, np.array([1.0]))
+        cols = np.arange((self.ne - 1) * p, self.ne * p + 1) - self.first
+        keep = (cols >= 0) & (cols < self.nb)
+        return (2.0 / self.h[-1]) * (D[0, keep] @ coef[cols[keep]])
+
     # --------------------------------------------------------------- assembly
     def assemble(self, local):
         """Sum element matrices ``local`` (Ne, p + 1, p + 1) into the (nb, nb) matrix on the free DOFs."""

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._validation import as_float_array, check_int, check_scalar, fail
 
-__all__ = ["exponential_mesh", "check_mesh"]
+__all__ = ["exponential_mesh", "check_mesh", "extend_mesh"]
 
 
 def exponential_mesh(r_max, a, n_elements, *, r0=None):
@@ -76,3 +76,25 @@ def check_mesh(mesh, func: str, name: str = "mesh") -> np.ndarray:
         raise fail(func, name, "have positive element sizes (strictly increasing boundaries)",
                    f"{name}[{i + 1}] - {name}[{i}] = {float(h[i])!r}")
     return m
+
+
+def extend_mesh(mesh: np.ndarray, r_max: float, growth: float = 1.25) -> np.ndarray:
+    """``mesh`` continued outwards to ``r_max`` (unchanged if it already reaches it).
+
+    The new elements start ``growth`` times as long as the last one and grow by ``growth`` each; the last
+    ends exactly at ``r_max`` (merged into its neighbour when it would be shorter than half a step). The
+    inner elements, which resolve the nucleus, are kept as they are.
+
+    >>> extend_mesh(np.array([0.0, 1.0, 3.0]), 7.0)
+    array([0. , 1. , 3. , 5.5, 7. ])
+    """
+    m = list(np.asarray(mesh, dtype=np.float64))
+    if r_max <= m[-1]:
+        return np.asarray(m)
+    h = m[-1] - m[-2]
+    while True:
+        h *= growth
+        if r_max - m[-1] <= 1.5 * h:
+            m.append(float(r_max))
+            return np.asarray(m)
+        m.append(m[-1] + h)

@@ -9,9 +9,12 @@ from numopt.atomic import C_NIST, HydrogenLikeResult, exponential_mesh, hydrogen
 
 
 def dirac_exact(n, kappa, Z, c=C_NIST):
-    """E = c^2 / sqrt(1 + (Z/c)^2 / (n - |kappa| + beta)^2) - c^2, beta = sqrt(kappa^2 - (Z/c)^2)."""
+    """E = c^2 / sqrt(1 + x) - c^2, x = (Z/c)^2 / (n - |kappa| + beta)^2, beta = sqrt(kappa^2 - (Z/c)^2),
+    written as -c^2 x / (sqrt(1 + x) (1 + sqrt(1 + x))) so that no digit cancels for any c."""
     beta = np.sqrt(kappa * kappa - (Z / c) ** 2)
-    return c * c / np.sqrt(1 + (Z / c) ** 2 / (n - abs(kappa) + beta) ** 2) - c * c
+    x = (Z / c) ** 2 / (n - abs(kappa) + beta) ** 2
+    s = np.sqrt(1 + x)
+    return -c * c * x / (s * (1 + s))
 
 
 @settings(max_examples=25)
@@ -63,6 +66,26 @@ def test_dirac_degeneracy_and_nonrelativistic_limit():
     big = hydrogen_like(50, n_max=2, relativistic=True, c=1e5)
     for o in big.orbitals:
         np.testing.assert_allclose(o.energy, -2500 / (2 * o.n**2), atol=50**4 / 1e10 * 2)
+
+
+@pytest.mark.parametrize("c", [1e5, 1e7, 1e9, 1e12])
+def test_dirac_at_huge_c_without_cancellation(c):
+    """sqrt(lambda) - c^2 lost every digit: E_1s = -0.5156 at c = 1e7 and 0.0 (or +128) at c = 1e9. The
+    energies now follow the Dirac formula and tend to the Schrodinger limit -Z^2/(2n^2)."""
+    for Z in (1, 92):
+        res = hydrogen_like(Z, n_max=3, relativistic=True, c=c)
+        E = np.array([o.energy for o in res.orbitals])
+        exact = np.array([dirac_exact(o.n, o.kappa, Z, c) for o in res.orbitals])
+        np.testing.assert_allclose(E, exact, rtol=1e-12)
+        np.testing.assert_allclose(E, [-Z**2 / (2 * o.n**2) for o in res.orbitals], rtol=max(1e-12, 2 * (Z / c) ** 2))
+
+
+def test_dirac_formula_at_nist_c_is_unchanged():
+    """At c = 137.036 the cancellation-free energies still match the exact Dirac levels to 1e-10 relative."""
+    res = hydrogen_like(1, n_max=3, relativistic=True, c=137.036)
+    E = np.array([o.energy for o in res.orbitals])
+    exact = np.array([dirac_exact(o.n, o.kappa, 1, 137.036) for o in res.orbitals])
+    np.testing.assert_allclose(E, exact, rtol=1e-10)
 
 
 @given(Z=st.floats(0.5, 92.0))
@@ -123,6 +146,12 @@ def test_virial_expectation_of_one_over_r():
     (dict(Z=1, n_max=0), ValueError, "`n_max` must be >= 1; got 0."),
     (dict(Z=1, order=0), ValueError, "`order` must be >= 1; got 0."),
     (dict(Z=1, c=0.0), ValueError, "`c` must be > 0"),
+    (dict(Z=1, c=1e13), ValueError, r"hydrogen_like: `c` must be <= 1e\+12; got 10000000000000.0."),
+    (dict(Z=1, relativistic="no"), TypeError, "hydrogen_like: `relativistic` must be True or False; got 'no'"),
+    (dict(Z=1, relativistic=1), TypeError, "`relativistic` must be True or False"),
+    (dict(Z=1, n_max=10**30), ValueError, "`n_max` must be <= 50"),
+    (dict(Z=1, order=10**6), ValueError, r"`order` must be <= 500 on a mesh of 4 element\(s\) \(at most 2000 unknowns"),
+    (dict(Z=1, n_max=7, mesh=[0.0, 1.0], order=3), ValueError, r"`order` must be >= 8 on a mesh of 1 element\(s\) to hold 7 states of one angular momentum; got 3."),
     (dict(Z=1, mesh=[0.0, 2.0, 1.0]), ValueError, "`mesh` must have positive element sizes"),
 ])
 def test_bad_input(kwargs, error, match):
