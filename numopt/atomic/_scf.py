@@ -28,7 +28,7 @@ import numpy as np
 from ._dirac import DiracOperator, kappa_beta
 from ._fem import Discretization, PoissonSolver, SchrodingerOperator, basis_at
 from ..linalg._quadrature import gauss_lobatto
-from ._xc import lda
+from ._xc import lda_kernel
 
 __all__ = ["KohnSham", "Anderson", "thomas_fermi_screening", "thomas_fermi_density", "dirac_alpha"]
 
@@ -194,7 +194,7 @@ class KohnSham:
             k = self.channels[o.channel].grid_index
             parts[k] = gred[oi] * occ[oi] if parts[k] is None else parts[k] + gred[oi] * occ[oi]
         VH, charge, xH = self.poisson.solve(parts)
-        exc, vxc = lda(n, relativistic=xrel, c=self.c)
+        exc, vxc = lda_kernel(n, xrel, self.c)
         Uout = VH + vxc
         # energies
         sum_fe = float(occ @ eps)
@@ -272,7 +272,7 @@ class KohnSham:
                 d = (d + w * w) * pts ** (2 * self.channels[o.channel].alpha)
             rho += self.occ[oi] * d
         rel = self.relativistic if relativistic_xc is None else relativistic_xc
-        _, vxc = lda(rho / (FOUR_PI * pts**2), relativistic=rel, c=self.c)
+        _, vxc = lda_kernel(rho / (FOUR_PI * pts**2), rel, self.c)
         out[inside] = VH + vxc
         return out
 

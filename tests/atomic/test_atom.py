@@ -160,7 +160,8 @@ def test_verbose_prints_one_line_per_iteration(capsys):
 
 
 def test_nonconvergence_is_reported_not_raised():
-    with pytest.warns(ConvergenceWarning, match=r"The SCF stopped after 3 iterations with an eigenvalue change of .* Ha \(it needs scf_tol = 1.0e-07\)"):
+    with pytest.warns(ConvergenceWarning, match=r"The SCF stopped after 3 iterations with an eigenvalue change of "
+                                                r".* Ha \(it needs scf_tol = 1.0e-07\)"):
         res = solve_atom(54, mixing={"maxiter": 3})
     assert not res.success and res.status is Status.MAXITER and res.nit == 3
     assert np.isfinite(res.total_energy) and all(np.isfinite(o.energy) for o in res.orbitals)
@@ -189,6 +190,14 @@ def test_tol_below_the_rounding_floor():
     (dict(Z=2, mixing={"beta": 1}), TypeError, "`mixing` must have only the keys"),
     (dict(Z=2, mixing={"alpha": 1.5}), ValueError, r"`mixing\['alpha'\]` must be <= 1"),
     (dict(Z=2, callback=3), TypeError, "`callback` must be callable"),
+    (dict(Z=2, relativistic="no"), TypeError, "solve_atom: `relativistic` must be True or False; got 'no'"),
+    (dict(Z=2, relativistic=0), TypeError, "`relativistic` must be True or False"),
+    (dict(Z=2, verbose="yes"), TypeError, "`verbose` must be True or False"),
+    (dict(Z=10**30), ValueError, "`Z` must be an integer in 1..92"),
+    (dict(Z=2, mixing={"maxiter": 10**30}), ValueError, r"`mixing\['maxiter'\]` must be <= 9007199254740992"),
+    (dict(Z=2, mesh=np.linspace(0, 50, 3002)), ValueError, "`mesh` must have at most 2000 elements; got 3001"),
+    (dict(Z=2, order=10**6), ValueError, r"`order` must be <= 500 on a mesh of 4 element\(s\)"),
+    (dict(Z=2, occupations={"7s": 2}, mesh=[0.0, 50.0], order=4), ValueError, "to hold 7 states"),
 ])
 def test_bad_input(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -197,6 +206,54 @@ def test_bad_input(kwargs, error, match):
 
 def test_symbol_and_number_agree():
     assert solve_atom("he").total_energy == solve_atom(2).total_energy
+
+
+@pytest.mark.parametrize("Z, error, match", [
+    (93, ValueError, "configuration: `Z` must be <= 92; got 93."),
+    (0, ValueError, "configuration: `Z` must be >= 1; got 0."),
+    (10**30, ValueError, "`Z` must be <= 92"),
+    (2.0, TypeError, "configuration: `Z` must be an integer"),
+])
+def test_configuration_bad_Z(Z, error, match):
+    """configuration(93) raised a bare KeyError."""
+    with pytest.raises(error, match=match):
+        configuration(Z)
+
+
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    ((1e-300, 200.0, 4), {}, None, None),  # tiny but valid
+    ((50.0, 1e-300, 4), {}, ValueError, r"exponential_mesh: `a` must leave every element a positive length "
+                                        r"\(r_max = 50.0, n_elements = 4\); got a = 1e-300: "
+                                        r"element 1 is \[50.0, 50.0\]."),
+    ((50.0, 1e300, 3), {}, ValueError, "`a` must leave every element a positive length"),
+    ((50.0, 200.0, 3), dict(r0=50.0 * (1 - 1e-16)), ValueError, "with r0"),
+    ((50.0, 200.0, 10**30), {}, ValueError, "`n_elements` must be <= 2000"),
+    ((50.0, 200.0, 0), {}, ValueError, "`n_elements` must be >= 1"),
+    ((0.0, 200.0, 4), {}, ValueError, "`r_max` must be > 0"),
+    ((np.inf, 200.0, 4), {}, ValueError, "`r_max` must be finite"),
+    ((50.0, np.nan, 4), {}, ValueError, "`a` must be finite"),
+    ((50.0, 200.0, 4), dict(r0=60.0), ValueError, "`r0` must be < 50"),
+])
+def test_exponential_mesh_refuses_degenerate_meshes(args, kwargs, error, match):
+    """a = 1e-300 returned [0, 50, 50, 50, 50] and a = 1e300 NaNs."""
+    if error is None:
+        m = exponential_mesh(*args, **kwargs)
+        assert np.all(np.diff(m) > 0) and m[-1] == args[0]
+        return
+    with pytest.raises(error, match=match):
+        exponential_mesh(*args, **kwargs)
+
+
+def test_lda_refuses_nan_and_negative_densities():
+    """lda returned eps = v = 0 for NaN and negative densities."""
+    with pytest.raises(ValueError, match=r"lda: `n` must be nonnegative; got n\[1\] = -1"):
+        lda(np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match=r"lda: `n` must be finite; got n\[0\] = nan"):
+        lda([np.nan])
+    with pytest.raises(TypeError, match="`relativistic` must be True or False"):
+        lda([1.0], relativistic="no")
+    with pytest.raises(ValueError, match="`c` must be > 0"):
+        lda([1.0], relativistic=True, c=0.0)
 
 
 def test_configurations_are_neutral_and_within_capacity():

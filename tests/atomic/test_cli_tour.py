@@ -43,6 +43,30 @@ def test_atom_bad_element(capsys):
     assert _cli.run(_parser().parse_args(["atom", "Ne", "--tol", "-1"])) == 2
 
 
+def test_atom_non_ascii_digit_is_an_input_error(capsys):
+    """`numopt atom ²` crashed in int() ('²'.isdigit() is True)."""
+    from numopt._cli import main
+
+    assert main(["atom", "²"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("numopt atom: solve_atom: `Z` must be an atomic number 1..92 or an element symbol")
+
+
+def test_atom_tol_below_the_rounding_floor_says_so():
+    """--tol 1e-30 printed 'converged' and 30 decimals after stopping at the rounding floor."""
+    stream = io.StringIO()
+    assert _cli.run(_parser().parse_args(["atom", "He", "--tol", "1e-30"]), stream=stream) == 0
+    text = stream.getvalue()
+    first = text.splitlines()[0]
+    assert "converged to the rounding floor (about 1e-10 Ha, above the tol asked)" in first
+    etot = text.splitlines()[1].split("=")[1].strip()
+    assert etot.startswith("-2.83483562") and len(etot.split(".")[1]) == 10  # 10 decimals, not 30
+    stream = io.StringIO()
+    assert _cli.run(_parser().parse_args(["atom", "He", "--tol", "1e-30", "--json"]), stream=stream) == 0
+    assert json.loads(stream.getvalue())["status"] == "ROUNDING_FLOOR"
+
+
 def test_tour_rows():
     rows = _tour.tour_rows()
     assert 1 <= len(rows) <= 3

@@ -151,7 +151,8 @@ def test_virial_expectation_of_one_over_r():
     (dict(Z=1, relativistic=1), TypeError, "`relativistic` must be True or False"),
     (dict(Z=1, n_max=10**30), ValueError, "`n_max` must be <= 50"),
     (dict(Z=1, order=10**6), ValueError, r"`order` must be <= 500 on a mesh of 4 element\(s\) \(at most 2000 unknowns"),
-    (dict(Z=1, n_max=7, mesh=[0.0, 1.0], order=3), ValueError, r"`order` must be >= 8 on a mesh of 1 element\(s\) to hold 7 states of one angular momentum; got 3."),
+    (dict(Z=1, n_max=7, mesh=[0.0, 1.0], order=3), ValueError,
+     r"`order` must be >= 8 on a mesh of 1 element\(s\) to hold 7 states of one angular momentum; got 3."),
     (dict(Z=1, mesh=[0.0, 2.0, 1.0]), ValueError, "`mesh` must have positive element sizes"),
 ])
 def test_bad_input(kwargs, error, match):
