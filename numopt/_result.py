@@ -45,9 +45,9 @@ class Status(enum.Enum):
         "Stopped: the matrix is numerically rank deficient, so the solution is not unique; "
         "use numpy.linalg.lstsq for the minimum-norm solution."
     )
-    DOMAIN_TOO_SMALL = (
-        "Not accurate to `tol`: the computational domain cuts off the solution's tail by more than `tol`; "
-        "enlarge the domain."
+    DISCRETIZATION_ERROR = (
+        "Not accurate: the discretization cannot represent the solution to the accuracy asked (the domain cuts "
+        "it off, or its elements are too coarse)."
     )
     INCONSISTENT = (
         "Stopped: the residual stopped decreasing; the system looks inconsistent (no exact solution). "

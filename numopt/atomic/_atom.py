@@ -380,7 +380,7 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
     if mesh is None:
         mesh = exponential_mesh(20.0 * n_max**2 / Z, 30.0, 4)
     else:
-        mesh = check_mesh(mesh, func)
+        mesh = check_mesh(mesh, func, Z=Z)
     _check_size(mesh, order, func, n_max)
     with single_blas_thread():
         res = _hydrogen_like(Z, n_max, relativistic, c, mesh, order)
@@ -389,7 +389,7 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
 
 def _hydrogen_like(Z, n_max, relativistic, c, mesh, order):
     nq = 2 * order + 1
-    orbitals, P, Q = [], [], []
+    orbitals, P, Q, d2, coarse = [], [], [], [], []
     if not relativistic:
         disc = Discretization(mesh, order, nq)
         op = SchrodingerOperator(disc)
@@ -398,9 +398,13 @@ def _hydrogen_like(Z, n_max, relativistic, c, mesh, order):
         for l in range(n_max):
             E, coef = op.solve(V, l, n_max - l)
             vals = disc.phi[g.idx] @ coef
+            slope = disc.outer_derivative(coef)
+            rough = disc.unresolved(coef)
             for i in range(n_max - l):
                 orbitals.append(Orbital(l + 1 + i, l, None, None, None, float(E[i])))
                 P.append(vals[:, i])
+                d2.append(slope[i] ** 2)
+                coarse.append(rough[i])
         order_idx = sorted(range(len(orbitals)), key=lambda i: (orbitals[i].n, orbitals[i].l))
         r, w = g.r, g.w
         Qarr = None
@@ -420,18 +424,53 @@ def _hydrogen_like(Z, n_max, relativistic, c, mesh, order):
             E, cp, cq, _ = op.solve(None, n_max - l)
             ra = r ** alphas[abs(kappa)]
             pv, qv = (phi0 @ cp) * ra[:, None], (phi0 @ cq) * ra[:, None]
+            Ra = float(mesh[-1]) ** alphas[abs(kappa)]
+            slope2 = (disc.outer_derivative(cp) * Ra) ** 2 + (disc.outer_derivative(cq) * Ra) ** 2
+            big = np.maximum(np.abs(cp).max(axis=0), np.abs(cq).max(axis=0))
+            rough = np.maximum(disc.unresolved(cp, big), disc.unresolved(cq, big))
             j = l + 0.5 if kappa < 0 else l - 0.5
             for i in range(n_max - l):
                 orbitals.append(Orbital(l + 1 + i, l, j, kappa, None, float(E[i])))
                 P.append(pv[:, i])
                 Q.append(qv[:, i])
+                d2.append(slope2[i])
+                coarse.append(rough[i])
         order_idx = sorted(range(len(orbitals)), key=lambda i: (orbitals[i].n, orbitals[i].l, orbitals[i].j))
         Qarr = np.array([Q[i] for i in order_idx])
     orbitals = tuple(orbitals[i] for i in order_idx)
     Parr = np.array([P[i] for i in order_idx])
     energies = np.array([o.energy for o in orbitals])
-    status = Status.SUCCESS if np.isfinite(energies).all() else Status.NONFINITE
-    return HydrogenLikeResult(x=energies, status=status, nit=1, Z=Z, relativistic=relativistic, c=c,
+    status, detail = Status.SUCCESS, ""
+    if not np.isfinite(energies).all():
+        status = Status.NONFINITE
+    else:
+        # gross under-resolution (RESOLUTION_LIMIT), then the wall at r_max: the energy error of each state
+        # is about u'(R)^2 / (4 kappa) (see KohnSham.truncation_error), flagged above 1e-6 relative (the
+        # default mesh reaches 1e-10)
+        coarse = np.array([coarse[i] for i in order_idx])
+        d2 = np.array([d2[i] for i in order_idx])
+        bound = energies < 0
+        tail = np.where(bound, d2 / (4.0 * np.sqrt(np.where(bound, -2.0 * energies, 1.0))), np.inf)
+        bad = TAIL_FACTOR * tail > 1e-6 * np.maximum(1.0, np.abs(energies))
+        if coarse.max() > RESOLUTION_LIMIT:
+            i = int(np.argmax(coarse))
+            status = Status.DISCRETIZATION_ERROR
+            detail = (f"The {orbitals[i].label} state is not resolved by the mesh: its two highest Legendre modes "
+                      f"reach {coarse[i]:.1e} of its largest value on one element (resolved meshes stay below 1e-4); "
+                      "use more elements or a higher `order`, or omit `mesh`.")
+        elif bad.any():
+            i = int(np.flatnonzero(bad)[np.argmax(tail[bad])])
+            R = float(mesh[-1])
+            status = Status.DISCRETIZATION_ERROR
+            if not bound[i]:
+                detail = (f"The {orbitals[i].label} state has energy {energies[i]:.3g} Ha >= 0 at r_max = {R:.4g} bohr: "
+                          "only the boundary holds it")
+            else:
+                detail = (f"The boundary at r_max = {R:.4g} bohr shifts the {orbitals[i].label} energy by about "
+                          f"{tail[i]:.1e} Ha")
+            detail += f"; pass a mesh that reaches further out (the default ends at 20 n_max^2 / Z = " \
+                      f"{20.0 * n_max**2 / Z:.4g} bohr)."
+    return HydrogenLikeResult(x=energies, status=status, nit=1, detail=detail, Z=Z, relativistic=relativistic, c=c,
                               orbitals=orbitals, r=r.copy(), weights=w.copy(), P=Parr, Q=Qarr, mesh=mesh,
                               order=order)
 
@@ -534,7 +573,7 @@ def solve_atom(Z, *, relativistic=False, tol=1e-6, mesh=None, order=None, mixing
         _check_relativistic_Z(Zv, c, func)
     order = _check_order(order, func)
     if mesh is not None:
-        mesh = check_mesh(mesh, func)
+        mesh = check_mesh(mesh, func, Z=Zv)
     opts = _check_mixing(mixing, func)
     callback = check_callable(callback, "callback", func)
     printer = IterationPrinter(["nit", "energy", "d_eig", "d_energy"]) if verbose else None
@@ -584,8 +623,12 @@ def solve_atom(Z, *, relativistic=False, tol=1e-6, mesh=None, order=None, mixing
 #: and 5g) times this must not exceed the accuracy asked.
 TAIL_FACTOR = 4.0
 #: Largest ``r_max`` (bohr) the automatic mesh grows to; a shell still cut off there is reported
-#: (``Status.DOMAIN_TOO_SMALL``). A hydrogenic shell ``n`` spans about ``2 n^2`` bohr.
+#: (``Status.DISCRETIZATION_ERROR``). A hydrogenic shell ``n`` spans about ``2 n^2`` bohr.
 R_LIMIT = 4000.0
+#: An orbital whose two highest Legendre modes on some element exceed this fraction of its largest value is
+#: not resolved (the calibrated meshes stay below 3e-5; hydrogen on one element [0, 1000] bohr gives 0.2
+#: and an energy 0.3 Ha too high, Dirac on one element [0, 1e5] 4e-3): only gross under-resolution is flagged.
+RESOLUTION_LIMIT = 1e-3
 #: At most this many finite-element unknowns per channel (``order`` times the number of elements): the
 #: matrices are dense and their cost grows with the cube of it.
 MAX_DOFS = 2000
@@ -647,6 +690,9 @@ def _converge(job, build, mesh, initial):
         out = out._replace(tail=tail, tail_total=total)
         worst = max(total, float((tail * np.maximum(ks.occ, 1.0)).max()))
         if TAIL_FACTOR * worst <= job.accuracy:
+            coarse = ks.unresolved(out.step)  # (a wall-confined orbital is steep at r_max: checked after)
+            if coarse.max() > RESOLUTION_LIMIT:
+                return ks, _coarse_failure(ks, out, coarse)
             return ks, out
         R = float(ks.disc.mesh[-1])
         if not job.grow or R >= R_LIMIT or out.status is not Status.SUCCESS:
@@ -655,6 +701,18 @@ def _converge(job, build, mesh, initial):
         nks = build(new)
         U = ks.screening_at(out.step, nks.points)
         ks, mesh = nks, new
+
+
+def _coarse_failure(ks, out, coarse):
+    """``out`` reported as DISCRETIZATION_ERROR (or a note appended): the elements are too coarse."""
+    i = int(np.argmax(coarse))
+    o = ks.orbs[i]
+    text = (f"the {shell_label(o.n, o.l)} orbital is not resolved by the mesh: its two highest Legendre modes reach "
+            f"{coarse[i]:.1e} of its largest value on one element (resolved meshes stay below 1e-4); use more "
+            "elements (finer near the nucleus) or a higher `order`, or omit `mesh`.")
+    if out.status is Status.SUCCESS:
+        return out._replace(status=Status.DISCRETIZATION_ERROR, detail=text[0].upper() + text[1:])
+    return out._replace(detail=f"{out.detail} Also, {text}")
 
 
 def _grown_radius(ks, out, job):
@@ -675,7 +733,7 @@ def _grown_radius(ks, out, job):
 
 
 def _tail_failure(ks, out, job):
-    """``out`` with the truncation reported: DOMAIN_TOO_SMALL if the SCF converged, else a note appended."""
+    """``out`` with the truncation reported: DISCRETIZATION_ERROR if the SCF converged, else a note appended."""
     R = float(ks.disc.mesh[-1])
     i = int(np.argmax(np.where(np.isfinite(out.tail), out.tail, np.inf)))
     o = ks.orbs[i]
@@ -696,7 +754,7 @@ def _tail_failure(ks, out, job):
         advice = ""
     text = f"{what}; {advice}" if advice else f"{what}."
     if out.status is Status.SUCCESS:
-        return out._replace(status=Status.DOMAIN_TOO_SMALL, detail=text[0].upper() + text[1:])
+        return out._replace(status=Status.DISCRETIZATION_ERROR, detail=text[0].upper() + text[1:])
     return out._replace(detail=f"{out.detail} Also, {text}")
 
 

@@ -115,6 +115,8 @@ class DiracOperator:
         bound states (negative :math:`\\mu`) found among the ``k``."""
         C = self._reduce(*self.matrices(U))
         mu, y = sla.eigh(C, subset_by_index=[0, k - 1], driver="evr", overwrite_a=True, check_finite=False)
+        if y.shape[1] < k:  # LAPACK returns fewer pairs when C holds NaN/inf: report NaN, the SCF stops
+            mu, y = np.full(k, np.nan), np.full((C.shape[0], k), np.nan)
         nb = self.nb
         x = np.empty_like(y)
         x[:nb] = sla.solve_triangular(self.L, y[:nb], lower=True, trans="T", check_finite=False)

@@ -82,8 +82,13 @@ def _meshexp(rmin: float, rmax: float, a: float, n: int) -> np.ndarray:
     return r
 
 
-def check_mesh(mesh, func: str, name: str = "mesh") -> np.ndarray:
-    """Validate element boundaries: 1-D, finite, starting at 0, strictly increasing, 1..MAX_ELEMENTS elements."""
+def check_mesh(mesh, func: str, name: str = "mesh", *, Z: float | None = None) -> np.ndarray:
+    """Validate element boundaries: 1-D, finite, starting at 0, strictly increasing, 1..MAX_ELEMENTS elements.
+
+    With the nuclear charge ``Z`` the mesh must also fit the atom's length scale ``1/Z``: ``r_max`` within
+    ``[1e-6, 1e6] / Z`` and every element longer than ``1e-12 r_max`` (beyond, ``1/r^2`` and the
+    eigensolver's matrices overflow or the basis cannot see the orbitals at all).
+    """
     m = as_float_array(mesh, name, func, ndim=1)
     if m.size < 2:
         raise fail(func, name, "hold at least two element boundaries (one element)", f"{m.size} value(s)")
@@ -96,8 +101,16 @@ def check_mesh(mesh, func: str, name: str = "mesh") -> np.ndarray:
         i = int(np.flatnonzero(h <= 0)[0])
         raise fail(func, name, "have positive element sizes (strictly increasing boundaries)",
                    f"{name}[{i + 1}] - {name}[{i}] = {float(h[i])!r}")
+    if Z is not None:
+        r_max = float(m[-1])
+        if not 1e-6 <= Z * r_max <= 1e6:
+            raise fail(func, name, f"end at r_max between 1e-6/Z and 1e6/Z bohr (the atom's length scale, Z = {Z:g})",
+                       f"r_max = {r_max!r}")
+        if (h < 1e-12 * r_max).any():
+            i = int(np.flatnonzero(h < 1e-12 * r_max)[0])
+            raise fail(func, name, "have elements longer than 1e-12 r_max",
+                       f"{name}[{i + 1}] - {name}[{i}] = {float(h[i])!r} with r_max = {r_max!r}")
     return m
-
 
 def extend_mesh(mesh: np.ndarray, r_max: float, growth: float = 1.25) -> np.ndarray:
     """``mesh`` continued outwards to ``r_max`` (unchanged if it already reaches it).

@@ -248,6 +248,19 @@ class KohnSham:
         est = np.where(bound, d2 / (4.0 * kappa), np.inf)
         return est, float(self.occ @ est)
 
+    def unresolved(self, step):
+        """Per orbital, :meth:`Discretization.unresolved` of its radial function (Dirac: the worse of p and q,
+        both relative to the larger of the two, so that the tiny q of a large c is not judged on its noise)."""
+        out = np.empty(len(self.orbs))
+        for i in range(len(self.orbs)):
+            cu, cq = step.coefs[i]
+            if cq is None:
+                out[i] = self.disc.unresolved(cu)[0]
+            else:
+                scale = max(np.abs(cu).max(), np.abs(cq).max())
+                out[i] = max(self.disc.unresolved(cu, scale)[0], self.disc.unresolved(cq, scale)[0])
+        return out
+
     # --------------------------------------------------------- evaluation elsewhere
     def screening_at(self, step, points, *, relativistic_xc=None):
         """The *output* screening potential of ``step`` evaluated at arbitrary ``points`` (used to start
@@ -314,10 +327,14 @@ class Anderson:
     the history cleared.
     """
 
-    def __init__(self, weight, alpha=0.5, history=5, restart=10.0, patience=8, min_alpha=0.05):
+    #: Steps without a 1 % improvement of the best residual before alpha is halved.
+    PATIENCE = 8
+
+    def __init__(self, weight, alpha=0.5, history=5, restart=10.0, patience=None, min_alpha=0.05):
         self.sw = np.sqrt(weight)
         self.alpha, self.history, self.restart = float(alpha), int(history), float(restart)
-        self.patience, self.min_alpha = int(patience), float(min_alpha)
+        self.patience = int(self.PATIENCE if patience is None else patience)
+        self.min_alpha = float(min_alpha)
         self.xs, self.fs = [], []
         self.best = np.inf
         self.stall = 0

@@ -323,7 +323,7 @@ def test_wall_error_estimate_matches_the_true_error():
     for r_max in (8.0, 10.0, 12.0):
         with pytest.warns(ConvergenceWarning, match=f"The boundary at r_max = {r_max:g} bohr shifts the total"):
             res = solve_atom(1, mesh=exponential_mesh(r_max, 30.0, 4), tol=1e-8)
-        assert res.status is Status.DOMAIN_TOO_SMALL and not res.success
+        assert res.status is Status.DISCRETIZATION_ERROR and not res.success
         error = res.total_energy - ref
         assert error > 0 and 0.5 < res.truncation_error / error < 2.0
     with pytest.warns(ConvergenceWarning, match="the 5g eigenvalue by about 4.9e-05 Ha"):
@@ -333,10 +333,10 @@ def test_wall_error_estimate_matches_the_true_error():
 
 def test_degenerate_user_mesh_is_reported_not_success():
     """mesh=[0, 1e-6] gave E = 9.9e12 Ha with success=True."""
-    with pytest.warns(ConvergenceWarning, match=r"Not accurate to `tol`: .* The 1s orbital has eigenvalue .* >= 0 "
+    with pytest.warns(ConvergenceWarning, match=r"Not accurate: .* The 1s orbital has eigenvalue .* >= 0 "
                                                 r"at r_max = 1e-06 bohr: only the boundary holds it; pass a mesh"):
         res = solve_atom(1, mesh=[0.0, 1e-6])
-    assert res.status is Status.DOMAIN_TOO_SMALL and not res.success
+    assert res.status is Status.DISCRETIZATION_ERROR and not res.success
     # a user mesh that is large enough passes the same check
     res = solve_atom(1, mesh=exponential_mesh(40.0, 200.0, 4))
     assert res.success and res.truncation_error < 1e-12
@@ -350,4 +350,71 @@ def test_growth_stops_at_R_LIMIT_and_says_so(monkeypatch):
     with pytest.warns(ConvergenceWarning, match="the automatic mesh stops at r_max = 100 bohr; this configuration "
                                                 r"is too diffuse \(or unbound\) for it"):
         res = solve_atom(1, occupations={"7s": 1})
-    assert res.status is Status.DOMAIN_TOO_SMALL and res.mesh[-1] == 100.0
+    assert res.status is Status.DISCRETIZATION_ERROR and res.mesh[-1] == 100.0
+
+
+# ------------------------------------------------------------------- SCF safeguards and failure paths
+def test_anderson_halving_rescues_dysprosium_rlda(monkeypatch):
+    """Dy RLDA limit-cycles (the open 4f shell unbinds and rebinds on alternate steps) until Anderson's
+    alpha is halved; without the halving the same SCF is still unconverged at 40 iterations (100 measured:
+    MAXITER). Removing the safeguard used to be caught only by the slow all-92 test."""
+    from numopt.atomic import _scf
+
+    res = solve_atom(66, relativistic=True)
+    assert res.success and res.nit <= 40
+    alpha = res.history["alpha"]
+    assert len(alpha) == res.nit and alpha[0] == 0.5 and alpha[-1] == 0.25  # exactly one halving
+    monkeypatch.setattr(_scf.Anderson, "PATIENCE", 10**9)
+    with pytest.warns(ConvergenceWarning, match="The SCF stopped after 40 iterations"):
+        stuck = solve_atom(66, relativistic=True, mixing={"maxiter": 40})
+    assert stuck.status is Status.MAXITER and np.all(stuck.history["alpha"] == 0.5)
+
+
+def test_nonfinite_first_step_is_a_result_not_an_exception(monkeypatch):
+    """_scf raised FloatingPointError when the first step was not finite."""
+    from numopt.atomic import _scf
+
+    monkeypatch.setattr(_scf, "lda_kernel", lambda n, rel, c: (np.full_like(n, np.nan), np.full_like(n, np.nan)))
+    with pytest.warns(ConvergenceWarning, match=r"^solve_atom: Stopped: an iterate became NaN or inf; .* The first SCF "
+                                                r"step produced NaN/inf, so no orbitals were computed"):
+        res = solve_atom(10)
+    assert res.status is Status.NONFINITE and not res.success and res.nit == 0 and res.orbitals == ()
+    assert np.isnan(res.total_energy)
+    # x is the Thomas-Fermi start density: positive, finite, holding the 10 electrons up to its tail
+    assert np.all(np.isfinite(res.x)) and np.all(res.x > 0)
+    np.testing.assert_allclose(np.sum(res.weights * 4 * np.pi * res.r**2 * res.x), 10.0, rtol=0.05)
+
+
+@pytest.mark.parametrize("kwargs, status", [
+    (dict(Z=10, mixing={"maxiter": 2}), Status.MAXITER),
+    (dict(Z=1, mesh=exponential_mesh(8.0, 30.0, 4)), Status.DISCRETIZATION_ERROR),
+])
+def test_warning_names_the_function_once_and_starts_with_the_status(kwargs, status):
+    """The warning read 'solve_atom: solve_atom: ...'."""
+    with pytest.warns(ConvergenceWarning) as record:
+        res = solve_atom(**kwargs)
+    assert res.status is status and res.message.startswith(status.value)
+    text = str(record[0].message)
+    assert text == f"solve_atom: {res.message}" and text.count("solve_atom") == 1
+    assert "Stopped" not in res.detail and res.detail[0].isupper() and res.detail.endswith(".")
+
+
+@pytest.mark.parametrize("relativistic", [False, True])
+def test_coarse_user_mesh_is_reported_not_success(relativistic):
+    """H on one element [0, 1e5] gave E = -0.0018 (LDA) / -0.0014 (RLDA) Ha with success=True."""
+    with pytest.warns(ConvergenceWarning, match=r"The 1s orbital is not resolved by the mesh: its two highest "
+                                                r"Legendre modes reach .* of its largest value on one element"):
+        res = solve_atom(1, mesh=[0.0, 1e5], relativistic=relativistic)
+    assert res.status is Status.DISCRETIZATION_ERROR
+
+
+@pytest.mark.parametrize("mesh, match", [
+    ([0.0, 1e-100], r"solve_atom: `mesh` must end at r_max between 1e-6/Z and 1e6/Z bohr \(the atom's length "
+                    r"scale, Z = 1\); got r_max = 1e-100."),
+    ([0.0, 1e7], "`mesh` must end at r_max between"),
+    ([0.0, 1e-13, 1.0], r"`mesh` must have elements longer than 1e-12 r_max; got mesh\[1\] - mesh\[0\] = 1e-13"),
+])
+def test_mesh_off_the_atoms_scale_is_refused(mesh, match):
+    """Such meshes raised IndexError from inside the eigensolver (NaN/inf matrices)."""
+    with pytest.raises(ValueError, match=match):
+        solve_atom(1, mesh=mesh)

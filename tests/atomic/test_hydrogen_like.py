@@ -1,10 +1,13 @@
 """Hydrogen-like ions: analytic Schrödinger and Dirac spectra, variational bounds, scaling, orthonormality."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from numopt import ConvergenceWarning, Status
 from numopt.atomic import C_NIST, HydrogenLikeResult, exponential_mesh, hydrogen_like
 
 
@@ -106,7 +109,11 @@ def test_p_refinement_gives_decreasing_upper_bounds(relativistic):
     mesh = exponential_mesh(20.0, 30.0, 3)
     previous = None
     for p in (8, 10, 12, 14, 16, 18):
-        res = hydrogen_like(Z, n_max=3, relativistic=relativistic, mesh=mesh, order=p)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # the coarse orders are flagged, see below
+            res = hydrogen_like(Z, n_max=3, relativistic=relativistic, mesh=mesh, order=p)
+        if p == 8:  # the resolution check sees it (errors of 1e-3 Ha and more)
+            assert res.status is Status.DISCRETIZATION_ERROR and "not resolved by the mesh" in res.message
         E = np.array([o.energy for o in res.orbitals])
         exact = np.array([dirac_exact(o.n, o.kappa, Z) if relativistic else -Z**2 / (2 * o.n**2)
                           for o in res.orbitals])
@@ -114,7 +121,7 @@ def test_p_refinement_gives_decreasing_upper_bounds(relativistic):
         if previous is not None:
             assert np.all(E <= previous + 1e-9)
         previous = E
-    assert np.abs(previous - exact).max() < 1e-5
+    assert np.abs(previous - exact).max() < 1e-5 and res.success
 
 
 @pytest.mark.parametrize("relativistic", [False, True])
@@ -136,6 +143,20 @@ def test_virial_expectation_of_one_over_r():
     res = hydrogen_like(7, n_max=4)
     for o, P in zip(res.orbitals, res.P):
         np.testing.assert_allclose(np.sum(res.weights * P * P / res.r), 7 / o.n**2, rtol=1e-10)
+
+
+@pytest.mark.parametrize("mesh, relativistic, match", [
+    ([0.0, 1e-3], False, r"The 1s state has energy 4.93e\+06 Ha >= 0 at r_max = 0.001 bohr: only the boundary holds it"),
+    ([0.0, 1e-3], True, "The 1s state has energy .* >= 0 at r_max = 0.001 bohr"),
+    (exponential_mesh(6.0, 30.0, 4), False, "The boundary at r_max = 6 bohr shifts the 1s energy by about"),
+    ([0.0, 1e5], False, "The 1s state is not resolved by the mesh"),
+    ([0.0, 1e5], True, "The 1s state is not resolved by the mesh"),
+])
+def test_bad_user_mesh_is_reported_not_success(mesh, relativistic, match):
+    """mesh=[0, 1e-3] gave E_1s = +4.9e6 Ha and [0, 1e5] E_1s = -0.0019 Ha, both with success=True."""
+    with pytest.warns(ConvergenceWarning, match=match):
+        res = hydrogen_like(1, n_max=1, mesh=mesh, relativistic=relativistic)
+    assert res.status is Status.DISCRETIZATION_ERROR and not res.success
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
