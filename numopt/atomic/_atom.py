@@ -463,8 +463,8 @@ def _hydrogen_like(Z, n_max, relativistic, c, mesh, order):
             R = float(mesh[-1])
             status = Status.DISCRETIZATION_ERROR
             if not bound[i]:
-                detail = (f"The {orbitals[i].label} state has energy {energies[i]:.3g} Ha >= 0 at r_max = {R:.4g} bohr: "
-                          "only the boundary holds it")
+                detail = (f"The {orbitals[i].label} state has energy {energies[i]:.3g} Ha >= 0 at r_max = "
+                          f"{R:.4g} bohr: only the boundary holds it")
             else:
                 detail = (f"The boundary at r_max = {R:.4g} bohr shifts the {orbitals[i].label} energy by about "
                           f"{tail[i]:.1e} Ha")

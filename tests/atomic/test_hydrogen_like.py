@@ -146,7 +146,8 @@ def test_virial_expectation_of_one_over_r():
 
 
 @pytest.mark.parametrize("mesh, relativistic, match", [
-    ([0.0, 1e-3], False, r"The 1s state has energy 4.93e\+06 Ha >= 0 at r_max = 0.001 bohr: only the boundary holds it"),
+    ([0.0, 1e-3], False, r"The 1s state has energy 4.93e\+06 Ha >= 0 at r_max = 0.001 bohr: only the boundary "
+                         r"holds it"),
     ([0.0, 1e-3], True, "The 1s state has energy .* >= 0 at r_max = 0.001 bohr"),
     (exponential_mesh(6.0, 30.0, 4), False, "The boundary at r_max = 6 bohr shifts the 1s energy by about"),
     ([0.0, 1e5], False, "The 1s state is not resolved by the mesh"),
