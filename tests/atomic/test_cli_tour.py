@@ -79,3 +79,15 @@ def test_import_numopt_stays_cheap():
             "import numopt.atomic; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_precompile_runs_and_atomic_compiles_nothing(tmp_path):
+    """numopt.atomic has no Numba kernels: precompile() is cheap and a solve writes nothing to an empty
+    Numba cache (a cold first call costs no compile time)."""
+    import os
+
+    code = ("from numopt.atomic._precompile import precompile; precompile(); "
+            "from numopt.atomic import solve_atom, hydrogen_like; solve_atom(2); hydrogen_like(2, relativistic=True)")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
