@@ -6,7 +6,7 @@ Cases (the issue's speed targets in brackets)
 * ``H-like U Dirac``: all 49 states n <= 7 (both kappa), error vs the Dirac formula [<= 0.15 s].
 * ``U LDA`` / ``U RLDA`` at ``tol=1e-8`` [<= 0.1 s / <= 0.9 s] and at the default ``tol=1e-6``.
 * ``all 92 LDA`` / ``all 92 RLDA`` at ``tol=1e-8`` [<= 6 s / <= 30 s]: total time, failures, iterations.
-Accuracy is against the reference data in ``../shared/data/atomic/`` (11 atoms H..U; "n/a" when absent)
+Accuracy is against the reference data in ``tests/atomic/data/`` (11 atoms H..U; "n/a" when absent)
 and against the analytic hydrogen-like energies.
 
 Timing: CPU seconds (``time.process_time``) with BLAS limited to one thread (threadpoolctl) and Numba to
@@ -28,7 +28,7 @@ import numpy as np
 
 from ._runner import Row, median_time
 
-_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "atomic" / "lda_rlda_reference_subset.csv"
+_DATA = pathlib.Path(__file__).resolve().parents[1] / "tests" / "atomic" / "data" / "lda_rlda_reference_subset.csv"
 
 # CPU seconds measured with the Fortran reference codes (research note, same VM class)
 _PEERS = {

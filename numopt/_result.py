@@ -53,6 +53,10 @@ class Status(enum.Enum):
         "constraints may be degenerate (their Jacobian rank deficient) or the problem badly scaled."
     )
     DIVERGED = "Stopped: the iterates diverge (|x| or -f grows without bound); the problem may be unbounded below."
+    DISCRETIZATION_ERROR = (
+        "Not accurate: the discretization cannot represent the solution to the accuracy asked (the domain cuts "
+        "it off, or its elements are too coarse)."
+    )
     INCONSISTENT = (
         "Stopped: the residual stopped decreasing; the system looks inconsistent (no exact solution). "
         "Use a least-squares solver such as `lstsq_sketched`."
@@ -90,6 +94,10 @@ _CODES = {
     Status.INCONSISTENT: 8,
     Status.ZERO_RHS: 10,
     Status.ROUNDING_FLOOR: 11,
+    Status.INNER_SOLVER: 20,
+    Status.NO_DESCENT: 21,
+    Status.DIVERGED: 22,
+    Status.DISCRETIZATION_ERROR: 23,
 }
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
 from .._blas import single_blas_thread
 from .._result import IterationPrinter, Result, Status, call_callback, finish
-from .._validation import check_callable, check_int, check_scalar, fail
+from .._validation import check_bool, check_callable, check_int, check_scalar, fail
 from ._config import SYMBOLS, configuration, parse_shell, shell_label
 from ._dirac import DiracOperator
 from ._fem import Discretization, SchrodingerOperator
-from ._mesh import check_mesh, exponential_mesh
-from ._scf import Anderson, KohnSham, dirac_alpha, thomas_fermi_screening
+from ._mesh import check_mesh, exponential_mesh, extend_mesh
+from ._scf import Anderson, KohnSham, dirac_alpha, thomas_fermi_density, thomas_fermi_screening
 from ._xc import C_NIST
 
 __all__ = ["Orbital", "AtomResult", "HydrogenLikeResult", "hydrogen_like", "solve_atom", "choose_parameters"]
@@ -137,6 +138,7 @@ class AtomResult(Result):
     Q: np.ndarray | None
     virial: float
     eigenvalue_change: float
+    truncation_error: float
     history: dict
     tol: float
     scf_tol: float
@@ -292,7 +294,15 @@ def _check_relativistic_Z(Z, c, func):
 
 
 # ---------------------------------------------------------------------------------- hydrogen-like
-@single_blas_thread()
+#: Largest speed of light :func:`hydrogen_like` accepts. Up to it the Dirac energies keep a relative
+#: accuracy of 1e-15 (the squared Hamiltonian's entries grow like c^2 and the eigenvectors lose digits
+#: beyond: 1e-12 relative at c = 1e16, 1e-8 at 1e20); at c = 1e12 the relativistic correction
+#: (Z/c)^2 is already below double precision for every Z <= 92 (use ``relativistic=False``).
+C_MAX = 1e12
+#: Largest ``n_max`` of :func:`hydrogen_like` (its default order and mesh grow with it; 50 takes seconds).
+N_MAX = 50
+
+
 def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=None):
     r"""All bound states with :math:`n \le n_{\max}` of a point-nucleus one-electron ion.
 
@@ -311,11 +321,12 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
     Z : float
         Nuclear charge, > 0 (Dirac: :math:`Z < c\sqrt3/2`).
     n_max : int, default 7
-        Highest principal quantum number.
+        Highest principal quantum number, 1..50.
     relativistic : bool, default False
         Dirac instead of Schrödinger.
     c : float, default 137.0359895
-        Speed of light (a.u.), the value NIST used.
+        Speed of light (a.u.), the value NIST used; at most 1e12 (:data:`C_MAX`), where the Dirac
+        energies equal the Schrödinger ones to double precision.
     mesh : array_like, optional
         Element boundaries ``0 = r_0 < ... < r_max`` (see :func:`exponential_mesh`). Default: 4
         elements, ratio 30, :math:`r_{\max} = 20 n_{\max}^2 / Z` (the problem scales exactly with
@@ -331,8 +342,10 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
     Raises
     ------
     ValueError
-        Non-positive ``Z`` or ``c``, ``n_max < 1``, ``order < 1``, a mesh that does not start at 0 or
-        has non-positive element sizes, Dirac with :math:`Z \ge c\sqrt3/2`.
+        Non-positive ``Z`` or ``c``, ``c > 1e12``, ``n_max < 1``, ``order < 1``, a mesh that does not
+        start at 0 or has non-positive element sizes, Dirac with :math:`Z \ge c\sqrt3/2`.
+    TypeError
+        ``relativistic`` not a bool (a string such as ``"no"`` is refused, not read as True).
 
     Notes
     -----
@@ -356,9 +369,9 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
     """
     func = "hydrogen_like"
     Z = check_scalar(Z, "Z", func, low=0.0, low_inclusive=False)
-    n_max = check_int(n_max, "n_max", func, low=1)
-    relativistic = bool(relativistic)
-    c = check_scalar(c, "c", func, low=0.0, low_inclusive=False)
+    n_max = check_int(n_max, "n_max", func, low=1, high=N_MAX)
+    relativistic = check_bool(relativistic, "relativistic", func)
+    c = check_scalar(c, "c", func, low=0.0, low_inclusive=False, high=C_MAX)
     if relativistic:
         _check_relativistic_Z(Z, c, func)
     order = _check_order(order, func)
@@ -367,9 +380,16 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
     if mesh is None:
         mesh = exponential_mesh(20.0 * n_max**2 / Z, 30.0, 4)
     else:
-        mesh = check_mesh(mesh, func)
+        mesh = check_mesh(mesh, func, Z=Z)
+    _check_size(mesh, order, func, n_max)
+    with single_blas_thread():
+        res = _hydrogen_like(Z, n_max, relativistic, c, mesh, order)
+    return finish(res, func)
+
+
+def _hydrogen_like(Z, n_max, relativistic, c, mesh, order):
     nq = 2 * order + 1
-    orbitals, P, Q = [], [], []
+    orbitals, P, Q, d2, coarse = [], [], [], [], []
     if not relativistic:
         disc = Discretization(mesh, order, nq)
         op = SchrodingerOperator(disc)
@@ -378,9 +398,13 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
         for l in range(n_max):
             E, coef = op.solve(V, l, n_max - l)
             vals = disc.phi[g.idx] @ coef
+            slope = disc.outer_derivative(coef)
+            rough = disc.unresolved(coef)
             for i in range(n_max - l):
                 orbitals.append(Orbital(l + 1 + i, l, None, None, None, float(E[i])))
                 P.append(vals[:, i])
+                d2.append(slope[i] ** 2)
+                coarse.append(rough[i])
         order_idx = sorted(range(len(orbitals)), key=lambda i: (orbitals[i].n, orbitals[i].l))
         r, w = g.r, g.w
         Qarr = None
@@ -400,25 +424,58 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
             E, cp, cq, _ = op.solve(None, n_max - l)
             ra = r ** alphas[abs(kappa)]
             pv, qv = (phi0 @ cp) * ra[:, None], (phi0 @ cq) * ra[:, None]
+            Ra = float(mesh[-1]) ** alphas[abs(kappa)]
+            slope2 = (disc.outer_derivative(cp) * Ra) ** 2 + (disc.outer_derivative(cq) * Ra) ** 2
+            big = np.maximum(np.abs(cp).max(axis=0), np.abs(cq).max(axis=0))
+            rough = np.maximum(disc.unresolved(cp, big), disc.unresolved(cq, big))
             j = l + 0.5 if kappa < 0 else l - 0.5
             for i in range(n_max - l):
                 orbitals.append(Orbital(l + 1 + i, l, j, kappa, None, float(E[i])))
                 P.append(pv[:, i])
                 Q.append(qv[:, i])
+                d2.append(slope2[i])
+                coarse.append(rough[i])
         order_idx = sorted(range(len(orbitals)), key=lambda i: (orbitals[i].n, orbitals[i].l, orbitals[i].j))
         Qarr = np.array([Q[i] for i in order_idx])
     orbitals = tuple(orbitals[i] for i in order_idx)
     Parr = np.array([P[i] for i in order_idx])
     energies = np.array([o.energy for o in orbitals])
-    status = Status.SUCCESS if np.isfinite(energies).all() else Status.NONFINITE
-    res = HydrogenLikeResult(x=energies, status=status, nit=1, Z=Z, relativistic=relativistic, c=c,
-                             orbitals=orbitals, r=r.copy(), weights=w.copy(), P=Parr, Q=Qarr, mesh=mesh,
-                             order=order)
-    return finish(res, func)
+    status, detail = Status.SUCCESS, ""
+    if not np.isfinite(energies).all():
+        status = Status.NONFINITE
+    else:
+        # gross under-resolution (RESOLUTION_LIMIT), then the wall at r_max: the energy error of each state
+        # is about u'(R)^2 / (4 kappa) (see KohnSham.truncation_error), flagged above 1e-6 relative (the
+        # default mesh reaches 1e-10)
+        coarse = np.array([coarse[i] for i in order_idx])
+        d2 = np.array([d2[i] for i in order_idx])
+        bound = energies < 0
+        tail = np.where(bound, d2 / (4.0 * np.sqrt(np.where(bound, -2.0 * energies, 1.0))), np.inf)
+        bad = TAIL_FACTOR * tail > 1e-6 * np.maximum(1.0, np.abs(energies))
+        if coarse.max() > RESOLUTION_LIMIT:
+            i = int(np.argmax(coarse))
+            status = Status.DISCRETIZATION_ERROR
+            detail = (f"The {orbitals[i].label} state is not resolved by the mesh: its two highest Legendre modes "
+                      f"reach {coarse[i]:.1e} of its largest value on one element (resolved meshes stay below 1e-4); "
+                      "use more elements or a higher `order`, or omit `mesh`.")
+        elif bad.any():
+            i = int(np.flatnonzero(bad)[np.argmax(tail[bad])])
+            R = float(mesh[-1])
+            status = Status.DISCRETIZATION_ERROR
+            if not bound[i]:
+                detail = (f"The {orbitals[i].label} state has energy {energies[i]:.3g} Ha >= 0 at r_max = "
+                          f"{R:.4g} bohr: only the boundary holds it")
+            else:
+                detail = (f"The boundary at r_max = {R:.4g} bohr shifts the {orbitals[i].label} energy by about "
+                          f"{tail[i]:.1e} Ha")
+            detail += f"; pass a mesh that reaches further out (the default ends at 20 n_max^2 / Z = " \
+                      f"{20.0 * n_max**2 / Z:.4g} bohr)."
+    return HydrogenLikeResult(x=energies, status=status, nit=1, detail=detail, Z=Z, relativistic=relativistic, c=c,
+                              orbitals=orbitals, r=r.copy(), weights=w.copy(), P=Parr, Q=Qarr, mesh=mesh,
+                              order=order)
 
 
 # ------------------------------------------------------------------------------------- atoms (KS)
-@single_blas_thread()
 def solve_atom(Z, *, relativistic=False, tol=1e-6, mesh=None, order=None, mixing=None, occupations=None,
                callback=None, verbose=False):
     r"""Kohn–Sham LDA (Schrödinger) or RLDA (Dirac) ground state of a spherical atom.
@@ -503,7 +560,8 @@ def solve_atom(Z, *, relativistic=False, tol=1e-6, mesh=None, order=None, mixing
     (-128.23348, [('1s', 2.0, -30.30585), ('2s', 2.0, -1.32281), ('2p', 6.0, -0.49803)])
     """
     func = "solve_atom"
-    relativistic = bool(relativistic)
+    relativistic = check_bool(relativistic, "relativistic", func)
+    verbose = check_bool(verbose, "verbose", func)
     Zv = _check_Z(Z, func, explicit_occupations=occupations is not None)
     tol = check_scalar(tol, "tol", func, low=0.0, low_inclusive=False)
     if occupations is None:
@@ -515,56 +573,209 @@ def solve_atom(Z, *, relativistic=False, tol=1e-6, mesh=None, order=None, mixing
         _check_relativistic_Z(Zv, c, func)
     order = _check_order(order, func)
     if mesh is not None:
-        mesh = check_mesh(mesh, func)
+        mesh = check_mesh(mesh, func, Z=Zv)
     opts = _check_mixing(mixing, func)
     callback = check_callable(callback, "callback", func)
     printer = IterationPrinter(["nit", "energy", "d_eig", "d_energy"]) if verbose else None
 
     params = choose_parameters(tol, relativistic)
     p = order if order is not None else params["order"]
-    mesh_used = mesh if mesh is not None else params["mesh"]
+    _check_size(mesh if mesh is not None else params["mesh"], p, func, max(n - l for n, l, _ in shells))
     nq = _nq(p, relativistic)
     scf_tol = params["scf_tol"]
     floor = RLDA_FLOOR if relativistic else LDA_FLOOR
+    job = _Job(opts=opts, scf_tol=scf_tol, accuracy=max(tol, floor), grow=mesh is None, callback=callback,
+               printer=printer, tol=tol, order=p)
+    with single_blas_thread():
+        if relativistic:
+            # LDA start: converge the Schrödinger problem first (at the same tol, looser SCF, the automatic
+            # mesh grown as needed), then evaluate its screening potential (with relativistic exchange) at
+            # the Dirac points.
+            lp = choose_parameters(max(tol, 1e-8), False)
+            start = _Job(opts=opts, scf_tol=max(scf_tol, 1e-7), accuracy=max(tol, 1e-8), grow=True, callback=None,
+                         printer=None, tol=tol, order=lp["order"])
+            ks0, out0 = _converge(start, lambda m: KohnSham(Zv, shells, relativistic=False, mesh=m, p=lp["order"],
+                                                            nq=lp["nq"], c=c),
+                                  lp["mesh"], lambda ks: thomas_fermi_screening(ks.points, Zv))
+            mesh_used = mesh if mesh is not None else extend_mesh(params["mesh"], ks0.disc.mesh[-1] * 0.6)
 
-    if relativistic:
-        # LDA start: converge the Schrödinger problem first (at the same tol, looser SCF), then
-        # evaluate its screening potential (with relativistic exchange) at the Dirac points.
-        lp = choose_parameters(max(tol, 1e-8), False)
-        ks0 = KohnSham(Zv, shells, relativistic=False, mesh=lp["mesh"], p=lp["order"], nq=lp["nq"], c=c)
-        U0 = thomas_fermi_screening(ks0.points, Zv)
-        st0, _, _, _, _ = _scf(ks0, U0, max(scf_tol, 1e-7), opts, None, None, func)
-        ks = KohnSham(Zv, shells, relativistic=True, mesh=mesh_used, p=p, nq=nq, c=c,
-                      graded=params["graded"], nq_graded=p + 4)
-        U0 = ks0.screening_at(st0, ks.points, relativistic_xc=True)
+            def initial(ks):
+                if out0.step is None:
+                    return thomas_fermi_screening(ks.points, Zv)
+                return ks0.screening_at(out0.step, ks.points, relativistic_xc=True)
+
+            build = lambda m: KohnSham(Zv, shells, relativistic=True, mesh=m, p=p, nq=nq, c=c,  # noqa: E731
+                                       graded=params["graded"], nq_graded=p + 4)
+        else:
+            mesh_used = mesh if mesh is not None else params["mesh"]
+            build = lambda m: KohnSham(Zv, shells, relativistic=False, mesh=m, p=p, nq=nq, c=c)  # noqa: E731
+            initial = lambda ks: thomas_fermi_screening(ks.points, Zv)  # noqa: E731
+        ks, out = _converge(job, build, mesh_used, initial)
+        status = out.status
+        if status is Status.SUCCESS and tol < floor:
+            status = Status.ROUNDING_FLOOR
+        res = _result(ks, out._replace(status=status), job)
+    return finish(res, func)
+
+
+#: Safety factor of the truncation check: the estimated error of the wall at ``r_max``
+#: (:meth:`KohnSham.truncation_error`, measured within a factor 4 of the true eigenvalue error for H 7s
+#: and 5g) times this must not exceed the accuracy asked.
+TAIL_FACTOR = 4.0
+#: Largest ``r_max`` (bohr) the automatic mesh grows to; a shell still cut off there is reported
+#: (``Status.DISCRETIZATION_ERROR``). A hydrogenic shell ``n`` spans about ``2 n^2`` bohr.
+R_LIMIT = 4000.0
+#: An orbital whose two highest Legendre modes on some element exceed this fraction of its largest value is
+#: not resolved (the calibrated meshes stay below 3e-5; hydrogen on one element [0, 1000] bohr gives 0.2
+#: and an energy 0.3 Ha too high, Dirac on one element [0, 1e5] 4e-3): only gross under-resolution is flagged.
+RESOLUTION_LIMIT = 1e-3
+#: At most this many finite-element unknowns per channel (``order`` times the number of elements): the
+#: matrices are dense and their cost grows with the cube of it.
+MAX_DOFS = 2000
+
+
+def _check_size(mesh, p, func, states):
+    """The discretization must hold ``states`` eigenvectors per channel and at most MAX_DOFS unknowns."""
+    ne = len(mesh) - 1
+    if ne * p > MAX_DOFS:
+        raise fail(func, "order", f"be <= {max(1, MAX_DOFS // ne)} on a mesh of {ne} element(s) (at most "
+                   f"{MAX_DOFS} unknowns: the matrices are dense)", repr(p))
+    if ne * p - 1 < states:
+        raise fail(func, "order", f"be >= {-(-(states + 1) // ne)} on a mesh of {ne} element(s) to hold {states} "
+                   "states of one angular momentum", repr(p))
+
+
+@dataclasses.dataclass
+class _Job:
+    """What one :func:`solve_atom` run asks of the SCF, and the iterations it has done so far (over every
+    mesh the automatic sizing tried)."""
+
+    opts: dict
+    scf_tol: float
+    accuracy: float
+    grow: bool
+    callback: object
+    printer: object
+    tol: float
+    order: int
+    nit: int = 0
+    history: dict = dataclasses.field(
+        default_factory=lambda: {"energy": [], "eigenvalue_change": [], "energy_change": [], "alpha": []})
+
+
+class _Outcome(NamedTuple):
+    """How one SCF (or the whole run) ended: the last finite step (None if the first was not finite),
+    the status, the detail text and the truncation estimates of that step."""
+
+    step: object
+    status: Status
+    detail: str
+    tail: np.ndarray | None = None
+    tail_total: float = np.nan
+
+
+def _converge(job, build, mesh, initial):
+    """Run the SCF on ``mesh``; while the wall at ``r_max`` cuts the orbitals off by more than the accuracy
+    asked and ``job.grow``, extend the mesh outwards and rerun from the potential reached.
+
+    Returns ``(ks, outcome)`` of the last mesh.
+    """
+    ks = build(mesh)
+    U = initial(ks)
+    while True:
+        out = _scf(ks, U, job)
+        if out.step is None:
+            return ks, out
+        tail, total = ks.truncation_error(out.step)
+        out = out._replace(tail=tail, tail_total=total)
+        worst = max(total, float((tail * np.maximum(ks.occ, 1.0)).max()))
+        if TAIL_FACTOR * worst <= job.accuracy:
+            coarse = ks.unresolved(out.step)  # (a wall-confined orbital is steep at r_max: checked after)
+            if coarse.max() > RESOLUTION_LIMIT:
+                return ks, _coarse_failure(ks, out, coarse)
+            return ks, out
+        R = float(ks.disc.mesh[-1])
+        if not job.grow or R >= R_LIMIT or out.status is not Status.SUCCESS:
+            return ks, _tail_failure(ks, out, job)
+        new = extend_mesh(mesh, _grown_radius(ks, out, job))
+        nks = build(new)
+        U = ks.screening_at(out.step, nks.points)
+        ks, mesh = nks, new
+
+
+def _coarse_failure(ks, out, coarse):
+    """``out`` reported as DISCRETIZATION_ERROR (or a note appended): the elements are too coarse."""
+    i = int(np.argmax(coarse))
+    o = ks.orbs[i]
+    text = (f"the {shell_label(o.n, o.l)} orbital is not resolved by the mesh: its two highest Legendre modes reach "
+            f"{coarse[i]:.1e} of its largest value on one element (resolved meshes stay below 1e-4); use more "
+            "elements (finer near the nucleus) or a higher `order`, or omit `mesh`.")
+    if out.status is Status.SUCCESS:
+        return out._replace(status=Status.DISCRETIZATION_ERROR, detail=text[0].upper() + text[1:])
+    return out._replace(detail=f"{out.detail} Also, {text}")
+
+
+def _grown_radius(ks, out, job):
+    r"""The ``r_max`` at which every orbital's truncation estimate falls to ``accuracy / (10 TAIL_FACTOR)``:
+    it decays like :math:`e^{-2\kappa r}`, so each needs :math:`\ln(\text{ratio}) / (2\kappa)` more
+    (20 % margin for the power-law factor); an orbital held only by the wall doubles ``r_max``."""
+    R = float(ks.disc.mesh[-1])
+    eps = out.step.eps
+    target = job.accuracy / (10.0 * TAIL_FACTOR)
+    need = R * 1.25
+    for e, t, f in zip(eps, out.tail, ks.occ):
+        t = t * max(f, 1.0)
+        if not np.isfinite(t):
+            need = max(need, 2.0 * R)
+        elif t > target:
+            need = max(need, R + 1.2 * math.log(t / target) / (2.0 * math.sqrt(-2.0 * e)))
+    return min(need, R_LIMIT)
+
+
+def _tail_failure(ks, out, job):
+    """``out`` with the truncation reported: DISCRETIZATION_ERROR if the SCF converged, else a note appended."""
+    R = float(ks.disc.mesh[-1])
+    i = int(np.argmax(np.where(np.isfinite(out.tail), out.tail, np.inf)))
+    o = ks.orbs[i]
+    label = shell_label(o.n, o.l)
+    eps = float(out.step.eps[i])
+    if not np.isfinite(out.tail[i]):
+        what = (f"the {label} orbital has eigenvalue {eps:.3g} Ha >= 0 at r_max = {R:.4g} bohr: only the "
+                "boundary holds it")
     else:
-        ks = KohnSham(Zv, shells, relativistic=False, mesh=mesh_used, p=p, nq=nq, c=c)
-        U0 = thomas_fermi_screening(ks.points, Zv)
+        what = (f"the boundary at r_max = {R:.4g} bohr shifts the total energy by about {out.tail_total:.1e} Ha "
+                f"and the {label} eigenvalue by about {out.tail[i]:.1e} Ha (tol = {job.accuracy:.1e})")
+    if not job.grow:
+        advice = "pass a mesh that reaches further out (or omit `mesh` to size it automatically)."
+    elif R >= R_LIMIT:
+        advice = (f"the automatic mesh stops at r_max = {R_LIMIT:g} bohr; this configuration is too diffuse "
+                  "(or unbound) for it.")
+    else:
+        advice = ""
+    text = f"{what}; {advice}" if advice else f"{what}."
+    if out.status is Status.SUCCESS:
+        return out._replace(status=Status.DISCRETIZATION_ERROR, detail=text[0].upper() + text[1:])
+    return out._replace(detail=f"{out.detail} Also, {text}")
 
-    def make(step, nit, status, message="", hist=None):
-        return _result(ks, step, nit, status, message, hist or {}, tol, scf_tol, mesh_used, p)
 
-    step, nit, status, message, hist = _scf(ks, U0, scf_tol, opts, callback, printer, func, make)
-    if status is Status.SUCCESS and tol < floor:
-        status = Status.ROUNDING_FLOOR
-    return finish(make(step, nit, status, message, hist), func)
-
-
-def _scf(ks, U, scf_tol, opts, callback, printer, func, make=None):
-    """The SCF loop. Returns (last finite step, nit, status, message, history)."""
+def _scf(ks, U, job):
+    """The SCF loop on one mesh; iterations and history accumulate in ``job``. Never raises on NaN/inf:
+    a non-finite step ends the run with NONFINITE and the last finite step (None if there was none)."""
+    opts, hist = job.opts, job.history
     mixer = Anderson(ks.mix_weight, opts["alpha"], opts["history"])
     E_old = np.inf
-    hist = {"energy": [], "eigenvalue_change": [], "energy_change": []}
     good = None
-    status, message = Status.MAXITER, ""
-    nit = 0
-    for nit in range(1, opts["maxiter"] + 1):
-        step = ks.step(U)
-        finite = np.isfinite(step.E) and np.isfinite(step.eps).all() and np.isfinite(step.Uout).all()
-        if not finite:
+    status, detail = Status.MAXITER, ""
+    for _ in range(opts["maxiter"]):
+        with np.errstate(all="ignore"):
+            try:
+                step = ks.step(U)
+            except (np.linalg.LinAlgError, ValueError):  # LAPACK on NaN/inf input
+                step = None
+        if step is None or not (np.isfinite(step.E) and np.isfinite(step.eps).all() and np.isfinite(step.Uout).all()):
             status = Status.NONFINITE
-            nit -= 1
             break
+        job.nit += 1
         good = step
         de = float(np.abs(step.deps).max())
         dE = abs(step.E - E_old)
@@ -572,38 +783,51 @@ def _scf(ks, U, scf_tol, opts, callback, printer, func, make=None):
         hist["energy"].append(step.E)
         hist["eigenvalue_change"].append(de)
         hist["energy_change"].append(dE)
-        if printer is not None:
-            printer.row(nit, step.E, de, dE)
-        if callback is not None and make is not None:
-            if call_callback(callback, make(step, nit, Status.CALLBACK, "", _arrays(hist))):
+        hist["alpha"].append(mixer.alpha)
+        if job.printer is not None:
+            job.printer.row(job.nit, step.E, de, dE)
+        if job.callback is not None:
+            if call_callback(job.callback, _result(ks, _Outcome(step, Status.CALLBACK, ""), job)):
                 status = Status.CALLBACK
                 break
-        if de < scf_tol and dE < scf_tol:
+        if de < job.scf_tol and dE < job.scf_tol:
             status = Status.SUCCESS
             break
         U = mixer.next(U, step.Uout - U)
     if status is Status.MAXITER:
-        message = (f"The SCF did not reach scf_tol = {scf_tol:.1e} in {opts['maxiter']} iterations "
-                   f"(last eigenvalue change {hist['eigenvalue_change'][-1]:.1e} Ha); try mixing={{'alpha': 0.3}}, "
-                   f"a larger mixing['maxiter'] or a looser tol.")
+        detail = (f"The SCF stopped after {opts['maxiter']} iterations with an eigenvalue change of "
+                  f"{hist['eigenvalue_change'][-1]:.1e} Ha (it needs scf_tol = {job.scf_tol:.1e}); try "
+                  "mixing={'alpha': 0.3}, a larger mixing['maxiter'] or a looser tol.")
     elif status is Status.NONFINITE:
-        message = (f"The SCF produced NaN/inf at iteration {nit + 1}; the result is the last finite "
-                   "iterate. Try mixing={'alpha': 0.2} or other occupations.")
-    if good is None:  # the very first step was not finite: nothing to report
-        raise FloatingPointError(f"{func}: the first SCF step is not finite (check `occupations` and `mesh`).")
-    return good, nit, status, message, _arrays(hist)
+        if good is None:
+            detail = ("The first SCF step produced NaN/inf, so no orbitals were computed (x is the Thomas-Fermi "
+                      "start density); check `mesh` (its r_max and element sizes) and `occupations`.")
+        else:
+            detail = (f"The SCF produced NaN/inf at iteration {job.nit + 1}; the result is the last finite "
+                      "iterate. Try mixing={'alpha': 0.2} or other occupations.")
+    return _Outcome(good, status, detail)
 
 
 def _arrays(hist):
     return {k: np.asarray(v, dtype=np.float64) for k, v in hist.items()}
 
 
-def _result(ks, step, nit, status, message, hist, tol, scf_tol, mesh, order):
+def _result(ks, out, job):
     disc = ks.disc
     g0 = disc.grids[0]
     idx = g0.idx
     r = g0.r
     w = g0.w / r**g0.gamma
+    common = dict(status=out.status, nit=job.nit, detail=out.detail, Z=ks.Z, relativistic=ks.relativistic, c=ks.c,
+                  r=r.copy(), weights=w, history=_arrays(job.history), tol=job.tol, scf_tol=job.scf_tol,
+                  mesh=np.asarray(disc.mesh).copy(), order=job.order, truncation_error=float(out.tail_total))
+    step = out.step
+    if step is None:  # the first step was not finite
+        nan = float("nan")
+        density = thomas_fermi_density(r, ks.Z)
+        return AtomResult(x=density, total_energy=nan, kinetic_energy=nan, hartree_energy=nan, nuclear_energy=nan,
+                          xc_energy=nan, orbitals=(), density=density, P=np.empty((0, len(r))), Q=None,
+                          virial=nan, eigenvalue_change=nan, **common)
     orbitals, P, Q = [], [], []
     for i, o in enumerate(ks.orbs):
         ch = ks.channels[o.channel]
@@ -619,11 +843,7 @@ def _result(ks, step, nit, status, message, hist, tol, scf_tol, mesh, order):
     virial = -step.T_s - 2 * step.E_en - 5 * step.E_H + 3 * step.sum_fe - 3 * step.E_xc
     density = step.n[idx].copy()
     return AtomResult(
-        x=density, status=status, nit=nit, detail=message, Z=ks.Z, relativistic=ks.relativistic, c=ks.c,
-        total_energy=float(step.E), kinetic_energy=float(step.T_s), hartree_energy=float(step.E_H),
-        nuclear_energy=float(step.E_en), xc_energy=float(step.E_xc), orbitals=tuple(orbitals), r=r.copy(),
-        weights=w, density=density, P=np.array(P), Q=np.array(Q) if Q else None, virial=float(virial),
-        eigenvalue_change=float(np.abs(step.deps).max()), history=hist, tol=tol, scf_tol=scf_tol,
-        mesh=np.asarray(mesh), order=order)
-
-
+        x=density, total_energy=float(step.E), kinetic_energy=float(step.T_s), hartree_energy=float(step.E_H),
+        nuclear_energy=float(step.E_en), xc_energy=float(step.E_xc), orbitals=tuple(orbitals), density=density,
+        P=np.array(P), Q=np.array(Q) if Q else None, virial=float(virial),
+        eigenvalue_change=float(np.abs(step.deps).max()), **common)

@@ -26,13 +26,16 @@ __all__ = ["run"]
 
 
 def _parse_element(text: str):
+    """``"92"`` → 92, anything else stays a string for :func:`solve_atom` to check (``"²"`` is a digit to
+    ``str.isdigit`` but not a number to ``int``: only ASCII decimal digits make a number)."""
     text = text.strip()
-    return int(text) if text.isdigit() else text
+    return int(text) if text.isascii() and text.isdecimal() else text
 
 
 def run(args, stream=None) -> int:
     """Run the ``atom`` subcommand; 0 on success, 1 if the SCF did not converge, 2 on bad input."""
-    from ._atom import solve_atom
+    from .._result import Status
+    from ._atom import LDA_FLOOR, RLDA_FLOOR, solve_atom
     from ._config import SYMBOLS
 
     stream = stream or sys.stdout
@@ -48,7 +51,7 @@ def run(args, stream=None) -> int:
     if args.json:
         out = {
             "Z": Z, "symbol": symbol, "relativistic": res.relativistic, "c": res.c, "tol": res.tol,
-            "success": res.success, "message": res.message, "nit": res.nit,
+            "success": res.success, "status": res.status.name, "message": res.message, "nit": res.nit,
             "energies": {"total": res.total_energy, "kinetic": res.kinetic_energy, "coulomb": res.hartree_energy,
                          "electron_nucleus": res.nuclear_energy, "xc": res.xc_energy},
             "orbitals": [{"label": o.label, "n": o.n, "l": o.l, "j": o.j, "occupation": o.occupation,
@@ -56,10 +59,18 @@ def run(args, stream=None) -> int:
         }
         stream.write(json.dumps(out, indent=2) + "\n")
         return 0 if res.success else 1
-    digits = max(6, int(math.ceil(-math.log10(args.tol) - 1e-9)))
+    # as many decimals as the accuracy reached: tol, but never below the rounding floor
+    floor = RLDA_FLOOR if res.relativistic else LDA_FLOOR
+    digits = max(6, int(math.ceil(-math.log10(max(args.tol, floor)) - 1e-9)))
     kind = ("RLDA (Dirac Kohn-Sham, relativistic Slater + VWN5)" if res.relativistic
             else "LDA (Schrodinger Kohn-Sham, Slater + VWN5)")
-    state = f"converged in {res.nit} SCF iterations" if res.success else f"NOT converged: {res.message}"
+    if res.status is Status.ROUNDING_FLOOR:
+        state = (f"converged to the rounding floor (about {floor:.0e} Ha, above the tol asked) "
+                 f"in {res.nit} SCF iterations")
+    elif res.success:
+        state = f"converged in {res.nit} SCF iterations"
+    else:
+        state = f"NOT converged: {res.message}"
     stream.write(f"{symbol} (Z = {Z}), {kind}, tol = {args.tol:g}: {state}\n")
     width = digits + 10
     for name, value in (("Etot", res.total_energy), ("Ekin", res.kinetic_energy), ("Ecoul", res.hartree_energy),

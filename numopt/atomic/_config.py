@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .._validation import check_int
+
 __all__ = ["SYMBOLS", "configuration", "parse_shell", "shell_label", "L_LETTERS"]
 
 SYMBOLS = (
@@ -79,6 +81,7 @@ def configuration(Z: int) -> dict:
     >>> configuration(29)[(3, 2)], configuration(29)[(4, 0)]
     (10.0, 1.0)
     """
+    Z = check_int(Z, "Z", "configuration", low=1, high=len(SYMBOLS))
     text = _VALENCE[Z]
     for core, shells in _CORES.items():
         text = text.replace(f"[{core}]", shells)

@@ -115,6 +115,8 @@ class DiracOperator:
         bound states (negative :math:`\\mu`) found among the ``k``."""
         C = self._reduce(*self.matrices(U))
         mu, y = sla.eigh(C, subset_by_index=[0, k - 1], driver="evr", overwrite_a=True, check_finite=False)
+        if y.shape[1] < k:  # LAPACK returns fewer pairs when C holds NaN/inf: report NaN, the SCF stops
+            mu, y = np.full(k, np.nan), np.full((C.shape[0], k), np.nan)
         nb = self.nb
         x = np.empty_like(y)
         x[:nb] = sla.solve_triangular(self.L, y[:nb], lower=True, trans="T", check_finite=False)
@@ -124,14 +126,26 @@ class DiracOperator:
         return self.energies(cp, cq, U), cp, cq, int((mu < 0).sum())
 
     def energies(self, cp, cq, U):
-        r"""Energies :math:`E = \\|H\\psi\\| / \\|\\psi\\| - c^2` of the computed states.
+        r"""Energies :math:`E = \|H\psi\| / \|\psi\| - c^2` of the computed states.
 
         This is the Rayleigh quotient of :math:`H^2` (the Galerkin eigenvalue, so still an upper bound)
         evaluated as a sum of squares at the quadrature points instead of from the eigensolver's
-        :math:`\\mu`: the eigensolver's absolute error is :math:`\\epsilon\\|C\\|`, which grows like
+        :math:`\mu`: the eigensolver's absolute error is :math:`\epsilon\|C\|`, which grows like
         :math:`p^4/h_1^2` on a small first element (measured 1e-6 Ha for h_1 = 0.005), whereas this
-        expression is accurate to about :math:`\\epsilon c^2` (1e-11 Ha) and quadratic in the eigenvector
+        expression is accurate to about :math:`\epsilon c^2` (1e-11 Ha) and quadratic in the eigenvector
         error.
+
+        Without cancellation. :math:`\sqrt{\lambda} - c^2` loses every digit of :math:`E` once
+        :math:`c^2 \gg |E|/\epsilon` (c = 1e7 gave -0.516 for the hydrogen 1s, c = 1e9 gave +128).
+        With :math:`H\psi = (a_1 + c^2 p, a_2 - c^2 q)`, where :math:`a_1 = Vp + c(-q' + (\kappa-\alpha)q/r)`
+        and :math:`a_2 = c(p' + (\alpha+\kappa)p/r) + Vq` carry no :math:`c^2` term,
+
+        .. math:: \mu = \lambda - c^4 = \frac{\int [a_1(a_1 + 2c^2 p) + a_2(a_2 - 2c^2 q)] r^2 dr}
+                                         {\int (p^2 + q^2) r^2 dr}, \qquad
+                  E = \frac{\mu / c^2}{1 + \sqrt{1 + \mu / c^4}},
+
+        where no term of size :math:`c^4` is ever formed, so :math:`E` keeps its relative accuracy for
+        every ``c`` (and tends to the Schrödinger eigenvalue as :math:`c \to \infty`).
         """
         disc, g, c, k, a = self.disc, self.grid, self.c, self.kappa, self.beta
         phi, dphi = disc.phi[g.idx], disc.dphi[g.idx]
@@ -141,9 +155,10 @@ class DiracOperator:
         V = -self.Z / g.r if U is None else U - self.Z / g.r
         V = V[:, None]
         c2 = c * c
-        h1 = (V + c2) * p + c * (-dq + (k - a) * q / r)
-        h2 = c * (dp + (a + k) * p / r) + (V - c2) * q
+        a1 = V * p + c * (-dq + (k - a) * q / r)
+        a2 = c * (dp + (a + k) * p / r) + V * q
         wr = (g.w * g.r * g.r)[:, None]
-        num = (wr * (h1 * h1 + h2 * h2)).sum(0)
+        num = (wr * (a1 * (a1 + 2.0 * c2 * p) + a2 * (a2 - 2.0 * c2 * q))).sum(0)
         den = (wr * (p * p + q * q)).sum(0)
-        return np.sqrt(num / den) - c2
+        mu_c2 = (num / den) / c2
+        return mu_c2 / (1.0 + np.sqrt(1.0 + mu_c2 / c2))

@@ -90,6 +90,7 @@ class Discretization:
         self.lumped_mass = lumped[self.first:self.nnodes - 1]
         self.grids = [self._grid(float(g)) for g in gammas]
         self._union()
+        self._legendre_inverse = None
 
     # ------------------------------------------------------------------ grids
     def _first_element_rule(self, gamma):
@@ -163,6 +164,33 @@ class Discretization:
                 self.phi[np.ix_(g.idx[sl], cols[keep])] = g.B[sl][:, keep]
                 self.dphi[np.ix_(g.idx[sl], cols[keep])] = g.D[sl][:, keep]
 
+    def outer_derivative(self, coef):
+        r"""Derivative at :math:`r_{\max}` of the finite-element functions with DOF coefficients ``coef``
+        (shape (nb,) or (nb, k)): the last element's basis differentiated at its right end."""
+        p = self.p
+        _, D = lagrange_basis(self.gll_x, np.array([1.0]))
+        cols = np.arange((self.ne - 1) * p, self.ne * p + 1) - self.first
+        keep = (cols >= 0) & (cols < self.nb)
+        return (2.0 / self.h[-1]) * (D[0, keep] @ coef[cols[keep]])
+
+    def unresolved(self, coef, scale=None):
+        """How badly the finite-element functions with DOF coefficients ``coef`` (nb, k) are resolved: the
+        largest magnitude of the two highest Legendre modes on any element, relative to ``scale`` (default:
+        the function's largest nodal value; about 1e-10..3e-5 for the calibrated meshes, 0.2 for H on one
+        element [0, 1000]). Returns one number per column."""
+        p = self.p
+        coef = np.asarray(coef).reshape(self.nb, -1)  # a vector is one column
+        full = np.zeros((self.nnodes, coef.shape[1]))
+        full[self.first:self.first + self.nb] = coef
+        if self._legendre_inverse is None:
+            self._legendre_inverse = np.linalg.inv(np.polynomial.legendre.legvander(self.gll_x, p))
+        # per element: nodal values (Ne, p + 1, k) -> Legendre coefficients
+        idx = np.arange(self.ne)[:, None] * p + np.arange(p + 1)[None, :]
+        modes = np.einsum("ij,ejk->eik", self._legendre_inverse[-2:], full[idx])
+        if scale is None:
+            scale = np.abs(full).max(axis=0)
+        return np.abs(modes).max(axis=(0, 1)) / np.maximum(scale, 1e-300)
+
     # --------------------------------------------------------------- assembly
     def assemble(self, local):
         """Sum element matrices ``local`` (Ne, p + 1, p + 1) into the (nb, nb) matrix on the free DOFs."""
@@ -232,6 +260,8 @@ class SchrodingerOperator:
         H = self.K + l * (l + 1) * self.C + disc.mass_like(g, V)
         H *= self.ss
         _, y = sla.eigh(H, subset_by_index=[0, k - 1], driver="evr", overwrite_a=True, check_finite=False)
+        if y.shape[1] < k:  # LAPACK returns fewer pairs when H holds NaN/inf: report NaN, the SCF stops
+            y = np.full((H.shape[0], k), np.nan)
         coef = y * self.s[:, None]
         u = disc.phi[g.idx] @ coef
         du = disc.dphi[g.idx] @ coef

@@ -28,9 +28,9 @@ import numpy as np
 from ._dirac import DiracOperator, kappa_beta
 from ._fem import Discretization, PoissonSolver, SchrodingerOperator, basis_at
 from ..linalg._quadrature import gauss_lobatto
-from ._xc import lda
+from ._xc import lda_kernel
 
-__all__ = ["KohnSham", "Anderson", "thomas_fermi_screening", "dirac_alpha"]
+__all__ = ["KohnSham", "Anderson", "thomas_fermi_screening", "thomas_fermi_density", "dirac_alpha"]
 
 FOUR_PI = 4.0 * np.pi
 
@@ -59,6 +59,12 @@ def thomas_fermi_screening(r, Z):
     a, b, g = 0.7280642371, -0.5430794693, 0.3612163121
     zeff = Z * (1 + a * sx + b * x * np.exp(-g * sx)) ** 2 * np.exp(-2 * a * sx)
     return (Z - zeff) / r
+
+
+def thomas_fermi_density(r, Z):
+    r"""Density of the generalized Thomas–Fermi start, :math:`n = (-2V_{TF})^{3/2} / (3\pi^2)`."""
+    V = thomas_fermi_screening(r, Z) - Z / r
+    return np.maximum(-2.0 * V, 0.0) ** 1.5 / (3.0 * np.pi**2)
 
 
 @dataclasses.dataclass
@@ -188,7 +194,7 @@ class KohnSham:
             k = self.channels[o.channel].grid_index
             parts[k] = gred[oi] * occ[oi] if parts[k] is None else parts[k] + gred[oi] * occ[oi]
         VH, charge, xH = self.poisson.solve(parts)
-        exc, vxc = lda(n, relativistic=xrel, c=self.c)
+        exc, vxc = lda_kernel(n, xrel, self.c)
         Uout = VH + vxc
         # energies
         sum_fe = float(occ @ eps)
@@ -210,27 +216,78 @@ class KohnSham:
                     T_s=T_s, E_en=E_en, E_H=E_H, E_xc=E_xc, E=T_s + E_en + E_H + E_xc, sum_fe=sum_fe,
                     deps=deps, coefs=coefs)
 
+    # ------------------------------------------------------------ the wall at r_max
+    def truncation_error(self, step):
+        r"""Estimated error of every eigenvalue, and of the total energy, caused by the wall at :math:`r_{\max}`.
+
+        On :math:`[0, R]` with :math:`u(R) = 0` an eigenvalue moves as :math:`d\varepsilon/dR = -\frac12
+        u'(R)^2` (Hadamard's formula; :math:`u` normalized). Beyond the outermost node :math:`u'` decays
+        like :math:`e^{-\kappa R}`, :math:`\kappa = \sqrt{-2\varepsilon}`, so
+        :math:`\varepsilon(R) - \varepsilon(\infty) \approx u'(R)^2 / (4\kappa)`; the total energy
+        moves by :math:`\sum_i f_i\, d\varepsilon_i/dR` (Hellmann–Feynman: the orbitals are stationary),
+        estimated by :math:`\sum_i f_i u_i'(R)^2 / (4\kappa_i)`. Dirac uses :math:`P'(R)^2 + Q'(R)^2`
+        (the tail is nonrelativistic). An orbital with :math:`\varepsilon \ge 0` is held only by the
+        wall: its estimate is inf.
+
+        Returns ``(per_orbital, total)``.
+        """
+        disc = self.disc
+        R = float(disc.mesh[-1])
+        d2 = np.empty(len(self.orbs))
+        for i, o in enumerate(self.orbs):
+            cu, cq = step.coefs[i]
+            du = float(disc.outer_derivative(cu))
+            if cq is None:
+                d2[i] = du * du
+            else:
+                ra = R ** self.channels[o.channel].alpha
+                dq = float(disc.outer_derivative(cq))
+                d2[i] = (du * ra) ** 2 + (dq * ra) ** 2
+        bound = step.eps < 0.0
+        kappa = np.sqrt(np.where(bound, -2.0 * step.eps, 1.0))
+        est = np.where(bound, d2 / (4.0 * kappa), np.inf)
+        return est, float(self.occ @ est)
+
+    def unresolved(self, step):
+        """Per orbital, :meth:`Discretization.unresolved` of its radial function (Dirac: the worse of p and q,
+        both relative to the larger of the two, so that the tiny q of a large c is not judged on its noise)."""
+        out = np.empty(len(self.orbs))
+        for i in range(len(self.orbs)):
+            cu, cq = step.coefs[i]
+            if cq is None:
+                out[i] = self.disc.unresolved(cu)[0]
+            else:
+                scale = max(np.abs(cu).max(), np.abs(cq).max())
+                out[i] = max(self.disc.unresolved(cu, scale)[0], self.disc.unresolved(cq, scale)[0])
+        return out
+
     # --------------------------------------------------------- evaluation elsewhere
     def screening_at(self, step, points, *, relativistic_xc=None):
         """The *output* screening potential of ``step`` evaluated at arbitrary ``points`` (used to start
-        RLDA from a converged LDA potential): V_H from its finite-element coefficients, V_xc from the
-        orbitals evaluated at ``points``."""
+        RLDA from a converged LDA potential, or a larger mesh from a smaller one): V_H from its
+        finite-element coefficients, V_xc from the orbitals evaluated at ``points``. Beyond this mesh's
+        r_max there is no density: V_H = N / r and V_xc = 0."""
         disc = self.disc
+        out = np.empty(len(points))
+        inside = points <= disc.mesh[-1]
+        out[~inside] = step.charge / points[~inside]
+        pts = points[inside]
         xg, _ = gauss_lobatto(self.poisson.q + 1)
-        VH = basis_at(disc.mesh, xg, points, 0, self.poisson.nn) @ step.xH / points
-        Phi = basis_at(disc.mesh, disc.gll_x, points, disc.first, disc.nb)
-        rho = np.zeros(len(points))
+        VH = basis_at(disc.mesh, xg, pts, 0, self.poisson.nn) @ step.xH / pts
+        Phi = basis_at(disc.mesh, disc.gll_x, pts, disc.first, disc.nb)
+        rho = np.zeros(len(pts))
         for oi, o in enumerate(self.orbs):
             cu, cq = step.coefs[oi]
             v = Phi @ cu
             d = v * v
             if cq is not None:
                 w = Phi @ cq
-                d = (d + w * w) * points ** (2 * self.channels[o.channel].alpha)
+                d = (d + w * w) * pts ** (2 * self.channels[o.channel].alpha)
             rho += self.occ[oi] * d
         rel = self.relativistic if relativistic_xc is None else relativistic_xc
-        _, vxc = lda(rho / (FOUR_PI * points**2), relativistic=rel, c=self.c)
-        return VH + vxc
+        _, vxc = lda_kernel(rho / (FOUR_PI * pts**2), rel, self.c)
+        out[inside] = VH + vxc
+        return out
 
 
 @dataclasses.dataclass
@@ -270,10 +327,14 @@ class Anderson:
     the history cleared.
     """
 
-    def __init__(self, weight, alpha=0.5, history=5, restart=10.0, patience=8, min_alpha=0.05):
+    #: Steps without a 1 % improvement of the best residual before alpha is halved.
+    PATIENCE = 8
+
+    def __init__(self, weight, alpha=0.5, history=5, restart=10.0, patience=None, min_alpha=0.05):
         self.sw = np.sqrt(weight)
         self.alpha, self.history, self.restart = float(alpha), int(history), float(restart)
-        self.patience, self.min_alpha = int(patience), float(min_alpha)
+        self.patience = int(self.PATIENCE if patience is None else patience)
+        self.min_alpha = float(min_alpha)
         self.xs, self.fs = [], []
         self.best = np.inf
         self.stall = 0

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["lda", "C_NIST"]
+from .._validation import as_float_array, check_bool, check_nonnegative, check_scalar
+
+__all__ = ["lda", "lda_kernel", "C_NIST"]
 
 #: Speed of light in atomic units used by NIST's atomic reference data (CODATA 1986).
 C_NIST = 137.0359895
@@ -44,11 +46,36 @@ def lda(n, *, relativistic: bool = False, c: float = C_NIST):
 
     Points where ``n <= 1e-300`` get ``eps_xc = v_xc = 0`` (no density, no energy).
 
+    Parameters
+    ----------
+    n : array_like
+        Electron density (bohr^-3): finite and nonnegative.
+    relativistic : bool, default False
+        Apply the MacDonald–Vosko relativistic exchange correction.
+    c : float, default 137.0359895
+        Speed of light (a.u.), > 0.
+
+    Raises
+    ------
+    ValueError
+        NaN, inf or negative densities (named by index), ``c <= 0``.
+    TypeError
+        ``relativistic`` not a bool, a non-numeric ``n``.
+
     >>> e, v = lda(np.array([1.0]))
     >>> round(float(e[0]), 6), round(float(v[0]), 6)
     (-0.810151, -1.064683)
     """
-    n = np.asarray(n, dtype=np.float64)
+    func = "lda"
+    n = as_float_array(n, "n", func)
+    check_nonnegative(n, "n", func)
+    relativistic = check_bool(relativistic, "relativistic", func)
+    c = check_scalar(c, "c", func, low=0.0, low_inclusive=False)
+    return lda_kernel(n, relativistic, c)
+
+
+def lda_kernel(n: np.ndarray, relativistic: bool, c: float):
+    """:func:`lda` without the input checks (the SCF's densities are nonnegative by construction)."""
     pos = n > 1e-300
     ns = np.where(pos, n, 1.0)
     third = 1.0 / 3.0

@@ -43,6 +43,30 @@ def test_atom_bad_element(capsys):
     assert _cli.run(_parser().parse_args(["atom", "Ne", "--tol", "-1"])) == 2
 
 
+def test_atom_non_ascii_digit_is_an_input_error(capsys):
+    """`numopt atom ²` crashed in int() ('²'.isdigit() is True)."""
+    from numopt._cli import main
+
+    assert main(["atom", "²"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("numopt atom: solve_atom: `Z` must be an atomic number 1..92 or an element symbol")
+
+
+def test_atom_tol_below_the_rounding_floor_says_so():
+    """--tol 1e-30 printed 'converged' and 30 decimals after stopping at the rounding floor."""
+    stream = io.StringIO()
+    assert _cli.run(_parser().parse_args(["atom", "He", "--tol", "1e-30"]), stream=stream) == 0
+    text = stream.getvalue()
+    first = text.splitlines()[0]
+    assert "converged to the rounding floor (about 1e-10 Ha, above the tol asked)" in first
+    etot = text.splitlines()[1].split("=")[1].strip()
+    assert etot.startswith("-2.83483562") and len(etot.split(".")[1]) == 10  # 10 decimals, not 30
+    stream = io.StringIO()
+    assert _cli.run(_parser().parse_args(["atom", "He", "--tol", "1e-30", "--json"]), stream=stream) == 0
+    assert json.loads(stream.getvalue())["status"] == "ROUNDING_FLOOR"
+
+
 def test_tour_rows():
     rows = _tour.tour_rows()
     assert 1 <= len(rows) <= 3
@@ -55,3 +79,15 @@ def test_import_numopt_stays_cheap():
             "import numopt.atomic; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_precompile_runs_and_atomic_compiles_nothing(tmp_path):
+    """numopt.atomic has no Numba kernels: precompile() is cheap and a solve writes nothing to an empty
+    Numba cache (a cold first call costs no compile time)."""
+    import os
+
+    code = ("from numopt.atomic._precompile import precompile; precompile(); "
+            "from numopt.atomic import solve_atom, hydrogen_like; solve_atom(2); hydrogen_like(2, relativistic=True)")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
