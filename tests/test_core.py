@@ -276,10 +276,11 @@ def test_single_blas_thread_is_reference_counted_across_threads():
     def blas_threads():
         return [d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]
 
-    # a known original count above 1, so that "restored" and "stuck at 1" differ on every machine
+    # an original count above 1 (on the libraries that accept it: a BLAS built single-threaded, e.g. one
+    # bundled by another package, stays at 1), so that "restored" and "stuck at 1" differ on every machine
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         before = blas_threads()
-        assert before and set(before) == {2}
+        assert before and max(before) == 2
         a_in, b_in, a_go, b_go = (threading.Event() for _ in range(4))
         seen, errors = {}, []
 
