@@ -13,17 +13,25 @@ import math
 
 import numpy as np
 
-__all__ = ["pow2_scale", "max_abs"]
+__all__ = ["pow2_scale", "max_abs", "SAFE_EXPONENT"]
+
+
+#: Magnitudes in [2**-SAFE_EXPONENT, 2**SAFE_EXPONENT] are left alone: their squares, norms and products
+#: stay far from overflow and underflow, and leaving them avoids copying an ordinary matrix.
+SAFE_EXPONENT = 128
 
 
 def pow2_scale(magnitude: float) -> float:
-    """The power of two ``2**-e`` that maps ``magnitude`` into [0.5, 1) (1.0 for 0 or non-finite input).
+    """The power of two ``2**-e`` that maps ``magnitude`` into [0.5, 1), or 1.0 when no scaling is needed.
 
-    ``e`` is clipped to [-1021, 1022] so that both the factor and its inverse are normal numbers.
+    1.0 for 0, non-finite input and magnitudes within ``2**±SAFE_EXPONENT``. ``e`` is clipped to
+    [-1021, 1022] so that both the factor and its inverse are normal numbers.
     """
     if not (magnitude > 0.0 and math.isfinite(magnitude)):
         return 1.0
     _, e = math.frexp(magnitude)
+    if -SAFE_EXPONENT < e <= SAFE_EXPONENT:
+        return 1.0
     return math.ldexp(1.0, -min(max(e, -1021), 1022))
 
 
