@@ -188,8 +188,9 @@ def test_kaczmarz_kernels_match_numpy_reference(python):
     dense_kernel, csr_kernel = _kernels.kaczmarz_dense, _kernels.kaczmarz_csr
     if python:
         dense_kernel, csr_kernel = dense_kernel.py_func, csr_kernel.py_func
-    got_dense = dense_kernel(A, b, norms, rows, x.copy())
-    got_csr = csr_kernel(C.indptr, C.indices, C.data, b, norms, rows, x.copy())
+    got_dense, got_csr = x.copy(), x.copy()
+    assert dense_kernel(A, b, norms, rows, got_dense) is None  # in place; no array is boxed (Ctrl-C)
+    assert csr_kernel(C.indptr, C.indices, C.data, b, norms, rows, got_csr) is None
     scale = np.abs(expected).max()
     np.testing.assert_allclose(got_dense, expected, rtol=1e-12, atol=1e-12 * scale)
     np.testing.assert_allclose(got_csr, expected, rtol=1e-12, atol=1e-12 * scale)
@@ -211,9 +212,10 @@ def test_block_kernels_match_numpy_reference(python):
         kernels = [k.py_func for k in kernels]
     gram_dense, gram_csr, step_dense, step_csr = kernels
 
-    grams_dense = gram_dense(A, block_ptr, block_rows, gram_ptr, np.empty(gram_ptr[-1]))
+    grams_dense, grams_csr = np.empty(gram_ptr[-1]), np.empty(gram_ptr[-1])
+    gram_dense(A, block_ptr, block_rows, gram_ptr, grams_dense)
     work = np.zeros(9)
-    grams_csr = gram_csr(C.indptr, C.indices, C.data, block_ptr, block_rows, gram_ptr, np.empty(gram_ptr[-1]), work)
+    gram_csr(C.indptr, C.indices, C.data, block_ptr, block_rows, gram_ptr, grams_csr, work)
     assert not work.any()
     for j, rows in enumerate(partition):
         G = A[rows] @ A[rows].T
@@ -225,8 +227,9 @@ def test_block_kernels_match_numpy_reference(python):
     blocks = rng.integers(0, len(partition), size=60)
     expected = reference_block_kaczmarz(A, b, partition, blocks, x)
     r = np.empty(sizes.max())
-    got_dense = step_dense(A, b, block_ptr, block_rows, gram_ptr, pinv, blocks, x.copy(), r)
-    got_csr = step_csr(C.indptr, C.indices, C.data, b, block_ptr, block_rows, gram_ptr, pinv, blocks, x.copy(), r)
+    got_dense, got_csr = x.copy(), x.copy()
+    step_dense(A, b, block_ptr, block_rows, gram_ptr, pinv, blocks, got_dense, r)
+    step_csr(C.indptr, C.indices, C.data, b, block_ptr, block_rows, gram_ptr, pinv, blocks, got_csr, r)
     scale = np.abs(expected).max()
     np.testing.assert_allclose(got_dense, expected, rtol=1e-12, atol=1e-12 * scale)
     np.testing.assert_allclose(got_csr, expected, rtol=1e-12, atol=1e-12 * scale)
@@ -666,3 +669,33 @@ def test_maxiter_detail_gives_advice():
     assert res.status is Status.MAXITER and "after 30 steps" in res.detail
     assert "raise `maxiter` or loosen `tol`" in res.detail
     assert str(record[0].message).count("sketch_and_project") == 1
+
+
+@pytest.mark.parametrize("method", ["kaczmarz", "block_kaczmarz", "gaussian"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_no_python_call_inside_the_kernels(method, sparse):
+    """Issue 11: Ctrl-C in Kaczmarz surfaced as SystemError. A kernel that returns an array boxes it through
+    numba's Python-level ``_numba_unpickle``; a pending SIGINT is raised there, inside the compiled call.
+    The row-action kernels now return None, so no Python frame runs inside them (checked with a profiler:
+    deterministic, unlike sending a real signal)."""
+    import sys
+
+    A = conditioned_matrix(50, 8, seed=3)
+    A = sp.csr_array(A) if sparse else A
+    b = A @ np.ones(8)
+    kwargs = dict(method=method, block_size=1 if method == "kaczmarz" else 5, rng=0, maxiter=40, check_every=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sketch_and_project(A, b, **kwargs)  # compile outside the profiled run
+        calls = set()
+
+        def profiler(frame, event, arg):
+            if event == "call":
+                calls.add(frame.f_code.co_name)
+
+        sys.setprofile(profiler)
+        try:
+            sketch_and_project(A, b, **kwargs)
+        finally:
+            sys.setprofile(None)
+    assert "advance" in calls and "_numba_unpickle" not in calls
