@@ -24,7 +24,11 @@ __all__ = ["ConvergenceWarning", "Result", "Status", "set_num_threads", "__versi
 
 
 def set_num_threads(n: int) -> None:
-    """Number of threads for numopt's parallel Numba kernels (imports numba on first use)."""
+    """Number of threads for numopt's parallel Numba kernels (imports numba on first use).
+
+    ``n`` is an integer in ``[1, numba.config.NUMBA_NUM_THREADS]``; anything else raises TypeError
+    (not an integer: 1.5, "2", True) or ValueError (out of range), naming ``n``.
+    """
     from ._numba import set_num_threads as _set
 
     _set(n)

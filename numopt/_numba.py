@@ -154,8 +154,15 @@ def jit(func=None, *, parallel: bool = False, fastmath=FASTMATH, cache: bool | N
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads used by numopt's parallel kernels (``numba.set_num_threads``)."""
-    numba.set_num_threads(int(n))
+    """Set the number of threads used by numopt's parallel kernels (``numba.set_num_threads``).
+
+    ``n`` must be an integer in ``[1, numba.config.NUMBA_NUM_THREADS]`` (TypeError for a non-integer such
+    as 1.5, "2" or True; ValueError out of range).
+    """
+    from ._validation import check_int
+
+    n = check_int(n, "n", "set_num_threads", low=1, high=numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(n)
 
 
 def get_num_threads() -> int:

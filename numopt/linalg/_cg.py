@@ -9,6 +9,7 @@ import numpy as np
 
 from .._result import IterationPrinter, Result, Status, call_callback, finish
 from . import _kernels
+from ._scale import max_abs, pow2_scale
 from .._validation import as_float_array, as_operator, check_callable, check_int, check_scalar, fail
 
 __all__ = ["cg", "cg_core", "CGResult", "as_matvec"]
@@ -35,10 +36,16 @@ class CGResult(Result):
 def as_matvec(A, name: str, func: str, n: int):
     """Return ``v -> A v`` for an ndarray, a sparse matrix, a LinearOperator or a callable on (n,) vectors.
 
-    Sparse matrices use numopt's CSR kernel. The operator must be n x n.
+    Sparse matrices use numopt's CSR kernel. The operator must be n x n and real: a complex
+    LinearOperator, or a callable or operator whose product is complex, raises TypeError (it used to be
+    truncated to its real part).
     """
     if callable(A) and not hasattr(A, "shape"):
-        return lambda v: np.asarray(A(v), dtype=np.float64).reshape(n)
+        return _real_product(A, name, func, n)
+    from scipy.sparse.linalg import LinearOperator
+
+    if isinstance(A, LinearOperator) and np.dtype(A.dtype).kind not in "iuf":
+        raise fail(func, name, "be a real operator", f"a LinearOperator of dtype {np.dtype(A.dtype)}", error=TypeError)
     A, kind = as_operator(A, name, func, square=True)
     if A.shape[0] != n:
         raise fail(func, name, f"have shape ({n}, {n}) to match `b` of length {n}", f"shape {tuple(A.shape)}")
@@ -48,14 +55,36 @@ def as_matvec(A, name: str, func: str, n: int):
         from ._sparse import csr_matvec
 
         return lambda v: csr_matvec(A, v)
-    return lambda v: np.asarray(A.matvec(v), dtype=np.float64).reshape(n)
+    return _real_product(A.matvec, name, func, n)
+
+
+def _real_product(apply, name: str, func: str, n: int):
+    """Wrap a user product so that a complex or misshapen result is refused, never silently cast."""
+
+    def product(v):
+        y = np.asarray(apply(v))
+        if y.dtype.kind not in "iuf":
+            raise fail(func, name, "map real vectors to real vectors", f"a product of dtype {y.dtype}",
+                       error=TypeError)
+        if y.size != n:
+            raise fail(func, name, f"map an ({n},) vector to an ({n},) vector", f"a product of shape {y.shape}")
+        return np.asarray(y, dtype=np.float64).reshape(n)
+
+    return product
+
+
+def _is_vector(value) -> bool:
+    try:
+        return np.ndim(value) == 1
+    except ValueError:  # a ragged nested list: let as_operator name the problem
+        return False
 
 
 def _preconditioner(M, func: str, n: int):
     if M is None:
         return None
-    if isinstance(M, np.ndarray) and M.ndim == 1:
-        diag = as_float_array(M, "M", func, ndim=1)
+    if isinstance(M, (list, tuple, np.ndarray)) and _is_vector(M):
+        diag = as_float_array(M, "M", func, ndim=1)  # an array-like of numbers is the diagonal of M
         if diag.shape[0] != n:
             raise fail(func, "M", f"have length {n} when given as a diagonal", f"length {diag.shape[0]}")
         return lambda r: diag * r
@@ -138,6 +167,14 @@ def cg(A, b, *, x0=None, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
     return finish(result, func)
 
 
+def _detail(status: Status, nit: int, residual: float, threshold: float) -> str:
+    """What a MAXITER run saw and what to try next (the Status text no longer advises)."""
+    if status is not Status.MAXITER:
+        return ""
+    return (f"||b - A x|| = {residual:.3g} after {nit} iterations, above the target {threshold:.3g}; raise `maxiter`, "
+            "loosen `rtol`/`atol` or use (or improve) a preconditioner `M`.")
+
+
 def cg_core(matvec, b, *, x0=None, rtol=1e-5, atol=0.0, maxiter=None, precond=None, callback=None,
             verbose=False) -> CGResult:
     """The CG iteration on clean input (no validation, no warning): for numopt's own solvers.
@@ -146,6 +183,15 @@ def cg_core(matvec, b, *, x0=None, rtol=1e-5, atol=0.0, maxiter=None, precond=No
     """
     n = b.shape[0]
     maxiter = 10 * max(n, 1) if maxiter is None else maxiter
+    # Solve for x' = scale * x with b' = scale * b, |b'| in [0.5, 1): exact, and it keeps ||b|| and every
+    # inner product representable for data of any magnitude (||b|| overflowed for entries ~1e155).
+    scale = pow2_scale(max_abs(b))
+    unscale = 1.0 / scale
+    if scale != 1.0:
+        b = b * scale
+        atol = atol * scale
+        if x0 is not None:
+            x0 = np.asarray(x0, dtype=np.float64) * scale
     b_norm = float(np.linalg.norm(b))
     if b_norm == 0.0:
         return CGResult(x=np.zeros(n), status=Status.ZERO_RHS, nit=0, residual_norm=0.0, residual_history=np.zeros(1))
@@ -161,6 +207,8 @@ def cg_core(matvec, b, *, x0=None, rtol=1e-5, atol=0.0, maxiter=None, precond=No
     r_norm = float(np.linalg.norm(r))
     history = [r_norm]
     status = Status.SUCCESS if r_norm <= threshold else Status.MAXITER
+    if not math.isfinite(r_norm):
+        status = Status.NONFINITE
     z = precond(r) if precond is not None else r
     rz = float(r @ z)
     p = np.array(z, dtype=np.float64)
@@ -182,13 +230,13 @@ def cg_core(matvec, b, *, x0=None, rtol=1e-5, atol=0.0, maxiter=None, precond=No
         nit += 1
         history.append(r_norm)
         if printer is not None:
-            printer.row(nit, r_norm)
+            printer.row(nit, r_norm * unscale)
         if r_norm <= threshold:
             status = Status.SUCCESS
             break
         if callback is not None:
-            current = CGResult(x=x.copy(), status=Status.MAXITER, nit=nit, residual_norm=r_norm,
-                               residual_history=np.asarray(history))
+            current = CGResult(x=x * unscale, status=Status.MAXITER, nit=nit, residual_norm=r_norm * unscale,
+                               residual_history=np.asarray(history) * unscale)
             if call_callback(callback, current):
                 status = Status.CALLBACK
                 break
@@ -197,4 +245,11 @@ def cg_core(matvec, b, *, x0=None, rtol=1e-5, atol=0.0, maxiter=None, precond=No
         beta = rz_new / rz
         rz = rz_new
         _kernels.cg_direction(p, z, beta)
-    return CGResult(x=x, status=status, nit=nit, residual_norm=history[-1], residual_history=np.asarray(history))
+    if scale != 1.0:
+        with np.errstate(over="ignore"):
+            x = x * unscale
+        if status.success and not np.isfinite(x).all():
+            status = Status.NONFINITE  # the solution itself is beyond the float64 range
+    history = np.asarray(history) * unscale
+    return CGResult(x=x, status=status, nit=nit, residual_norm=float(history[-1]), residual_history=history,
+                    detail=_detail(status, nit, float(history[-1]), threshold * unscale))

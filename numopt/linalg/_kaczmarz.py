@@ -24,6 +24,7 @@ from .._validation import (
     fail,
 )
 from . import _kernels
+from ._scale import max_abs, pow2_scale
 
 __all__ = ["sketch_and_project", "kaczmarz_contraction_rate", "SketchProjectResult"]
 
@@ -78,11 +79,26 @@ def _row_norms_sq(A, kind: str) -> np.ndarray:
     return np.bincount(rows, weights=A.data * A.data, minlength=A.shape[0])
 
 
-def _check_row_norms(norms: np.ndarray, func: str) -> None:
+def _zero_rows(A, kind: str) -> np.ndarray:
+    """Boolean mask of the rows of ``A`` whose entries are all zero."""
+    if kind == "dense":
+        return ~A.any(axis=1)
+    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    return np.bincount(rows[A.data != 0], minlength=A.shape[0]) == 0
+
+
+def _check_row_norms(norms: np.ndarray, func: str, zero_rows: np.ndarray | None = None) -> None:
     if not np.isfinite(norms).all():
         i = int(np.flatnonzero(~np.isfinite(norms))[0])
         raise fail(func, "A", "have rows whose squared norms are finite (rescale `A` and `b`)",
                    f"||A[{i}]||^2 = {norms[i]}")
+    if zero_rows is not None:
+        lost = np.flatnonzero((norms == 0) & ~zero_rows)
+        if lost.size:
+            i = int(lost[0])
+            raise fail(func, "A", "have rows whose squared norms are representable relative to its largest entry "
+                       "(rescale the rows of `A` and `b` to comparable magnitudes)",
+                       f"||A[{i}]||^2 underflowing to 0 while row {i} is not zero")
 
 
 def _check_method(method, sampling, block_size, m: int, func: str):
@@ -393,13 +409,36 @@ def sketch_and_project(
     rng = check_rng(rng, func)
     callback = check_callable(callback, "callback", func)
 
+    # Work on A' = a A and b' = c b with powers of two a, c that bring the largest entries into [0.5, 1):
+    # exact, and the squared row norms and residuals stay representable for data of any magnitude
+    # (1e-170 * A underflowed every row norm to 0; 1e160 * A overflowed them). x = x' a / c.
+    a_factor = pow2_scale(max_abs(A.data if kind == "sparse" else A))
+    b_factor = pow2_scale(max_abs(b))
+    if a_factor != 1.0:
+        if kind == "sparse":
+            A = A.copy()
+            A.data *= a_factor
+        else:
+            A = A * a_factor
+    if b_factor != 1.0:
+        b = b * b_factor
+    if x0 is not None and a_factor != b_factor:
+        with np.errstate(over="ignore", under="ignore"):
+            x0 = x0 * b_factor / a_factor  # an overflow here ends the run as NONFINITE below
+
+    def unscale_x(x):
+        with np.errstate(over="ignore"):
+            return x * a_factor / b_factor
+
+    r_unscale = 1.0 / b_factor
+
     norms = _row_norms_sq(A, kind)
-    _check_row_norms(norms, func)
+    _check_row_norms(norms, func, _zero_rows(A, kind))
     bad = np.flatnonzero((norms == 0) & (b != 0))
     if bad.size:
         i = int(bad[0])
         raise fail(func, "b", "be zero where the row of `A` is zero (otherwise A x = b has no solution)",
-                   f"b[{i}] = {float(b[i])!r} with A[{i}] = 0")
+                   f"b[{i}] = {float(b[i]) / b_factor!r} with A[{i}] = 0")
 
     b_norm = float(np.linalg.norm(b))
     if b_norm == 0.0 and x0 is None:
@@ -415,7 +454,7 @@ def sketch_and_project(
     history = [res]
     nit = 0
     if printer is not None:
-        printer.row(nit, res, res / scale if scale > 0 else 0.0)
+        printer.row(nit, res * r_unscale, res / scale if scale > 0 else 0.0)
     status = None
     if not math.isfinite(res):
         status = Status.NONFINITE
@@ -436,13 +475,13 @@ def sketch_and_project(
             status = Status.NONFINITE
             break
         if printer is not None:
-            printer.row(nit, res, res / scale)
+            printer.row(nit, res * r_unscale, res / scale)
         converged = res <= threshold
         stop = False
         if callback is not None:
-            current = SketchProjectResult(x=x.copy(), status=Status.SUCCESS if converged else Status.MAXITER,
-                                          nit=nit, residual_norm=res, residual_history=np.asarray(history),
-                                          partition=partition)
+            current = SketchProjectResult(x=unscale_x(x), status=Status.SUCCESS if converged else Status.MAXITER,
+                                          nit=nit, residual_norm=res * r_unscale,
+                                          residual_history=np.asarray(history) * r_unscale, partition=partition)
             stop = call_callback(callback, current)
         if converged:
             status = Status.SUCCESS
@@ -455,9 +494,26 @@ def sketch_and_project(
                 status = Status.INCONSISTENT if res > math.sqrt(_EPS) * scale else Status.STAGNATION
             if status is None and nit >= maxiter:
                 status = Status.MAXITER
-    result = SketchProjectResult(x=x, status=status, nit=nit, residual_norm=history[-1],
-                                 residual_history=np.asarray(history), partition=partition)
+    x = unscale_x(x)
+    if status.success and not np.isfinite(x).all():
+        status = Status.NONFINITE  # the solution itself is beyond the float64 range
+    detail = _detail(status, nit, epoch, history[-1] / scale if scale > 0 else 0.0, tol, patience)
+    result = SketchProjectResult(x=x, status=status, nit=nit, residual_norm=history[-1] * r_unscale,
+                                 residual_history=np.asarray(history) * r_unscale, partition=partition, detail=detail)
     return finish(result, func)
+
+
+def _detail(status: Status, nit: int, epoch: int, relative: float, tol: float, patience) -> str:
+    """What the run saw and what to try next, for the statuses whose catalogue text carries no advice."""
+    seen = f"||b - A x|| / ||b|| = {relative:.3g} after {nit} steps ({nit / epoch:.4g} epochs; `tol` = {tol:g})"
+    if status is Status.MAXITER:
+        return (f"{seen[0].upper()}{seen[1:]}; raise `maxiter` or loosen `tol`; for strongly correlated rows try "
+                "method='block_kaczmarz'.")
+    if status is Status.STAGNATION:
+        return f"{seen[0].upper()}{seen[1:]}, no 1 % drop in {patience} epochs; pass patience=None to keep going."
+    if status is Status.INCONSISTENT:
+        return f"{seen[0].upper()}{seen[1:]}, no 1 % drop in {patience} epochs."
+    return ""
 
 
 # --------------------------------------------------------------------------------------------------

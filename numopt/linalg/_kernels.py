@@ -4,6 +4,12 @@ Kernels assume clean input (validated by the public functions): C-contiguous flo
 int32 or int64 index arrays as scipy stores them, preallocated outputs. Sparse loops run over
 unsigned (uint64) indices: Numba inserts a negative-index wraparound test for signed indices that
 blocks vectorisation (measured 2-4x on this machine class).
+
+Kernels that update arrays in place return None (or a float), never an array: boxing a returned array
+calls back into Python (numba's ``_numba_unpickle``), where a pending Ctrl-C is raised inside the
+compiled call and surfaces as ``SystemError: ... returned a result with an exception set`` instead of
+KeyboardInterrupt (issue 11). The CSR products still return ``out`` because numopt.ot and
+numopt.completion use the value.
 """
 
 from __future__ import annotations
@@ -194,7 +200,7 @@ def sketch_scatter_dense(rows, signs, A, out):
             w = signs[j, t]
             for c in range(d):
                 o[c] += w * a[c]
-    return out
+    return None  # no array to box: see the module docstring (Ctrl-C)
 
 
 @jit
@@ -212,7 +218,7 @@ def sketch_scatter_csr(rows, signs, indptr, indices, data, out):
             v = data[k]
             for t in range(zeta):
                 out[np.uint64(rows[j, t]), c] += signs[j, t] * v
-    return out
+    return None  # no array to box: see the module docstring (Ctrl-C)
 
 
 @jit
@@ -268,7 +274,7 @@ def fwht_inplace(x):
                 v = b[c]
                 a[c] = u + v
                 b[c] = u - v
-    return x
+    return None  # no array to box: see the module docstring (Ctrl-C)
 
 
 @jit
@@ -287,7 +293,7 @@ def scale_transpose_serial(A, weights, start, out):
             row = out[c]
             for i in range(i0, i1):
                 row[i] = weights[i] * A[i, col]
-    return out
+    return None  # no array to box: see the module docstring (Ctrl-C)
 
 
 @jit(parallel=True)
@@ -303,7 +309,7 @@ def scale_transpose_parallel(A, weights, start, out):
             row = out[c]
             for i in range(i0, i1):
                 row[i] = weights[i] * A[i, col]
-    return out
+    return None  # no array to box: see the module docstring (Ctrl-C)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -327,7 +333,7 @@ def kaczmarz_dense(A, b, row_norms_sq, rows, x):
         step = (b[i] - acc) / row_norms_sq[i]
         for j in range(n):
             x[j] += step * A[i, j]
-    return x
+    return None  # no array to box: see the module docstring (Ctrl-C)
 
 
 @jit
@@ -337,7 +343,7 @@ def kaczmarz_csr(indptr, indices, data, b, row_norms_sq, rows, x):
         i = rows[t]
         step = (b[i] - csr_row_dot(indptr, indices, data, x, i)) / row_norms_sq[i]
         csr_row_axpy(indptr, indices, data, step, i, x)
-    return x
+    return None  # no array to box: see the module docstring (Ctrl-C)
 
 
 @jit
@@ -357,7 +363,7 @@ def block_gram_dense(A, block_ptr, block_rows, gram_ptr, out):
                     acc += A[i, j] * A[l, j]
                 out[g0 + p * size + q] = acc
                 out[g0 + q * size + p] = acc
-    return out
+    return None  # no array to box: see the module docstring (Ctrl-C)
 
 
 @jit
@@ -380,7 +386,7 @@ def block_gram_csr(indptr, indices, data, block_ptr, block_rows, gram_ptr, out, 
                 out[g0 + q * size + p] = acc
             for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
                 work[np.uint64(indices[k])] = 0.0
-    return out
+    return None  # no array to box: see the module docstring (Ctrl-C)
 
 
 @jit
@@ -405,7 +411,7 @@ def block_kaczmarz_dense(A, b, block_ptr, block_rows, gram_ptr, gram_pinv, block
             i = block_rows[start + p]
             for j in range(n):
                 x[j] += y * A[i, j]
-    return x
+    return None  # no array to box: see the module docstring (Ctrl-C)
 
 
 @jit
@@ -429,4 +435,4 @@ def block_kaczmarz_csr(indptr, indices, data, b, block_ptr, block_rows, gram_ptr
             i = block_rows[start + p]
             for k in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
                 x[np.uint64(indices[k])] += y * data[k]
-    return x
+    return None  # no array to box: see the module docstring (Ctrl-C)

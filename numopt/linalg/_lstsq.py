@@ -11,6 +11,7 @@ import scipy.linalg
 from .._result import Result, Status, finish
 from .._validation import as_float_array, as_operator, check_callable, check_choice, check_int, check_scalar, fail
 from ._cg import cg_core
+from ._scale import max_abs, pow2_scale
 
 __all__ = ["lstsq_sketched", "LstsqResult"]
 
@@ -193,13 +194,43 @@ def lstsq_sketched(
     b = as_float_array(b, "b", func, ndim=1)
     if b.shape[0] != m:
         raise fail(func, "b", f"have length {m} to match `A` of shape {A.shape}", f"length {b.shape[0]}")
-    from ._sketch import _SKETCHES, make_sketch
+    from ._sketch import _SKETCHES
 
     check_choice(sketch, "sketch", func, _SKETCHES)
     s = min(8 * n, m) if sketch_size is None else check_int(sketch_size, "sketch_size", func, low=n)
     tol = check_scalar(tol, "tol", func, low=0.0, high=1.0, high_inclusive=False)
     maxiter = 200 if maxiter is None else check_int(maxiter, "maxiter", func, low=0)
     check_callable(callback, "callback", func)
+    # Solve min ||A' x' - b'|| for A' = a A, b' = c b with powers of two a, c that bring the largest
+    # entries into [0.5, 1): exact, and it keeps A^T b and every norm representable (data * 1e-170 gave
+    # ZERO_RHS with x = 0, data * 1e160 NONFINITE). Then x = x' a / c and ||b - A x|| = ||b' - A' x'|| / c.
+    a_scale = pow2_scale(max_abs(A.data if kind == "sparse" else A))
+    b_scale = pow2_scale(max_abs(b))
+    if a_scale != 1.0:
+        if kind == "sparse":
+            A = A.copy()
+            A.data *= a_scale
+        else:
+            A = A * a_scale
+    if b_scale != 1.0:
+        b = b * b_scale
+    result = _solve(A, kind, b, sketch, s, tol, maxiter, rng, callback, verbose)
+    if a_scale != 1.0 or b_scale != 1.0:
+        with np.errstate(over="ignore"):
+            result.x = result.x * a_scale / b_scale
+            result.residual_norm = result.residual_norm / b_scale
+        if result.success and not np.isfinite(result.x).all():
+            result = dataclasses.replace(result, status=Status.NONFINITE,
+                                         detail="The solution is beyond the float64 range.")
+    return finish(result, func)
+
+
+def _solve(A, kind: str, b: np.ndarray, sketch: str, s: int, tol: float, maxiter: int, rng, callback,
+           verbose: bool) -> LstsqResult:
+    """Sketch, factor and refine on validated (and rescaled) data; see :func:`lstsq_sketched`."""
+    from ._sketch import make_sketch
+
+    m, n = A.shape
 
     # One Householder QR of [SA | Sb] without forming Q: R_aug = [[R, Q^T S b], [0, *]].
     if s >= m:
@@ -213,7 +244,8 @@ def lstsq_sketched(
     sketched_rhs = R_aug[:n, n]
     diag = np.abs(np.diag(R))
     if not diag.min() > n * np.finfo(float).eps * diag.max():
-        return finish(LstsqResult(x=np.zeros(n), status=Status.RANK_DEFICIENT, sketch_size=s), func)
+        return LstsqResult(x=np.zeros(n), status=Status.RANK_DEFICIENT, sketch_size=s,
+                           detail=f"min |R_ii| / max |R_ii| = {diag.min() / diag.max():.3g} in the sketched QR.")
 
     def solve_R(v):
         return scipy.linalg.solve_triangular(R, v, check_finite=False)
@@ -269,6 +301,9 @@ def lstsq_sketched(
         x = x + solve_R(inner.x)
     if status is not Status.SUCCESS and status is not Status.ROUNDING_FLOOR:
         r_norm_sq = product(x, b)[1]  # the loop's last residual belongs to an earlier x
-    result = LstsqResult(x=x, status=status, nit=nit, residual_norm=math.sqrt(r_norm_sq),
-                         normal_residual=history[-1], residual_history=np.asarray(history), sketch_size=s)
-    return finish(result, func)
+    detail = ""
+    if status is Status.MAXITER:
+        detail = (f"The relative normal residual is {history[-1]:.3g} after {nit} CG iterations; raise `maxiter`, "
+                  "loosen `tol` or enlarge `sketch_size` (a better preconditioner).")
+    return LstsqResult(x=x, status=status, nit=nit, residual_norm=math.sqrt(r_norm_sq), normal_residual=history[-1],
+                       residual_history=np.asarray(history), sketch_size=s, detail=detail)

@@ -357,13 +357,15 @@ class _HashingSketch(Sketch):
         from . import _kernels
 
         out = np.empty((self.sketch_size, A.shape[1]), dtype=np.float64)
-        return _kernels.sketch_scatter_dense(self._rows, self._signs, A, out)
+        _kernels.sketch_scatter_dense(self._rows, self._signs, A, out)
+        return out
 
     def _apply_sparse(self, A):
         from . import _kernels
 
         out = np.empty((self.sketch_size, A.shape[1]), dtype=np.float64)
-        return _kernels.sketch_scatter_csr(self._rows, self._signs, A.indptr, A.indices, A.data, out)
+        _kernels.sketch_scatter_csr(self._rows, self._signs, A.indptr, A.indices, A.data, out)
+        return out
 
     def _rapply(self, Y):
         # (S^T Y)[j] = sum_t signs[j, t] * Y[rows[j, t]]: a gather, one nonzero per column at a time.

@@ -21,7 +21,7 @@ def csr_matvec(A, x, out=None, *, transpose: bool = False):
         Converted to CSR float64 once if it is in another format (no densification).
     x : array_like, shape (n,) (or (m,) with ``transpose``)
     out : ndarray, optional
-        Preallocated float64 output of the right length.
+        Preallocated float64 output of the right length; it must not overlap ``x`` (ValueError).
     transpose : bool, default False
         Compute :math:`A^\top x` (a serial scatter over the rows of ``A``).
 
@@ -56,9 +56,23 @@ def csr_matvec(A, x, out=None, *, transpose: bool = False):
         out = np.empty(n_out, dtype=np.float64)
     elif not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == (n_out,) and out.flags.c_contiguous):
         raise fail(func, "out", f"be a C-contiguous float64 array of shape ({n_out},)", repr(getattr(out, "shape", out)))
+    elif np.shares_memory(out, x):
+        # the kernels write out[i] while still reading x: an aliased product is silently wrong
+        raise fail(func, "out", "not overlap `x` (the product reads `x` while it writes `out`)",
+                   "an array sharing memory with `x`")
     from . import _kernels
 
     if transpose:
-        return _kernels.csr_rmatvec_serial(A.indptr, A.indices, A.data, x, out)
-    kernel = _kernels.csr_matvec_parallel if A.nnz >= PARALLEL_NNZ else _kernels.csr_matvec_serial
-    return kernel(A.indptr, A.indices, A.data, x, out)
+        kernel = _kernels.csr_rmatvec_serial
+    else:
+        kernel = _kernels.csr_matvec_parallel if A.nnz >= PARALLEL_NNZ else _kernels.csr_matvec_serial
+    try:
+        kernel(A.indptr, A.indices, A.data, x, out)
+    except SystemError as exc:
+        # These kernels return `out` (other families use the value); boxing it calls into Python, where a
+        # pending Ctrl-C is raised inside the compiled call and surfaces as SystemError. Deliver it as a
+        # KeyboardInterrupt (the product is discarded either way).
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise
+    return out

@@ -178,3 +178,60 @@ def test_update_kernels_match_numpy():
 
 def test_numopt_linalg_is_lazy_attribute():
     assert numopt.linalg.cg is cg
+
+
+@pytest.mark.parametrize("power", [-300, -200, -170, 155, 160, 200, 300])
+def test_scale_invariance_of_b_and_A(power):
+    """Issue 11: b with entries ~1e155 overflowed ||b|| and returned x = 0 with success=True."""
+    A = poisson1d(30)
+    b = np.random.default_rng(0).standard_normal(30)
+    ref = cg(A, b, rtol=1e-10)
+    scaled_b = cg(A, b * 10.0**power, rtol=1e-10)
+    assert scaled_b.success and scaled_b.nit == ref.nit
+    np.testing.assert_allclose(scaled_b.x, ref.x * 10.0**power, rtol=1e-12)
+    if power > -290:  # below, the true residual norm (~1e-311) is subnormal
+        assert 0 < scaled_b.residual_norm <= 1e-10 * np.linalg.norm(b) * 10.0**power
+    # scaling A by 2^k (exact) scales x by 2^-k; with b scaled too, x is unchanged
+    k = int(round(power * np.log2(10)))
+    both = cg(A * 2.0**k, b * 2.0**k, rtol=1e-10)
+    assert both.success
+    np.testing.assert_allclose(both.x, ref.x, rtol=1e-12)
+
+
+def test_overflowing_solution_is_not_a_success():
+    with pytest.warns(ConvergenceWarning, match="NaN or inf"):
+        res = cg(np.diag([1e-300, 1.0]), np.array([1e300, 1.0]), rtol=1e-8)
+    assert not res.success and res.status is Status.NONFINITE
+
+
+def test_complex_operator_is_refused():
+    """Issue 11: a complex LinearOperator (or a callable returning complex) was silently cast to real."""
+    C = spla.aslinearoperator(np.diag([1.0 + 1.0j, 2.0]))
+    with pytest.raises(TypeError, match=r"cg: `A` must be a real operator; got a LinearOperator of dtype complex128"):
+        cg(C, np.ones(2))
+    with pytest.raises(TypeError, match=r"cg: `A` must map real vectors to real vectors; got a product of dtype complex"):
+        cg(lambda v: v * (1.0 + 1.0j), np.ones(2))
+    with pytest.raises(TypeError, match=r"cg: `M` must map real vectors to real vectors"):
+        cg(np.eye(2), np.ones(2), M=lambda v: v + 0j)
+    with pytest.raises(ValueError, match=r"cg: `A` must map an \(2,\) vector to an \(2,\) vector"):
+        cg(lambda v: np.ones(3), np.ones(2))
+
+
+def test_list_is_a_diagonal_preconditioner():
+    A = np.diag([1.0, 10.0, 100.0])
+    res = cg(A, np.ones(3), M=[1.0, 0.1, 0.01], rtol=1e-12)
+    assert res.success and res.nit == 1
+    np.testing.assert_allclose(res.x, [1.0, 0.1, 0.01], rtol=1e-12)
+    dense = cg(A, np.ones(3), M=[[1.0, 0, 0], [0, 0.1, 0], [0, 0, 0.01]], rtol=1e-12)  # a nested list: a matrix
+    assert dense.nit == 1
+    with pytest.raises(ValueError, match=r"`M` must have length 3 when given as a diagonal"):
+        cg(A, np.ones(3), M=[1.0, 2.0])
+
+
+def test_maxiter_detail_gives_cg_advice():
+    with pytest.warns(ConvergenceWarning) as record:
+        res = cg(poisson1d(100), np.ones(100), rtol=1e-12, maxiter=3)
+    assert res.message.startswith(Status.MAXITER.value)
+    assert "raise `maxiter`, loosen `rtol`/`atol` or use (or improve) a preconditioner `M`" in res.detail
+    assert "after 3 iterations" in res.detail
+    assert str(record[0].message).count("cg:") == 1

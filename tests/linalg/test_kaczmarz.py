@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.sparse.linalg import aslinearoperator
 
@@ -188,8 +188,9 @@ def test_kaczmarz_kernels_match_numpy_reference(python):
     dense_kernel, csr_kernel = _kernels.kaczmarz_dense, _kernels.kaczmarz_csr
     if python:
         dense_kernel, csr_kernel = dense_kernel.py_func, csr_kernel.py_func
-    got_dense = dense_kernel(A, b, norms, rows, x.copy())
-    got_csr = csr_kernel(C.indptr, C.indices, C.data, b, norms, rows, x.copy())
+    got_dense, got_csr = x.copy(), x.copy()
+    assert dense_kernel(A, b, norms, rows, got_dense) is None  # in place; no array is boxed (Ctrl-C)
+    assert csr_kernel(C.indptr, C.indices, C.data, b, norms, rows, got_csr) is None
     scale = np.abs(expected).max()
     np.testing.assert_allclose(got_dense, expected, rtol=1e-12, atol=1e-12 * scale)
     np.testing.assert_allclose(got_csr, expected, rtol=1e-12, atol=1e-12 * scale)
@@ -211,9 +212,10 @@ def test_block_kernels_match_numpy_reference(python):
         kernels = [k.py_func for k in kernels]
     gram_dense, gram_csr, step_dense, step_csr = kernels
 
-    grams_dense = gram_dense(A, block_ptr, block_rows, gram_ptr, np.empty(gram_ptr[-1]))
+    grams_dense, grams_csr = np.empty(gram_ptr[-1]), np.empty(gram_ptr[-1])
+    gram_dense(A, block_ptr, block_rows, gram_ptr, grams_dense)
     work = np.zeros(9)
-    grams_csr = gram_csr(C.indptr, C.indices, C.data, block_ptr, block_rows, gram_ptr, np.empty(gram_ptr[-1]), work)
+    gram_csr(C.indptr, C.indices, C.data, block_ptr, block_rows, gram_ptr, grams_csr, work)
     assert not work.any()
     for j, rows in enumerate(partition):
         G = A[rows] @ A[rows].T
@@ -225,8 +227,9 @@ def test_block_kernels_match_numpy_reference(python):
     blocks = rng.integers(0, len(partition), size=60)
     expected = reference_block_kaczmarz(A, b, partition, blocks, x)
     r = np.empty(sizes.max())
-    got_dense = step_dense(A, b, block_ptr, block_rows, gram_ptr, pinv, blocks, x.copy(), r)
-    got_csr = step_csr(C.indptr, C.indices, C.data, b, block_ptr, block_rows, gram_ptr, pinv, blocks, x.copy(), r)
+    got_dense, got_csr = x.copy(), x.copy()
+    step_dense(A, b, block_ptr, block_rows, gram_ptr, pinv, blocks, got_dense, r)
+    step_csr(C.indptr, C.indices, C.data, b, block_ptr, block_rows, gram_ptr, pinv, blocks, got_csr, r)
     scale = np.abs(expected).max()
     np.testing.assert_allclose(got_dense, expected, rtol=1e-12, atol=1e-12 * scale)
     np.testing.assert_allclose(got_csr, expected, rtol=1e-12, atol=1e-12 * scale)
@@ -563,7 +566,8 @@ B5 = np.ones(5)
         ((np.ones((0, 3)), np.ones(0)), {}, ValueError, r"`A` must have at least one row and one column"),
         ((A5, B5), {"x0": np.ones(4)}, ValueError, r"`x0` must have length 3"),
         ((np.vstack([A5[:4], np.full(3, 1e200)]), B5), {}, ValueError,
-         r"`A` must have rows whose squared norms are finite .*got \|\|A\[4\]\|\|\^2 = inf"),
+         r"`A` must have rows whose squared norms are representable relative to its largest entry .*"
+         r"got \|\|A\[0\]\|\|\^2 underflowing to 0 while row 0 is not zero"),
         ((A5, B5), {"tol": 0.0}, ValueError, r"`tol` must be > 0; got 0.0"),
         ((A5, B5), {"tol": -1e-3}, ValueError, r"`tol` must be > 0"),
         ((A5, B5), {"tol": "1e-8"}, TypeError, r"`tol` must be a real number"),
@@ -617,3 +621,81 @@ def test_rate_bad_input(kwargs, error, match):
     A = kwargs.pop("A", A5)
     with pytest.raises(error, match=match):
         kaczmarz_contraction_rate(A, **kwargs)
+
+
+@settings(max_examples=20)
+@example(power_A=-160, power_b=-160, method="kaczmarz", sparse=False).via("issue 11: underflowed row norms")
+@example(power_A=200, power_b=200, method="gaussian", sparse=False).via("issue 11: overflowed row norms")
+@example(power_A=-200, power_b=200, method="kaczmarz", sparse=True).via("x beyond float64")
+@given(power_A=st.integers(-200, 200), power_b=st.integers(-200, 200),
+       method=st.sampled_from(["kaczmarz", "block_kaczmarz", "gaussian"]), sparse=st.booleans())
+def test_scale_invariance(power_A, power_b, method, sparse):
+    """Issue 11: at 1e-160 .. 1e-200 every row norm underflowed (and `b` was blamed for zero rows); at
+    1e160 .. 1e200 they overflowed. A * 10^p, b * 10^q gives x * 10^(q - p), or an honest failure."""
+    A = conditioned_matrix(40, 6, cond=3.0, seed=1)
+    x_star = np.linspace(-1.0, 2.0, 6)
+    b = A @ x_star
+    A_s = A * 10.0**power_A
+    A_s = sp.csr_array(A_s) if sparse else A_s
+    d = power_b - power_A
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = sketch_and_project(A_s, b * 10.0**power_b, method=method, block_size=1 if method == "kaczmarz" else 4,
+                                 tol=1e-10, rng=0)
+    if -290 <= d <= 305:
+        assert res.success, res.message
+        np.testing.assert_allclose(res.x, x_star * 10.0**d, rtol=1e-7)
+        assert res.residual_norm <= 1e-10 * np.linalg.norm(b) * 10.0**power_b * (1 + 1e-12)
+    elif d > 310:
+        assert not res.success and res.status is Status.NONFINITE
+    elif res.success:
+        assert np.isfinite(res.x).all() and (d > 0 or np.all(np.abs(res.x) <= 1e-280))
+
+
+def test_underflowed_row_norm_is_not_blamed_on_b():
+    """A row 1e-170 times smaller than the rest is not a zero row: name `A`, not `b`."""
+    A = np.array([[1.0, 0.0], [0.0, 1.0], [1e-170, 1e-170]])
+    with pytest.raises(ValueError, match=r"sketch_and_project: `A` must have rows whose squared norms are representable"):
+        sketch_and_project(A, np.array([1.0, 1.0, 2e-170]))
+    # a genuinely zero row with b != 0 still names `b`
+    with pytest.raises(ValueError, match=r"`b` must be zero where the row of `A` is zero .*; got b\[2\] = 1e-170 with A\[2\] = 0"):
+        sketch_and_project(np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), np.array([1.0, 1.0, 1e-170]))
+
+
+def test_maxiter_detail_gives_advice():
+    A = conditioned_matrix(60, 10, cond=100.0, seed=2)
+    with pytest.warns(ConvergenceWarning, match=r"sketch_and_project: Stopped at `maxiter`") as record:
+        res = sketch_and_project(A, A @ np.ones(10), maxiter=30, rng=0)
+    assert res.status is Status.MAXITER and "after 30 steps" in res.detail
+    assert "raise `maxiter` or loosen `tol`" in res.detail
+    assert str(record[0].message).count("sketch_and_project") == 1
+
+
+@pytest.mark.parametrize("method", ["kaczmarz", "block_kaczmarz", "gaussian"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_no_python_call_inside_the_kernels(method, sparse):
+    """Issue 11: Ctrl-C in Kaczmarz surfaced as SystemError. A kernel that returns an array boxes it through
+    numba's Python-level ``_numba_unpickle``; a pending SIGINT is raised there, inside the compiled call.
+    The row-action kernels now return None, so no Python frame runs inside them (checked with a profiler:
+    deterministic, unlike sending a real signal)."""
+    import sys
+
+    A = conditioned_matrix(50, 8, seed=3)
+    A = sp.csr_array(A) if sparse else A
+    b = A @ np.ones(8)
+    kwargs = dict(method=method, block_size=1 if method == "kaczmarz" else 5, rng=0, maxiter=40, check_every=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sketch_and_project(A, b, **kwargs)  # compile outside the profiled run
+        calls = set()
+
+        def profiler(frame, event, arg):
+            if event == "call":
+                calls.add(frame.f_code.co_name)
+
+        sys.setprofile(profiler)
+        try:
+            sketch_and_project(A, b, **kwargs)
+        finally:
+            sys.setprofile(None)
+    assert "advance" in calls and "_numba_unpickle" not in calls

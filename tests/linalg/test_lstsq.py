@@ -1,8 +1,10 @@
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from numopt import ConvergenceWarning, Status
@@ -200,3 +202,47 @@ def test_ill_conditioned_lstsq_refuses_bad_sizes():
         ill_conditioned_lstsq(5, 5)
     with pytest.raises(ValueError, match=r"^ill_conditioned_lstsq: `cond` must be"):
         ill_conditioned_lstsq(10, 2, cond=0.5)
+
+
+@settings(max_examples=25)
+@example(power_A=-200, power_b=200, sparse=False).via("overflowing x")
+@example(power_A=200, power_b=-200, sparse=True).via("underflowing x")
+@example(power_A=-170, power_b=-170, sparse=False).via("issue 11: ZERO_RHS")
+@example(power_A=160, power_b=160, sparse=True).via("issue 11: NONFINITE")
+@given(power_A=st.integers(-200, 200), power_b=st.integers(-200, 200), sparse=st.booleans())
+def test_scale_invariance(power_A, power_b, sparse):
+    """Issue 11: data * 1e-170 gave ZERO_RHS (x = 0, success=True) and data * 1e160 NONFINITE. Scaling A by
+    10^p and b by 10^q scales x by 10^(q - p), or the run says honestly that it cannot."""
+    A, b, x_star = problem(300, 8, 3, 1e-3, 0)
+    A_s = A * 10.0**power_A
+    b_s = b * 10.0**power_b
+    if sparse:
+        A_s = sp.csr_array(A_s)
+    d = power_b - power_A
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = lstsq_sketched(A_s, b_s, rng=0)
+    if -290 <= d <= 305:
+        assert res.success, res.message
+        np.testing.assert_allclose(res.x, x_star * 10.0**d, rtol=1e-8)
+    elif d > 310:  # |x| ~ 10^d overflows: never a success
+        assert not res.success and res.status is Status.NONFINITE
+    elif res.success:  # the border of the range: a success must be finite, and tiny when x underflows
+        assert np.isfinite(res.x).all() and (d > 0 or np.all(np.abs(res.x) <= 1e-280))
+
+
+@pytest.mark.parametrize("power", [-170, -250, 160, 250])
+def test_uniform_scaling_keeps_the_answer(power):
+    A, b, x_star = problem(400, 10, 4, 1e-2, 3)
+    res = lstsq_sketched(A * 10.0**power, b * 10.0**power, rng=1)
+    assert res.success and res.status is not Status.ZERO_RHS
+    np.testing.assert_allclose(res.x, x_star, rtol=1e-9)
+    np.testing.assert_allclose(res.residual_norm, np.linalg.norm(b - A @ x_star) * 10.0**power, rtol=1e-6)
+
+
+def test_maxiter_detail_gives_advice():
+    A, b, _ = problem(2000, 50, 6, 1e-1, 4)
+    with pytest.warns(ConvergenceWarning, match=r"lstsq_sketched: Stopped at `maxiter`"):
+        res = lstsq_sketched(A, b, maxiter=2, rng=0)
+    assert "raise `maxiter`, loosen `tol` or enlarge `sketch_size`" in res.detail
+    assert res.message.startswith(Status.MAXITER.value) and "lstsq_sketched" not in res.message

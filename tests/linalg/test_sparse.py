@@ -93,3 +93,33 @@ def test_csr_weighted_gram_matches_numpy(seed):
     _kernels.csr_weighted_gram(Y.indptr, Y.indices, Y.data, w, out2)
     np.testing.assert_allclose(out2, out, rtol=1e-13, atol=1e-13)
     np.testing.assert_array_equal(out, out.T)
+
+
+def test_out_overlapping_x_is_refused():
+    """Issue 11: csr_matvec(A, x, out=x) read x while overwriting it and returned a wrong product."""
+    A = sp.csr_array(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    x = np.array([1.0, 1.0])
+    with pytest.raises(ValueError, match=r"csr_matvec: `out` must not overlap `x`"):
+        csr_matvec(A, x, out=x)
+    buf = np.arange(4.0)
+    with pytest.raises(ValueError, match=r"`out` must not overlap `x`"):
+        csr_matvec(A, buf[:2], out=buf[1:3])
+    out = np.empty(2)
+    assert csr_matvec(A, x, out=out) is out
+    np.testing.assert_array_equal(out, [3.0, 7.0])
+
+
+def test_ctrl_c_in_a_product_is_a_keyboard_interrupt(monkeypatch):
+    """A Ctrl-C landing while a kernel boxes its result surfaced as SystemError (issue 11); simulate it."""
+    from numopt.linalg import _kernels
+
+    def interrupted(*args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("CPUDispatcher(...) returned a result with an exception set") from exc
+
+    monkeypatch.setattr(_kernels, "csr_matvec_serial", interrupted)
+    A = sp.csr_array(np.eye(3))
+    with pytest.raises(KeyboardInterrupt):
+        csr_matvec(A, np.ones(3))
