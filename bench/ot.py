@@ -17,6 +17,8 @@ Cases (POT runs in the same process; skipped cleanly when POT is absent)
 * ``sinkhorn iteration``: time per Sinkhorn sweep, numopt ``sinkhorn_log`` against POT ``sinkhorn_log``
   and numopt ``sinkhorn_knopp`` (scaling domain) against POT's plain ``sinkhorn``.
 * ``memory``: n = 10000 clouds at reg 1e-3 (M is 8e8 bytes), peak traced memory of one SNS solve.
+* ``first call (cold cache)``: the tour's OT entry, a default ``sinkhorn`` call and ``precompile()`` in
+  a fresh process with an empty Numba cache, then again with the cache filled (wall and CPU seconds).
 Each row notes iterations (Sinkhorn / Newton / CG), nonzeros kept per row, the time per phase
 (``history["time"]`` summed over Sinkhorn sweeps and Newton steps), the number of epsilon-scaling
 stages, the final L1 error and the peak memory (``peak_memory``, tracemalloc, one extra untimed call).
@@ -329,6 +331,59 @@ def case_iteration(repeat: int, quick: bool) -> list[Row]:
                 f"{sweeps * 10} sweeps incl. kernel and plan; numopt absorbs and never overflows, POT plain can")]
 
 
+_COLD_SCRIPT = r"""
+import json, sys, time
+w0, c0 = time.perf_counter(), time.process_time()
+import numpy as np
+what = sys.argv[1]
+if what == "tour":
+    from numopt._tour import TOURS
+    TOURS["ot"]()
+elif what == "call":
+    from numopt.ot import sinkhorn
+    sinkhorn(None, None, np.random.default_rng(0).uniform(size=(300, 200)), 1e-2)
+else:
+    from numopt.ot._precompile import precompile
+    precompile()
+print(json.dumps([time.perf_counter() - w0, time.process_time() - c0]))
+"""
+
+
+def _cold_warm(what: str) -> tuple[float, float, float, float]:
+    """(wall, CPU) seconds of ``what`` in a fresh process with an empty Numba cache, then again with
+    the cache that run filled."""
+    import json
+    import os
+    import pathlib
+    import subprocess
+    import sys
+    import tempfile
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, NUMOPT_NUMBA_CACHE="1")
+        out = []
+        for _ in range(2):
+            proc = subprocess.run([sys.executable, "-c", _COLD_SCRIPT, what], cwd=root, env=env, capture_output=True,
+                                  text=True, check=True)
+            out.extend(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return tuple(out)
+
+
+def case_compile(repeat: int, quick: bool) -> list[Row]:
+    """First call in a fresh process: empty Numba cache (cold) against the cache it filled (warm), for
+    the tour's OT entry, a default ``sinkhorn`` call on 300 x 200 and ``precompile()`` (every kernel,
+    serial and parallel). CPU seconds are those of the process (on a busy machine wall time is not)."""
+    rows = []
+    for what, size in (("tour", "numopt tour ot"), ("call", "sinkhorn 300x200 reg 1e-2"),
+                       ("precompile", "precompile(): all kernels")):
+        wall_c, cpu_c, wall_w, cpu_w = _cold_warm(what)
+        rows.append(Row("first call (cold cache)", size, wall_c, "warm cache", wall_w,
+                        f"CPU {cpu_c:.2f} s cold, {cpu_w:.2f} s warm", "",
+                        f"compiling ~ {cpu_c - cpu_w:.2f} s CPU; ratio = warm / cold"))
+    return rows
+
+
 def _quiet(fn):
     import warnings
 
@@ -339,8 +394,8 @@ def _quiet(fn):
         return fn()
 
 
-CASES = [case_lap, case_cloud, case_cloud_large_reg, case_cloud_4000, case_w1, case_digits, case_sparsity,
-         case_iteration, case_memory]
+CASES = [case_compile, case_lap, case_cloud, case_cloud_large_reg, case_cloud_4000, case_w1, case_digits,
+         case_sparsity, case_iteration, case_memory]
 
 
 def run(repeat: int = 5, quick: bool = False) -> list[Row]:

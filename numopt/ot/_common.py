@@ -472,6 +472,20 @@ def fast_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, scaling: Scaling):
     return None, False
 
 
+def value_histogram(K, u, v, buffers: dict):
+    """(mass, count) per value bin of the entries of P = diag(u) K diag(v) (see
+    :func:`_kernels.scaled_histogram`); ``buffers`` keeps the kernel's scratch arrays between calls."""
+    chunks, bins, m = _kernels.HIST_CHUNKS, _kernels.N_VALUE_BINS, K.shape[1]
+    if "chunk_mass" not in buffers:
+        buffers["chunk_mass"] = np.empty((chunks, bins))
+        buffers["chunk_count"] = np.empty((chunks, bins), dtype=np.int64)
+    if buffers.get("pbuf") is None or buffers["pbuf"].shape[1] != m:
+        buffers["pbuf"], buffers["bbuf"] = np.empty((chunks, m)), np.empty((chunks, m), dtype=np.int64)
+    _kernels.sized(_kernels.scaled_histogram, K.size)(K, u, v, buffers["chunk_mass"], buffers["chunk_count"],
+                                                      buffers["pbuf"], buffers["bbuf"])
+    return buffers["chunk_mass"].sum(0), buffers["chunk_count"].sum(0)
+
+
 def scaled_selection(K, u, v, rule: str, level: float, buffers: dict):
     """CSR arrays (indptr, indices, data) of the entries of P = diag(u) K diag(v) kept by ``rule``.
 
@@ -481,9 +495,7 @@ def scaled_selection(K, u, v, rule: str, level: float, buffers: dict):
     parallel); zeros are never kept. ``buffers`` keeps the arrays between calls (pass {} for fresh ones).
     """
     n, m = K.shape
-    mass = buffers.setdefault("mass", np.empty(_kernels.N_VALUE_BINS))
-    count = buffers.setdefault("count", np.empty(_kernels.N_VALUE_BINS, dtype=np.int64))
-    _kernels.sized(_kernels.scaled_histogram, K.size)(K, u, v, mass, count)
+    mass, count = value_histogram(K, u, v, buffers)
     if rule == "mass":
         cum = np.cumsum(mass)
         cut = int(np.searchsorted(cum, level * cum[-1], side="right"))

@@ -313,45 +313,39 @@ def _value_bin(x):
     return _float64_bits_as_int64(x) >> _VALUE_SHIFT
 
 
-#: Row chunks of the parallel histogram (each with its own bins, summed at the end).
-_HIST_CHUNKS = 8
+#: Row chunks of the parallel histogram (each with its own bins, summed by the caller).
+HIST_CHUNKS = 8
 
 
 @jit(parallel=True)
-def scaled_histogram(K, u, v, mass, count):
-    """mass[b] = sum and count[b] = number of the entries of P = diag(u) K diag(v) in value bin b.
-
-    Rows in parallel chunks; each row's products and bins are computed into buffers (vectorised), then
-    scattered into the chunk's own bins.
+def scaled_histogram(K, u, v, chunk_mass, chunk_count, pbuf, bbuf):
+    """chunk_mass[k, b] = sum and chunk_count[k, b] = number of the entries of P = diag(u) K diag(v)
+    in value bin b among the rows of chunk k (HIST_CHUNKS chunks of consecutive rows, in parallel); the
+    caller sums over k. Each row's products and bins go to the chunk's scratch rows ``pbuf[k]``,
+    ``bbuf[k]`` (shape (HIST_CHUNKS, m); vectorised), then are scattered into the chunk's bins. All
+    arrays come from the caller (no allocation here: zeroing 1 MB of fresh bins per call cost more
+    than the pass on small plans, and allocating inside the parallel loop doubled the compile time).
     """
     n, m = K.shape
-    nb = mass.shape[0]
-    chunk_mass = np.zeros((_HIST_CHUNKS, nb))
-    chunk_count = np.zeros((_HIST_CHUNKS, nb), dtype=np.int64)
-    size = (n + _HIST_CHUNKS - 1) // _HIST_CHUNKS
-    for k in prange(_HIST_CHUNKS):
-        pbuf = np.empty(m)
-        bbuf = np.empty(m, dtype=np.int64)
+    size = (n + HIST_CHUNKS - 1) // HIST_CHUNKS
+    for k in prange(HIST_CHUNKS):
         cm = chunk_mass[k]
         cc = chunk_count[k]
+        pb = pbuf[k]
+        bb = bbuf[k]
+        cm[:] = 0.0
+        cc[:] = 0
         for i in range(k * size, min(n, (k + 1) * size)):
             krow = K[i]
             ui = u[i]
             for j in range(m):
                 x = ui * krow[j] * v[j]
-                pbuf[j] = x
-                bbuf[j] = _value_bin(x)
+                pb[j] = x
+                bb[j] = _value_bin(x)
             for j in range(m):
-                b = bbuf[j]
-                cm[b] += pbuf[j]
+                b = bb[j]
+                cm[b] += pb[j]
                 cc[b] += 1
-    for b in range(nb):
-        mass[b] = 0.0
-        count[b] = 0
-    for k in range(_HIST_CHUNKS):
-        for b in range(nb):
-            mass[b] += chunk_mass[k, b]
-            count[b] += chunk_count[k, b]
 
 
 @jit(parallel=True)

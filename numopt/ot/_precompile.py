@@ -31,12 +31,14 @@ def precompile() -> None:
     # scaling domain: kernel, plan, sums, value histogram and selection, parallel and serial twins
     work = np.empty((n, m))
     u, v = np.ones(n), np.ones(m)
-    mass, count = np.empty(K.N_VALUE_BINS), np.empty(K.N_VALUE_BINS, dtype=np.int64)
+    chunk_mass = np.empty((K.HIST_CHUNKS, K.N_VALUE_BINS))
+    chunk_count = np.empty((K.HIST_CHUNKS, K.N_VALUE_BINS), dtype=np.int64)
+    pbuf, bbuf = np.empty((K.HIST_CHUNKS, m)), np.empty((K.HIST_CHUNKS, m), dtype=np.int64)
     indptr = np.empty(n + 1, dtype=np.int64)
     indices, data = np.empty(n * m, dtype=np.int32), np.empty(n * m)
     for entries in (K.PARALLEL_ENTRIES, 1):
         K.sized(K.kernel_into, entries)(M, np.zeros(n), np.zeros(m), 1.0, work)
-        K.sized(K.scaled_histogram, entries)(work, u, v, mass, count)
+        K.sized(K.scaled_histogram, entries)(work, u, v, chunk_mass, chunk_count, pbuf, bbuf)
         K.sized(K.scaled_select, entries)(work, u, v, 1, indptr, indices, data)
         K.plan_sums(work, M, np.empty(n), np.empty(m))
         K.sized(K.scale_rows_cols, entries)(work, u, v)

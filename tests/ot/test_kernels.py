@@ -6,6 +6,7 @@ import scipy.sparse as sp
 from scipy.special import logsumexp
 
 from numopt.ot import _kernels as K
+from numopt.ot._common import value_histogram
 
 
 def _exp(x):
@@ -103,8 +104,7 @@ def test_value_histogram_and_selection():
     # bins: top 13 bits of the float64 (exponent and 2 mantissa bits), monotone in the value
     bins = (P.view(np.int64) >> 50).astype(int)
     assert (np.diff(bins.ravel()[np.argsort(P.ravel())]) >= 0).all()
-    mass, count = np.empty(K.N_VALUE_BINS), np.empty(K.N_VALUE_BINS, dtype=np.int64)
-    K.scaled_histogram(Kmat, u, v, mass, count)
+    mass, count = value_histogram(Kmat, u, v, {})
     np.testing.assert_array_equal(count, np.bincount(bins.ravel(), minlength=K.N_VALUE_BINS))
     np.testing.assert_allclose(mass, np.bincount(bins.ravel(), P.ravel(), minlength=K.N_VALUE_BINS), rtol=1e-13,
                                atol=1e-300)
@@ -162,8 +162,11 @@ def test_serial_twins_match_the_parallel_kernels():
     for variant in ("", "_serial"):
         Kx = np.empty((n, m))
         getattr(K, "kernel_into" + variant)(M, f, g, 0.05, Kx)
-        mass, count = np.empty(K.N_VALUE_BINS), np.empty(K.N_VALUE_BINS, dtype=np.int64)
-        getattr(K, "scaled_histogram" + variant)(Kx, u, v, mass, count)
+        mass = np.empty((K.HIST_CHUNKS, K.N_VALUE_BINS))
+        count = np.empty((K.HIST_CHUNKS, K.N_VALUE_BINS), dtype=np.int64)
+        scratch = np.empty((K.HIST_CHUNKS, m)), np.empty((K.HIST_CHUNKS, m), dtype=np.int64)
+        getattr(K, "scaled_histogram" + variant)(Kx, u, v, mass, count, *scratch)
+        mass, count = mass.sum(0), count.sum(0)
         cut = int(np.flatnonzero(count)[len(np.flatnonzero(count)) // 2])
         nnz = int(count[cut:].sum())
         ip, ix, d = np.empty(n + 1, dtype=np.int64), np.empty(nnz, dtype=np.int32), np.empty(nnz)
