@@ -727,7 +727,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                 status = Status.NONFINITE
                 message = "The Hessian of the Lagrangian is not finite at the current iterate."
                 break
-        # ---- the rounding floor of the KKT residual -------------------------------------------------
+        # ---- stalled: the last _STALL_WINDOW iterations gained less than _STALL_DECREASE ----------------
         stalled = len(kkts) > _STALL_WINDOW and \
             min(kkts[-_STALL_WINDOW:]) > (1.0 - _STALL_DECREASE) * min(kkts[:-_STALL_WINDOW])
         # ---- divergence: |x| beyond 1e20 |x0| or f below -1e20 |f0| (IPOPT's diverging_iterates_tol), or |x| grew
@@ -741,6 +741,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                        f"is {abs_kkts[-1]:.3g}: f looks unbounded below on the constraint set. Add constraints "
                        "(or bounds written as constraints) that keep x bounded, or check the sign of f.")
             break
+        # ---- the rounding floor of the KKT residual --------------------------------------------------
         if stalled or kkt <= _FLOOR_TOL_FACTOR * tol:
             kfloor = _kkt_floor(KKTSystem(H, G), g, x, lam)
             if _at_floor(kkt, tol, kfloor):
