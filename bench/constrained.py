@@ -9,13 +9,13 @@ Cases (peers run in the same process, on the same oracles)
   singular minimisers HS26/HS49/HS50 count as ordinary outer iterations; the evaluation totals are printed
   too). IPOPT (cyipopt) is reported when it is importable.
 * ``logistic a9a-shape``: constrained logistic regression (mean logistic loss, 10 Gaussian linear equalities
-  and ||w||^2 = 1) on synthetic data of LIBSVM a9a's shape (32561 x 123, binary sparse features); targets:
-  KKT <= 1e-8 in <= 15 outer iterations and >= 4x faster than trust-constr. numopt starts at the paper's
-  (w0, lambda0) = (1, 1); a second row starts from numopt's default lambda0 = 0 (which stalled before the
-  scale-free Hessian modification and step-length safeguard). Both solvers get the same oracles, whose
-  Hessian X' diag(d) X is summed over the sparse rows by a Numba kernel (about 10x faster than scipy's
-  sparse-sparse product). The Hessians dominate both runs (numopt 9, trust-constr 12 at about 3 ms each),
-  so the ratio is bounded by the evaluation counts: about 1.2x measured, far from the 4x target.
+  and ||w||^2 = 1) on synthetic data of LIBSVM a9a's shape (32561 x 123, binary sparse features); targets
+  (restated in issue 11): KKT <= 1e-8 in <= 15 outer iterations and no slower than trust-constr, from the
+  paper's (w0, lambda0) = (1, 1) and from numopt's default lambda0 = 0. Both solvers get the same oracles,
+  whose Hessian X' diag(d) X is summed over the sparse rows by a Numba kernel (about 10x faster than scipy's
+  sparse-sparse product). The evaluations dominate both runs (numopt 9 Hessians, trust-constr 12), so the
+  ratio follows the evaluation counts; from lambda0 = 0 the step-length safeguard sizes its shift from the
+  merit's growth (one round per iteration, nfev 19; it was 37 with five halving rounds, 0.6x trust-constr).
 * ``semilinear control``: -Δ_h y + y^3 - u = f on the N x N grid, manufactured solution, N = 32, 64, 128, 224
   (n = 2N^2); numopt ``sketch="auto"`` (Schur-CG with the Pearson–Wathen preconditioner) to
   KKT <= 1e-9 ||c(x0)||; targets at N = 224: ||x - x*||_inf <= 1e-6, >= 6x faster than trust-constr, peak
@@ -156,7 +156,8 @@ def case_logistic(repeat: int, quick: bool) -> list[Row]:
                         f"KKT {r.kkt_residual:.1e} vs {kt:.1e}", mib(peak),
                         f"numopt {r.nit} outer its, nfev/nhev {r.nfev}/{r.nhev} ({r.sketch}; target <= 15: "
                         f"{'met' if met_it else 'MISSED'}), tc {rt.nit} its, nfev/nhev {rt.nfev}/{rt.nhev}; "
-                        f"|w - w_tc|_inf {gap:.1e}; speed target >= 4x: {'met' if tt / tn >= 4 else 'MISSED'}"))
+                        f"|w - w_tc|_inf {gap:.1e}; target no slower than trust-constr: "
+                        f"{'met' if tt / tn >= 1 else 'MISSED'}"))
     return rows
 
 

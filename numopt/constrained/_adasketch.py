@@ -269,6 +269,11 @@ def _aitken_step(pure, z):
     return 1.0 / (1.0 - r2)
 
 
+#: The power-law estimate of the acceptable step replaces the refused step length in the shift only when it is
+#: this many times below ``shift_below`` (far beyond what another halving round would find).
+_EST_BELOW = 0.125
+
+
 def _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext, max_backtracks, floor):
     """Armijo backtracking on the merit: the extrapolated step ``alpha_ext`` first (when given), then
     alpha = 1, 1/2, ... at most ``max_backtracks`` times, stopping before alpha would drop below ``floor``.
@@ -282,6 +287,7 @@ def _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext, max_backtracks, flo
         if t is not None and math.isfinite(t[-1]) and t[-1] <= phi0 + beta * alpha_ext * dmerit:
             return True, True, False, alpha_ext, t
     alpha, t = 1.0, None
+    excess = None  # phi(2 alpha) - phi0 - 2 alpha dmerit of the previous refused trial
     for _ in range(max_backtracks):
         t = evaluate_at(alpha)
         phit = t[-1] if t is not None else math.inf
@@ -292,10 +298,28 @@ def _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext, max_backtracks, flo
         if math.isfinite(phit) and -beta * alpha * dmerit <= 64 * _EPS * (abs(phi0) + 1.0):
             if math.hypot(np.linalg.norm(t[6]), np.linalg.norm(t[3])) < kkt:
                 return True, False, False, alpha, t
-        if alpha * 0.5 < floor:
-            return False, False, True, alpha, t
+        now = phit - phi0 - alpha * dmerit if math.isfinite(phit) else None
+        est = _acceptable_step(excess, now, alpha, dmerit, beta) if floor > 0 else None
+        if alpha * 0.5 < floor or (est is not None and est < _EST_BELOW * floor):
+            # at the floor: report the step length the merit would accept (the power-law fit of the last two
+            # refusals) when it is shorter than the last refused one, so one shift round shortens enough
+            return False, False, True, alpha if est is None or est >= _EST_BELOW * floor else est, t
+        excess = now
         alpha *= 0.5
     return False, False, False, alpha, t
+
+
+def _acceptable_step(excess2, excess1, alpha, dmerit, beta):
+    """The step length the Armijo test would accept, from the nonlinear parts e = phi(a) - phi0 - a dmerit of two
+    refused trials at 2 alpha and alpha: with e(a) = A a^p (p = log2(e(2 alpha)/e(alpha)) in (1, 8]), Armijo
+    holds for A a^(p-1) <= (1 - beta)|dmerit|. None when the fit does not apply."""
+    if excess2 is None or excess1 is None or not (excess1 > 0 and excess2 > excess1) or not dmerit < 0:
+        return None
+    p = min(math.log2(excess2 / excess1), 8.0)
+    if not p > 1.0 + 1e-3:
+        return None
+    coef = excess1 / alpha**p
+    return ((1.0 - beta) * -dmerit / coef) ** (1.0 / (p - 1.0))
 
 
 #: The objective is scaled (by a power of two) so that |sigma grad f(x0)|_inf lies in [_GRAD_LO, _GRAD_HI].
@@ -703,7 +727,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                 status = Status.NONFINITE
                 message = "The Hessian of the Lagrangian is not finite at the current iterate."
                 break
-        # ---- the rounding floor of the KKT residual -------------------------------------------------
+        # ---- stalled: the last _STALL_WINDOW iterations gained less than _STALL_DECREASE ----------------
         stalled = len(kkts) > _STALL_WINDOW and \
             min(kkts[-_STALL_WINDOW:]) > (1.0 - _STALL_DECREASE) * min(kkts[:-_STALL_WINDOW])
         # ---- divergence: |x| beyond 1e20 |x0| or f below -1e20 |f0| (IPOPT's diverging_iterates_tol), or |x| grew
@@ -717,6 +741,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                        f"is {abs_kkts[-1]:.3g}: f looks unbounded below on the constraint set. Add constraints "
                        "(or bounds written as constraints) that keep x bounded, or check the sign of f.")
             break
+        # ---- the rounding floor of the KKT residual --------------------------------------------------
         if stalled or kkt <= _FLOOR_TOL_FACTOR * tol:
             kfloor = _kkt_floor(KKTSystem(H, G), g, x, lam)
             if _at_floor(kkt, tol, kfloor):

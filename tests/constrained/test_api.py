@@ -245,3 +245,10 @@ def test_complex_oracle_values_refused(case):
 def test_flags_must_be_bool(name, value):
     with pytest.raises(TypeError, match=f"`{name}` must be True or False"):
         minimize(**_kw(**{name: value}))
+
+
+def test_precompile_runs():
+    """`numopt compile` calls this to fill the Numba cache for every path of the family (cheap once cached)."""
+    from numopt.constrained._precompile import precompile
+
+    assert precompile() is None

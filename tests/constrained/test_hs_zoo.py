@@ -38,42 +38,70 @@ def test_zoo_sketch_quick(name, sketch):
         _check(p, minimize(**p.kwargs(), sketch=sketch, rng=seed))
 
 
-#: Known failures, kept visible: on HS27 (5 of the seeds 0-7) one Newton system has cond(K) ~ 1e3-4e3, either
-#: through lambda ~ 0 (eig B = 3e-3, 4e-3, 13: reduced curvature small but far above any singularity threshold)
-#: or through the shift (1 + xi_B)||H|| I (Schur complement G B^-1 G' ~ 1/||B||); one-vector Gaussian
-#: sketch-and-project contracts by about 1 - sigma_min(K)^2/||K||_F^2 ~ 1 - 6e-7 per step, so one decade of
-#: residual takes ~4e6 steps and the 1e6-step budget is 4-30x too small. The smallest shift
-#: xi_B ||H|| - lambda_min was tried: HS27 passes 6/8 seeds instead of 3/8, but the sketches take 2x the inner
-#: steps on the other problems and the LU zoo 3 more outer iterations.
-#: On HS49 (degenerate) Kaczmarz and Gaussian do not reach even 1e-4 within their default budgets.
-_KNOWN = {("gaussian", "HS27"), ("kaczmarz", "HS49"), ("gaussian", "HS49")}
+#: Known limitations of the one-vector sketches, as the number of seeds 0-4 that pass (counted, not hidden by a
+#: non-strict xfail: a fix or a further regression changes the count and fails the test). On HS27 one Newton system
+#: has cond(K) ~ 1e3-4e3, either through lambda ~ 0 (eig B = 3e-3, 4e-3, 13: reduced curvature small but far above
+#: any singularity threshold) or through the shift (1 + xi_B)||H|| I (Schur complement G B^-1 G' ~ 1/||B||);
+#: one-vector Gaussian sketch-and-project contracts by about 1 - sigma_min(K)^2/||K||_F^2 ~ 1 - 6e-7 per step, so
+#: one decade of residual takes ~4e6 steps and the 1e6-step budget is 4-30x too small for some seeds. The smallest
+#: shift xi_B ||H|| - lambda_min was tried: HS27 passes 6/8 seeds instead of 3/8, but the sketches take 2x the
+#: inner steps on the other problems and the LU zoo 3 more outer iterations. On HS49 (degenerate) Kaczmarz and
+#: Gaussian mostly do not reach even 1e-4 within their default budgets.
+_KNOWN = {("gaussian", "HS27"): 2, ("kaczmarz", "HS49"): 1, ("gaussian", "HS49"): 0}
+SEEDS = range(5)
 
 
 def _cases(names):
     out = []
     for sketch in ("kaczmarz", "block_kaczmarz", "gaussian"):
         for name in names:
-            marks = [pytest.mark.xfail(reason="known limitation of one-vector sketches, see _KNOWN", strict=False)] \
-                if (sketch, name) in _KNOWN else []
-            out.append(pytest.param(sketch, name, marks=marks, id=f"{sketch}-{name}"))
+            expected = _KNOWN.get((sketch, name), len(SEEDS))
+            marks = [pytest.mark.xfail(reason="fails for every seed, see _KNOWN", strict=True)] if expected == 0 else []
+            out.append(pytest.param(sketch, name, expected, marks=marks, id=f"{sketch}-{name}"))
     return out
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sketch,name", _cases([n for n in HS_NAMES if n not in DEGENERATE]))
-def test_zoo_sketch_five_seeds(name, sketch):
-    p = hs_problem(name)
-    for seed in range(5):
-        _check(p, minimize(**p.kwargs(), sketch=sketch, rng=seed))
+def _passes(p, res, tol=1e-8, ftol=1e-6):
+    return bool(res.success and res.kkt_residual <= tol and abs(res.fun - p.fstar) <= ftol * (1 + abs(p.fstar))
+                and np.isfinite(res.x).all() and np.isfinite(res.multipliers).all())
+
+
+def _run_seeds(p, sketch, tol, ftol):
+    import warnings
+
+    passed = 0
+    for seed in SEEDS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a failing seed warns; the count is what is checked
+            res = minimize(**p.kwargs(), sketch=sketch, rng=seed, tol=tol)
+        passed += _passes(p, res, tol, ftol)
+    return passed
+
+
+def _assert_count(passed, expected, name, sketch):
+    """The exact count of passing seeds; for a pair that fails every seed (strict xfail) the body asserts that some
+    seed passes, so a fix shows up as an XPASS, which strict=True turns into a failure."""
+    if expected == 0:
+        assert passed > 0, (name, sketch, "no seed passes")
+    else:
+        assert passed == expected, (name, sketch, passed, expected)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sketch,name", _cases(DEGENERATE))
-def test_zoo_sketch_degenerate(name, sketch):
-    """At the paper's tolerance 1e-4 the sketches solve the degenerate problems too."""
+@pytest.mark.parametrize("sketch,name,expected", _cases([n for n in HS_NAMES if n not in DEGENERATE]))
+def test_zoo_sketch_five_seeds(name, sketch, expected):
     p = hs_problem(name)
-    for seed in range(5):
-        _check(p, minimize(**p.kwargs(), sketch=sketch, rng=seed, tol=1e-4), tol=1e-4, ftol=1e-4)
+    passed = _run_seeds(p, sketch, 1e-8, 1e-6)
+    _assert_count(passed, expected, name, sketch)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sketch,name,expected", _cases(DEGENERATE))
+def test_zoo_sketch_degenerate(name, sketch, expected):
+    """At the paper's tolerance 1e-4 the sketches solve the degenerate problems too (most seeds)."""
+    p = hs_problem(name)
+    passed = _run_seeds(p, sketch, 1e-4, 1e-4)
+    _assert_count(passed, expected, name, sketch)
 
 
 def test_degenerate_sketch_fails_cleanly():

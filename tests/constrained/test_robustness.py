@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from numopt.constrained import minimize
-from numopt.constrained._adasketch import _aitken_step
+from numopt.constrained._adasketch import _acceptable_step, _aitken_step
 from numopt.constrained._hs import HS_NAMES, hs_problem
 from numopt.constrained._problems import constrained_logistic
 
@@ -55,6 +55,8 @@ def test_lambda0_zero_mean_loss_a9a_shape():
     res = minimize(**p.kwargs(), tol=1e-8)
     assert res.success and res.kkt_residual <= 1e-8
     assert res.nit <= 15
+    # one shift round per iteration, sized by the power-law fit of the merit (was 5 + 1 + 1 rounds, nfev 37)
+    assert res.nfev <= 25 and res.history["shifts"].max() <= 2
     ref = minimize(**p.kwargs(), tol=1e-8, lambda0=np.ones(p.m))
     np.testing.assert_allclose(res.x, ref.x, atol=1e-7)
     np.testing.assert_allclose(res.multipliers, ref.multipliers, atol=1e-7)
@@ -164,3 +166,19 @@ def test_linear_objective_on_sphere_with_tiny_multiplier_kaczmarz():
                    sketch="kaczmarz", rng=8)
     assert res.success
     np.testing.assert_allclose(res.x, -c / np.linalg.norm(c), atol=1e-7)
+
+
+def test_acceptable_step_from_two_refusals():
+    """phi(a) = phi0 + a dmerit + A a^p: two refused trials at 2a and a give p and A, and the estimate is the largest
+    step the Armijo test accepts, ((1 - beta)|dmerit| / A)^(1/(p - 1)) (one shift round instead of five on the
+    logistic problem from lambda0 = 0, where the merit grows like a^4)."""
+    dmerit, beta = -4.4e4, 0.1
+    for p, A in ((4.0, 7.5e16), (2.0, 3.0e3), (3.0, 1.0)):
+        exc = lambda a: A * a**p  # noqa: E731
+        est = _acceptable_step(exc(1.0), exc(0.5), 0.5, dmerit, beta)
+        np.testing.assert_allclose(est, ((1 - beta) * -dmerit / A) ** (1 / (p - 1)), rtol=1e-12)
+        np.testing.assert_allclose(A * est ** (p - 1), (1 - beta) * -dmerit, rtol=1e-10)
+    assert _acceptable_step(None, 1.0, 0.5, dmerit, beta) is None
+    assert _acceptable_step(1.5, 1.0, 0.5, dmerit, beta) is None  # p = 0.58 <= 1: no fit
+    assert _acceptable_step(4.0, -1.0, 0.5, dmerit, beta) is None
+    assert _acceptable_step(4.0, 1.0, 0.5, 1.0, beta) is None  # not a descent direction
