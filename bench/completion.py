@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -184,7 +185,7 @@ def case_crossover(repeat: int, quick: bool, k: int = 50, ds=(250, 500, 1000, 20
     """Per-row solve time, exact vs sketched vs CG (3 steps), on rows of d observations of a rank-k factor."""
     from numopt.completion import _kernels as K
     from numopt.completion import row_costs
-    from numopt.completion._altmin import _Sketcher
+    from numopt.completion._altmin import _half, _Sketcher
     from numopt.completion._data import build
 
     rows_out = []
@@ -201,13 +202,15 @@ def case_crossover(repeat: int, quick: bool, k: int = 50, ds=(250, 500, 1000, 20
         for name, code in (("exact", K.EXACT), ("sketch", K.SKETCH), ("cg", K.CG)):
             plan = np.full(n_rows, code, dtype=np.int8)
             sk = _Sketcher("sparse_sign", 2 * k, 8, np.random.default_rng(1))
-            kind, srows, ssigns, srht_signs, sel = sk.draw(n_other, d)
             stats = np.zeros(5)
+
+            side = SimpleNamespace(ptr=obs.row_ptr, idx=obs.row_idx, val=obs.row_val, n_other=n_other, plan=plan,
+                                   any_sketch=code == K.SKETCH, any_cg=code == K.CG, dmax=d)
+            opts = {"cg_maxiter": 3, "cg_rtol": 1e-12, "sketch_size": 2 * k}
 
             def run():
                 X = X0 + 1e-3 * np.ones_like(X0)
-                K.half_step(obs.row_ptr, obs.row_idx, obs.row_val, F, X, 0.0, plan, 3, 1e-12, kind, 2 * k, srows,
-                            ssigns, srht_signs, sel, stats)
+                _half(side, F, X, 0.0, opts, sk, stats)
                 return X
 
             t, X = median_time(run, max(1, repeat))

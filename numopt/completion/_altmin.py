@@ -50,9 +50,6 @@ _CG_RTOL = 0.1
 #: AVX2; see :func:`row_costs`): the Gram matrix's unit-stride dot products (k(k+1)/2 multiply-adds per
 #: observation) run at about _GRAM_SPEED times the rate of the sketch scatter and the (P)CG passes.
 _GRAM_SPEED = 2.6
-#: Observations per half-step from which the parallel kernel is used (below, its serial twin: thread
-#: wake-ups cost more than they save, and on a loaded machine a parallel region waits for its slowest thread).
-_PARALLEL_NNZ = 50_000
 _VERBOSE_COLUMNS = ["nit", "rmse", "change", "objective", "inner", "time"]
 
 
@@ -651,6 +648,7 @@ class _Side:
         counts = np.diff(ptr)
         self.plan = _plan(counts, k, solver, opts, reg)
         self.any_sketch = bool((self.plan == _kernels.SKETCH).any())
+        self.any_cg = bool((self.plan == _kernels.CG).any())   # plans never mix CG with other solvers
         self.dmax = int(counts.max()) if counts.size else 0
 
 
@@ -661,18 +659,39 @@ def _sides(obs, k, solver, opts, reg):
     return rows, cols
 
 
-def _half(side: _Side, F, Xw, reg, opts, sketcher, stats):
+def _half(side: _Side, F, Xw, reg, opts, sketcher, stats, parallel=None):
+    """One half-step: every row of ``Xw`` (warm start on entry) re-solved against the fixed factor ``F`` by
+    the kernel of its plan, in row blocks on threads; returns the summed statistics (see
+    ``_kernels.rows_exact``)."""
+    ptr, idx, val, plan = side.ptr, side.idx, side.val, side.plan
     if side.any_sketch:
         kind, sk_rows, sk_signs, srht_signs, selected = sketcher.draw(side.n_other, side.dmax)
+        size = opts["sketch_size"]
+
+        def block(lo, hi):
+            st = np.zeros(5)
+            _kernels.rows_sketch(lo, hi, ptr, idx, val, F, Xw, reg, plan, opts["cg_maxiter"], opts["cg_rtol"], kind,
+                                 size, sk_rows, sk_signs, srht_signs, selected, st)
+            return st
+    elif side.any_cg:
+        def block(lo, hi):
+            st = np.zeros(5)
+            _kernels.rows_cg(lo, hi, ptr, idx, val, F, Xw, reg, plan, opts["cg_maxiter"], opts["cg_rtol"], st)
+            return st
     else:
-        kind, sk_rows, sk_signs, srht_signs, selected = (_kernels.SPARSE_SIGN, sketcher._empty_rows,
-                                                         sketcher._empty_signs, np.zeros(1),
-                                                         np.zeros((1, 1), dtype=np.int64))
-    stats[:] = 0.0
-    kernel = _kernels.half_step if side.val.shape[0] >= _PARALLEL_NNZ else _kernels.half_step_serial
-    kernel(side.ptr, side.idx, side.val, F, Xw, reg, side.plan, opts["cg_maxiter"], opts["cg_rtol"],
-                       kind, opts["sketch_size"], sk_rows, sk_signs, srht_signs, selected, stats)
+        def block(lo, hi):
+            st = np.zeros(5)
+            _kernels.rows_exact(lo, hi, ptr, idx, val, F, Xw, reg, plan, st)
+            return st
+    stats[:] = np.sum(map_row_blocks(block, ptr, parallel=parallel), axis=0)
     return stats.copy()
+
+
+def _observed_sq_residual(obs, U, V):
+    """sum over the observations of (value - (U V^T)_ij)^2, by row blocks."""
+    parts = map_row_blocks(lambda lo, hi: _kernels.observed_sq_residual(obs.row_ptr, obs.row_idx, obs.row_val,
+                                                                        U, V, lo, hi), obs.row_ptr)
+    return float(sum(parts))
 
 
 def _unit_exponent(vals):
@@ -761,7 +780,7 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
     else:
         solver_rows = {}
     printer = IterationPrinter(_VERBOSE_COLUMNS) if verbose else None
-    res0 = _kernels.observed_sq_residual(obs.row_ptr, obs.row_idx, obs.row_val, Uo, Vw)
+    res0 = _observed_sq_residual(obs, Uo, Vw)
     obj0 = res0 + reg * float(np.sum(Vw * Vw))
     nnz = max(obs.nnz, 1)
     hist = {"rmse": [math.sqrt(res0 / nnz)], "objective": [obj0], "objective_half": [], "change": [],
@@ -802,7 +821,7 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
         Vw = np.ascontiguousarray(Vo @ Ru.T)
         nit = it + 1
         if split:
-            res = _kernels.observed_sq_residual(obs.row_ptr, obs.row_idx, obs.row_val, Uo, Vw)
+            res = _observed_sq_residual(obs, Uo, Vw)
         else:
             res = su[0]
         obj = res + reg * xnorm2

@@ -9,7 +9,8 @@ One half-step solves, for every row ``i`` of the factor being updated, the ridge
     min_x  sum_{j in J_i} (y_ij - F_j . x)^2 + reg |x|^2
 
 where ``J_i`` are the observed columns of row ``i`` and ``F`` the fixed factor. The rows are
-independent; they are processed in chunks of :data:`CHUNK` rows, in parallel over chunks. Each row's
+independent; they are processed in blocks of rows, one serial kernel call per block, the blocks on
+threads (:mod:`numopt.completion._threads`; the kernels release the GIL). Each row's
 design ``B = F[J_i]`` is first gathered, transposed, into a contiguous ``(k, d_i)`` block ``BT`` (the
 scattered reads of ``F`` are the largest single cost at small ``k``). Every later pass then runs over
 the row's observations with unit stride: ``B v`` as ``k`` axpys of length ``d``, ``B^T r`` and the
@@ -24,15 +25,13 @@ import math
 
 import numpy as np
 
-from .._numba import jit, prange
+from .._numba import jit
 from ..linalg._kernels import fwht_inplace
 
 #: Per-row solver codes of a half-step plan.
 EMPTY, EXACT, CG, SKETCH = 0, 1, 2, 3
 #: Sketch families of the sketch solver.
 SPARSE_SIGN, SRHT = 0, 1
-#: Rows per parallel task.
-CHUNK = 64
 #: A Cholesky pivot below this fraction of the largest diagonal entry of the Gram matrix (or an R factor
 #: diagonal below this fraction of the largest) marks the row's least-squares problem as numerically
 #: singular; the row then gets the minimum-norm solution (eigendecomposition).
@@ -194,24 +193,71 @@ def _cholesky_solve(G, rhs, L, x):
     return True
 
 
+#: Cyclic Jacobi sweeps of the minimum-norm fallback (quadratic convergence: k <= 200 needs fewer than 15).
+JACOBI_SWEEPS = 50
+
+
 @jit
-def _min_norm_solve(G, rhs, x):
-    """x = G^+ rhs for a symmetric positive semidefinite G (eigenvalues below SINGULAR_RTOL * max cut)."""
-    w, Q = np.linalg.eigh(G)
+def _min_norm_solve(G, rhs, x, A, Q):
+    """x = G^+ rhs for a symmetric positive semidefinite k x k G: eigendecomposition by cyclic Jacobi
+    rotations (Golub and Van Loan, Algorithm 8.5.3; a few loops instead of LAPACK's eigh, whose binding
+    took longer to compile than the rest of the exact solver), eigenvalues below SINGULAR_RTOL times the
+    largest cut. ``A`` and ``Q`` are k x k work arrays."""
     k = G.shape[0]
+    total = 0.0
+    for a in range(k):
+        for b in range(k):
+            A[a, b] = G[a, b]
+            Q[a, b] = 1.0 if a == b else 0.0
+            total += G[a, b] * G[a, b]
+    for sweep in range(JACOBI_SWEEPS):
+        off = 0.0
+        for a in range(k):
+            for b in range(a + 1, k):
+                off += A[a, b] * A[a, b]
+        if not off > 1e-32 * total:
+            break
+        for p in range(k - 1):
+            for q in range(p + 1, k):
+                apq = A[p, q]
+                if apq == 0.0:
+                    continue
+                tau = (A[q, q] - A[p, p]) / (2.0 * apq)
+                t = 1.0 / (abs(tau) + math.sqrt(1.0 + tau * tau))   # tau ~ 1e200: t = 0, no rotation
+                if tau < 0.0:
+                    t = -t
+                c = 1.0 / math.sqrt(1.0 + t * t)
+                s = t * c
+                for r in range(k):   # A <- A J
+                    arp = A[r, p]
+                    arq = A[r, q]
+                    A[r, p] = c * arp - s * arq
+                    A[r, q] = s * arp + c * arq
+                for r in range(k):   # A <- J^T A
+                    apr = A[p, r]
+                    aqr = A[q, r]
+                    A[p, r] = c * apr - s * aqr
+                    A[q, r] = s * apr + c * aqr
+                for r in range(k):   # Q <- Q J
+                    qrp = Q[r, p]
+                    qrq = Q[r, q]
+                    Q[r, p] = c * qrp - s * qrq
+                    Q[r, q] = s * qrp + c * qrq
     wmax = 0.0
     for a in range(k):
-        wmax = max(wmax, w[a])
-    x[:] = 0.0
+        wmax = max(wmax, A[a, a])
+    for a in range(k):
+        x[a] = 0.0
     if not wmax > 0.0:
         return
     cut = SINGULAR_RTOL * wmax
     for a in range(k):
-        if w[a] > cut:
+        w = A[a, a]
+        if w > cut:
             c = 0.0
             for b in range(k):
                 c += Q[b, a] * rhs[b]
-            c /= w[a]
+            c /= w
             for b in range(k):
                 x[b] += c * Q[b, a]
 
@@ -222,7 +268,7 @@ def _exact(BT, y, d, reg, G, L, rhs, x):
     _gram(BT, y, d, reg, G, rhs)
     if _cholesky_solve(G, rhs, L, x):
         return 0
-    _min_norm_solve(G, rhs, x)
+    _min_norm_solve(G, rhs, x, L, np.empty((G.shape[0], G.shape[0])))
     return 1
 
 
@@ -467,23 +513,109 @@ def _pcgls(BT, y, d, reg, R, x, maxiter, rtol, r, rr, q, g, p, z, tvec, bty, pre
 
 
 # --------------------------------------------------------------------------------------------------
-# One half-step
+# One half-step, over a block of rows [lo, hi)
 # --------------------------------------------------------------------------------------------------
+#
+# One kernel per solver path, so that a run compiles only what its plan uses (the "cg" path never compiles
+# the Cholesky and eigen fallback, neither compiles the sketches): ``rows_exact`` (EXACT and EMPTY rows),
+# ``rows_cg`` (CG and EMPTY) and ``rows_sketch`` (SKETCH, EXACT and EMPTY: the plan of solver="auto").
+# Each is serial; numopt.completion._threads runs blocks of rows on threads (the kernels release the GIL).
+# ``stats`` (float64, length 5) receives the block's: squared residual on the observed entries after the
+# update, |X_new - X_old|_F^2, minimum-norm fallbacks, inner CG/PCG steps, |X_new|_F^2.
 
 
 @jit
-def _solve_chunk(c, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sketch_kind, sketch_size,
-                 sk_rows, sk_signs, srht_signs, srht_selected, part):
-    """Solve the rows of chunk ``c`` (see :func:`half_step`); accumulates into ``part[c]``."""
-    n_rows, k = X.shape
-    lo = c * CHUNK
-    hi = min(lo + CHUNK, n_rows)
+def _row_span(indptr, lo, hi):
+    """The longest row in [lo, hi) (at least 1): the size of the per-block buffers."""
     dmax = 1
-    any_sketch = False
     for i in range(lo, hi):
         dmax = max(dmax, indptr[i + 1] - indptr[i])
-        if plan[i] == SKETCH:
-            any_sketch = True
+    return dmax
+
+
+@jit
+def _zero_row(xi, stats):
+    """An EMPTY row: its factor row is set to zero (the change is counted)."""
+    for a in range(xi.shape[0]):
+        stats[1] += xi[a] * xi[a]
+        xi[a] = 0.0
+
+
+@jit
+def _row_done(xi, x_old, stats):
+    """Accumulate the row's change and squared norm."""
+    for a in range(xi.shape[0]):
+        e = xi[a] - x_old[a]
+        stats[1] += e * e
+        stats[4] += xi[a] * xi[a]
+
+
+@jit
+def rows_exact(lo, hi, indptr, idx, val, F, X, reg, plan, stats):
+    """Rows [lo, hi) of a half-step whose plan is EXACT or EMPTY: normal equations (Cholesky; minimum-norm
+    fallback when numerically singular)."""
+    k = X.shape[1]
+    dmax = _row_span(indptr, lo, hi)
+    BT = np.empty((k, dmax))
+    y = np.empty(dmax)
+    r = np.empty(dmax)
+    G = np.empty((k, k))
+    L = np.empty((k, k))
+    rhs = np.empty(k)
+    x_old = np.empty(k)
+    for i in range(lo, hi):
+        xi = X[i]
+        d = indptr[i + 1] - indptr[i]
+        if plan[i] == EMPTY or d == 0:
+            _zero_row(xi, stats)
+            continue
+        for a in range(k):
+            x_old[a] = xi[a]
+        _gather(indptr, idx, val, F, i, BT, y)
+        stats[2] += _exact(BT, y, d, reg, G, L, rhs, xi)
+        stats[0] += _residual(BT, y, d, xi, r)
+        _row_done(xi, x_old, stats)
+
+
+@jit
+def rows_cg(lo, hi, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, stats):
+    """Rows [lo, hi) of a half-step whose plan is CG or EMPTY: warm-started CGLS (see :func:`_pcgls`)."""
+    k = X.shape[1]
+    dmax = _row_span(indptr, lo, hi)
+    BT = np.empty((k, dmax))
+    y = np.empty(dmax)
+    r = np.empty(dmax)
+    q = np.empty(dmax)
+    R = np.empty((1, 1))
+    g = np.empty(k)
+    p = np.empty(k)
+    z = np.empty(k)
+    tvec = np.empty(k)
+    bty = np.empty(k)
+    x_old = np.empty(k)
+    for i in range(lo, hi):
+        xi = X[i]
+        d = indptr[i + 1] - indptr[i]
+        if plan[i] == EMPTY or d == 0:
+            _zero_row(xi, stats)
+            continue
+        for a in range(k):
+            x_old[a] = xi[a]
+        rr = _gather_residual(indptr, idx, val, F, i, BT, y, xi, r)
+        nsteps, rr = _pcgls(BT, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, rr, q, g, p, z, tvec, bty, False)
+        stats[3] += nsteps
+        stats[0] += rr
+        _row_done(xi, x_old, stats)
+
+
+@jit
+def rows_sketch(lo, hi, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sketch_kind, sketch_size,
+                sk_rows, sk_signs, srht_signs, srht_selected, stats):
+    """Rows [lo, hi) of a half-step whose plan is SKETCH, EXACT or EMPTY: sketch-and-precondition (QR of the
+    sketched design, then PCGLS) for SKETCH rows, the normal equations for EXACT rows and for sketched rows
+    whose sketch is rank-deficient."""
+    k = X.shape[1]
+    dmax = _row_span(indptr, lo, hi)
     BT = np.empty((k, dmax))
     y = np.empty(dmax)
     r = np.empty(dmax)
@@ -498,106 +630,43 @@ def _solve_chunk(c, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sket
     bty = np.empty(k)
     x_old = np.empty(k)
     nr = sketch_size + (k if reg > 0.0 else 0)
-    if any_sketch:
-        SB = np.empty((nr, k))
-        R = np.empty((k, k))
-        pmax = 1
-        while pmax < dmax or pmax < sketch_size:
-            pmax *= 2
-        W = np.empty((pmax if sketch_kind == SRHT else 1, k))
-    else:
-        SB = np.empty((1, k))
-        R = np.empty((1, 1))
-        W = np.empty((1, k))
-    res = 0.0
-    dsq = 0.0
-    fallbacks = 0.0
-    steps = 0.0
-    xsq = 0.0
+    SB = np.empty((nr, k))
+    R = np.empty((k, k))
+    pmax = 1
+    while pmax < dmax or pmax < sketch_size:
+        pmax *= 2
+    W = np.empty((pmax if sketch_kind == SRHT else 1, k))
     for i in range(lo, hi):
         xi = X[i]
         method = plan[i]
         d = indptr[i + 1] - indptr[i]
         if method == EMPTY or d == 0:
-            for a in range(k):
-                dsq += xi[a] * xi[a]
-                xi[a] = 0.0
+            _zero_row(xi, stats)
             continue
         for a in range(k):
             x_old[a] = xi[a]
-        if method == CG:
-            rr = _gather_residual(indptr, idx, val, F, i, BT, y, xi, r)
-            nsteps, rr = _pcgls(BT, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, rr, q, g, p, z, tvec, bty, False)
-            steps += nsteps
-            res += rr
-        else:
-            _gather(indptr, idx, val, F, i, BT, y)
-            if method == EXACT:
-                fallbacks += _exact(BT, y, d, reg, G, L, rhs, xi)
-                res += _residual(BT, y, d, xi, r)
+        _gather(indptr, idx, val, F, i, BT, y)
+        solved = False
+        if method == SKETCH:
+            if sketch_kind == SRHT:
+                _sketch_srht(indptr, idx, i, BT, d, srht_signs, srht_selected, W, SB, sketch_size)
             else:
-                if sketch_kind == SRHT:
-                    _sketch_srht(indptr, idx, i, BT, d, srht_signs, srht_selected, W, SB, sketch_size)
-                else:
-                    _sketch_sparse_sign(indptr, idx, i, BT, d, sk_rows, sk_signs, SB, sketch_size)
-                if reg > 0.0:
-                    sr = math.sqrt(reg)
-                    SB[sketch_size:, :] = 0.0
-                    for a in range(k):
-                        SB[sketch_size + a, a] = sr
-                if _householder_r(SB, nr, R):
-                    rr = _residual(BT, y, d, xi, r)
-                    nsteps, rr = _pcgls(BT, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, rr, q, g, p, z, tvec, bty, True)
-                    steps += nsteps
-                    res += rr
-                else:  # rank-deficient row (fewer than k independent observations): exact min-norm
-                    fallbacks += _exact(BT, y, d, reg, G, L, rhs, xi)
-                    res += _residual(BT, y, d, xi, r)
-        for a in range(k):
-            e = xi[a] - x_old[a]
-            dsq += e * e
-            xsq += xi[a] * xi[a]
-    part[c, 0] = res
-    part[c, 1] = dsq
-    part[c, 2] = fallbacks
-    part[c, 3] = steps
-    part[c, 4] = xsq
-
-
-@jit(parallel=True)
-def half_step(indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sketch_kind, sketch_size,
-              sk_rows, sk_signs, srht_signs, srht_selected, stats):
-    """Update every row of ``X`` (the warm start on entry) with the solver ``plan[i]``, in parallel over
-    chunks of :data:`CHUNK` rows.
-
-    ``stats`` (float64, length 5) receives: the squared residual on the observed entries after the
-    update, |X_new - X_old|_F^2, the number of minimum-norm fallbacks, the total inner CG/PCG steps
-    and |X_new|_F^2.
-    """
-    n_chunks = (X.shape[0] + CHUNK - 1) // CHUNK
-    part = np.zeros((n_chunks, 5))
-    for c in prange(n_chunks):
-        _solve_chunk(c, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sketch_kind, sketch_size,
-                     sk_rows, sk_signs, srht_signs, srht_selected, part)
-    for c in range(n_chunks):
-        for t in range(5):
-            stats[t] += part[c, t]
-
-
-@jit
-def half_step_serial(indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sketch_kind, sketch_size,
-                     sk_rows, sk_signs, srht_signs, srht_selected, stats):
-    """The serial twin of :func:`half_step` (small problems: no thread wake-ups)."""
-    n_chunks = (X.shape[0] + CHUNK - 1) // CHUNK
-    part = np.zeros((n_chunks, 5))
-    for c in range(n_chunks):
-        _solve_chunk(c, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, sketch_kind, sketch_size,
-                     sk_rows, sk_signs, srht_signs, srht_selected, part)
-    for c in range(n_chunks):
-        for t in range(5):
-            stats[t] += part[c, t]
-
-
+                _sketch_sparse_sign(indptr, idx, i, BT, d, sk_rows, sk_signs, SB, sketch_size)
+            if reg > 0.0:
+                sr = math.sqrt(reg)
+                SB[sketch_size:, :] = 0.0
+                for a in range(k):
+                    SB[sketch_size + a, a] = sr
+            if _householder_r(SB, nr, R):
+                rr = _residual(BT, y, d, xi, r)
+                nsteps, rr = _pcgls(BT, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, rr, q, g, p, z, tvec, bty, True)
+                stats[3] += nsteps
+                stats[0] += rr
+                solved = True
+        if not solved:   # an EXACT row, or a rank-deficient sketch (fewer than k independent observations)
+            stats[2] += _exact(BT, y, d, reg, G, L, rhs, xi)
+            stats[0] += _residual(BT, y, d, xi, r)
+        _row_done(xi, x_old, stats)
 
 
 @jit
@@ -617,33 +686,29 @@ def sparse_times_dense(indptr, idx, val, Y, lo, hi, out):
                 o[a] += v * Yj[a]
 
 
-@jit(parallel=True)
-def observed_sq_residual(indptr, idx, val, U, V):
-    """sum over the stored entries (i, j) of (val - U_i . V_j)^2."""
-    m, k = U.shape
-    n_chunks = (m + CHUNK - 1) // CHUNK
-    part = np.zeros(n_chunks)
-    for c in prange(n_chunks):
-        acc = 0.0
-        for i in range(c * CHUNK, min(m, (c + 1) * CHUNK)):
-            Ui = U[i]
-            for t in range(indptr[i], indptr[i + 1]):
-                Vj = V[np.uint64(idx[t])]
-                z = 0.0
-                for a in range(k):
-                    z += Ui[a] * Vj[a]
-                e = val[t] - z
-                acc += e * e
-        part[c] = acc
-    return part.sum()
+@jit
+def observed_sq_residual(indptr, idx, val, U, V, lo, hi):
+    """sum over the stored entries (i, j) of the rows i in [lo, hi) of (val - U_i . V_j)^2."""
+    k = U.shape[1]
+    acc = 0.0
+    for i in range(lo, hi):
+        Ui = U[i]
+        for t in range(indptr[i], indptr[i + 1]):
+            Vj = V[np.uint64(idx[t])]
+            z = 0.0
+            for a in range(k):
+                z += Ui[a] * Vj[a]
+            e = val[t] - z
+            acc += e * e
+    return acc
 
 
-@jit(parallel=True)
+@jit
 def predict_entries(A, B, rows, cols, out):
     """out[t] = A[rows[t]] . B[cols[t]] (A = U diag(s), B = V)."""
     n = rows.shape[0]
     k = A.shape[1]
-    for t in prange(n):
+    for t in range(n):
         Ai = A[rows[t]]
         Bj = B[cols[t]]
         z = 0.0

@@ -1,5 +1,7 @@
 """The completion kernels against plain NumPy references (per-row least squares, sketches, sorting)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -7,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numopt.completion import _kernels as K
-from numopt.completion._altmin import _Sketcher
+from numopt.completion._altmin import _half, _Sketcher
 from numopt.completion._data import build
 
 
@@ -40,16 +42,16 @@ def _reference(obs, F, reg):
 
 
 def _run(obs, F, X, reg, code, maxiter=3, rtol=0.0, sketch="sparse_sign", size=None, seed=0, parallel=True):
+    """One half-step over the rows of ``obs`` with every non-empty row planned ``code``; ``parallel`` splits the
+    rows into blocks on threads (when numopt has more than one thread), else one kernel call."""
     k = F.shape[1]
     size = size or 2 * k
     plan = np.where(np.diff(obs.row_ptr) > 0, code, K.EMPTY).astype(np.int8)
+    side = SimpleNamespace(ptr=obs.row_ptr, idx=obs.row_idx, val=obs.row_val, n_other=obs.shape[1], plan=plan,
+                           any_sketch=code == K.SKETCH, any_cg=code == K.CG, dmax=int(np.diff(obs.row_ptr).max()))
     sk = _Sketcher(sketch, size, 8, np.random.default_rng(seed))
-    kind, rows, signs, srht_signs, sel = sk.draw(obs.shape[1], int(np.diff(obs.row_ptr).max()))
-    stats = np.zeros(5)
-    kernel = K.half_step if parallel else K.half_step_serial
-    kernel(obs.row_ptr, obs.row_idx, obs.row_val, F, X, reg, plan, maxiter, rtol, kind, size, rows, signs,
-           srht_signs, sel, stats)
-    return stats
+    opts = {"cg_maxiter": maxiter, "cg_rtol": rtol, "sketch_size": size}
+    return _half(side, F, X, reg, opts, sk, np.zeros(5), parallel=parallel)
 
 
 @settings(max_examples=15)
@@ -220,7 +222,7 @@ def test_predict_and_residual_kernels_match_numpy():
     obs = build(lin // 15, lin % 15, rng.standard_normal(lin.size), (20, 15))
     rr, cc, vv = obs.coo()
     expected = np.sum((vv - (A @ B.T)[rr, cc]) ** 2)
-    np.testing.assert_allclose(K.observed_sq_residual(obs.row_ptr, obs.row_idx, obs.row_val, A, B), expected,
+    np.testing.assert_allclose(K.observed_sq_residual(obs.row_ptr, obs.row_idx, obs.row_val, A, B, 0, 20), expected,
                                rtol=1e-12)
 
 
@@ -239,3 +241,27 @@ def test_exact_half_step_on_rows_longer_than_a_gram_tile(parallel):
         X = rng.standard_normal((len(lengths), k))
         _run(obs, F, X, reg, K.EXACT, parallel=parallel)
         np.testing.assert_allclose(X, _reference(obs, F, reg), rtol=1e-9, atol=1e-10)
+
+
+def test_sparse_times_dense_matches_scipy_on_row_blocks():
+    rng = np.random.default_rng(8)
+    obs = _random_structure(rng, 70, 50, 3, 0.2)
+    Y = rng.standard_normal((50, 6))
+    A = sp.csr_array((obs.row_val, obs.row_idx, obs.row_ptr), shape=obs.shape)
+    out = np.full((70, 6), np.nan)
+    for lo, hi in [(0, 30), (30, 31), (31, 70)]:
+        K.sparse_times_dense(obs.row_ptr, obs.row_idx, obs.row_val, Y, lo, hi, out)
+    np.testing.assert_allclose(out, A @ Y, rtol=1e-12, atol=1e-12)
+
+
+def test_row_blocks_cover_the_rows_in_order_with_balanced_work():
+    from numopt.completion._threads import map_row_blocks, row_blocks
+
+    indptr = np.concatenate([[0], np.cumsum(np.r_[np.full(10, 1000), np.full(990, 1)])])
+    b = row_blocks(indptr, 4)
+    assert b[0] == 0 and b[-1] == 1000 and np.all(np.diff(b) > 0)
+    work = np.diff(indptr[b] + b)
+    assert work.max() <= 2 * work.sum() / 4 + 1000
+    seen = map_row_blocks(lambda lo, hi: (lo, hi), indptr, parallel=True)
+    assert seen[0][0] == 0 and seen[-1][1] == 1000
+    assert all(a[1] == b_[0] for a, b_ in zip(seen, seen[1:]))
