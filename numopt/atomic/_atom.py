@@ -261,7 +261,7 @@ def _check_occupations(occupations, Z, func):
     if len(set(shells)) != len(shells):
         raise fail(func, "occupations", "name each shell once", "a repeated shell")
     total = sum(f for _, _, f in items)
-    if abs(total - Z) > 1e-10 * max(1.0, Z):
+    if abs(total - Z) > 1e-10 * Z:
         raise fail(func, "occupations", f"sum to Z = {Z:g} (a neutral atom)", f"a sum of {total:.12g}")
     return sorted((n, l, f) for n, l, f in items if f > 0)
 
@@ -324,7 +324,7 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
     Parameters
     ----------
     Z : float
-        Nuclear charge, > 0 (Dirac: :math:`Z < c\sqrt3/2`).
+        Nuclear charge, 1e-6..1e6 (Dirac: :math:`Z < c\sqrt3/2`).
     n_max : int, default 7
         Highest principal quantum number, 1..50.
     relativistic : bool, default False
@@ -374,6 +374,7 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
     """
     func = "hydrogen_like"
     Z = check_scalar(Z, "Z", func, low=0.0, low_inclusive=False)
+    Z = check_scalar(Z, "Z", func, low=1e-6, high=1e6)  # E = -Z^2/2 and the mesh 1/Z stay representable
     n_max = check_int(n_max, "n_max", func, low=1, high=N_MAX)
     relativistic = check_bool(relativistic, "relativistic", func)
     c = check_scalar(c, "c", func, low=0.0, low_inclusive=False, high=C_MAX)
