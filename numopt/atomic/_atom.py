@@ -538,10 +538,13 @@ def solve_atom(Z, *, relativistic=False, tol=1e-6, mesh=None, order=None, mixing
     ------
     ValueError
         ``Z`` not an integer in 1..92 without ``occupations``; occupations that do not sum to ``Z`` or
-        exceed a shell's capacity; non-positive ``tol``; a mesh with non-positive element sizes;
-        ``order < 1``.
+        exceed a shell's capacity; non-positive ``tol``; a mesh with non-positive element sizes, more
+        than 2000 elements, ``r_max`` outside ``[1e-6, 1e6] / Z`` or an element shorter than
+        ``1e-12 r_max``; ``order < 1``, or ``order`` times the elements above 2000 or too few for the
+        states asked.
     TypeError
-        Arguments of the wrong type, unknown ``mixing`` keys.
+        Arguments of the wrong type (``relativistic="no"`` is refused, not read as True), unknown
+        ``mixing`` keys.
 
     Warns
     -----
