@@ -791,7 +791,7 @@ def _scf(ks, U, job):
         with np.errstate(all="ignore"):
             try:
                 step = ks.step(U)
-            except (np.linalg.LinAlgError, ValueError):  # LAPACK on NaN/inf input
+            except np.linalg.LinAlgError:  # LAPACK on NaN/inf input (a Cholesky or eigensolver failure)
                 step = None
         if step is None or not (np.isfinite(step.E) and np.isfinite(step.eps).all() and np.isfinite(step.Uout).all()):
             status = Status.NONFINITE
