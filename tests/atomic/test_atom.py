@@ -182,6 +182,8 @@ def test_tol_below_the_rounding_floor():
     (dict(Z=2, occupations={"1s": 1}), ValueError, r"`occupations` must sum to Z = 2 \(a neutral atom\); got a sum"),
     (dict(Z=4, occupations={"1s": 3, "2s": 1}), ValueError, r"0 <= f <= 2 for shell 1s \(its capacity\); got 3"),
     (dict(Z=2, occupations={"1p": 2}), ValueError, "`occupations` must name shells"),
+    (dict(Z=1e-12, occupations={"1s": 0.0}), ValueError, r"`occupations` must sum to Z = 1e-12 \(a neutral atom\); "
+                                                         "got a sum of 0."),
     (dict(Z=2, occupations=[(1, 0, -2.0), (2, 0, 4.0)]), ValueError, "0 <= f <= 2 for shell 1s"),
     (dict(Z=2, tol=0.0), ValueError, "`tol` must be > 0; got 0.0."),
     (dict(Z=2, tol=-1e-6), ValueError, "`tol` must be > 0"),

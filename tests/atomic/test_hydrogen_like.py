@@ -168,6 +168,8 @@ def test_bad_user_mesh_is_reported_not_success(mesh, relativistic, match):
     (dict(Z=1, n_max=0), ValueError, "`n_max` must be >= 1; got 0."),
     (dict(Z=1, order=0), ValueError, "`order` must be >= 1; got 0."),
     (dict(Z=1, c=0.0), ValueError, "`c` must be > 0"),
+    (dict(Z=1e-300), ValueError, "hydrogen_like: `Z` must be >= 1e-06; got 1e-300."),
+    (dict(Z=1e300), ValueError, r"hydrogen_like: `Z` must be <= 1e\+06; got 1e\+300."),
     (dict(Z=1, c=1e13), ValueError, r"hydrogen_like: `c` must be <= 1e\+12; got 10000000000000.0."),
     (dict(Z=1, relativistic="no"), TypeError, "hydrogen_like: `relativistic` must be True or False; got 'no'"),
     (dict(Z=1, relativistic=1), TypeError, "`relativistic` must be True or False"),
