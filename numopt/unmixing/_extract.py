@@ -108,8 +108,12 @@ def vca(Y, n_endmembers, *, rng=None) -> VCAResult:
 
 
 def _top_eigvecs(C, k):
+    """The ``k`` leading eigenvectors of the symmetric ``C``, each signed so that its largest-magnitude entry is
+    positive (so rounding-level changes of ``C``, e.g. from rescaling ``Y``, cannot flip the VCA geometry)."""
     w, V = np.linalg.eigh(C)
-    return V[:, ::-1][:, :k]
+    V = V[:, ::-1][:, :k]
+    big = np.abs(V).argmax(axis=0)
+    return V * np.sign(V[big, np.arange(k)])
 
 
 def _vca_indices(Y, K, gen):
@@ -159,6 +163,35 @@ def _vca_indices(Y, K, gen):
         Aw[:, i] = ym[:, j]
         idx[i] = j
     return idx, snr, proj
+
+
+def _maxvol_refine(Y, idx, max_sweeps=50):
+    """Grow the simplex of the pixels ``idx`` by N-FINDR swaps in the ``K-1``-dimensional PCA subspace.
+
+    With ``E = [1; X_idx]`` (K x K) and ``V = E^-1 [1; X]``, replacing vertex ``i`` by pixel ``n`` scales the
+    simplex volume by ``|V_in|`` (Cramer's rule): each sweep makes the best such swap while one grows the
+    volume by more than 1e-9 relative. Returns the new indices.
+    """
+    L, N = Y.shape
+    K = idx.size
+    r_m = Y.mean(axis=1)
+    cov = (Y @ Y.T) / N - np.outer(r_m, r_m)
+    U = _top_eigvecs(cov, K - 1)
+    X = np.vstack([np.ones((1, N)), U.T @ Y - (U.T @ r_m)[:, None]])
+    idx = idx.copy()
+    for _ in range(max_sweeps * K):
+        E = X[:, idx]
+        try:
+            V = np.linalg.solve(E, X)
+        except np.linalg.LinAlgError:
+            break
+        absV = np.abs(V)
+        flat = int(np.argmax(absV))
+        i, n = divmod(flat, N)
+        if absV[i, n] <= 1.0 + 1e-9:
+            break
+        idx[i] = n
+    return idx
 
 
 # --------------------------------------------------------------------------------------------------

@@ -302,7 +302,7 @@ def gram_rows(A, out):
 
 
 @jit
-def mu_sweep(Y, ysq, M, A, AAt, l21, eps_loss, tiny, rho, d, num, G):
+def mu_sweep(Y, ysq, M, A, AAt, l21, update_m, eps_loss, tiny, rho, d, num, G):
     """One pass over the channels: residual norms at (M, A), IRLS weights, the M update and the A-step sums.
 
     For each channel ``l`` (row ``y`` of ``Y``, read twice while it is in cache):
@@ -311,7 +311,8 @@ def mu_sweep(Y, ysq, M, A, AAt, l21, eps_loss, tiny, rho, d, num, G):
       incoming ``M`` (``ysq[l] = |y|^2``; clipped at 0, so rounding can never make it negative; the
       cancellation error, about 1e-16 |y|^2, sits far below the guard ``eps_loss`` of the weights);
     * ``d[l] = 1 / (2 sqrt(rho[l] + eps_loss))`` (l21) or ``1/2`` (Frobenius);
-    * the Lee-Seung update of the row ``m <- m * ya / (m A A^T)`` (row-separable, so exact per row);
+    * the Lee-Seung update of the row ``m <- m * ya / (m A A^T)`` (row-separable, so exact per row), unless
+      ``update_m`` is False (known endmembers);
     * ``num += d[l] m^T y`` and ``G += d[l] m^T m`` with the updated row (``num = M^T D Y``, ``G = M^T D M``).
 
     ``num`` and ``G`` are overwritten. 2K unit-stride passes over each channel per iteration, against
@@ -342,8 +343,9 @@ def mu_sweep(Y, ysq, M, A, AAt, l21, eps_loss, tiny, rho, d, num, G):
         rho[l] = s
         dl = 0.5 / math.sqrt(s + eps_loss) if l21 else 0.5
         d[l] = dl
-        for k in range(K):
-            M[l, k] = M[l, k] * ya[k] / (den[k] + tiny)
+        if update_m:
+            for k in range(K):
+                M[l, k] = M[l, k] * ya[k] / (den[k] + tiny)
         for k in range(K):
             w = dl * M[l, k]
             for j in range(K):

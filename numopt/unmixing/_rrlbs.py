@@ -15,7 +15,7 @@ from .._validation import (as_float_array, check_bool, check_callable, check_cho
                            check_rng, check_scalar, fail)
 from . import _kernels
 from ._common import as_spectra, check_n_endmembers
-from ._extract import _fcls_core, _vca_indices
+from ._extract import _fcls_core, _maxvol_refine, _vca_indices
 
 __all__ = ["unmix", "UnmixingResult", "METHODS", "LAM_AUTO", "INIT_FLOOR"]
 
@@ -122,6 +122,7 @@ class _Model:
     gamma: float
     eps_loss: float
     ysq: np.ndarray = None    # squared norm of each channel of Y
+    update_m: bool = True     # False: abundances only, for known endmembers (private; used by the tests)
     eps_lp: float = _EPS_LP
 
 
@@ -203,7 +204,7 @@ def _iterate(model, st, work):
     objective refer to the incoming iterate), then the M, A and h updates; each step lowers F."""
     Y, M, A = model.Y, st.M, st.A
     _kernels.gram_rows(A, work.AAt)
-    _kernels.mu_sweep(Y, model.ysq, M, A, work.AAt, model.loss == "l21", model.eps_loss, _TINY, st.rho, work.d, work.num,
+    _kernels.mu_sweep(Y, model.ysq, M, A, work.AAt, model.loss == "l21", model.update_m, model.eps_loss, _TINY, st.rho, work.d, work.num,
                       work.G)
     f = _objective(model, st)
     asc_w = model.w_delta * model.delta**2
@@ -373,6 +374,13 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
     >>> bool(match_endmembers(M, res.endmembers).sad.max() < 0.05)
     True
     """
+    return _unmix(Y, n_endmembers, method=method, lam=lam, p=p, guidance=guidance, support=support, delta=delta,
+                  init=init, M0=M0, A0=A0, tol=tol, maxiter=maxiter, rng=rng, callback=callback, verbose=verbose)
+
+
+def _unmix(Y, n_endmembers, *, method, lam, p, guidance, support, delta, init, M0, A0, tol, maxiter, rng, callback,
+           verbose, update_m=True):
+    """:func:`unmix`; ``update_m=False`` keeps ``M0`` fixed (abundance estimation with known endmembers)."""
     func = "unmix"
     method = check_choice(method, "method", func, METHODS)
     loss, guide_default, sparse, asc = METHODS[method]
@@ -389,7 +397,7 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
     delta = check_scalar(delta, "delta", func, low=0.0)
     tol = check_scalar(tol, "tol", func, low=0.0)
     maxiter = check_int(maxiter, "maxiter", func, low=0)
-    init = check_choice(init, "init", func, ["vca", "random"])
+    init = check_choice(init, "init", func, ["vca", "maxvol", "random"])
     callback = check_callable(callback, "callback", func)
     verbose = check_bool(verbose, "verbose", func)
     gen = check_rng(rng, func)
@@ -425,7 +433,8 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
     ysq = np.einsum("ij,ij->i", Ys, Ys)
     eps_loss = _EPS_LOSS * max(float(ysq.sum()) / L, 1e-300)
     model = _Model(Y=Ys, scale=scale, loss=loss, guidance=guide, lam=0.0, p=p,
-                   delta=delta if asc else 0.0, w_delta=0.0, gamma=math.inf, eps_loss=eps_loss, eps_lp=eps_lp, ysq=ysq)
+                   delta=delta if asc else 0.0, w_delta=0.0, gamma=math.inf, eps_loss=eps_loss, eps_lp=eps_lp, ysq=ysq,
+                   update_m=update_m)
     if asc and delta > 0:
         model.w_delta = float(_weights(model, st.rho).mean())
     if sparse and lam_rel > 0:
@@ -455,8 +464,10 @@ def _start(Ys, K, init, M0, A0, scale, gen):
     L, N = Ys.shape
     if M0 is not None:
         M = M0 / scale
-    elif init == "vca":
+    elif init in ("vca", "maxvol"):
         idx, _, _ = _vca_indices(Ys, K, gen)
+        if init == "maxvol":
+            idx = _maxvol_refine(Ys, idx)
         M = Ys[:, idx].copy()
     else:
         M = Ys[:, gen.choice(N, size=K, replace=False)].copy()
