@@ -7,7 +7,8 @@ import importlib
 import sys
 
 SUITES = {"linalg": "bench.linalg", "ot": "bench.ot", "constrained": "bench.constrained",
-          "completion": "bench.completion", "atomic": "bench.atomic"}
+          "completion": "bench.completion", "atomic": "bench.atomic",
+          "unmixing": "bench.unmixing"}
 
 
 def main(argv=None) -> int:

@@ -15,7 +15,8 @@ Layout: ``Y`` is channels x pixels ``(L, N)``; a cube ``(rows, cols, L)`` (bands
 
 from ._extract import (EndmemberMatch, FCLSResult, VCAResult, abundance_rmse, fcls, match_endmembers, sad,
                        vca)
+from ._estimator import SpectralUnmixing
 from ._rrlbs import METHODS, UnmixingResult, unmix
 
 __all__ = ["unmix", "UnmixingResult", "vca", "VCAResult", "fcls", "FCLSResult", "sad", "abundance_rmse",
-           "match_endmembers", "EndmemberMatch", "METHODS"]
+           "match_endmembers", "EndmemberMatch", "METHODS", "SpectralUnmixing"]

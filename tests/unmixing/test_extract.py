@@ -179,3 +179,13 @@ def test_metrics():
         match_endmembers(M, M[:, :2])
     with pytest.raises(ValueError, match=r"sad: `M_est` must have the shape of `M_true`"):
         sad(M, M[:, :2])
+
+
+def test_tour_rows():
+    from numopt.unmixing._tour import tour_rows
+
+    rows = tour_rows()
+    assert len(rows) == 3 and all(len(r) == 3 and all(isinstance(x, str) for x in r) for r in rows)
+    assert float(rows[0][1].split("max SAD ")[1].split()[0]) < 1e-6
+    assert float(rows[1][1].split("max error ")[1].split()[0]) < 1e-6
+    assert float(rows[2][1].split("max SAD ")[1].split()[0]) < 0.01
