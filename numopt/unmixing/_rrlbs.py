@@ -122,6 +122,7 @@ class _Model:
     gamma: float
     eps_loss: float
     ysq: np.ndarray = None    # squared norm of each channel of Y
+    h_cap: float = math.inf   # upper bound of h (1 / support for the learned map)
     update_m: bool = True     # False: abundances only, for known endmembers (private; used by the tests)
     eps_lp: float = _EPS_LP
 
@@ -160,14 +161,37 @@ def _objective(model, st):
     return f
 
 
-def project_scaled_simplex(v, s):
-    """Euclidean projection of ``v`` onto ``{h >= 0, sum(h) = s}`` (sort-based, O(N log N))."""
-    u = np.sort(v)[::-1]
-    css = np.cumsum(u) - s
-    j = np.arange(1, v.size + 1)
-    rho = int(np.nonzero(u - css / j > 0)[0][-1]) + 1
-    theta = css[rho - 1] / rho
-    return np.maximum(v - theta, 0.0)
+def project_scaled_simplex(v, s, cap=math.inf):
+    """Euclidean projection of ``v`` onto the capped scaled simplex ``{0 <= h <= cap, sum(h) = s}``.
+
+    ``h = clip(v - theta, 0, cap)``; ``theta`` is bracketed by bisection (``sum`` is monotone in ``theta``)
+    until the sets of clipped-at-0, free and clipped-at-cap entries stop changing, then solved exactly on
+    the free set, so ``sum(h) = s`` to rounding. Needs ``cap * len(v) >= s``.
+    """
+    v = np.asarray(v, dtype=np.float64)
+    n = v.size
+    lo, hi = float(v.min()) - min(cap, s) - 1.0, float(v.max())       # sum(lo) >= s >= sum(hi) = 0
+    theta = 0.5 * (lo + hi)
+    for _ in range(200):
+        theta = 0.5 * (lo + hi)
+        h = np.clip(v - theta, 0.0, cap)
+        total = h.sum()
+        top = v - theta >= cap
+        free = (v > theta) & ~top
+        nf = int(free.sum())
+        if nf:
+            exact = (v[free].sum() - (s - cap * int(top.sum()))) / nf
+            h2 = np.clip(v - exact, 0.0, cap)
+            if np.array_equal(h2 > 0, h > 0) and np.array_equal(h2 >= cap, top):
+                return h2
+        if total > s:
+            lo = theta
+        else:
+            hi = theta
+        if hi - lo <= 1e-15 * max(1.0, abs(theta)):
+            break
+    h = np.clip(v - theta, 0.0, cap)
+    return h * (s / h.sum())
 
 
 def _gamma_for_support(lam, c, support):
@@ -196,7 +220,7 @@ def _h_step(model, st):
     if math.isinf(model.gamma):
         st.h[:] = 1.0
         return
-    st.h[:] = project_scaled_simplex(-model.lam * st.c / (2 * model.gamma), float(st.c.size))
+    st.h[:] = project_scaled_simplex(-model.lam * st.c / (2 * model.gamma), float(st.c.size), model.h_cap)
 
 
 def _iterate(model, st, work):
@@ -266,7 +290,7 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
     3. A step: :math:`A \leftarrow A \odot (\bar M^\top \bar D \bar Y) \oslash (\bar M^\top \bar D \bar M A +
        \tfrac{\lambda p}{2} (\mathbf 1 h^\top) \odot (A + \epsilon_p)^{p-1})` with
        :math:`\bar D = \mathrm{diag}(d, w_\delta)`; the concave lp term is majorised by its tangent.
-    4. h step in closed form: :math:`h = \Pi_{\Delta_N}(-\lambda c / 2\gamma)`,
+    4. h step in closed form: :math:`h = \Pi_{\Delta_N}(-\lambda c / 2\gamma)` (capped, see below),
        :math:`c_n = \sum_k (A_{kn} + \epsilon_p)^p` (sort-based projection). Sparse (pure-looking)
        pixels get the largest :math:`h_n`, highly mixed pixels get :math:`h_n = 0`.
 
@@ -281,11 +305,15 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
 
     * Guidance as a per-pixel **weight** on :math:`\sum_k A_{kn}^p` with :math:`h \in \Delta_N` and a
       ridge :math:`\gamma\|h\|^2` (DgS-NMF instead uses a per-pixel exponent :math:`1 - h_n`).
-    * :math:`\gamma` from ``support``: it is set once, at the start point, to the value whose h step
-      puts :math:`h_n > 0` on a fraction ``support`` of the pixels (closed form of the bisection on
-      :math:`\gamma`, see :func:`_gamma_for_support`), then kept fixed so that :math:`F` is one function
-      and the iteration monotone; the support at the end is reported (``support_fraction``). A fixed
-      :math:`\gamma` chosen without regard to the data gives a map that is not sparse.
+    * :math:`\gamma` and a cap from ``support`` = :math:`\rho`: :math:`h` lives on the capped simplex
+      :math:`\{0 \le h \le 1/\rho, \mathbf 1^\top h = N\}`, so at least :math:`\rho N` pixels carry
+      guidance, and :math:`\gamma` is set once, at the start point, to the value whose (uncapped) h step has
+      exactly :math:`\rho N` pixels with :math:`h_n > 0` (the closed form of the bisection on :math:`\gamma`,
+      see :func:`_gamma_for_support`); the capped projection itself is found by bisection on its shift.
+      :math:`\gamma` and the cap are then kept fixed, so :math:`F` is one function and the iteration is
+      monotone; the support at the end is reported (``support_fraction``). Without the cap a fixed
+      :math:`\gamma` let the map collapse onto a handful of pixels as the abundances became sparser (seen on
+      Jasper Ridge); a data-blind fixed :math:`\gamma` gives a map that is not sparse at all.
     * :math:`w_\delta` (the weight of the sum-to-one row) for the l2,1 loss: the mean IRLS weight at the
       start point, then fixed (for the Frobenius loss it is 1/2, as in L1/2-NMF).
     * ``lam`` is **relative**: :math:`\lambda` = ``lam`` x (data loss at the start) / (penalty at the start
@@ -374,8 +402,9 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
     >>> bool(match_endmembers(M, res.endmembers).sad.max() < 0.05)
     True
     """
-    return _unmix(Y, n_endmembers, method=method, lam=lam, p=p, guidance=guidance, support=support, delta=delta,
-                  init=init, M0=M0, A0=A0, tol=tol, maxiter=maxiter, rng=rng, callback=callback, verbose=verbose)
+    res = _unmix(Y, n_endmembers, method=method, lam=lam, p=p, guidance=guidance, support=support, delta=delta,
+                 init=init, M0=M0, A0=A0, tol=tol, maxiter=maxiter, rng=rng, callback=callback, verbose=verbose)
+    return finish(res, "unmix")
 
 
 def _unmix(Y, n_endmembers, *, method, lam, p, guidance, support, delta, init, M0, A0, tol, maxiter, rng, callback,
@@ -444,9 +473,10 @@ def _unmix(Y, n_endmembers, *, method, lam, p, guidance, support, delta, init, M
         st.h[:] = h_fixed * (N / h_fixed.sum())
     elif model.guidance == "learned" and model.lam > 0:
         model.gamma = _gamma_for_support(model.lam, st.c, support)
+        model.h_cap = 1.0 / support
         _h_step(model, st)
 
-    return finish(_run(model, st, method, tol, maxiter, callback, verbose, cube_shape), func)
+    return _run(model, st, method, tol, maxiter, callback, verbose, cube_shape)
 
 
 def _check_start(X, name, shape, func):
