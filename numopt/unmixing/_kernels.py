@@ -354,3 +354,50 @@ def mu_sweep(Y, ysq, M, A, AAt, l21, update_m, eps_loss, tiny, rho, d, num, G):
                 row = num[k]
                 for n in range(N):
                     row[n] += w * y[n]
+
+
+@jit
+def capped_simplex(v, s, cap, theta, out):
+    """Projection of ``v`` onto ``{0 <= h <= cap, sum(h) = s}`` into ``out``: ``h = clip(v - theta, 0, cap)``.
+
+    ``g(theta) = sum clip(v - theta, 0, cap) - s`` is piecewise linear and nonincreasing; Newton steps
+    ``theta += g / #free`` (exact once the free set is right, so a warm start from the previous
+    iteration's ``theta`` usually takes one or two passes), safeguarded by a bisection bracket. Returns theta.
+    """
+    n = v.shape[0]
+    vmin = v[0]
+    vmax = v[0]
+    for i in range(n):
+        vmin = min(vmin, v[i])
+        vmax = max(vmax, v[i])
+    lo = vmin - min(cap, s) - 1.0          # g(lo) >= 0
+    hi = vmax                              # g(hi) = -s < 0
+    if not (lo < theta < hi):
+        theta = 0.5 * (lo + hi)
+    for _ in range(200):
+        total = 0.0
+        nfree = 0
+        for i in range(n):
+            t = v[i] - theta
+            if t >= cap:
+                total += cap
+            elif t > 0.0:
+                total += t
+                nfree += 1
+        g = total - s
+        if abs(g) <= 1e-14 * s:
+            break
+        if g > 0.0:
+            lo = theta
+        else:
+            hi = theta
+        new = theta + g / nfree if nfree > 0 else 0.5 * (lo + hi)
+        if not (lo < new < hi):
+            new = 0.5 * (lo + hi)
+        if new == theta:
+            break
+        theta = new
+    for i in range(n):
+        t = v[i] - theta
+        out[i] = cap if t >= cap else (t if t > 0.0 else 0.0)
+    return theta

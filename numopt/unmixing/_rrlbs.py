@@ -135,6 +135,7 @@ class _State:
     rho: np.ndarray      # squared residual norm per channel at (M, A)
     c: np.ndarray        # sum_k (A_kn + eps)^p per pixel at A
     asc_error: float = math.nan
+    theta: float = math.nan  # shift of the last h projection (warm start of the next)
 
 
 def _loss(model, rho):
@@ -161,37 +162,17 @@ def _objective(model, st):
     return f
 
 
-def project_scaled_simplex(v, s, cap=math.inf):
+def project_scaled_simplex(v, s, cap=math.inf, theta=math.nan, out=None):
     """Euclidean projection of ``v`` onto the capped scaled simplex ``{0 <= h <= cap, sum(h) = s}``.
 
-    ``h = clip(v - theta, 0, cap)``; ``theta`` is bracketed by bisection (``sum`` is monotone in ``theta``)
-    until the sets of clipped-at-0, free and clipped-at-cap entries stop changing, then solved exactly on
-    the free set, so ``sum(h) = s`` to rounding. Needs ``cap * len(v) >= s``.
+    ``h = clip(v - theta, 0, cap)`` with the shift ``theta`` found by safeguarded Newton steps on the
+    piecewise-linear ``sum`` (bisection bracket; exact once the free set is right) in a Numba kernel;
+    ``theta`` warm-starts it. Needs ``cap * len(v) >= s``. Returns ``h`` (or fills ``out``).
     """
-    v = np.asarray(v, dtype=np.float64)
-    n = v.size
-    lo, hi = float(v.min()) - min(cap, s) - 1.0, float(v.max())       # sum(lo) >= s >= sum(hi) = 0
-    theta = 0.5 * (lo + hi)
-    for _ in range(200):
-        theta = 0.5 * (lo + hi)
-        h = np.clip(v - theta, 0.0, cap)
-        total = h.sum()
-        top = v - theta >= cap
-        free = (v > theta) & ~top
-        nf = int(free.sum())
-        if nf:
-            exact = (v[free].sum() - (s - cap * int(top.sum()))) / nf
-            h2 = np.clip(v - exact, 0.0, cap)
-            if np.array_equal(h2 > 0, h > 0) and np.array_equal(h2 >= cap, top):
-                return h2
-        if total > s:
-            lo = theta
-        else:
-            hi = theta
-        if hi - lo <= 1e-15 * max(1.0, abs(theta)):
-            break
-    h = np.clip(v - theta, 0.0, cap)
-    return h * (s / h.sum())
+    v = np.ascontiguousarray(v, dtype=np.float64)
+    out = np.empty_like(v) if out is None else out
+    _kernels.capped_simplex(v, float(s), float(cap), float(theta), out)
+    return out
 
 
 def _gamma_for_support(lam, c, support):
@@ -220,7 +201,8 @@ def _h_step(model, st):
     if math.isinf(model.gamma):
         st.h[:] = 1.0
         return
-    st.h[:] = project_scaled_simplex(-model.lam * st.c / (2 * model.gamma), float(st.c.size), model.h_cap)
+    st.theta = _kernels.capped_simplex(-model.lam * st.c / (2 * model.gamma), float(st.c.size), model.h_cap,
+                                       st.theta, st.h)
 
 
 def _iterate(model, st, work):
