@@ -26,8 +26,10 @@ METHODS = {
     "l1/2": ("fro", "uniform", True, True),
     "nmf": ("fro", "uniform", False, False),
 }
-#: ``lam="auto"``: the lp penalty weighs this fraction of the data loss at the start point (see ``unmix``).
-LAM_AUTO = 0.05
+#: ``lam="auto"``: the lp penalty weighs as much as the data loss at the start point (see ``unmix``). Chosen
+#: from the grid {0.05, 0.3, 1, 3} on Samson and Jasper Ridge (one seed, 500 iterations): Jasper was
+#: insensitive to it (mean SAD 0.103 with init="maxvol"), Samson best at 1-3 (0.0625-0.0638, against 0.072 at 0.05).
+LAM_AUTO = 1.0
 #: A start from FCLS has exact zeros, which multiplicative updates can never leave: they are lifted to
 #: this value (the column then renormalised to sum 1) before the first update.
 INIT_FLOOR = 1e-3
@@ -299,14 +301,16 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
     * :math:`w_\delta` (the weight of the sum-to-one row) for the l2,1 loss: the mean IRLS weight at the
       start point, then fixed (for the Frobenius loss it is 1/2, as in L1/2-NMF).
     * ``lam`` is **relative**: :math:`\lambda` = ``lam`` x (data loss at the start) / (penalty at the start
-      with :math:`h = \mathbf 1`). ``"auto"`` is :data:`LAM_AUTO` = 0.05. The L1/2-NMF rule for
+      with :math:`h = \mathbf 1`). ``"auto"`` is :data:`LAM_AUTO` = 1 (penalty and loss equal at the start).
+      The L1/2-NMF rule for
       :math:`\lambda` was derived for the squared Frobenius loss and over-sparsifies under the unsquared
       l2,1 loss (Samson's water endmember collapses).
     * ``Y`` is divided by its largest entry first (``M`` is scaled back), so the method is scale
       equivariant and ``delta`` means what it means for reflectance in [0, 1] (delta = 15 as in the
       L1/2-NMF Samson demo).
-    * Start: VCA pixels, FCLS abundances with exact zeros lifted to :data:`INIT_FLOOR` (MU cannot leave
-      a zero). ``epsilon = 1e-12`` x the mean squared channel norm, :math:`\epsilon_p = 10^{-9}`.
+    * Start: VCA pixels (``init="vca"``, the issue's default) or VCA grown by N-FINDR volume swaps
+      (``init="maxvol"``: on Jasper Ridge VCA never selects a road pixel, the swaps do), FCLS abundances with
+      exact zeros lifted to :data:`INIT_FLOOR` (MU cannot leave a zero). ``epsilon = 1e-12`` x the mean squared channel norm, :math:`\epsilon_p = 10^{-9}`.
 
     Parameters
     ----------
@@ -327,8 +331,9 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
         Target fraction of pixels with :math:`h_n > 0` for the learned map (1 gives a uniform map).
     delta : float >= 0
         Weight of the sum-to-one row (0 turns the constraint off). Ignored by ``"nmf"``.
-    init : {"vca", "random"}
-        Start for ``M`` when ``M0`` is not given: VCA pixels, or ``K`` random pixels. ``A`` starts at
+    init : {"vca", "maxvol", "random"}
+        Start for ``M`` when ``M0`` is not given: VCA pixels, VCA pixels grown to a larger simplex volume
+        by N-FINDR swaps, or ``K`` random pixels. ``A`` starts at
         FCLS on ``M0`` unless ``A0`` is given.
     M0 : array_like, shape (L, K), optional
         Nonnegative start for the endmembers (used as given).
@@ -380,9 +385,9 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
     >>> M = rng.uniform(0.1, 1.0, size=(30, 3))
     >>> A = rng.dirichlet(np.ones(3), size=400).T
     >>> A[:, :3] = np.eye(3)
-    >>> res = unmix(M @ A, 3, maxiter=200, tol=1e-8, rng=0)
-    >>> bool(match_endmembers(M, res.endmembers).sad.max() < 0.05)
-    True
+    >>> res = unmix(M @ A, 3, tol=1e-4, rng=0)
+    >>> res.success, bool(match_endmembers(M, res.endmembers).sad.max() < 0.05)
+    (True, True)
     """
     res = _unmix(Y, n_endmembers, method=method, lam=lam, p=p, guidance=guidance, support=support, delta=delta,
                  init=init, M0=M0, A0=A0, tol=tol, maxiter=maxiter, rng=rng, callback=callback, verbose=verbose)

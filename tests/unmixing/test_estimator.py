@@ -50,6 +50,7 @@ def test_fit_transform_recovers_the_mixture():
         est.transform(-Y.T)
 
 
+@pytest.mark.slow
 def test_sklearn_check_estimator():
     pytest.importorskip("sklearn")
     from sklearn.utils.estimator_checks import check_estimator
