@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._blas import single_blas_thread
 from .._result import Result, Status
 from .._validation import as_float_array, check_rng, fail
 from . import _kernels
@@ -116,6 +117,7 @@ def _top_eigvecs(C, k):
     return V * np.sign(V[big, np.arange(k)])
 
 
+@single_blas_thread()
 def _vca_indices(Y, K, gen):
     """The VCA pixel indices of ``Y`` (L x N, clean), with the SNR estimate and the projection used."""
     L, N = Y.shape
@@ -165,6 +167,7 @@ def _vca_indices(Y, K, gen):
     return idx, snr, proj
 
 
+@single_blas_thread()
 def _maxvol_refine(Y, idx, max_sweeps=50):
     """Grow the simplex of the pixels ``idx`` by N-FINDR swaps in the ``K-1``-dimensional PCA subspace.
 
@@ -289,6 +292,7 @@ def fcls(Y, M) -> FCLSResult:
                       nit=worst, detail=detail)
 
 
+@single_blas_thread()
 def _fcls_core(Y, M):
     """FCLS of clean ``Y`` (L x N) on ``M`` (L x K): (A, kkt residual, passes, max passes, bad pixels)."""
     G = np.ascontiguousarray(M.T @ M)
