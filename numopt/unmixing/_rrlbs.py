@@ -554,6 +554,8 @@ def _run(model, st, method, tol, maxiter, callback, verbose, cube_shape):
             hist["fun"].append(f)
     if status is Status.SUCCESS:
         detail = f"Relative decrease of F {change:.1e} <= tol after {nit} iterations; max |1'a - 1| = {st.asc_error:.1e}."
+    elif status is Status.MAXITER and nit == 0:
+        detail = "No iteration was run (maxiter = 0): the result is the start point."
     elif status is Status.MAXITER:
         detail = (f"The last iteration still lowered F by {change:.1e} relative (tol {tol:g}); multiplicative updates "
                   "converge sublinearly: raise `maxiter` or loosen `tol`.")

@@ -199,6 +199,15 @@ def test_callback_stop_and_maxiter_warning(noisy):
     assert ok.keys()[:4] == ["x", "status", "nit", "detail"]
 
 
+def test_maxiter_zero_returns_the_start(noisy):
+    M, Y, A = noisy
+    A0 = np.full((3, Y.shape[1]), 1 / 3)
+    res = _quiet(Y, 3, M0=M, A0=A0, maxiter=0)
+    assert res.nit == 0 and res.history["fun"].shape == (1,) and "maxiter = 0" in res.message
+    np.testing.assert_allclose(res.endmembers, M, rtol=1e-15)
+    np.testing.assert_array_equal(res.abundances, A0)
+
+
 def test_verbose_prints_one_row_per_iteration(noisy, capsys):
     M, Y, A = noisy
     _quiet(Y, 3, maxiter=3, tol=0.0, rng=0, verbose=True)
