@@ -197,6 +197,37 @@ def _maxvol_refine(Y, idx, max_sweeps=50):
     return idx
 
 
+@single_blas_thread()
+def _robust_band_weights(Y, K, its=10):
+    r"""Band weights in (0, 1] that are small on outlier bands, from a reweighted rank-``K`` fit of ``Y``.
+
+    With :math:`C = YY^\top/N`, weights :math:`w` and :math:`P` the projector on the ``K`` leading
+    eigenvectors of :math:`W^{1/2} C W^{1/2}`, the residual of band ``l`` is divided by
+    :math:`1 - P_{ll}` (its leverage): a corrupted band that the rank-``K`` fit captures by itself has a
+    small residual but a leverage near 1, so this leave-one-band-out residual is large, where the plain
+    residual would trust it most. :math:`w_l \propto 1/\text{that residual}`, ``its`` reweightings,
+    normalised to a maximum of 1. ``O(L^2 N + its L^3)``.
+    """
+    L, N = Y.shape
+    C = (Y @ Y.T) / N
+    w = np.ones(L)
+    eye = np.eye(L)
+    for _ in range(its):
+        s = np.sqrt(w)
+        Cw = C * np.outer(s, s)
+        U = _top_eigvecs(Cw, K)
+        lev = (U * U).sum(axis=1)
+        R = eye - U @ U.T
+        r = np.sqrt(np.maximum(np.einsum("ij,jk,ki->i", R, Cw, R), 0.0)) / s
+        press = r / np.maximum(1.0 - lev, 1e-12)
+        top = press.max()
+        if not top > 0:
+            return np.ones(L)
+        w = 1.0 / np.maximum(press, 1e-12 * top)
+        w /= w.max()
+    return w
+
+
 # --------------------------------------------------------------------------------------------------
 # FCLS
 # --------------------------------------------------------------------------------------------------

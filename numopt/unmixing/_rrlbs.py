@@ -15,7 +15,7 @@ from .._validation import (as_float_array, check_bool, check_callable, check_cho
                            check_rng, check_scalar, fail)
 from . import _kernels
 from ._common import as_spectra, check_n_endmembers
-from ._extract import _fcls_core, _maxvol_refine, _vca_indices
+from ._extract import _fcls_core, _maxvol_refine, _robust_band_weights, _vca_indices
 
 __all__ = ["unmix", "UnmixingResult", "METHODS", "LAM_AUTO", "INIT_FLOOR"]
 
@@ -331,9 +331,12 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
         Target fraction of pixels with :math:`h_n > 0` for the learned map (1 gives a uniform map).
     delta : float >= 0
         Weight of the sum-to-one row (0 turns the constraint off). Ignored by ``"nmf"``.
-    init : {"vca", "maxvol", "random"}
-        Start for ``M`` when ``M0`` is not given: VCA pixels, VCA pixels grown to a larger simplex volume
-        by N-FINDR swaps, or ``K`` random pixels. ``A`` starts at
+    init : {"vca", "maxvol", "robust", "random"}
+        Start for ``M`` when ``M0`` is not given: VCA pixels; VCA pixels grown to a larger simplex volume
+        by N-FINDR swaps; ``"robust"``, for data with outlier bands: VCA and the FCLS start on the bands
+        reweighted by a leverage-corrected rank-``K`` fit (``_robust_band_weights``: a spiked band gets
+        a weight near 0, so VCA does not pick the pixels where the spikes are largest); or ``K`` random
+        pixels. ``A`` starts at
         FCLS on ``M0`` unless ``A0`` is given.
     M0 : array_like, shape (L, K), optional
         Nonnegative start for the endmembers (used as given).
@@ -413,7 +416,7 @@ def _unmix(Y, n_endmembers, *, method, lam, p, guidance, support, delta, init, M
     delta = check_scalar(delta, "delta", func, low=0.0)
     tol = check_scalar(tol, "tol", func, low=0.0)
     maxiter = check_int(maxiter, "maxiter", func, low=0)
-    init = check_choice(init, "init", func, ["vca", "maxvol", "random"])
+    init = check_choice(init, "init", func, ["vca", "maxvol", "robust", "random"])
     callback = check_callable(callback, "callback", func)
     verbose = check_bool(verbose, "verbose", func)
     gen = check_rng(rng, func)
@@ -479,8 +482,14 @@ def _check_start(X, name, shape, func):
 
 def _start(Ys, K, init, M0, A0, scale, gen):
     L, N = Ys.shape
+    sw = None
+    if init == "robust":
+        sw = np.sqrt(_robust_band_weights(Ys, K))[:, None]
     if M0 is not None:
         M = M0 / scale
+    elif init == "robust":
+        idx, _, _ = _vca_indices(np.ascontiguousarray(Ys * sw), K, gen)
+        M = Ys[:, idx].copy()
     elif init in ("vca", "maxvol"):
         idx, _, _ = _vca_indices(Ys, K, gen)
         if init == "maxvol":
@@ -492,7 +501,7 @@ def _start(Ys, K, init, M0, A0, scale, gen):
     if A0 is not None:
         A = np.ascontiguousarray(A0)
     else:
-        A = _fcls_core(Ys, M)[0]
+        A = _fcls_core(Ys, M)[0] if sw is None else _fcls_core(np.ascontiguousarray(Ys * sw), M * sw)[0]
         A += INIT_FLOOR
         A /= A.sum(axis=0, keepdims=True)
     return M, A
