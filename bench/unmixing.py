@@ -15,8 +15,8 @@ Cases (data from ``../shared/data/unmixing``; the real cases are skipped with a 
   every SAD < 0.15, <= 5 s / 1000 it (stretch 2 s); peak memory <= 4x the input.
 * ``grid``: synthetic 64 x 64 scenes from the USGS library, K in {3, 4, 6}, SNR in {20, 30, 40} dB, clean /
   10% spiked bands / 10% blank bands; ``rrlbs`` (VCA start, and ``init="robust"``) against Frobenius L1/2
-  with the VCA start, 300 iterations; SAD on the clean bands. Target: rrlbs <= Frobenius in >= 90% of the cells with outlier
-  bands, within +5% in the clean cells.
+  with the VCA start, 300 iterations; SAD on the clean bands. Target: rrlbs <= Frobenius in >= 90% of the
+  cells with outlier bands, within +5% in the clean cells.
 * ``urban-size``: a synthetic 307 x 307 x 162, K = 6 scene; seconds per 1000 iterations, extrapolated from
   100 timed iterations (target <= 90 s).
 """

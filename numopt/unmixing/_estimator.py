@@ -157,7 +157,8 @@ class SpectralUnmixing:
             raise fail(func, "self", "be fitted (call fit first)", "an unfitted SpectralUnmixing",
                        error=AttributeError)
         X = self._check_X(X, func, self.n_features_in_)
-        return np.ascontiguousarray(_fcls_core(np.ascontiguousarray(X.T), np.ascontiguousarray(self.components_.T))[0].T)
+        A = _fcls_core(np.ascontiguousarray(X.T), np.ascontiguousarray(self.components_.T))[0]
+        return np.ascontiguousarray(A.T)
 
     def fit_transform(self, X, y=None):
         """``fit(X).transform(X)``: FCLS abundances on the fitted endmembers (``abundances_`` holds those of the

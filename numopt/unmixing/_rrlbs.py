@@ -212,8 +212,8 @@ def _iterate(model, st, work):
     objective refer to the incoming iterate), then the M, A and h updates; each step lowers F."""
     Y, M, A = model.Y, st.M, st.A
     _kernels.gram_rows(A, work.AAt)
-    _kernels.mu_sweep(Y, model.ysq, M, A, work.AAt, model.loss == "l21", model.update_m, model.eps_loss, _TINY, st.rho, work.d, work.num,
-                      work.G)
+    _kernels.mu_sweep(Y, model.ysq, M, A, work.AAt, model.loss == "l21", model.update_m, model.eps_loss, _TINY,
+                      st.rho, work.d, work.num, work.G)
     f = _objective(model, st)
     asc_w = model.w_delta * model.delta**2
     if asc_w > 0:
@@ -310,7 +310,8 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
       L1/2-NMF Samson demo).
     * Start: VCA pixels (``init="vca"``, the issue's default) or VCA grown by N-FINDR volume swaps
       (``init="maxvol"``: on Jasper Ridge VCA never selects a road pixel, the swaps do), FCLS abundances with
-      exact zeros lifted to :data:`INIT_FLOOR` (MU cannot leave a zero). ``epsilon = 1e-12`` x the mean squared channel norm, :math:`\epsilon_p = 10^{-9}`.
+      exact zeros lifted to :data:`INIT_FLOOR` (MU cannot leave a zero). ``epsilon = 1e-12`` x the mean
+      squared channel norm, :math:`\epsilon_p = 10^{-9}`.
 
     Parameters
     ----------
@@ -562,7 +563,8 @@ def _run(model, st, method, tol, maxiter, callback, verbose, cube_shape):
         if nit >= 1:
             hist["fun"].append(f)
     if status is Status.SUCCESS:
-        detail = f"Relative decrease of F {change:.1e} <= tol after {nit} iterations; max |1'a - 1| = {st.asc_error:.1e}."
+        detail = (f"Relative decrease of F {change:.1e} <= tol after {nit} iterations; "
+                  f"max |1'a - 1| = {st.asc_error:.1e}.")
     elif status is Status.MAXITER and nit == 0:
         detail = "No iteration was run (maxiter = 0): the result is the start point."
     elif status is Status.MAXITER:
