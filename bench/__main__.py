@@ -6,9 +6,17 @@ import argparse
 import importlib
 import sys
 
-SUITES = {"linalg": "bench.linalg", "ot": "bench.ot", "constrained": "bench.constrained",
-          "completion": "bench.completion", "atomic": "bench.atomic", "compile": "bench.compile",
-          "torch": "bench.torch"}
+SUITES = {
+    "linalg": "bench.linalg",
+    "ot": "bench.ot",
+    "constrained": "bench.constrained",
+    "completion": "bench.completion",
+    "atomic": "bench.atomic",
+    "unmixing": "bench.unmixing",
+    "bilevel": "bench.bilevel",
+    "torch": "bench.torch",
+    "compile": "bench.compile",
+}
 
 
 def main(argv=None) -> int:
