@@ -45,6 +45,8 @@ class Status(enum.Enum):
         "Stopped: the matrix is numerically rank deficient, so the solution is not unique; "
         "use numpy.linalg.lstsq for the minimum-norm solution."
     )
+    BUDGET = "Stopped: the work budget `budget` was spent before reaching `tol`."
+    INNER_FAILED = "Stopped: an inner solver did not reach the accuracy it was asked for."
     INCONSISTENT = (
         "Stopped: the residual stopped decreasing; the system looks inconsistent (no exact solution). "
         "Use a least-squares solver such as `lstsq_sketched`."
