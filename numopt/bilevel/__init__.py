@@ -10,12 +10,12 @@
 The adjoint systems are solved by :func:`numopt.linalg.cg` to an absolute residual.
 """
 
-from ._maid import CONSTANTS, BilevelResult, Constants, maid
+from ._maid import CONSTANTS, BilevelResult, Constants, Hypergradient, hypergradient, maid
 from ._oracle import error_bound
 from ._problem import BilevelProblem, fista
 from ._problems import (QuadraticProblem, RidgeProblem, TikhonovFourierProblem, quadratic_problem, ridge_problem,
                         tikhonov_fourier_problem)
 
-__all__ = ["maid", "BilevelResult", "BilevelProblem", "Constants", "CONSTANTS", "error_bound", "fista",
+__all__ = ["maid", "hypergradient", "Hypergradient", "BilevelResult", "BilevelProblem", "Constants", "CONSTANTS", "error_bound", "fista",
            "quadratic_problem", "ridge_problem", "tikhonov_fourier_problem", "QuadraticProblem", "RidgeProblem",
            "TikhonovFourierProblem"]
