@@ -479,13 +479,16 @@ def _tight_fun(ora: Oracle, st: _State):
         lower = ora.solve(st.theta, st.lower.x, eps) if st.lower.grad_norm > ora.mu(st.theta) * eps else st.lower
         up = ora.upper(lower.x)
         return lower.x, up.value, ora.n_lower - saved[0], ""
-    except Stop as stop:
+    except Stop:
+        if not math.isfinite(st.lower.grad_norm):   # no certified iterate at all: no value to report
+            return st.lower.x, math.nan, ora.n_lower - saved[0], "`fun` is NaN: no lower-level solve succeeded."
         try:
             value = ora.upper(st.lower.x).value
         except Stop:
             value = math.nan
         return st.lower.x, value, ora.n_lower - saved[0], (
-            f"`fun` is g at the last certified lower iterate (the final tight solve failed: {stop.detail})")
+            f"`fun` is g at the last certified lower iterate (eps = {st.lower.grad_norm / ora.mu(st.theta):.3g}); "
+            "the final tight solve failed.")
     finally:
         ora.n_lower, ora.n_linear, ora.budget = saved
 

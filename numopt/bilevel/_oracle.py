@@ -125,7 +125,7 @@ class Oracle:
         flat = arr.reshape(-1)
         if not np.isfinite(flat).all():
             where = f" at theta = {_brief(theta)}" if theta is not None else ""
-            raise Stop(Status.NONFINITE, f"problem.{name} returned a NaN or inf entry{where}; check the oracle and "
+            raise Stop(Status.NONFINITE, f"Problem.{name} returned a NaN or inf entry{where}; check the oracle and "
                                          "the range of theta (theta is the log of the weights in the ready-made problems).")
         return flat
 
@@ -136,7 +136,7 @@ class Oracle:
             raise fail(FUNC, f"problem.{name}", "return a real number", repr(out)[:60]) from exc
         if not math.isfinite(v):
             where = f" at theta = {_brief(theta)}" if theta is not None else ""
-            raise Stop(Status.NONFINITE, f"problem.{name} returned {v}{where}; check the oracle and the range of theta.")
+            raise Stop(Status.NONFINITE, f"Problem.{name} returned {v}{where}; check the oracle and the range of theta.")
         return v
 
     def remaining(self) -> float:
@@ -210,7 +210,7 @@ class Oracle:
             gnorm = res.grad_norm
             r = np.asarray(res.grad, dtype=np.float64).reshape(-1)
             if not math.isfinite(gnorm) or not np.isfinite(x).all():
-                raise Stop(Status.NONFINITE, f"the lower-level gradient became NaN or inf at theta = {_brief(theta)}; "
+                raise Stop(Status.NONFINITE, f"The lower-level gradient became NaN or inf at theta = {_brief(theta)}; "
                                              "check problem.lower_grad and the lower_L bound (FISTA steps 1/L).")
             reached = res.reached
             if not reached and self.remaining() <= 0:
