@@ -91,7 +91,7 @@ def _family_tour(name):
 
 
 TOURS = {"linalg": _tour_linalg, "ot": _tour_ot, "constrained": _family_tour("constrained"),
-         "completion": _family_tour("completion"), "atomic": _family_tour("atomic")}
+         "completion": _family_tour("completion"), "atomic": _family_tour("atomic"), "bilevel": _family_tour("bilevel")}
 
 
 def run_tour(families=None, stream=None) -> int:
