@@ -7,7 +7,7 @@ import importlib
 import sys
 
 SUITES = {"linalg": "bench.linalg", "ot": "bench.ot", "constrained": "bench.constrained",
-          "completion": "bench.completion", "atomic": "bench.atomic"}
+          "completion": "bench.completion", "atomic": "bench.atomic", "bilevel": "bench.bilevel"}
 
 
 def main(argv=None) -> int:

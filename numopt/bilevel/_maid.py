@@ -130,6 +130,7 @@ class _Gradient(NamedTuple):
     converged: bool
     f_low: float
     f_up: float
+    delta_ratio: float
 
 
 def _f_interval(up: Upper, lower: Lower, eps_eff: float, q, residual: float, mu: float, L_g: float, L_H: float,
@@ -178,7 +179,9 @@ def _shrink(ora: Oracle, st: _State, c: Constants, why: str) -> None:
                    f"|z| + omega = {g.z_norm + g.omega:.3g} bounds |grad f| there. A smaller `tol` cannot be certified "
                    "in double precision for this problem's scaling.")
     st.eps = max(c.nu * st.eps, floor)
-    st.delta = c.nu * st.delta
+    # Chosen here: δ follows ε, but never above the value that makes the δ term of ω equal to its ε term
+    # (ω = a·ε + (‖J‖/μ)·δ + O(ε²)); when the adjoint dominates the bound, halving ε alone would not help.
+    st.delta = min(c.nu * st.delta, st.gradient.delta_ratio * st.eps) if st.gradient else c.nu * st.delta
 
 
 def _inexact_gradient(ora: Oracle, st: _State, c: Constants, tol: float, fixed: bool) -> _Gradient:
@@ -200,7 +203,10 @@ def _inexact_gradient(ora: Oracle, st: _State, c: Constants, tol: float, fixed: 
                             g_grad_norm=up.grad_norm)
         converged = z_norm + omega <= tol
         f_low, f_up = _f_interval(up, st.lower, eps_eff, st.q, residual, mu, L_g, L_H, ora.upper_convex)
-        st.gradient = _Gradient(z, z_norm, omega, up, eps_eff, converged, f_low, f_up)
+        # the ε-coefficient of ω over its δ-coefficient ‖J‖/μ: δ = ratio·ε balances the two terms
+        ratio = (omega - J_norm * residual / mu) / (eps_eff * J_norm / mu) if eps_eff > 0 and J_norm > 0 else 1.0
+        ratio = min(max(ratio, 1e-3), 1e3) if math.isfinite(ratio) else 1.0
+        st.gradient = _Gradient(z, z_norm, omega, up, eps_eff, converged, f_low, f_up, ratio)
         if converged or fixed or omega <= (1.0 - c.eta) * z_norm:
             return st.gradient
         _shrink(ora, st, c, "The error bound omega stayed above (1 - eta)|z|")
