@@ -10,12 +10,13 @@
 The adjoint systems are solved by :func:`numopt.linalg.cg` to an absolute residual.
 """
 
+from ._estimator import BilevelLogisticRegression, BilevelRidge
 from ._maid import CONSTANTS, BilevelResult, Constants, Hypergradient, hypergradient, maid
 from ._oracle import error_bound
 from ._problem import BilevelProblem, fista
-from ._problems import (QuadraticProblem, RidgeProblem, TikhonovFourierProblem, quadratic_problem, ridge_problem,
-                        tikhonov_fourier_problem)
+from ._problems import (LogisticProblem, QuadraticProblem, RidgeProblem, TikhonovFourierProblem, logistic_problem,
+                        quadratic_problem, ridge_problem, tikhonov_fourier_problem)
 
-__all__ = ["maid", "hypergradient", "Hypergradient", "BilevelResult", "BilevelProblem", "Constants", "CONSTANTS", "error_bound", "fista",
-           "quadratic_problem", "ridge_problem", "tikhonov_fourier_problem", "QuadraticProblem", "RidgeProblem",
-           "TikhonovFourierProblem"]
+__all__ = ["maid", "BilevelRidge", "BilevelLogisticRegression", "hypergradient", "Hypergradient", "BilevelResult", "BilevelProblem", "Constants", "CONSTANTS", "error_bound", "fista",
+           "quadratic_problem", "ridge_problem", "tikhonov_fourier_problem", "logistic_problem", "QuadraticProblem",
+           "RidgeProblem", "TikhonovFourierProblem", "LogisticProblem"]

@@ -175,7 +175,7 @@ def _shrink(ora: Oracle, st: _State, c: Constants, why: str) -> None:
     if st.eps <= floor * (1 + 1e-12):
         g = st.gradient
         raise Stop(Status.ROUNDING_FLOOR,
-                   f"{why} at eps = {st.eps:.3g}, the lower solver's rounding level (1000 u L |x| / mu); "
+                   f"{why} at eps = {st.eps:.3g}, the lower solver's rounding level (100 u L |x| / mu); "
                    f"|z| + omega = {g.z_norm + g.omega:.3g} bounds |grad f| there. A smaller `tol` cannot be certified "
                    "in double precision for this problem's scaling.")
     st.eps = max(c.nu * st.eps, floor)

@@ -26,7 +26,7 @@ _U = float(np.finfo(np.float64).eps)
 #: roundoff), since the computed gradient ∇ₓh = Hx - b carries an error of about u L ‖x‖ (times a modest
 #: dimension factor) and the certificate ‖x̃ - x̂‖ ≤ ‖∇ₓh‖/μ cannot certify below it. The adjoint accuracy δ is
 #: floored at ``EPS_FLOOR_FACTOR · u · (L ‖q‖ + ‖∇g‖)`` for the same reason.
-EPS_FLOOR_FACTOR = 1000.0
+EPS_FLOOR_FACTOR = 100.0
 #: Power iterations (with central differences of ``lower_grad`` in θ) when ‖J‖ must be estimated.
 _POWER_STEPS = 6
 
