@@ -18,7 +18,7 @@ __version__ = "0.1.0.dev0"
 
 # Families that exist; each later family adds its name here (``numopt.torch`` is never listed:
 # it must be imported explicitly).
-_SUBPACKAGES = ("linalg", "ot", "constrained", "completion", "atomic", "unmixing")
+_SUBPACKAGES = ("linalg", "ot", "constrained", "completion", "atomic", "unmixing", "bilevel")
 
 __all__ = ["ConvergenceWarning", "Result", "Status", "set_num_threads", "__version__", *_SUBPACKAGES]
 

@@ -47,7 +47,7 @@ class Status(enum.Enum):
         "Stopped: the matrix is numerically rank deficient, so the solution is not unique; "
         "use numpy.linalg.lstsq for the minimum-norm solution."
     )
-    INNER_SOLVER = "Stopped: the inner solver could not solve the Newton system to the accuracy the method needs."
+    INNER_SOLVER = "Stopped: an inner solver did not reach the accuracy the method needs at this step."
     NO_DESCENT = (
         "Stopped: no descent direction for the merit function was found even at the penalty limits; the "
         "constraints may be degenerate (their Jacobian rank deficient) or the problem badly scaled."
@@ -57,6 +57,7 @@ class Status(enum.Enum):
         "Not accurate: the discretization cannot represent the solution to the accuracy asked (the domain cuts "
         "it off, or its elements are too coarse)."
     )
+    BUDGET = "Stopped: the work budget `budget` was spent before reaching `tol`."
     INCONSISTENT = (
         "Stopped: the residual stopped decreasing; the system looks inconsistent (no exact solution). "
         "Use a least-squares solver such as `lstsq_sketched`."
@@ -98,6 +99,7 @@ _CODES = {
     Status.NO_DESCENT: 21,
     Status.DIVERGED: 22,
     Status.DISCRETIZATION_ERROR: 23,
+    Status.BUDGET: 24,
 }
 
 

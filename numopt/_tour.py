@@ -92,7 +92,7 @@ def _family_tour(name):
 
 TOURS = {"linalg": _tour_linalg, "ot": _tour_ot, "constrained": _family_tour("constrained"),
          "completion": _family_tour("completion"), "atomic": _family_tour("atomic"),
-         "unmixing": _family_tour("unmixing")}
+         "unmixing": _family_tour("unmixing"), "bilevel": _family_tour("bilevel")}
 
 
 def _kernels_cached(family: str) -> bool | None:
