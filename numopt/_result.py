@@ -29,8 +29,8 @@ class Status(enum.Enum):
     SUCCESS = "Converged: the stopping criterion `tol` is satisfied."
     ZERO_RHS = "Converged: the right-hand side is zero, so the solution is zero."
     ROUNDING_FLOOR = (
-        "Converged to the rounding floor: refinement stopped improving within 1000 `tol`; "
-        "this is the accuracy double precision allows for this problem."
+        "Converged to the rounding floor: the iteration stopped improving at the accuracy double precision "
+        "allows for this problem, which is above `tol`."
     )
     MAXITER = "Stopped at `maxiter` before reaching `tol`."
     CALLBACK = "Stopped because `callback` raised StopIteration."

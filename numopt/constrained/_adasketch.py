@@ -361,7 +361,7 @@ _STALL_FLOORS, _STALL_WINDOW, _STALL_DECREASE = 1e4, 10, 1e-3
 
 
 def _at_floor(kkt, tol, kfloor) -> bool:
-    """Whether the outer KKT residual is at its rounding floor ``kfloor`` and within the catalogue's 1000 `tol`."""
+    """Whether the outer KKT residual is at its rounding floor ``kfloor`` and within 1000 `tol`."""
     return kkt <= _FLOOR_TOL_FACTOR * tol and kkt <= kfloor
 
 
