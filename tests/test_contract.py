@@ -58,6 +58,23 @@ def _cloud_cost():
     return None, None, M / M.max(), 1e-2
 
 
+def _mixed_pixels():
+    rng = np.random.default_rng(0)
+    M = rng.uniform(0.1, 1.0, size=(20, 3))
+    A = rng.dirichlet(np.ones(3), size=200).T
+    A[:, :3] = np.eye(3)
+    return M @ A, 3
+
+
+def _ridge():
+    from numopt.bilevel import ridge_problem
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 10))
+    y = X @ rng.standard_normal(10) + rng.standard_normal(80)
+    return ridge_problem(X[:40], y[:40], X[40:], y[40:]), np.zeros(1)
+
+
 # (public name, module, function, positional args builder, keyword args, keywords that make it stop early).
 # ``sinkhorn(method=...)`` warns under the name of the method's own public function.
 SOLVERS = [
@@ -74,6 +91,8 @@ SOLVERS = [
     ("complete_matrix", "numopt.completion", "complete_matrix", _completion_data, {"tol": 1e-12, "rng": 0},
      {"maxiter": 1}),
     ("solve_atom", "numopt.atomic", "solve_atom", lambda: (3,), {}, {"mixing": {"maxiter": 2}}),
+    ("unmix", "numopt.unmixing", "unmix", _mixed_pixels, {"tol": 1e-4, "rng": 0}, {"maxiter": 2, "tol": 1e-12}),
+    ("maid", "numopt.bilevel", "maid", _ridge, {"tol": 1e-6}, {"maxiter": 1, "tol": 1e-12}),
 ]
 IDS = [f"{name}-{i}" for i, (name, *_rest) in enumerate(SOLVERS)]
 
