@@ -30,7 +30,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402
 
-__all__ = ["jit", "FASTMATH", "CACHE", "cache_directory", "prange", "set_num_threads", "get_num_threads"]
+__all__ = ["jit", "serial_twin", "FASTMATH", "CACHE", "cache_directory", "prange", "set_num_threads",
+           "get_num_threads"]
 
 #: NaN-safe fast-math flags: reassociation (vectorised sums), fused multiply-add, reciprocal
 #: approximations and no-signed-zeros. ``nnan``/``ninf`` are deliberately absent.
@@ -151,6 +152,21 @@ def jit(func=None, *, parallel: bool = False, fastmath=FASTMATH, cache: bool | N
         return numba.jit(**options)(f)
 
     return decorate if func is None else decorate(func)
+
+
+def serial_twin(kernel):
+    """The serial twin of a ``@jit(parallel=True)`` kernel: the same source compiled without ``parallel``
+    (``prange`` runs as ``range``), so the two are never written out twice. It is named ``<name>_serial``
+    so that the two never share an entry of the on-disk cache (Numba keys cache files by qualified name,
+    and its index not by the parallel flag). Use it below the size where threads pay, so that a small
+    problem never compiles the parallel version."""
+    import types
+
+    f = kernel.py_func
+    clone = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
+    clone.__qualname__ = f.__qualname__ + "_serial"
+    clone.__doc__ = f"Serial twin of :func:`{f.__name__}` (same source, compiled without ``parallel=True``)."
+    return jit(clone)
 
 
 def set_num_threads(n: int) -> None:

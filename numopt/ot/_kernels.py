@@ -15,14 +15,13 @@ is not inlined by Numba: LLVM inlines it into the callers with its own strict fl
 from __future__ import annotations
 
 import math
-import types as types_module
 
 import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .._numba import jit, prange
+from .._numba import jit, prange, serial_twin
 from ..linalg._kernels import csr_matvec_serial, csr_rmatvec_serial, csr_row_axpy, csr_row_dot
 
 # --------------------------------------------------------------------------------------------------
@@ -469,14 +468,7 @@ _SERIAL = {}
 
 
 def _serial_twin(kernel):
-    """``kernel`` compiled without ``parallel=True`` (``prange`` runs as ``range``), from the same
-    source, under the name ``<name>_serial`` so that the two never share an entry of the on-disk cache
-    (Numba keys cache files by qualified name, and its index not by the parallel flag)."""
-    f = kernel.py_func
-    clone = types_module.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
-    clone.__qualname__ = f.__qualname__ + "_serial"
-    clone.__doc__ = f"Serial twin of :func:`{f.__name__}` (same source, compiled without ``parallel=True``)."
-    twin = jit(clone)
+    twin = serial_twin(kernel)
     _SERIAL[kernel] = twin
     return twin
 
