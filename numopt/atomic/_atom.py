@@ -288,8 +288,13 @@ def _check_mixing(mixing, func):
     return out
 
 
+#: Highest polynomial degree: the Hartree solve uses twice it, and the barycentric Lagrange weights of
+#: about 900 GLL nodes overflow (order 450 gave NaN); 200 is far beyond what any atom needs (28).
+ORDER_MAX = 200
+
+
 def _check_order(order, func):
-    return None if order is None else check_int(order, "order", func, low=1)
+    return None if order is None else check_int(order, "order", func, low=1, high=ORDER_MAX)
 
 
 def _check_relativistic_Z(Z, c, func):
@@ -337,7 +342,7 @@ def hydrogen_like(Z, *, n_max=7, relativistic=False, c=C_NIST, mesh=None, order=
         elements, ratio 30, :math:`r_{\max} = 20 n_{\max}^2 / Z` (the problem scales exactly with
         :math:`1/Z`, so every Z gets the same relative accuracy).
     order : int, optional
-        Polynomial degree (default 26, plus 2 per ``n_max`` above 7).
+        Polynomial degree, 1..200 (default 26, plus 2 per ``n_max`` above 7).
 
     Returns
     -------
@@ -514,7 +519,7 @@ def solve_atom(Z, *, relativistic=False, tol=1e-6, mesh=None, order=None, mixing
         continued outwards with longer elements until the wall's error estimate is below ``tol / 4`` (for
         diffuse occupied shells such as H 7s: 141 bohr instead of 50; at most 4000 bohr).
     order : int, optional
-        Polynomial degree instead of the automatic choice.
+        Polynomial degree (1..200) instead of the automatic choice.
     mixing : float or dict, optional
         Anderson mixing of the screening potential :math:`V_H + V_{xc}`: ``alpha`` (default 0.5, halved
         automatically when the residual stalls for 8 iterations), ``history`` (default 5), ``maxiter``
@@ -680,6 +685,7 @@ class _Job:
     tol: float
     order: int
     nit: int = 0
+    capped: bool = False  # the grown mesh would exceed MAX_DOFS
     history: dict = dataclasses.field(
         default_factory=lambda: {"energy": [], "eigenvalue_change": [], "energy_change": [], "alpha": []})
 
@@ -719,6 +725,9 @@ def _converge(job, build, mesh, initial):
         if not job.grow or R >= R_LIMIT or out.status is not Status.SUCCESS:
             return ks, _tail_failure(ks, out, job)
         new = extend_mesh(mesh, _grown_radius(ks, out, job))
+        if (len(new) - 1) * job.order > MAX_DOFS:
+            job.capped = True
+            return ks, _tail_failure(ks, out, job)
         nks = build(new)
         U = ks.screening_at(out.step, nks.points)
         ks, mesh = nks, new
@@ -768,6 +777,9 @@ def _tail_failure(ks, out, job):
                 f"and the {label} eigenvalue by about {out.tail[i]:.1e} Ha (tol = {job.accuracy:.1e})")
     if not job.grow:
         advice = "pass a mesh that reaches further out (or omit `mesh` to size it automatically)."
+    elif job.capped:
+        advice = (f"the automatic mesh would need more than {MAX_DOFS} unknowns at order {job.order}; "
+                  "lower `order`.")
     elif R >= R_LIMIT:
         advice = (f"the automatic mesh stops at r_max = {R_LIMIT:g} bohr; this configuration is too diffuse "
                   "(or unbound) for it.")

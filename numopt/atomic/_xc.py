@@ -62,6 +62,8 @@ def lda(n, *, relativistic: bool = False, c: float = C_NIST):
     TypeError
         ``relativistic`` not a bool, a non-numeric ``n``.
 
+    Examples
+    --------
     >>> e, v = lda(np.array([1.0]))
     >>> round(float(e[0]), 6), round(float(v[0]), 6)
     (-0.810151, -1.064683)

@@ -198,7 +198,9 @@ def test_tol_below_the_rounding_floor():
     (dict(Z=10**30), ValueError, "`Z` must be an integer in 1..92"),
     (dict(Z=2, mixing={"maxiter": 10**30}), ValueError, r"`mixing\['maxiter'\]` must be <= 9007199254740992"),
     (dict(Z=2, mesh=np.linspace(0, 50, 3002)), ValueError, "`mesh` must have at most 2000 elements; got 3001"),
-    (dict(Z=2, order=10**6), ValueError, r"`order` must be <= 500 on a mesh of 4 element\(s\)"),
+    (dict(Z=2, order=10**6), ValueError, r"`order` must be <= 200; got 1000000."),
+    (dict(Z=2, order=200, mesh=exponential_mesh(50.0, 200.0, 11)), ValueError,
+     r"`order` must be <= 181 on a mesh of 11 element\(s\) \(at most 2000 unknowns"),
     (dict(Z=2, occupations={"7s": 2}, mesh=[0.0, 50.0], order=4), ValueError, "to hold 7 states"),
 ])
 def test_bad_input(kwargs, error, match):
@@ -331,6 +333,16 @@ def test_wall_error_estimate_matches_the_true_error():
     with pytest.warns(ConvergenceWarning, match="the 5g eigenvalue by about 4.9e-05 Ha"):
         res = solve_atom(1, occupations={"5g": 1}, mesh=exponential_mesh(50.0, 200.0, 4))
     np.testing.assert_allclose(res.truncation_error, res.total_energy - DIFFUSE_H[1][1], rtol=0.5)
+
+
+def test_growth_stops_before_MAX_DOFS_and_says_so(monkeypatch):
+    from numopt.atomic import _atom
+
+    monkeypatch.setattr(_atom, "MAX_DOFS", 130)  # 5 elements of order 24 fit, the 6 H 7s needs do not
+    with pytest.warns(ConvergenceWarning, match="the automatic mesh would need more than 130 unknowns at order 24; "
+                                                "lower `order`."):
+        res = solve_atom(1, occupations={"7s": 1})
+    assert res.status is Status.DISCRETIZATION_ERROR
 
 
 def test_degenerate_user_mesh_is_reported_not_success():
