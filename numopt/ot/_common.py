@@ -247,7 +247,8 @@ class Run:
         (called only when the error has stalled)."""
         if err <= self.tol:
             return Status.SUCCESS
-        if self.nit - self._best_nit >= STALL_WINDOW and err <= FLOOR_FACTOR * rounding_floor(self.prob, potential_norm()):
+        stalled = self.nit - self._best_nit >= STALL_WINDOW
+        if stalled and err <= FLOOR_FACTOR * rounding_floor(self.prob, potential_norm()):
             return Status.ROUNDING_FLOOR
         return None
 
@@ -295,7 +296,8 @@ def sinkhorn_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, logc=None):
     """Up to ``n_sweeps`` log-domain Sinkhorn sweeps (row then column update) on (f, g) in place.
 
     Returns a Status when the run ends (SUCCESS: the marginal error of (f, g) is <= tol;
-    ROUNDING_FLOOR: see :meth:`Run.converged`; CALLBACK; NONFINITE), or None when the sweeps ran out. The state returned on SUCCESS is the one whose error
+    ROUNDING_FLOOR: see :meth:`Run.converged`; CALLBACK; NONFINITE), or None when the sweeps ran out.
+    The state returned on SUCCESS is the one whose error
     was measured: rows exact, columns within tol.
     """
     M, a, b, reg = prob.M, prob.a, prob.b, prob.reg
