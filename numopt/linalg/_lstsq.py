@@ -162,6 +162,8 @@ def lstsq_sketched(
     Returns
     -------
     LstsqResult
+        ``A`` and ``b`` of any magnitude are handled: the solve runs on both scaled exactly by powers of two
+        and ``x`` is scaled back (an ``x`` beyond the float64 range is ``NONFINITE``, never a success).
         ``success=False`` with ``status=RANK_DEFICIENT`` when :math:`SA` (hence :math:`A`) is numerically
         rank deficient: use ``numpy.linalg.lstsq`` for the minimum-norm solution then.
 
