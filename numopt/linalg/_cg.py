@@ -113,9 +113,9 @@ def cg(A, b, *, x0=None, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
         Relative and absolute residual tolerances (see above); ``rtol`` in [0, 1), ``atol >= 0``, not both 0.
     maxiter : int, optional
         Iteration budget (default ``10 * n``).
-    M : ndarray, sparse matrix, LinearOperator, callable or 1-D array, optional
+    M : ndarray, sparse matrix, LinearOperator, callable or 1-D array-like, optional
         Symmetric positive definite preconditioner approximating :math:`A^{-1}` (scipy's convention).
-        A 1-D array is the diagonal of :math:`M` (e.g. ``1 / diag(A)`` for Jacobi).
+        A 1-D array or list is the diagonal of :math:`M` (e.g. ``1 / diag(A)`` for Jacobi).
     callback : callable, optional
         ``callback(intermediate_result)`` after each iteration with a :class:`CGResult`; raising
         ``StopIteration`` stops the solve (``status=Status.CALLBACK``).
@@ -127,7 +127,16 @@ def cg(A, b, *, x0=None, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
     CGResult
         ``success`` is True when the tolerance is met. If ``A`` (or ``M``) turns out not to be positive
         definite, ``status`` is ``NOT_POSITIVE_DEFINITE`` (``PRECONDITIONER_NOT_POSITIVE_DEFINITE``) and
-        ``x`` is the last iterate. A zero ``b`` returns ``x = 0`` at once.
+        ``x`` is the last iterate. A zero ``b`` returns ``x = 0`` at once. ``b`` of any magnitude is
+        handled (the iteration runs on ``b`` scaled exactly by a power of two); a solution beyond the
+        float64 range is reported as ``NONFINITE``, never as a success.
+
+    Raises
+    ------
+    TypeError
+        A complex operator or product, or an argument of the wrong type.
+    ValueError
+        Shapes disagree, an input is not finite, or an option is out of range.
 
     Warns
     -----

@@ -354,8 +354,11 @@ def sketch_and_project(
     TypeError
         ``A`` is a LinearOperator, or an argument has the wrong type.
     ValueError
-        Shapes disagree, an input is not finite, an option is out of range, or a zero row of ``A``
-        meets a nonzero entry of ``b`` (the system is then inconsistent).
+        Shapes disagree, an input is not finite, an option is out of range, a zero row of ``A``
+        meets a nonzero entry of ``b`` (the system is then inconsistent), or a nonzero row of ``A`` is so
+        much smaller than its largest entry (about 1e-154 relative) that its squared norm underflows.
+        ``A`` and ``b`` themselves may have any magnitude: the run works on them scaled exactly by powers
+        of two and scales ``x`` and the residuals back.
 
     Warns
     -----

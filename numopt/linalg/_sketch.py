@@ -681,7 +681,7 @@ class SRHT(Sketch):
             buf = np.empty((self.n_pad, width), dtype=np.float64)
         for start in range(0, d, width):
             stop = min(d, start + width)
-            block = A[:, start:stop].toarray() if sparse else A[:, start:stop]  # (n, <= width), dense
+            block = A[:, start:stop].toarray(order="C") if sparse else A[:, start:stop]  # (n, <= width), dense
             if dct:
                 work = buf[: stop - start]
                 if sparse:

@@ -34,3 +34,9 @@ def test_set_num_threads_bounds_and_round_trip():
         assert _numba.get_num_threads() == top
     finally:
         numopt.set_num_threads(before)
+
+
+def test_precompile_runs():
+    from numopt.linalg._precompile import precompile
+
+    assert precompile() is None
