@@ -8,9 +8,14 @@ Cases
   rule), and fancyimpute's SoftImpute when it is installed (it needs the dense 2000 x 2000 input).
   Targets: relative error <= 1e-6 in <= 0.5 s, >= 20x the NumPy ALS.
 * ``1e5^2 k=10``: 1e5 x 1e5, rank 10, 1e7 observations as COO (int32 indices): ``cg`` against ``exact``,
-  alternating, median of up to 3 runs each. Targets: error <= 1e-6 in <= 30 s wall, peak RSS growth <= 2 GB, inexact >= 1.5x exact.
+  alternating, median of up to 3 runs each, and the time of the SVD start (the seeded randomized subspace
+  iteration) alone. Targets: error <= 1e-6 in <= 30 s wall, peak RSS growth <= 2 GB, ``cg`` no slower than
+  ``exact``, the SVD start <= 15 % of the ``cg`` run.
+* ``compile``: a cold first call (empty Numba cache, in a subprocess) of the tour's completion entry and of
+  a 3000 x 2500, k = 10 ``complete_matrix``, then the same warm; CPU seconds of the subprocess (on a shared
+  machine its wall time measures the neighbours). Target: <= 5 s of compiling.
 * ``1e5^2 k=50``: 1e5 x 1e5, rank 50, 5e7 observations: ``cg`` to error <= 1e-4, one run; the time of
-  one ``exact`` sweep; and the per-row cost-model crossover (exact vs sketched solve) measured on rows of
+  one ``exact`` sweep (target: ``cg`` >= 1.4x ``exact`` per sweep); and the per-row cost-model crossover (exact vs sketched solve) measured on rows of
   d = 250 ... 8000 observations (k = 50) and 1000 ... 16000 (k = 128) against
   :func:`numopt.completion.row_costs`.
 
@@ -152,6 +157,19 @@ def _big_run(r, c, v, shape, k, solver, tol):
     return t, res, mem.peak
 
 
+def _svd_start_time(r, c, v, shape, k, repeat):
+    """Seconds of the SVD start alone (the randomized subspace iteration on the sorted, scaled observations)."""
+    from numopt._blas import single_blas_thread
+    from numopt.completion import _altmin
+    from numopt.completion._data import as_observations
+
+    obs = as_observations((r, c, v, shape))
+    obs = _altmin._scaled(obs, -_altmin._unit_exponent(obs.row_val), True)
+    with single_blas_thread():
+        t, _ = median_time(lambda: _altmin._init_svd(obs, k, np.random.default_rng(0)), repeat, warmup=0)
+    return t
+
+
 def case_large(repeat: int, quick: bool) -> list[Row]:
     m = n = 20_000 if quick else 100_000
     k, nobs = 10, (2_000_000 if quick else 10_000_000)
@@ -160,10 +178,12 @@ def case_large(repeat: int, quick: bool) -> list[Row]:
     # alternate the two solvers (3 runs each at the default repeat): single runs on this shared machine swing
     # by up to 2x, run to run and sweep to sweep
     runs = {"cg": [], "exact": []}
-    for _ in range(max(1, min(repeat, 3))):
+    n_runs = max(1, min(repeat, 3))
+    for _ in range(n_runs):
         for solver in ("cg", "exact"):
             runs[solver].append(_big_run(r, c, v, (m, n), k, solver, 1e-6))
     t_cg, t_ex = (float(np.median([run[0] for run in runs[s]])) for s in ("cg", "exact"))
+    t_start = _svd_start_time(r, c, v, (m, n), k, n_runs)
     _, res_cg, mem_cg = runs["cg"][-1]
     _, res_ex, mem_ex = runs["exact"][-1]
     mem_cg = max(run[2] for run in runs["cg"])
@@ -172,13 +192,63 @@ def case_large(repeat: int, quick: bool) -> list[Row]:
     e_ex = rel_error(A, B, res_ex.U, res_ex.s, res_ex.V)
     sweep_cg = float(np.median(res_cg.history["time"]))
     sweep_ex = float(np.median(res_ex.history["time"]))
-    ok = ("met" if (e_cg <= 1e-6 and t_cg <= 30 and mem_cg <= 2 * 2**30 and t_ex / t_cg >= 1.5) else "MISSED")
+    ok = ("met" if (e_cg <= 1e-6 and t_cg <= 30 and mem_cg <= 2 * 2**30 and t_cg <= t_ex and t_start <= 0.15 * t_cg)
+          else "MISSED")
     return [Row(f"{m:.0e}^2 k=10 (cg vs exact)", size, t_cg, "numopt exact", t_ex, f"err {e_cg:.1e} vs {e_ex:.1e}",
                 mib(mem_cg),
                 f"{res_cg.nit} vs {res_ex.nit} sweeps; median sweep {sweep_cg:.2f} s vs {sweep_ex:.2f} s; setup "
-                f"(sort+svds) {t_cg - res_cg.history['time'].sum():.1f} s; exact peak {mib(mem_ex)}; median of "
-                f"{len(runs['cg'])} alternating runs each; "
-                f"target err<=1e-6, <=30 s, <=2 GB, cg>=1.5x exact: {ok}")]
+                f"(sort+start) {t_cg - res_cg.history['time'].sum():.1f} s, of which the SVD start {t_start:.2f} s "
+                f"({100 * t_start / t_cg:.0f} % of the cg run); exact peak {mib(mem_ex)}; median of "
+                f"{n_runs} alternating runs each; "
+                f"target err<=1e-6, <=30 s, <=2 GB, cg no slower than exact, start <= 15 %: {ok}")]
+
+
+_COMPILE_PROBE = """
+import resource, sys, time
+def cpu():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+import numpy as np
+from numopt.completion import complete_matrix
+from numopt.completion._tour import tour_rows
+c0, w0 = cpu(), time.perf_counter()
+tour_rows()
+c1, w1 = cpu(), time.perf_counter()
+rng = np.random.default_rng(0)
+m, n, k = 3000, 2500, 10
+A, B = rng.standard_normal((m, k)), rng.standard_normal((n, k))
+lin = rng.choice(m * n, size=4 * k * (m + n - k), replace=False)
+r, c = lin // n, lin % n
+c2, w2 = cpu(), time.perf_counter()
+complete_matrix((r, c, np.einsum("ij,ij->i", A[r], B[c]), (m, n)), k, solver=sys.argv[1], rng=0)
+c3, w3 = cpu(), time.perf_counter()
+print(c1 - c0, w1 - w0, c3 - c2, w3 - w2)
+"""
+
+
+def case_compile(repeat: int, quick: bool) -> list[Row]:
+    """Cold (empty Numba cache) and warm first calls, each in a fresh subprocess: CPU and wall seconds."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    rows_out = []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for solver in ("auto", "cg"):
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": root}
+            out = []
+            for _ in ("cold", "warm"):
+                text = subprocess.run([sys.executable, "-c", _COMPILE_PROBE, solver], capture_output=True, text=True,
+                                      env=env, check=True, cwd=root).stdout.split()
+                out.append([float(x) for x in text])
+        (tc, tw, cc, cw), (tc2, tw2, cc2, cw2) = out
+        ok = "met" if cc - cc2 <= 5.0 else "MISSED"
+        rows_out.append(Row(f"first call ({solver}), cold", "3000x2500 k=10", cc, "warm cache", cc2, "",
+                            "", f"CPU s (wall {cw:.1f} s cold, {cw2:.1f} s warm); tour entry before it: {tc:.1f} s CPU "
+                            f"cold (wall {tw:.1f}), {tc2:.1f} s warm; target <= 5 s of compiling: {ok}"))
+    return rows_out
 
 
 def case_crossover(repeat: int, quick: bool, k: int = 50, ds=(250, 500, 1000, 2000, 4000, 8000)) -> list[Row]:
@@ -265,7 +335,7 @@ def case_crossover_128(repeat: int, quick: bool) -> list[Row]:
     return [] if quick else case_crossover(repeat, quick, k=128, ds=(1000, 2000, 4000, 8000, 16000))
 
 
-CASES = [case_small, case_large, case_crossover, case_crossover_128, case_huge]
+CASES = [case_compile, case_small, case_large, case_crossover, case_crossover_128, case_huge]
 
 
 def run(repeat: int = 5, quick: bool = False) -> list[Row]:

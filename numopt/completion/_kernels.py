@@ -437,26 +437,70 @@ def _sketch_srht(indptr, idx, i, BT, d, signs, selected, W, SB, s):
             dst[a] = scale * src[a]
 
 
-@jit(inline="always")
-def _precondition(R, v, out, preconditioned):
-    """out = R^{-T} v, or a copy of v without preconditioning."""
-    if preconditioned:
-        _solve_Rt(R, v, out)
-    else:
-        for a in range(v.shape[0]):
-            out[a] = v[a]
+@jit
+def _cgls(BT, y, d, reg, x, maxiter, rtol, r, rr, q, g, p, bty):
+    """Warm-started CGLS (CG on the normal equations without forming them) on min |B x - y|^2 + reg |x|^2,
+    B = BT[:, :d]^T, r[:d] = y - B x on entry (|r|^2 = rr). At most ``maxiter`` steps; stops early when the
+    normal-equation residual g = B^T(y - Bx) - reg x has |g| <= rtol |g_0| (g_0 at the warm start: the
+    forcing term of an inexact Newton method) or |g| <= RTOL_FLOOR |B^T y| (rounding level).
+    Returns (steps, |y - B x|^2). Each step costs 2 d k; the last one skips the gradient (d k).
+    (:func:`_pcgls` is the same iteration right-preconditioned by R^{-1}; kept apart so that a "cg" run does
+    not compile the triangular solves.)"""
+    k = BT.shape[0]
+    for a in range(k):  # B^T r - reg x and B^T y, in one pass over BT
+        Ba = BT[a]
+        s1 = 0.0
+        s2 = 0.0
+        for t in range(d):
+            s1 += Ba[t] * r[t]
+            s2 += Ba[t] * y[t]
+        g[a] = s1 - reg * x[a]
+        bty[a] = s2
+    gamma = 0.0
+    bnorm2 = 0.0
+    for a in range(k):
+        gamma += g[a] * g[a]
+        bnorm2 += bty[a] * bty[a]
+        p[a] = g[a]
+    stop2 = max(rtol * rtol * gamma, RTOL_FLOOR * RTOL_FLOOR * bnorm2)
+    steps = 0
+    while steps < maxiter and gamma > stop2:
+        qq = _apply_B(BT, d, p, q)
+        pp = 0.0
+        for a in range(k):
+            pp += p[a] * p[a]
+        denom = qq + reg * pp
+        if not denom > 0.0:
+            break
+        alpha = gamma / denom
+        for a in range(k):
+            x[a] += alpha * p[a]
+        rr = 0.0
+        for t in range(d):
+            r[t] -= alpha * q[t]
+            rr += r[t] * r[t]
+        steps += 1
+        if steps == maxiter:
+            break
+        _apply_Bt(BT, d, r, reg, x, g)
+        gamma_new = 0.0
+        for a in range(k):
+            gamma_new += g[a] * g[a]
+        beta = gamma_new / gamma
+        gamma = gamma_new
+        for a in range(k):
+            p[a] = g[a] + beta * p[a]
+    return steps, rr
 
 
 @jit
-def _pcgls(BT, y, d, reg, R, x, maxiter, rtol, r, rr, q, g, p, z, tvec, bty, preconditioned):
-    """Warm-started CGLS (CG on the normal equations without forming them) on
-    min |B x - y|^2 + reg |x|^2, B = BT[:, :d]^T, right-preconditioned by R^{-1} when ``preconditioned``
-    (R from the QR of the sketched, ridge-augmented design: CG on R^{-T}(B^T B + reg I)R^{-1} u = R^{-T} B^T y,
-    x = R^{-1} u), plain CGLS otherwise. At most ``maxiter`` steps; stops early when the (preconditioned)
-    normal-equation residual g = R^{-T}(B^T(y - Bx) - reg x) has |g| <= rtol |g_0| (g_0 at the warm start:
-    the forcing term of an inexact Newton method) or |g| <= RTOL_FLOOR |R^{-T} B^T y| (rounding level).
-    Returns (steps, |y - B x|^2).
-    Each step costs 2 d k (+ 2 k^2 preconditioned); the last one skips the gradient (d k)."""
+def _pcgls(BT, y, d, reg, R, x, maxiter, rtol, r, rr, q, g, p, z, tvec, bty):
+    """Warm-started CGLS right-preconditioned by R^{-1} (R from the QR of the sketched, ridge-augmented
+    design): CG on R^{-T}(B^T B + reg I)R^{-1} u = R^{-T} B^T y, x = R^{-1} u, on
+    min |B x - y|^2 + reg |x|^2, B = BT[:, :d]^T. At most ``maxiter`` steps; stops early when the
+    preconditioned normal-equation residual g = R^{-T}(B^T(y - Bx) - reg x) has |g| <= rtol |g_0| (the forcing
+    term) or |g| <= RTOL_FLOOR |R^{-T} B^T y| (rounding level). Returns (steps, |y - B x|^2).
+    Each step costs 2 d k + 2 k^2; the last one skips the gradient (d k)."""
     k = BT.shape[0]
     for a in range(k):  # B^T r - reg x and B^T y, in one pass over BT
         Ba = BT[a]
@@ -467,8 +511,8 @@ def _pcgls(BT, y, d, reg, R, x, maxiter, rtol, r, rr, q, g, p, z, tvec, bty, pre
             s2 += Ba[t] * y[t]
         tvec[a] = s1 - reg * x[a]
         bty[a] = s2
-    _precondition(R, tvec, g, preconditioned)  # (preconditioned) gradient
-    _precondition(R, bty, z, preconditioned)
+    _solve_Rt(R, tvec, g)  # preconditioned gradient
+    _solve_Rt(R, bty, z)
     gamma = 0.0
     bnorm2 = 0.0
     for a in range(k):
@@ -478,11 +522,7 @@ def _pcgls(BT, y, d, reg, R, x, maxiter, rtol, r, rr, q, g, p, z, tvec, bty, pre
     stop2 = max(rtol * rtol * gamma, RTOL_FLOOR * RTOL_FLOOR * bnorm2)
     steps = 0
     while steps < maxiter and gamma > stop2:
-        if preconditioned:
-            _solve_R(R, p, tvec)  # search direction in x-space
-        else:
-            for a in range(k):
-                tvec[a] = p[a]
+        _solve_R(R, p, tvec)  # search direction in x-space
         qq = _apply_B(BT, d, tvec, q)
         tt = 0.0
         for a in range(k):
@@ -501,7 +541,7 @@ def _pcgls(BT, y, d, reg, R, x, maxiter, rtol, r, rr, q, g, p, z, tvec, bty, pre
         if steps == maxiter:
             break
         _apply_Bt(BT, d, r, reg, x, z)
-        _precondition(R, z, g, preconditioned)
+        _solve_Rt(R, z, g)
         gamma_new = 0.0
         for a in range(k):
             gamma_new += g[a] * g[a]
@@ -579,18 +619,15 @@ def rows_exact(lo, hi, indptr, idx, val, F, X, reg, plan, stats):
 
 @jit
 def rows_cg(lo, hi, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, stats):
-    """Rows [lo, hi) of a half-step whose plan is CG or EMPTY: warm-started CGLS (see :func:`_pcgls`)."""
+    """Rows [lo, hi) of a half-step whose plan is CG or EMPTY: warm-started CGLS (see :func:`_cgls`)."""
     k = X.shape[1]
     dmax = _row_span(indptr, lo, hi)
     BT = np.empty((k, dmax))
     y = np.empty(dmax)
     r = np.empty(dmax)
     q = np.empty(dmax)
-    R = np.empty((1, 1))
     g = np.empty(k)
     p = np.empty(k)
-    z = np.empty(k)
-    tvec = np.empty(k)
     bty = np.empty(k)
     x_old = np.empty(k)
     for i in range(lo, hi):
@@ -602,7 +639,7 @@ def rows_cg(lo, hi, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, stat
         for a in range(k):
             x_old[a] = xi[a]
         rr = _gather_residual(indptr, idx, val, F, i, BT, y, xi, r)
-        nsteps, rr = _pcgls(BT, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, rr, q, g, p, z, tvec, bty, False)
+        nsteps, rr = _cgls(BT, y, d, reg, xi, cg_maxiter, cg_rtol, r, rr, q, g, p, bty)
         stats[3] += nsteps
         stats[0] += rr
         _row_done(xi, x_old, stats)
@@ -659,7 +696,7 @@ def rows_sketch(lo, hi, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_rtol, 
                     SB[sketch_size + a, a] = sr
             if _householder_r(SB, nr, R):
                 rr = _residual(BT, y, d, xi, r)
-                nsteps, rr = _pcgls(BT, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, rr, q, g, p, z, tvec, bty, True)
+                nsteps, rr = _pcgls(BT, y, d, reg, R, xi, cg_maxiter, cg_rtol, r, rr, q, g, p, z, tvec, bty)
                 stats[3] += nsteps
                 stats[0] += rr
                 solved = True
