@@ -275,15 +275,17 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
        \tfrac{\lambda p}{2} (\mathbf 1 h^\top) \odot (A + \epsilon_p)^{p-1})` with
        :math:`\bar D = \mathrm{diag}(d, w_\delta)`; the concave lp term is majorised by its tangent.
     4. h step in closed form: :math:`h = \Pi_{\Delta_N}(-\lambda c / 2\gamma)` (capped, see below),
-       :math:`c_n = \sum_k (A_{kn} + \epsilon_p)^p` (sort-based projection). Sparse (pure-looking)
+       :math:`c_n = \sum_k (A_{kn} + \epsilon_p)^p` (a warm-started Newton search for the shift of the
+       projection, in a Numba kernel). Sparse (pure-looking)
        pixels get the largest :math:`h_n`, highly mixed pixels get :math:`h_n = 0`.
 
     The other methods change the model: ``"l21"`` fixes :math:`h = \mathbf 1`; ``"l1/2"`` is L1/2-NMF
     (Qian et al. 2011): Frobenius loss :math:`\tfrac12\|Y - MA\|_F^2` (:math:`d_l = 1/2`,
     :math:`w_\delta = 1/2`) and :math:`h = \mathbf 1`; ``"nmf"`` is plain Lee-Seung NMF (Frobenius, no
-    penalty, no sum-to-one row). Cost per iteration: three :math:`O(LNK)` passes (``Y A^T`` and
-    ``M^T D Y`` by BLAS, the residual norms in a Numba kernel that stores no residual) and
-    :math:`O(NK^2 + N \log N)`.
+    penalty, no sum-to-one row). Cost per iteration: one fused Numba pass over ``Y`` (per channel:
+    ``y A^T``, the residual norm from the Gram matrix, the row of ``M``, then ``M^T D Y``; ``2K`` unit-stride
+    passes over a row held in cache, no residual matrix), one :math:`O(NK^2)` pass for ``A`` and
+    :math:`O(N)` for ``h``.
 
     Choices the paper may settle differently (reconstructed):
 
@@ -293,7 +295,7 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
       :math:`\{0 \le h \le 1/\rho, \mathbf 1^\top h = N\}`, so at least :math:`\rho N` pixels carry
       guidance, and :math:`\gamma` is set once, at the start point, to the value whose (uncapped) h step has
       exactly :math:`\rho N` pixels with :math:`h_n > 0` (the closed form of the bisection on :math:`\gamma`,
-      see :func:`_gamma_for_support`); the capped projection itself is found by bisection on its shift.
+      see :func:`_gamma_for_support`); the capped projection itself is exact (search on its shift).
       :math:`\gamma` and the cap are then kept fixed, so :math:`F` is one function and the iteration is
       monotone; the support at the end is reported (``support_fraction``). Without the cap a fixed
       :math:`\gamma` let the map collapse onto a handful of pixels as the abundances became sparser (seen on
