@@ -115,10 +115,14 @@ def run_maid(problem, theta0, **kw):
 def _trace():
     """A callback recording (θ, cost) at each accepted step, for the exact-f curve."""
     pts = []
+    times = []
+    t0 = time.perf_counter()
 
     def cb(r):
         pts.append((r.theta.copy(), r.n_lower + r.n_linear))
+        times.append(time.perf_counter() - t0)
 
+    cb.times = times
     return pts, cb
 
 
@@ -288,11 +292,11 @@ def case_tikhonov(repeat, quick):
     d = N // 2 + 1
     pts, cb = _trace()
     t0 = time.perf_counter()
-    res = run_maid(p, np.zeros(d), tol=1e-8, budget=30_000, callback=cb)
+    res = run_maid(p, np.zeros(d), tol=1e-6, budget=30_000, maxiter=300, callback=cb)
     wall = time.perf_counter() - t0
     gap = p.exact_value(res.theta) / fstar - 1
     c3 = cost_to_gap(pts, p.exact_value, fstar, 1e-3)
-    t_reach = None
+    t_reach = next((cb.times[i] for i, (_, c) in enumerate(pts) if c == c3), math.inf)
     pts_h = []
     t0 = time.perf_counter()
     hoag(p, np.zeros(d), budget=30_000, clip=12, callback=lambda t, c: pts_h.append((t.copy(), c)))
@@ -304,13 +308,12 @@ def case_tikhonov(repeat, quick):
     c3_f = cost_to_gap(pts_f, p.exact_value, fstar, 1e-3)
     best_scalar = minimize_scalar(lambda t: p.exact_value(np.full(d, t)), bounds=(-10, 10), method="bounded")
     gap_scalar = best_scalar.fun / fstar - 1
-    ok = gap <= 1e-3 and c3 <= 30_000 and wall <= 20
+    ok = c3 <= 30_000 and t_reach <= 20
     rows = [Row("B3 Tikhonov per frequency", f"N={N} m={m} d={d}", wall, "HOAG-geo (3e4 budget)", wall_h,
-                f"gap {gap:.1e} (cost to 1e-3: {c3})", "",
+                f"gap {gap:.1e} (1e-3 at cost {c3}, {t_reach:.1f} s)", "",
                 f"{res.status.name} nit={res.nit} cost={res.n_lower + res.n_linear}; HOAG cost to 1e-3 {c3_h}, best "
                 f"gap {gap_h:.1e}; fixed eps=1e-3 cost to 1e-3 {c3_f}; best scalar lambda gap {gap_scalar:.1e}; "
-                f"target gap<=1e-3 within 3e4, <=20 s: {'met' if ok else 'MISSED'}")]
-    del t_reach
+                f"target gap<=1e-3 within 3e4 its and 20 s: {'met' if ok else 'MISSED'}")]
     return rows
 
 
