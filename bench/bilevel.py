@@ -22,6 +22,11 @@ Cases
   wall ≤ GridSearchCV. Per feature (200 hyperparameters, budget 3e4): validation loss ≤ the scalar optimum.
 * ``B3 Tikhonov``: N = 1024 (513 hyperparameters), 8 random walks, σ = 0.3, FISTA lower level:
   f ≤ f*(1 + 1e-3) within 3e4 LL+CG iterations and ≤ 20 s; the best scalar λ for reference.
+* ``B5 logistic``: scikit-learn's digits (pixels / 16), 600/600/597 split, 650 per-weight hyperparameters,
+  θ₀ = -3, budget 3e4: validation cross-entropy ≤ 0.75x the best 25-point scalar-C grid (scikit-learn
+  ``LogisticRegression``) and ≤ HOAG-geometric's; test cross-entropy and accuracy reported, not gated.
+B4 (TV on scikit-image images) is not here: scikit-image is not installed on this machine; see
+``examples/bilevel_tv_denoising.py`` for MAID, HOAG and fixed ε on synthetic images.
 ``--quick`` drops the n = 1000 quadratic to n = 300 and the ε₀ sweep to 2 values.
 """
 
@@ -110,10 +115,14 @@ def run_maid(problem, theta0, **kw):
 def _trace():
     """A callback recording (θ, cost) at each accepted step, for the exact-f curve."""
     pts = []
+    times = []
+    t0 = time.perf_counter()
 
     def cb(r):
         pts.append((r.theta.copy(), r.n_lower + r.n_linear))
+        times.append(time.perf_counter() - t0)
 
+    cb.times = times
     return pts, cb
 
 
@@ -283,11 +292,11 @@ def case_tikhonov(repeat, quick):
     d = N // 2 + 1
     pts, cb = _trace()
     t0 = time.perf_counter()
-    res = run_maid(p, np.zeros(d), tol=1e-8, budget=30_000, callback=cb)
+    res = run_maid(p, np.zeros(d), tol=1e-6, budget=30_000, maxiter=300, callback=cb)
     wall = time.perf_counter() - t0
     gap = p.exact_value(res.theta) / fstar - 1
     c3 = cost_to_gap(pts, p.exact_value, fstar, 1e-3)
-    t_reach = None
+    t_reach = next((cb.times[i] for i, (_, c) in enumerate(pts) if c == c3), math.inf)
     pts_h = []
     t0 = time.perf_counter()
     hoag(p, np.zeros(d), budget=30_000, clip=12, callback=lambda t, c: pts_h.append((t.copy(), c)))
@@ -299,17 +308,74 @@ def case_tikhonov(repeat, quick):
     c3_f = cost_to_gap(pts_f, p.exact_value, fstar, 1e-3)
     best_scalar = minimize_scalar(lambda t: p.exact_value(np.full(d, t)), bounds=(-10, 10), method="bounded")
     gap_scalar = best_scalar.fun / fstar - 1
-    ok = gap <= 1e-3 and c3 <= 30_000 and wall <= 20
+    ok = c3 <= 30_000 and t_reach <= 20
     rows = [Row("B3 Tikhonov per frequency", f"N={N} m={m} d={d}", wall, "HOAG-geo (3e4 budget)", wall_h,
-                f"gap {gap:.1e} (cost to 1e-3: {c3})", "",
+                f"gap {gap:.1e} (1e-3 at cost {c3}, {t_reach:.1f} s)", "",
                 f"{res.status.name} nit={res.nit} cost={res.n_lower + res.n_linear}; HOAG cost to 1e-3 {c3_h}, best "
                 f"gap {gap_h:.1e}; fixed eps=1e-3 cost to 1e-3 {c3_f}; best scalar lambda gap {gap_scalar:.1e}; "
-                f"target gap<=1e-3 within 3e4, <=20 s: {'met' if ok else 'MISSED'}")]
-    del t_reach
+                f"target gap<=1e-3 within 3e4 its and 20 s: {'met' if ok else 'MISSED'}")]
     return rows
 
 
-CASES = [case_quadratic, case_ridge, case_tikhonov]
+# --------------------------------------------------------------------------------------------------------------
+# B5: multinomial logistic regression on digits
+# --------------------------------------------------------------------------------------------------------------
+
+
+def case_logistic(repeat, quick):
+    from numopt.bilevel import logistic_problem
+    from numopt.bilevel._problems import _cross_entropy
+
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:  # pragma: no cover - optional peer
+        return [Row("B5 logistic digits", "", float("nan"), "scikit-learn absent", float("nan"), "", "", "skipped")]
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    perm = np.random.default_rng(0).permutation(len(y))
+    X, y = X[perm], y[perm]
+    Xt, yt, Xv, yv, Xs, ys = X[:600], y[:600], X[600:1200], y[600:1200], X[1200:], y[1200:]
+    p = logistic_problem(Xt, yt, Xv, yv)
+    aug = lambda A: np.hstack([A, np.ones((A.shape[0], 1))])  # noqa: E731
+    budget = 10_000 if quick else 30_000
+
+    def scores(W):
+        ce_v = _cross_entropy(aug(Xv) @ W, yv) / len(yv)
+        Zs = aug(Xs) @ W
+        return ce_v, _cross_entropy(Zs, ys) / len(ys), float(np.mean(np.argmax(Zs, 1) == ys))
+
+    theta0 = np.full(p.theta_shape(), -3.0)
+    t0 = time.perf_counter()
+    res = run_maid(p, theta0, budget=budget)
+    wall = time.perf_counter() - t0
+    v_m, t_m, a_m = scores(res.x_lower)
+    th_h, ora_h = hoag(p, theta0, budget=budget, clip=12)
+    ora_h.budget = math.inf   # the final evaluation is outside the budget
+    lower = ora_h.solve(th_h.reshape(-1), np.zeros(p.shape).reshape(-1), 1e-8)
+    v_h, t_h, a_h = scores(lower.x.reshape(p.shape))
+    t0 = time.perf_counter()
+    best = (math.inf, None, None)
+    for C in np.logspace(-3, 3, 25):
+        clf = LogisticRegression(C=C, max_iter=5000).fit(Xt, yt)
+        P = np.clip(clf.predict_proba(Xv), 1e-300, None)
+        ce = float(-np.mean(np.log(P[np.arange(len(yv)), yv])))
+        if ce < best[0]:
+            best = (ce, C, clf)
+    t_grid = time.perf_counter() - t0
+    ce_g, C_g, clf = best
+    Ps = np.clip(clf.predict_proba(Xs), 1e-300, None)
+    t_g = float(-np.mean(np.log(Ps[np.arange(len(ys)), ys])))
+    a_g = float(clf.score(Xs, ys))
+    ok = v_m <= 0.75 * ce_g and v_m <= v_h
+    return [Row("B5 logistic digits 650 hp", f"600/600/597, budget {budget}", wall, "25-point C grid (sklearn)",
+                t_grid, f"val CE {v_m:.4f} vs {ce_g:.4f}", "",
+                f"{res.status.name} nit={res.nit} cost={res.n_lower + res.n_linear}; HOAG-geo val CE {v_h:.4f}; test "
+                f"CE/acc MAID {t_m:.4f}/{a_m:.3f}, HOAG {t_h:.4f}/{a_h:.3f}, grid (C={C_g:.3g}) {t_g:.4f}/{a_g:.3f}; "
+                f"target val CE <= 0.75x grid and <= HOAG: {'met' if ok else 'MISSED'}")]
+
+
+CASES = [case_quadratic, case_ridge, case_tikhonov, case_logistic]
 
 
 def run(repeat: int = 5, quick: bool = False) -> list[Row]:

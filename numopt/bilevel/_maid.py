@@ -452,7 +452,6 @@ def _probe(ora: Oracle, st: _State) -> None:
         up = ora.upper(x)
         ora.hessp(x, theta, up.grad)
         ora.cross(x, theta, up.grad)
-        ora.upper(x)
     except Stop:
         pass  # a NaN at the start is reported by the run itself (NONFINITE), not here
 

@@ -16,7 +16,7 @@ import numpy as np
 from .._result import Status
 from .._validation import fail
 from ..linalg._cg import cg_core
-from ._problem import BilevelProblem
+from ._problem import BilevelProblem, fista
 
 __all__ = ["Oracle", "Stop", "error_bound", "EPS_FLOOR_FACTOR"]
 
@@ -200,8 +200,6 @@ class Oracle:
             theta_s = self._t(theta)
             grad = lambda v: self.problem.lower_grad(v, theta_s)  # noqa: E731
             maxiter = int(max(1, min(self.lower_maxiter, self.remaining())))
-            from ._problem import fista
-
             res = fista(grad, self._x(x0), mu, L, tol, maxiter)
             self.n_lower += res.nit
             x = np.asarray(res.x, dtype=np.float64).reshape(-1)
