@@ -467,7 +467,7 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
     :math:`d` observations:
 
     * ``"exact"``: normal equations (Gram :math:`B^\top B + \mathrm{reg}\,I`, Cholesky), batched in a
-      parallel Numba kernel, :math:`O(dk^2 + k^3)`.
+      Numba kernel over blocks of rows run on threads, :math:`O(dk^2 + k^3)`.
     * ``"cg"``: warm-started CGLS, :math:`O(dk)` per step, until the row's normal-equation residual has
       dropped by the factor ``cg_rtol`` (default 0.1) or after ``cg_maxiter`` (default :math:`k`) steps;
       2 to 3 steps on average on incoherent problems. The warm start is the current iterate, so each
