@@ -2,7 +2,7 @@
 
 * :func:`complete_matrix` -- Gu, Song, Yin, Zhang (ICLR 2024, arXiv:2302.11068): alternating
   minimization whose per-row least-squares updates may be solved inexactly (warm-started CG, or
-  sketch-and-precondition with the :mod:`numopt.linalg` sketches), batched in parallel Numba kernels.
+  sketch-and-precondition with the :mod:`numopt.linalg` sketches), batched in Numba kernels over row blocks run on threads.
   "Robust" means tolerant of inexact updates, not of outliers.
 * :class:`MatrixCompletion` -- the same as a scikit-learn style estimator (``fit``/``predict``/
   ``transform``), without importing scikit-learn.

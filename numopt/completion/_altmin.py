@@ -82,7 +82,8 @@ class CompletionResult(Result):
         The last relative change :math:`\|\hat X_t - \hat X_{t-1}\|_F / \|\hat X_t\|_F` (``tol`` bounds it).
     history : dict of ndarray
         ``"rmse"`` (observed-entry RMSE; entry 0 is the initial iterate, then one per sweep),
-        ``"objective"`` (:math:`\|P_\Omega(\hat X - M)\|_F^2 + \mathrm{reg}\,\|\hat X\|_F^2`, same indexing),
+        ``"objective"`` (:math:`\|P_\Omega(\hat X - M)\|_F^2 + \mathrm{reg}\,\|\hat X\|_F^2`, same indexing;
+        in the data's units squared, so inf or 0 where that overflows or underflows, e.g. for data near 1e+160),
         ``"objective_half"`` (the objective after each half-step, two per sweep), ``"change"``,
         ``"inner_steps"`` (CG/PCG steps summed over the rows of a sweep), ``"fallbacks"`` (rows solved by
         the minimum-norm fallback) and ``"time"`` (seconds per sweep), one entry per sweep.
@@ -467,7 +468,7 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
     :math:`d` observations:
 
     * ``"exact"``: normal equations (Gram :math:`B^\top B + \mathrm{reg}\,I`, Cholesky), batched in a
-      parallel Numba kernel, :math:`O(dk^2 + k^3)`.
+      Numba kernel over blocks of rows run on threads, :math:`O(dk^2 + k^3)`.
     * ``"cg"``: warm-started CGLS, :math:`O(dk)` per step, until the row's normal-equation residual has
       dropped by the factor ``cg_rtol`` (default 0.1) or after ``cg_maxiter`` (default :math:`k`) steps;
       2 to 3 steps on average on incoherent problems. The warm start is the current iterate, so each
