@@ -676,8 +676,11 @@ def kaczmarz_contraction_rate(A, *, method="kaczmarz", sampling="row_norm", bloc
     method, sampling, block_size = _check_method(method, sampling, block_size, m, func)
     n_samples = check_int(n_samples, "n_samples", func, low=1)
     rng = check_rng(rng, func)
+    a_factor = pow2_scale(max_abs(A))  # the rate does not depend on the scale of A: compute it near 1
+    if a_factor != 1.0:
+        A = A * a_factor
     norms = _row_norms_sq(A, kind)
-    _check_row_norms(norms, func)
+    _check_row_norms(norms, func, _zero_rows(A, kind))
     nonzero = np.flatnonzero(norms > 0)
     if partition is not None:
         if method != "block_kaczmarz":

@@ -699,3 +699,9 @@ def test_no_python_call_inside_the_kernels(method, sparse):
         finally:
             sys.setprofile(None)
     assert "advance" in calls and "_numba_unpickle" not in calls
+
+
+@pytest.mark.parametrize("power", [-200, -160, 160, 200])
+def test_contraction_rate_is_scale_invariant(power):
+    A = np.diag([1.0, 2.0])
+    assert kaczmarz_contraction_rate(A * 10.0**power) == pytest.approx(0.8, rel=1e-12)

@@ -35,8 +35,3 @@ def test_set_num_threads_bounds_and_round_trip():
     finally:
         numopt.set_num_threads(before)
 
-
-def test_precompile_runs():
-    from numopt.linalg._precompile import precompile
-
-    assert precompile() is None
