@@ -58,7 +58,8 @@ pts_h = []
 hoag(problem, theta0, budget=budget, clip=12, callback=lambda t, c: pts_h.append((t.copy(), c)))
 curves["HOAG-geometric"] = pts_h
 pts_f = []
-fixed_eps(problem, theta0, 1e-3, budget=budget, callback=lambda r: pts_f.append((r.theta.copy(), r.n_lower + r.n_linear)))
+fixed_eps(problem, theta0, 1e-3, budget=budget,
+          callback=lambda r: pts_f.append((r.theta.copy(), r.n_lower + r.n_linear)))
 curves["fixed eps = 1e-3"] = pts_f
 
 f0, _ = exact_f(theta0)

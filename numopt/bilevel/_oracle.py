@@ -125,8 +125,8 @@ class Oracle:
         flat = arr.reshape(-1)
         if not np.isfinite(flat).all():
             where = f" at theta = {_brief(theta)}" if theta is not None else ""
-            raise Stop(Status.NONFINITE, f"Problem.{name} returned a NaN or inf entry{where}; check the oracle and "
-                                         "the range of theta (theta is the log of the weights in the ready-made problems).")
+            raise Stop(Status.NONFINITE, f"The oracle problem.{name} returned a NaN or inf entry{where}; check it and "
+                                         "the range of theta (the log of the weights in the ready-made problems).")
         return flat
 
     def _scalar(self, out, name, theta=None):
@@ -136,7 +136,8 @@ class Oracle:
             raise fail(FUNC, f"problem.{name}", "return a real number", repr(out)[:60]) from exc
         if not math.isfinite(v):
             where = f" at theta = {_brief(theta)}" if theta is not None else ""
-            raise Stop(Status.NONFINITE, f"Problem.{name} returned {v}{where}; check the oracle and the range of theta.")
+            raise Stop(Status.NONFINITE, f"The oracle problem.{name} returned {v}{where}; check it and the range "
+                                         "of theta.")
         return v
 
     def remaining(self) -> float:
@@ -204,7 +205,8 @@ class Oracle:
             self.n_lower += res.nit
             x = np.asarray(res.x, dtype=np.float64).reshape(-1)
             if res.x.shape != self.x_shape:
-                raise fail(FUNC, "problem.lower_grad", f"return an array of shape {self.x_shape}", f"shape {res.x.shape}")
+                raise fail(FUNC, "problem.lower_grad", f"return an array of shape {self.x_shape}",
+                           f"shape {res.x.shape}")
             gnorm = res.grad_norm
             r = np.asarray(res.grad, dtype=np.float64).reshape(-1)
             if not math.isfinite(gnorm) or not np.isfinite(x).all():
@@ -250,8 +252,8 @@ class Oracle:
         if res.status in (Status.NONFINITE, Status.NOT_POSITIVE_DEFINITE) or not math.isfinite(residual):
             if res.status is Status.NOT_POSITIVE_DEFINITE:
                 raise Stop(Status.INNER_SOLVER, "The adjoint CG met a direction p with p'Hp <= 0 at theta = "
-                                                f"{_brief(theta)}: problem.lower_hessp is not positive definite, so h is "
-                                                "not strongly convex in x there.")
+                                                f"{_brief(theta)}: problem.lower_hessp is not positive definite, "
+                                                "so h is not strongly convex in x there.")
             raise Stop(Status.NONFINITE, f"problem.lower_hessp produced NaN or inf at theta = {_brief(theta)}.")
         if res.status is Status.MAXITER and residual > delta:
             if self.remaining() <= 0:

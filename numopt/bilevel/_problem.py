@@ -55,7 +55,7 @@ def fista(grad, x0, mu: float, L: float, tol: float, maxiter: int) -> LowerSolve
 
 
 class BilevelProblem:
-    r"""A bilevel problem :math:`\min_\theta f(\theta) = g(\hat x(\theta))`, :math:`\hat x(\theta) = \arg\min_x h(x, \theta)`.
+    r"""A bilevel problem :math:`\min_\theta f(\theta) = g(\hat x(\theta))`, :math:`\hat x = \arg\min_x h(x, \theta)`.
 
     Subclass it and implement the oracles below; ``x`` and ``theta`` are float64 arrays of any fixed
     shapes (vectors, images, weight matrices); every returned array must have the shape stated.

@@ -69,9 +69,9 @@ def test_non_positive_mu_is_an_error():
 
 
 def test_wrong_oracle_shapes_are_errors():
-    with pytest.raises(ValueError, match=r"`problem.lower_grad` must return an array of shape \(60,\); got shape \(59,\)"):
+    with pytest.raises(ValueError, match=r"`problem.lower_grad` must return an array of shape \(60,\); got shape \(59"):
         maid(_Broken("shape"), np.zeros(1))
-    with pytest.raises(ValueError, match=r"`problem.lower_cross` must return an array of shape \(1,\); got shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"`problem.lower_cross` must return an array of shape \(1,\); got shape \(3"):
         maid(_Broken("cross_shape"), np.zeros(1))
 
 

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from numopt import ConvergenceWarning
 from numopt.bilevel import CONSTANTS, hypergradient, maid
 
 from .conftest import make_quadratic, make_ridge
@@ -87,3 +88,16 @@ def test_history_is_consistent():
     assert h["n_lower"][-1] == res.n_lower and h["n_linear"][-1] == res.n_linear
     assert np.all(np.diff(h["n_lower"]) >= 0)
     assert res.grad_norm + res.omega <= 1e-8
+
+
+def test_default_first_step_is_problem_scaled():
+    """step0=None: the first trial step is √d/‖z₀‖ (HOAG's rule), not a constant; accepted ones are ρ^j of it."""
+    p = make_ridge(seed=3, per_feature=True)
+    with pytest.warns(ConvergenceWarning, match="raise `maxiter`"):
+        res = maid(p, np.zeros(p.p), maxiter=1)
+    h = res.history
+    first = np.flatnonzero(h["accepted"])[0]
+    alpha0 = np.sqrt(p.p) / h["grad_norm"][0]
+    j = np.log(h["step"][first] / alpha0) / np.log(CONSTANTS.rho)
+    np.testing.assert_allclose(j, np.round(j), atol=1e-9)
+    assert 0 <= round(j) < CONSTANTS.J0 + len(h["eps"])
