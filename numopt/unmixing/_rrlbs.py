@@ -59,7 +59,7 @@ class UnmixingResult(Result):
         :math:`\{h \ge 0, \mathbf 1^\top h = N\}` (all ones for uniform guidance).
     channel_weights : ndarray, shape (L,)
         The l2,1 reweighting :math:`d_l \propto 1/\|y^l - m^l A\|`, scaled to a maximum of 1; a small value
-        marks an outlier band (all ones for the Frobenius methods).
+        marks an outlier band; an all-zero (blank) band gets 0 (all ones for the Frobenius methods).
     fun : float
         The objective :math:`F` at the returned point (on the data scaled to ``Y / max(Y)``).
     history : dict of ndarray
@@ -301,7 +301,8 @@ def unmix(Y, n_endmembers, *, method="rrlbs", lam="auto", p=0.5, guidance="learn
       :math:`\gamma` let the map collapse onto a handful of pixels as the abundances became sparser (seen on
       Jasper Ridge); a data-blind fixed :math:`\gamma` gives a map that is not sparse at all.
     * :math:`w_\delta` (the weight of the sum-to-one row) for the l2,1 loss: the mean IRLS weight at the
-      start point, then fixed (for the Frobenius loss it is 1/2, as in L1/2-NMF).
+      start point over the bands that are not all zero (a blank band's weight is huge and would let the
+      sum-to-one row swamp the fit), then fixed (for the Frobenius loss it is 1/2, as in L1/2-NMF).
     * ``lam`` is **relative**: :math:`\lambda` = ``lam`` x (data loss at the start) / (penalty at the start
       with :math:`h = \mathbf 1`). ``"auto"`` is :data:`LAM_AUTO` = 1 (penalty and loss equal at the start).
       The L1/2-NMF rule for
@@ -458,7 +459,8 @@ def _unmix(Y, n_endmembers, *, method, lam, p, guidance, support, delta, init, M
                    delta=delta if asc else 0.0, w_delta=0.0, gamma=math.inf, eps_loss=eps_loss, eps_lp=eps_lp, ysq=ysq,
                    update_m=update_m)
     if asc and delta > 0:
-        model.w_delta = float(_weights(model, st.rho).mean())
+        live = ysq > 0      # an all-zero band has zero residual and a huge weight, but carries nothing
+        model.w_delta = float(_weights(model, st.rho)[live].mean())
     if sparse and lam_rel > 0:
         pen0 = float(st.c.sum())
         model.lam = lam_rel * _loss(model, st.rho) / max(pen0, 1e-300)
@@ -514,7 +516,8 @@ def _snapshot(model, st, method, nit, hist, status=Status.SUCCESS, detail="", cu
     L = model.Y.shape[0]
     if model.loss == "l21":
         w = _weights(model, st.rho) if d is None else d
-        w = w / w.max()
+        live = model.ysq > 0
+        w = np.where(live, w / w[live].max(), 0.0)
     else:
         w = np.ones(L)
     M = st.M * model.scale
