@@ -122,8 +122,8 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     ----------
     a, b : array_like, shape (n,) and (m,), or None
         Nonnegative marginals with equal, finite total mass (to a relative 1e-6; ``b`` is then
-        rescaled to the mass of ``a``); any mass from the smallest to the largest double. None means
-        uniform weights summing to 1. Zero entries are allowed: their rows/columns are removed, and
+        rescaled to the mass of ``a``); any mass from the smallest to the largest double. None or an
+        empty ``[]`` (POT's convention) means uniform weights summing to 1. Zero entries are allowed: their rows/columns are removed, and
         get a zero plan and ``-inf`` potentials.
     M : array_like, shape (n, m)
         Finite cost matrix.
