@@ -18,6 +18,40 @@ from . import _kernels
 __all__ = ["OTResult"]
 
 
+class _Deferred:
+    """A value computed on first access: ``func(*args)`` (picklable when ``func`` is a module-level function)."""
+
+    __slots__ = ("func", "args")
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __call__(self):
+        return self.func(*self.args)
+
+    def __reduce__(self):
+        return (_Deferred, (self.func, *self.args))
+
+
+class _LazyField:
+    """Dataclass field descriptor whose stored value may be a :class:`_Deferred`: it is computed on
+    first read and cached in the instance (the dataclass default is None)."""
+
+    def __set_name__(self, owner, name):
+        self.key = "_lazy_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return None  # the dataclass field's default
+        value = obj.__dict__.get(self.key)
+        if isinstance(value, _Deferred):
+            value = obj.__dict__[self.key] = value()
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.key] = value
+
+
 @dataclasses.dataclass(kw_only=True, repr=False)
 class OTResult(Result):
     r"""Result of the entropic OT solvers of :mod:`numopt.ot`.
@@ -33,7 +67,9 @@ class OTResult(Result):
         intermediate results passed to ``callback``.
     plan_sparse : scipy.sparse.csr_array, shape (n, m)
         ``plan`` with its smallest entries dropped, up to a share ``delta`` (default 1e-4) of its total
-        mass (the same rule as SNS's Hessian sparsification). None in intermediate results.
+        mass (the same rule as SNS's Hessian sparsification). None in intermediate results. Built
+        from ``plan`` on first access and then cached (a dense plan would cost 1.5 times the plan's
+        memory and two passes over it: users who read only ``plan`` or ``cost`` do not pay for it).
     potentials : tuple of ndarray
         The dual potentials ``(f, g)``, in the units of ``M``; ``-inf`` on zero-mass entries. They are
         defined up to the gauge ``(f + t, g - t)``.
@@ -68,7 +104,7 @@ class OTResult(Result):
     """
 
     plan: Any = None
-    plan_sparse: Any = None
+    plan_sparse: Any = _LazyField()
     potentials: tuple = ()
     cost: float = math.nan
     value: float = math.nan
@@ -520,13 +556,21 @@ def scaled_selection(K, u, v, rule: str, level: float, buffers: dict):
     return indptr, indices, data
 
 
+def sparse_plan(plan, delta: float):
+    """``plan`` as a CSR array without its smallest entries, up to a share ``delta`` of its mass (zeros,
+    e.g. the rows and columns of zero-mass entries, are never kept)."""
+    import scipy.sparse as sp
+
+    n, m = plan.shape
+    indptr, indices, data = scaled_selection(plan, np.ones(n), np.ones(m), "mass", delta, {})
+    return sp.csr_array((data, indices, indptr), shape=(n, m))
+
+
 def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: float, advice: str,
                 plan=None) -> OTResult:
     """Measure the dense plan of (f, g) (``plan``, or formed here in the log domain), sparsify it, map
-    it back to the input's units and build the result. ``advice`` is the solver's own suggestion for
-    a run that stopped at ``maxiter``."""
-    import scipy.sparse as sp
-
+    it back to the input's units and build the result (``plan_sparse`` deferred to its first read).
+    ``advice`` is the solver's own suggestion for a run that stopped at ``maxiter``."""
     M, reg = prob.M, prob.reg
     n, m = M.shape
     r, c = np.empty(n), np.empty(m)
@@ -553,19 +597,16 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
         status = Status.NONFINITE
     if prob.mass != 1.0:
         P *= prob.mass
-    indptr, indices, data = scaled_selection(P, np.ones(n), np.ones(m), "mass", delta_sparse, {})
     N, Mc = prob.shape
     if prob.rows is None and prob.cols is None:
         plan = P
-        plan_sparse = sp.csr_array((data, indices, indptr), shape=(n, m))
     else:
         rows = np.arange(n) if prob.rows is None else prob.rows
         cols = np.arange(m) if prob.cols is None else prob.cols
         plan = np.zeros((N, Mc))
         plan[np.ix_(rows, cols)] = P
-        counts = np.diff(indptr)
-        coo_rows = np.repeat(rows, counts)
-        plan_sparse = sp.csr_array((data, (coo_rows, cols[indices])), shape=(N, Mc))
+        del P
+    plan_sparse = _Deferred(sparse_plan, plan, delta_sparse)
     where = f"The marginal error is {err_n:.3g} sum(a) (`tol` = {run.tol:g} bounds it relative to sum(a))"
     if status is Status.MAXITER:
         detail = f"{where}; {advice}"

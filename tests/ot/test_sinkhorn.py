@@ -687,3 +687,58 @@ def test_empty_weights_mean_uniform(empty):
         sinkhorn_log(np.empty((0, 3)), B4, M3, 0.1)
     with pytest.raises(ValueError, match=r"`M` must have at least one row and one column"):
         sinkhorn_log([], [], np.empty((0, 3)), 0.1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Dense-plan overheads (issue 20 section 1): lazy plan_sparse, no n x m array besides the plan
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["sns", "sinkhorn", "log"])
+def test_plan_sparse_is_lazy_with_the_same_values(method):
+    """Before: plan_sparse was built in every solve (1.5x the plan's memory on a dense plan)."""
+    from numopt.ot import _common
+
+    rng = np.random.default_rng(1)
+    M = rng.random((40, 50))
+    a, b = rng.random(40), rng.random(50)
+    a[[3, 7]], b[[0, 10, 49]] = 0.0, 0.0
+    b *= a.sum() / b.sum()
+    res = sinkhorn(a, b, M, 0.05, method=method, tol=1e-12)
+    assert isinstance(res.__dict__["_lazy_plan_sparse"], _common._Deferred)  # not built yet
+    S = res.plan_sparse
+    assert res.plan_sparse is S  # cached
+    # the previous construction: select on the plan of the support, then map back to full indices
+    rows, cols = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
+    P = res.plan[np.ix_(rows, cols)]
+    indptr, indices, data = _common.scaled_selection(P, np.ones(len(rows)), np.ones(len(cols)), "mass", 1e-4, {})
+    old = sp.csr_array((data, (np.repeat(rows, np.diff(indptr)), cols[indices])), shape=M.shape)
+    assert isinstance(S, sp.csr_array)
+    np.testing.assert_array_equal(S.indptr, old.indptr)
+    np.testing.assert_array_equal(S.indices, old.indices)
+    np.testing.assert_array_equal(S.data, old.data)
+    assert 0 < S.nnz < M.size
+    import pickle
+
+    again = pickle.loads(pickle.dumps(sinkhorn(a, b, M, 0.05, method=method, tol=1e-12)))
+    np.testing.assert_array_equal(again.plan_sparse.toarray(), S.toarray())
+
+
+@pytest.mark.parametrize("method", ["sns", "sinkhorn", "log"])
+def test_dense_plan_is_the_only_n_by_m_allocation(method):
+    """Before: peak traced memory 3.5x the plan's bytes (plan_sparse of a dense plan, its buffers)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.uniform(size=(300, 2)), rng.uniform(size=(300, 2))
+    M = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+    M /= M.max()
+    sinkhorn(None, None, M, 0.1, method=method)  # compile outside the trace
+    tracemalloc.start()
+    try:
+        res = sinkhorn(None, None, M, 0.1, method=method)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert res.success and res.plan.min() > 0  # a dense plan
+    assert peak <= 1.3 * res.plan.nbytes
