@@ -447,43 +447,45 @@ def scaling_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, scaling: Scalin
     K = scaling.K
     u, v = scaling.scalings(prob, f, g)
     Kv, Ktu = np.empty(a.shape[0]), np.empty(b.shape[0])
-
-    def unsafe(x):
-        return not (x.min() >= _SCALING_TINY and math.isfinite(x.max()))
-
+    base = float(a @ scaling.fK + b @ scaling.gK) - reg * prob.total
+    low, high = 1.0 / _ABSORB, _ABSORB
+    # the O(n + m) work of a sweep is three fused kernels around the two BLAS products
     np.dot(K, v, out=Kv)
     for _ in range(n_sweeps):
-        if unsafe(Kv):
+        ok, umin, umax = _kernels.divide_checked(a, Kv, _SCALING_TINY, u)
+        if not ok:  # u is unchanged
             scaling.fold(prob, f, g, u, v)
             return UNSAFE, False
-        np.divide(a, Kv, out=u)
         np.dot(K.T, u, out=Ktu)
-        if unsafe(Ktu):
+        ok, err = _kernels.column_error(v, Ktu, b, _SCALING_TINY)
+        if not ok:
             scaling.fold(prob, f, g, u, v)
             return UNSAFE, False
-        err = float(np.abs(v * Ktu - b).sum())
-        logu, logv = np.log(u), np.log(v)
-        dual = float(a @ scaling.fK + b @ scaling.gK) + reg * float(a @ logu + b @ logv) - reg * prob.total
+        dual = base + reg * _kernels.log_dot(a, u, b, v)
         if not (math.isfinite(err) and math.isfinite(dual)):
             scaling.fold(prob, f, g, u, v)
             return Status.NONFINITE, False
-        state = (scaling.fK + reg * logu, scaling.gK + reg * logv) if run.callback is not None else (f, g)
+        if run.callback is not None:
+            state = (scaling.fK + reg * np.log(u), scaling.gK + reg * np.log(v))
+        else:
+            state = (f, g)
         stop = run.record(*state, err, dual)
-        status = run.converged(err, lambda: _norm(scaling.fK + reg * logu) + _norm(scaling.gK + reg * logv))
+        status = run.converged(err, lambda: _norm(scaling.fK + reg * np.log(u)) + _norm(scaling.gK + reg * np.log(v)))
         if status is not None:
             scaling.fold(prob, f, g, u, v)
             _kernels.sized(_kernels.scale_rows_cols, K.size)(K, u, v)
             scaling.reg = None
             return status, True
-        np.divide(b, Ktu, out=v)
+        _, vmin, vmax = _kernels.divide_checked(b, Ktu, _SCALING_TINY, v)  # Ktu was checked above
         if stop:
             scaling.fold(prob, f, g, u, v)
             return Status.CALLBACK, False
-        if not (_in_range(u) and _in_range(v)):
+        if not (umin >= low and umax <= high and vmin >= low and vmax <= high):
             scaling.fold(prob, f, g, u, v)
             scaling.form(prob, f, g)
             u.fill(1.0)
             v.fill(1.0)
+            base = float(a @ scaling.fK + b @ scaling.gK) - reg * prob.total
         np.dot(K, v, out=Kv)
     scaling.fold(prob, f, g, u, v)
     return None, False
