@@ -166,6 +166,10 @@ class Problem:
         if scale != 1.0 or shift != 0.0:
             M = M / scale if scale != 1.0 else (M.copy() if not copied else M)
             M -= shift / scale
+            #: max(M) - min(M) of the normalized M (finite)
+            self.spread = float(M.max()) - float(M.min())
+        else:
+            self.spread = hi - lo
         reg_n = reg / scale
         if not (reg_n >= REG_SPREAD_MIN * (half_spread / scale) * 2.0 and math.isfinite(1.0 / reg_n)):
             raise fail(func, "reg", f"be at least {REG_SPREAD_MIN:g} (max(M) - min(M)), where rounding "
