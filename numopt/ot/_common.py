@@ -584,7 +584,8 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
     if P is None:
         P = np.empty((n, m))
         _kernels.sized(_kernels.kernel_into, P.size)(M, f, g, reg, P)
-    cost_n = float(_kernels.plan_sums(P, M, r, c))
+    # (the sums are those of the normalized plan; the same pass maps it to the input's mass)
+    cost_n = float(_kernels.plan_sums(P, M, r, c, prob.mass))
     total_n = float(r.sum())
     err_n = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
     value_n = float(r @ f + c @ g)
@@ -601,8 +602,6 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
             status = Status.MAXITER
     if not (math.isfinite(err_n) and math.isfinite(cost_n)):
         status = Status.NONFINITE
-    if prob.mass != 1.0:
-        P *= prob.mass
     N, Mc = prob.shape
     if prob.rows is None and prob.cols is None:
         plan = P

@@ -276,8 +276,9 @@ def scale_rows_cols(K, u, v):
 
 
 @jit
-def plan_sums(P, M, r, c):
-    """r = P 1 and c = P^T 1 of a dense plan; returns <P, M>. One row-major pass."""
+def plan_sums(P, M, r, c, scale):
+    """r = P 1 and c = P^T 1 of a dense plan; returns <P, M>; then P <- scale P unless scale is 1
+    (sums of the unscaled P). One row-major pass."""
     n, m = P.shape
     for j in range(m):
         c[j] = 0.0
@@ -292,6 +293,9 @@ def plan_sums(P, M, r, c):
             t += prow[j] * row[j]
         for j in range(m):
             c[j] += prow[j]
+        if scale != 1.0:
+            for j in range(m):
+                prow[j] *= scale
         r[i] = s
         cost += t
     return cost

@@ -40,7 +40,7 @@ def precompile() -> None:
         K.sized(K.kernel_into, entries)(M, np.zeros(n), np.zeros(m), 1.0, work)
         K.sized(K.scaled_histogram, entries)(work, u, v, chunk_mass, chunk_count, pbuf, bbuf)
         K.sized(K.scaled_select, entries)(work, u, v, 1, indptr, indices, data)
-        K.plan_sums(work, M, np.empty(n), np.empty(m))
+        K.plan_sums(work, M, np.empty(n), np.empty(m), 1.0)
         K.sized(K.scale_rows_cols, entries)(work, u, v)
     # the fused O(n + m) bookkeeping of a scaling-domain sweep
     K.divide_checked(a, np.ones(n), 1e-200, np.empty(n))
