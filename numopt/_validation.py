@@ -247,7 +247,8 @@ OT_MASS_RTOL = 1e-6
 def as_ot_problem(a: Any, b: Any, M: Any, reg: Any, func: str):
     """Check and coerce a balanced entropic OT problem ``(a, b, M, reg)``.
 
-    ``a``/``b`` may be None (uniform weights over the rows/columns of ``M``). They must be 1-D,
+    ``a``/``b`` may be None or empty (``[]``, POT's convention): uniform weights over the
+    rows/columns of ``M``, summing to 1. Otherwise they must be 1-D,
     finite, nonnegative, of positive total mass, with lengths matching ``M``'s shape, and their total
     masses may differ by at most :data:`OT_MASS_RTOL` relative (then ``b`` is rescaled to the mass of
     ``a``). ``M`` must be a finite 2-D array and ``reg > 0``. Returns float64 C-order copies
@@ -257,6 +258,13 @@ def as_ot_problem(a: Any, b: Any, M: Any, reg: Any, func: str):
     n, m = M.shape
     out = []
     for name, value, size in (("a", a, n), ("b", b, m)):
+        if value is not None and not _is_sparse(value):
+            try:
+                empty = np.ndim(value) == 1 and np.size(value) == 0
+            except Exception:  # ragged or exotic input: as_float_array reports it
+                empty = False
+            if empty:
+                value = None  # POT's convention: a = [] means uniform
         if value is None:
             if size == 0:
                 raise fail(func, "M", "have at least one row and one column", f"shape {M.shape}")

@@ -4,14 +4,16 @@
   sparsified Hessian; tens of iterations to ``tol = 1e-9`` even at small ``reg``.
 * :func:`sinkhorn_knopp` -- Sinkhorn in the scaling domain (BLAS sweeps, absorption: overflow-proof).
 * :func:`sinkhorn_log` -- log-domain Sinkhorn (overflow-proof, exp-fused kernels).
-* :func:`sinkhorn` -- any of them, by ``method=``.
+* :func:`sinkhorn` -- any of them, by ``method=`` (POT's method names are aliases).
+* :func:`sinkhorn2` -- the loss :math:`\\langle P, M\\rangle` only, as POT's ``ot.sinkhorn2``.
 
-All return an :class:`OTResult` (``plan``, ``plan_sparse``, ``potentials``, ``cost``, ``value``,
+All but :func:`sinkhorn2` return an :class:`OTResult` (``plan``, ``plan_sparse``, ``potentials``, ``cost``, ``value``,
 ``marginal_error``, iteration counts, ``history``). POT's vocabulary: ``a, b, M, reg``.
 """
 
 from ._common import OTResult
-from ._sinkhorn import METHODS, sinkhorn, sinkhorn_knopp, sinkhorn_log
+from ._sinkhorn import METHOD_ALIASES, METHODS, sinkhorn, sinkhorn2, sinkhorn_knopp, sinkhorn_log
 from ._sns import sinkhorn_newton_sparse
 
-__all__ = ["sinkhorn", "sinkhorn_knopp", "sinkhorn_log", "sinkhorn_newton_sparse", "OTResult", "METHODS"]
+__all__ = ["sinkhorn", "sinkhorn2", "sinkhorn_knopp", "sinkhorn_log", "sinkhorn_newton_sparse", "OTResult", "METHODS",
+           "METHOD_ALIASES"]

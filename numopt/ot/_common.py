@@ -18,6 +18,40 @@ from . import _kernels
 __all__ = ["OTResult"]
 
 
+class _Deferred:
+    """A value computed on first access: ``func(*args)`` (picklable when ``func`` is a module-level function)."""
+
+    __slots__ = ("func", "args")
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __call__(self):
+        return self.func(*self.args)
+
+    def __reduce__(self):
+        return (_Deferred, (self.func, *self.args))
+
+
+class _LazyField:
+    """Dataclass field descriptor whose stored value may be a :class:`_Deferred`: it is computed on
+    first read and cached in the instance (the dataclass default is None)."""
+
+    def __set_name__(self, owner, name):
+        self.key = "_lazy_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return None  # the dataclass field's default
+        value = obj.__dict__.get(self.key)
+        if isinstance(value, _Deferred):
+            value = obj.__dict__[self.key] = value()
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.key] = value
+
+
 @dataclasses.dataclass(kw_only=True, repr=False)
 class OTResult(Result):
     r"""Result of the entropic OT solvers of :mod:`numopt.ot`.
@@ -33,7 +67,9 @@ class OTResult(Result):
         intermediate results passed to ``callback``.
     plan_sparse : scipy.sparse.csr_array, shape (n, m)
         ``plan`` with its smallest entries dropped, up to a share ``delta`` (default 1e-4) of its total
-        mass (the same rule as SNS's Hessian sparsification). None in intermediate results.
+        mass (the same rule as SNS's Hessian sparsification). None in intermediate results. Built
+        from ``plan`` on first access and then cached (a dense plan would cost 1.5 times the plan's
+        memory and two passes over it: users who read only ``plan`` or ``cost`` do not pay for it).
     potentials : tuple of ndarray
         The dual potentials ``(f, g)``, in the units of ``M``; ``-inf`` on zero-mass entries. They are
         defined up to the gauge ``(f + t, g - t)``.
@@ -68,7 +104,7 @@ class OTResult(Result):
     """
 
     plan: Any = None
-    plan_sparse: Any = None
+    plan_sparse: Any = _LazyField()
     potentials: tuple = ()
     cost: float = math.nan
     value: float = math.nan
@@ -130,6 +166,10 @@ class Problem:
         if scale != 1.0 or shift != 0.0:
             M = M / scale if scale != 1.0 else (M.copy() if not copied else M)
             M -= shift / scale
+            #: max(M) - min(M) of the normalized M (finite)
+            self.spread = float(M.max()) - float(M.min())
+        else:
+            self.spread = hi - lo
         reg_n = reg / scale
         if not (reg_n >= REG_SPREAD_MIN * (half_spread / scale) * 2.0 and math.isfinite(1.0 / reg_n)):
             raise fail(func, "reg", f"be at least {REG_SPREAD_MIN:g} (max(M) - min(M)), where rounding "
@@ -411,43 +451,45 @@ def scaling_sweeps(prob: Problem, f, g, run: Run, n_sweeps: int, scaling: Scalin
     K = scaling.K
     u, v = scaling.scalings(prob, f, g)
     Kv, Ktu = np.empty(a.shape[0]), np.empty(b.shape[0])
-
-    def unsafe(x):
-        return not (x.min() >= _SCALING_TINY and math.isfinite(x.max()))
-
+    base = float(a @ scaling.fK + b @ scaling.gK) - reg * prob.total
+    low, high = 1.0 / _ABSORB, _ABSORB
+    # the O(n + m) work of a sweep is three fused kernels around the two BLAS products
     np.dot(K, v, out=Kv)
     for _ in range(n_sweeps):
-        if unsafe(Kv):
+        ok, umin, umax = _kernels.divide_checked(a, Kv, _SCALING_TINY, u)
+        if not ok:  # u is unchanged
             scaling.fold(prob, f, g, u, v)
             return UNSAFE, False
-        np.divide(a, Kv, out=u)
         np.dot(K.T, u, out=Ktu)
-        if unsafe(Ktu):
+        ok, err = _kernels.column_error(v, Ktu, b, _SCALING_TINY)
+        if not ok:
             scaling.fold(prob, f, g, u, v)
             return UNSAFE, False
-        err = float(np.abs(v * Ktu - b).sum())
-        logu, logv = np.log(u), np.log(v)
-        dual = float(a @ scaling.fK + b @ scaling.gK) + reg * float(a @ logu + b @ logv) - reg * prob.total
+        dual = base + reg * _kernels.log_dot(a, u, b, v)
         if not (math.isfinite(err) and math.isfinite(dual)):
             scaling.fold(prob, f, g, u, v)
             return Status.NONFINITE, False
-        state = (scaling.fK + reg * logu, scaling.gK + reg * logv) if run.callback is not None else (f, g)
+        if run.callback is not None:
+            state = (scaling.fK + reg * np.log(u), scaling.gK + reg * np.log(v))
+        else:
+            state = (f, g)
         stop = run.record(*state, err, dual)
-        status = run.converged(err, lambda: _norm(scaling.fK + reg * logu) + _norm(scaling.gK + reg * logv))
+        status = run.converged(err, lambda: _norm(scaling.fK + reg * np.log(u)) + _norm(scaling.gK + reg * np.log(v)))
         if status is not None:
             scaling.fold(prob, f, g, u, v)
             _kernels.sized(_kernels.scale_rows_cols, K.size)(K, u, v)
             scaling.reg = None
             return status, True
-        np.divide(b, Ktu, out=v)
+        _, vmin, vmax = _kernels.divide_checked(b, Ktu, _SCALING_TINY, v)  # Ktu was checked above
         if stop:
             scaling.fold(prob, f, g, u, v)
             return Status.CALLBACK, False
-        if not (_in_range(u) and _in_range(v)):
+        if not (umin >= low and umax <= high and vmin >= low and vmax <= high):
             scaling.fold(prob, f, g, u, v)
             scaling.form(prob, f, g)
             u.fill(1.0)
             v.fill(1.0)
+            base = float(a @ scaling.fK + b @ scaling.gK) - reg * prob.total
         np.dot(K, v, out=Kv)
     scaling.fold(prob, f, g, u, v)
     return None, False
@@ -520,13 +562,21 @@ def scaled_selection(K, u, v, rule: str, level: float, buffers: dict):
     return indptr, indices, data
 
 
+def sparse_plan(plan, delta: float):
+    """``plan`` as a CSR array without its smallest entries, up to a share ``delta`` of its mass (zeros,
+    e.g. the rows and columns of zero-mass entries, are never kept)."""
+    import scipy.sparse as sp
+
+    n, m = plan.shape
+    indptr, indices, data = scaled_selection(plan, np.ones(n), np.ones(m), "mass", delta, {})
+    return sp.csr_array((data, indices, indptr), shape=(n, m))
+
+
 def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: float, advice: str,
                 plan=None) -> OTResult:
     """Measure the dense plan of (f, g) (``plan``, or formed here in the log domain), sparsify it, map
-    it back to the input's units and build the result. ``advice`` is the solver's own suggestion for
-    a run that stopped at ``maxiter``."""
-    import scipy.sparse as sp
-
+    it back to the input's units and build the result (``plan_sparse`` deferred to its first read).
+    ``advice`` is the solver's own suggestion for a run that stopped at ``maxiter``."""
     M, reg = prob.M, prob.reg
     n, m = M.shape
     r, c = np.empty(n), np.empty(m)
@@ -534,7 +584,8 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
     if P is None:
         P = np.empty((n, m))
         _kernels.sized(_kernels.kernel_into, P.size)(M, f, g, reg, P)
-    cost_n = float(_kernels.plan_sums(P, M, r, c))
+    # (the sums are those of the normalized plan; the same pass maps it to the input's mass)
+    cost_n = float(_kernels.plan_sums(P, M, r, c, prob.mass))
     total_n = float(r.sum())
     err_n = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
     value_n = float(r @ f + c @ g)
@@ -551,21 +602,16 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
             status = Status.MAXITER
     if not (math.isfinite(err_n) and math.isfinite(cost_n)):
         status = Status.NONFINITE
-    if prob.mass != 1.0:
-        P *= prob.mass
-    indptr, indices, data = scaled_selection(P, np.ones(n), np.ones(m), "mass", delta_sparse, {})
     N, Mc = prob.shape
     if prob.rows is None and prob.cols is None:
         plan = P
-        plan_sparse = sp.csr_array((data, indices, indptr), shape=(n, m))
     else:
         rows = np.arange(n) if prob.rows is None else prob.rows
         cols = np.arange(m) if prob.cols is None else prob.cols
         plan = np.zeros((N, Mc))
         plan[np.ix_(rows, cols)] = P
-        counts = np.diff(indptr)
-        coo_rows = np.repeat(rows, counts)
-        plan_sparse = sp.csr_array((data, (coo_rows, cols[indices])), shape=(N, Mc))
+        del P
+    plan_sparse = _Deferred(sparse_plan, plan, delta_sparse)
     where = f"The marginal error is {err_n:.3g} sum(a) (`tol` = {run.tol:g} bounds it relative to sum(a))"
     if status is Status.MAXITER:
         detail = f"{where}; {advice}"

@@ -40,8 +40,12 @@ def precompile() -> None:
         K.sized(K.kernel_into, entries)(M, np.zeros(n), np.zeros(m), 1.0, work)
         K.sized(K.scaled_histogram, entries)(work, u, v, chunk_mass, chunk_count, pbuf, bbuf)
         K.sized(K.scaled_select, entries)(work, u, v, 1, indptr, indices, data)
-        K.plan_sums(work, M, np.empty(n), np.empty(m))
+        K.plan_sums(work, M, np.empty(n), np.empty(m), 1.0)
         K.sized(K.scale_rows_cols, entries)(work, u, v)
+    # the fused O(n + m) bookkeeping of a scaling-domain sweep
+    K.divide_checked(a, np.ones(n), 1e-200, np.empty(n))
+    K.column_error(v, np.ones(m), b, 1e-200)
+    K.log_dot(a, u, b, v)
     # Newton system on the selected entries (both Schur complements)
     r, c = np.ones(n), np.ones(m)
     K.csr_product_into(indptr, indices, data, np.ones(m), False, np.empty(n))

@@ -9,7 +9,7 @@ from .._validation import check_no_extra, fail
 from ._common import OTResult, Problem, Run, Scaling, check_common, fast_sweeps, finish_plan, sinkhorn_sweeps
 from ._sns import sinkhorn_newton_sparse
 
-__all__ = ["sinkhorn", "sinkhorn_knopp", "sinkhorn_log"]
+__all__ = ["sinkhorn", "sinkhorn2", "sinkhorn_knopp", "sinkhorn_log"]
 
 
 def sinkhorn_log(a, b, M, reg, *, tol=1e-9, maxiter=100_000, callback=None, verbose=False) -> OTResult:
@@ -151,6 +151,16 @@ METHODS = {
 }
 
 
+#: POT's names -> numopt's: ``ot.sinkhorn(method=...)``'s ``"sinkhorn_log"`` and ``"sinkhorn_stabilized"``
+#: (absorption, which numopt's scaling domain does too) and POT's function name ``sinkhorn_knopp``
+#: (its ``method="sinkhorn"``, the scaling domain).
+METHOD_ALIASES = {
+    "sinkhorn_knopp": "sinkhorn",
+    "sinkhorn_stabilized": "sinkhorn",
+    "sinkhorn_log": "log",
+}
+
+
 def sinkhorn(a, b, M, reg, *, method="sns", tol=1e-9, maxiter=None, callback=None, verbose=False,
              **options) -> OTResult:
     r"""Entropic optimal transport, by the method named in ``method``.
@@ -173,8 +183,11 @@ def sinkhorn(a, b, M, reg, *, method="sns", tol=1e-9, maxiter=None, callback=Non
     ----------
     a, b, M, reg, tol, callback, verbose
         As in :func:`sinkhorn_newton_sparse`.
-    method : {"sns", "sinkhorn", "log"}
-        :func:`sinkhorn_newton_sparse`, :func:`sinkhorn_knopp` or :func:`sinkhorn_log`.
+    method : {"sns", "sinkhorn", "log"} or a POT name, default "sns"
+        :func:`sinkhorn_newton_sparse`, :func:`sinkhorn_knopp` or :func:`sinkhorn_log`. POT's names
+        are accepted as aliases: ``"sinkhorn_knopp"`` and ``"sinkhorn_stabilized"`` mean
+        ``"sinkhorn"`` (the scaling domain, with absorption), ``"sinkhorn_log"`` means ``"log"``
+        (``res.method`` gives numopt's name).
     maxiter : int, optional
         The method's iteration budget (default: the method's own).
     **options
@@ -201,14 +214,64 @@ def sinkhorn(a, b, M, reg, *, method="sns", tol=1e-9, maxiter=None, callback=Non
     ('sinkhorn', [[0.5, 0.0], [0.0, 0.5]])
     """
     func = "sinkhorn"
-    if not isinstance(method, str) or method not in METHODS:
-        listing = ", ".join(repr(k) for k in METHODS)
-        raise fail(func, "method", f"be one of {listing}", repr(method),
-                   error=ValueError if isinstance(method, str) else TypeError)
-    solver = METHODS[method]
+    solver = _solver(method, func)
     if solver is not sinkhorn_newton_sparse:
         check_no_extra(options, f"{func}(method={method!r})")
     kwargs = dict(tol=tol, callback=callback, verbose=verbose, **options)
     if maxiter is not None:
         kwargs["maxiter"] = maxiter
     return solver(a, b, M, reg, **kwargs)
+
+
+def _solver(method, func: str):
+    """The solver named by ``method`` (numopt's name or a POT alias), or a ValueError listing both."""
+    if isinstance(method, str):
+        method = METHOD_ALIASES.get(method, method)
+    if not isinstance(method, str) or method not in METHODS:
+        listing = ", ".join(repr(k) for k in METHODS)
+        aliases = ", ".join(f"{k!r} (= {v!r})" for k, v in METHOD_ALIASES.items())
+        raise fail(func, "method", f"be one of {listing} or POT's {aliases}", repr(method),
+                   error=ValueError if isinstance(method, str) else TypeError)
+    return METHODS[method]
+
+
+def sinkhorn2(a, b, M, reg, *, method="sns", tol=1e-9, maxiter=None, callback=None, verbose=False,
+              **options) -> float:
+    r"""The entropic OT loss :math:`\langle P, M\rangle` of the plan :func:`sinkhorn` computes, as POT's
+    ``ot.sinkhorn2``: for users who need the value only.
+
+    The same solve as :func:`sinkhorn` (same arguments, same methods and POT aliases, same stopping
+    rule); only ``res.cost``, the transport cost of the entropic plan (without the entropy term, as
+    POT's ``sinkhorn2``), is returned. Use :func:`sinkhorn` for the plan, the potentials, the
+    entropic objective ``value`` or the status.
+
+    Parameters
+    ----------
+    a, b, M, reg, method, tol, maxiter, callback, verbose, **options
+        As in :func:`sinkhorn`. ``a``/``b`` may be None or ``[]`` (uniform weights).
+
+    Returns
+    -------
+    float
+        :math:`\langle P, M\rangle = \sum_{ij} P_{ij} M_{ij}`, in the units of ``M`` times the mass of ``a``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`sinkhorn`.
+
+    Warns
+    -----
+    numopt.ConvergenceWarning
+        When the solve stops before ``tol``; the value of the last plan is still returned (as POT does).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numopt.ot import sinkhorn2
+    >>> M = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> round(sinkhorn2([], [], M, 0.01, method="sinkhorn_log"), 12)
+    0.0
+    """
+    return float(sinkhorn(a, b, M, reg, method=method, tol=tol, maxiter=maxiter, callback=callback,
+                          verbose=verbose, **options).cost)

@@ -122,8 +122,8 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     ----------
     a, b : array_like, shape (n,) and (m,), or None
         Nonnegative marginals with equal, finite total mass (to a relative 1e-6; ``b`` is then
-        rescaled to the mass of ``a``); any mass from the smallest to the largest double. None means
-        uniform weights summing to 1. Zero entries are allowed: their rows/columns are removed, and
+        rescaled to the mass of ``a``); any mass from the smallest to the largest double. None or an
+        empty ``[]`` (POT's convention) means uniform weights summing to 1. Zero entries are allowed: their rows/columns are removed, and
         get a zero plan and ``-inf`` potentials.
     M : array_like, shape (n, m)
         Finite cost matrix.
@@ -223,7 +223,7 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     if cg_rtol is not None:
         cg_rtol = check_scalar(cg_rtol, "cg_rtol", func, low=0.0, high=1.0, low_inclusive=False)
 
-    spread = float(prob.M.max() - prob.M.min())  # of the normalized M: finite
+    spread = prob.spread  # of the normalized M: finite
     reg_init = options.get("reg_init", "auto")
     if isinstance(reg_init, str) and reg_init == "auto":
         reg_init = max(prob.reg, _AUTO_REG_INIT * spread)

@@ -78,9 +78,14 @@ def test_plan_pass_and_kernel_passes():
     M, a, b, f, g, reg = _problem(6, 9, 0.1)
     P_ref = np.exp((f[:, None] + g - M) / reg)
     r, c = np.empty(6), np.empty(9)
-    np.testing.assert_allclose(K.plan_sums(P_ref, M, r, c), (P_ref * M).sum(), rtol=1e-13)
+    np.testing.assert_allclose(K.plan_sums(P_ref, M, r, c, 1.0), (P_ref * M).sum(), rtol=1e-13)
     np.testing.assert_allclose(r, P_ref.sum(1), rtol=1e-13)
     np.testing.assert_allclose(c, P_ref.sum(0), rtol=1e-13)
+    # the same pass scales the plan, after summing it (the final plan's mass, no extra pass)
+    P2 = P_ref.copy()
+    np.testing.assert_allclose(K.plan_sums(P2, M, r, c, 3.0), (P_ref * M).sum(), rtol=1e-13)
+    np.testing.assert_allclose(r, P_ref.sum(1), rtol=1e-13)
+    np.testing.assert_array_equal(P2, 3.0 * P_ref)
     # the Gibbs kernel, scaled into the plan of shifted potentials
     Kmat = np.empty_like(M)
     K.kernel_into(M, f, g, reg, Kmat)
@@ -178,3 +183,26 @@ def test_serial_twins_match_the_parallel_kernels():
     np.testing.assert_allclose(out[""][0], u[:, None] * np.exp((f[:, None] + g[None] - M) / 0.05) * v[None],
                                rtol=1e-14)
     assert K.sized(K.plan_sums, 1) is K.plan_sums  # kernels without a twin
+
+
+def test_fused_sweep_bookkeeping():
+    """divide_checked / column_error / log_dot: numpy's values, and an unsafe denominator (below the
+    floor, inf or NaN) leaves the output untouched."""
+    rng = np.random.default_rng(4)
+    num, den, v, b = rng.random(7) + 0.1, rng.random(7) + 0.1, rng.random(7) + 0.1, rng.random(7)
+    out = np.empty(7)
+    ok, lo, hi = K.divide_checked(num, den, 1e-200, out)
+    assert ok
+    np.testing.assert_array_equal(out, num / den)
+    assert (lo, hi) == (out.min(), out.max())
+    ok, err = K.column_error(v, den, b, 1e-200)
+    assert ok
+    np.testing.assert_allclose(err, np.abs(v * den - b).sum(), rtol=1e-14)
+    np.testing.assert_allclose(K.log_dot(num, den, b, v), num @ np.log(den) + b @ np.log(v), rtol=1e-13)
+    for bad in (1e-250, np.inf, np.nan):
+        d = den.copy()
+        d[3] = bad
+        keep = out.copy()
+        assert not K.divide_checked(num, d, 1e-200, out)[0]
+        np.testing.assert_array_equal(out, keep)
+        assert not K.column_error(v, d, b, 1e-200)[0]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import numopt
 from numopt import ConvergenceWarning, Status
-from numopt.ot import OTResult, sinkhorn, sinkhorn_log, sinkhorn_newton_sparse
+from numopt.ot import OTResult, sinkhorn, sinkhorn2, sinkhorn_log, sinkhorn_newton_sparse
 
 SOLVERS = [sinkhorn_newton_sparse, sinkhorn_log]
 
@@ -339,7 +339,9 @@ def test_bad_input(args, kwargs, error, match):
 
 
 def test_bad_method_and_options():
-    with pytest.raises(ValueError, match=r"^sinkhorn: `method` must be one of 'sns', 'sinkhorn', 'log'; got 'greenkhorn'"):
+    with pytest.raises(ValueError, match=r"^sinkhorn: `method` must be one of 'sns', 'sinkhorn', 'log' or POT's "
+                                         r"'sinkhorn_knopp' \(= 'sinkhorn'\), 'sinkhorn_stabilized' \(= 'sinkhorn'\), "
+                                         r"'sinkhorn_log' \(= 'log'\); got 'greenkhorn'"):
         sinkhorn(A3, B4, M3, 0.1, method="greenkhorn")
     with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) 'delta'"):
         sinkhorn(A3, B4, M3, 0.1, method="log", delta=1e-3)
@@ -625,3 +627,118 @@ def test_ot_sources_hold_no_control_characters():
     for func in (numopt.ot.sinkhorn_knopp, sinkhorn_log, sinkhorn_newton_sparse, sinkhorn):
         assert "\\varepsilon" in func.__doc__ or func is sinkhorn_log
         assert re.search(r"[\x00-\x08\x0b-\x1f]", func.__doc__) is None
+
+
+# ---------------------------------------------------------------------------------------------------
+# POT's conventions: sinkhorn2, method aliases, a = [] (issue 16 section 3)
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_sinkhorn2_is_the_cost_of_sinkhorns_plan():
+    rng = np.random.default_rng(3)
+    M = rng.random((6, 7))
+    a, b = rng.random(6) + 0.1, rng.random(7) + 0.1
+    b *= a.sum() / b.sum()
+    for method in ("sns", "sinkhorn", "log"):
+        res = sinkhorn(a, b, M, 0.05, method=method, tol=1e-12)
+        loss = sinkhorn2(a, b, M, 0.05, method=method, tol=1e-12)
+        assert type(loss) is float
+        np.testing.assert_allclose(loss, (res.plan * M).sum(), rtol=1e-12)
+
+
+def test_sinkhorn2_against_pot():
+    ot = pytest.importorskip("ot")
+    rng = np.random.default_rng(11)
+    X, Y = rng.normal(size=(30, 2)), rng.normal(size=(40, 2)) + 0.5
+    M = ot.dist(X, Y)
+    M /= M.max()
+    a, b = ot.unif(30), ot.unif(40)
+    for reg, method, ours in ((5e-2, "sinkhorn", "sinkhorn_knopp"), (2e-2, "sinkhorn_log", "sinkhorn_log")):
+        ref = float(ot.sinkhorn2(a, b, M, reg, method=method, stopThr=1e-14, numItermax=100_000))
+        for ours in ("sns", ours):
+            np.testing.assert_allclose(sinkhorn2(a, b, M, reg, method=ours, tol=1e-12), ref, rtol=1e-9)
+        np.testing.assert_allclose(sinkhorn2([], [], M, reg, tol=1e-12), ref, rtol=1e-9)
+
+
+@pytest.mark.parametrize("alias, name", [("sinkhorn_knopp", "sinkhorn"), ("sinkhorn_stabilized", "sinkhorn"),
+                                         ("sinkhorn_log", "log")])
+def test_pot_method_names_are_aliases(alias, name):
+    a, b = A3, B4
+    res = sinkhorn(a, b, M3, 0.1, method=alias, tol=1e-12)
+    ref = sinkhorn(a, b, M3, 0.1, method=name, tol=1e-12)
+    assert res.method == ref.method
+    np.testing.assert_array_equal(res.plan, ref.plan)
+    assert res.nit == ref.nit
+
+
+@pytest.mark.parametrize("empty", [[], (), np.empty(0)])
+def test_empty_weights_mean_uniform(empty):
+    """Before: a = [] was a shape error (POT reads it as uniform)."""
+    M = np.random.default_rng(5).random((3, 4))
+    b = np.array([0.1, 0.2, 0.3, 0.4])
+    ref = sinkhorn_newton_sparse(None, None, M, 0.1, tol=1e-12)
+    res = sinkhorn_newton_sparse(empty, empty, M, 0.1, tol=1e-12)
+    np.testing.assert_array_equal(res.plan, ref.plan)
+    res = sinkhorn(empty, b, M, 0.1, method="log", tol=1e-12)
+    np.testing.assert_allclose(res.plan.sum(1), np.full(3, 1 / 3), atol=1e-12)
+    np.testing.assert_allclose(res.plan.sum(0), b, atol=1e-12)
+    # an empty 2-D array is still a shape error, and [] does not rescue an empty M
+    with pytest.raises(ValueError, match=r"^sinkhorn_log: `a` must be 1-D"):
+        sinkhorn_log(np.empty((0, 3)), B4, M3, 0.1)
+    with pytest.raises(ValueError, match=r"`M` must have at least one row and one column"):
+        sinkhorn_log([], [], np.empty((0, 3)), 0.1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Dense-plan overheads (issue 20 section 1): lazy plan_sparse, no n x m array besides the plan
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["sns", "sinkhorn", "log"])
+def test_plan_sparse_is_lazy_with_the_same_values(method):
+    """Before: plan_sparse was built in every solve (1.5x the plan's memory on a dense plan)."""
+    from numopt.ot import _common
+
+    rng = np.random.default_rng(1)
+    M = rng.random((40, 50))
+    a, b = rng.random(40), rng.random(50)
+    a[[3, 7]], b[[0, 10, 49]] = 0.0, 0.0
+    b *= a.sum() / b.sum()
+    res = sinkhorn(a, b, M, 0.05, method=method, tol=1e-12)
+    assert isinstance(res.__dict__["_lazy_plan_sparse"], _common._Deferred)  # not built yet
+    S = res.plan_sparse
+    assert res.plan_sparse is S  # cached
+    # the previous construction: select on the plan of the support, then map back to full indices
+    rows, cols = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
+    P = res.plan[np.ix_(rows, cols)]
+    indptr, indices, data = _common.scaled_selection(P, np.ones(len(rows)), np.ones(len(cols)), "mass", 1e-4, {})
+    old = sp.csr_array((data, (np.repeat(rows, np.diff(indptr)), cols[indices])), shape=M.shape)
+    assert isinstance(S, sp.csr_array)
+    np.testing.assert_array_equal(S.indptr, old.indptr)
+    np.testing.assert_array_equal(S.indices, old.indices)
+    np.testing.assert_array_equal(S.data, old.data)
+    assert 0 < S.nnz < M.size
+    import pickle
+
+    again = pickle.loads(pickle.dumps(sinkhorn(a, b, M, 0.05, method=method, tol=1e-12)))
+    np.testing.assert_array_equal(again.plan_sparse.toarray(), S.toarray())
+
+
+@pytest.mark.parametrize("method", ["sns", "sinkhorn", "log"])
+def test_dense_plan_is_the_only_n_by_m_allocation(method):
+    """Before: peak traced memory 3.5x the plan's bytes (plan_sparse of a dense plan, its buffers)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.uniform(size=(300, 2)), rng.uniform(size=(300, 2))
+    M = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+    M /= M.max()
+    sinkhorn(None, None, M, 0.1, method=method)  # compile outside the trace
+    tracemalloc.start()
+    try:
+        res = sinkhorn(None, None, M, 0.1, method=method)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert res.success and res.plan.min() > 0  # a dense plan
+    assert peak <= 1.3 * res.plan.nbytes
