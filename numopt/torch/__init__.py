@@ -9,6 +9,9 @@ than returning a wrong Hessian.
 Optimal transport (on :mod:`numopt.ot`): :func:`sinkhorn_loss` (the entropic OT value with its envelope
 gradient, or the transport cost with the implicit gradient through the plan), :func:`sinkhorn_plan` (the
 plan, implicit-function backward), :func:`sinkhorn_divergence` (the debiased divergence between point clouds).
+
+Unmixing (on :mod:`numopt.unmixing`): :func:`fcls` (exact fully constrained least-squares abundances with the
+active-set KKT backward, differentiable in the spectra and the endmembers).
 """
 
 from __future__ import annotations
@@ -22,5 +25,6 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
     ) from exc
 
 from ._ot import sinkhorn_divergence, sinkhorn_loss, sinkhorn_plan
+from ._unmixing import fcls
 
-__all__ = ["sinkhorn_loss", "sinkhorn_plan", "sinkhorn_divergence"]
+__all__ = ["sinkhorn_loss", "sinkhorn_plan", "sinkhorn_divergence", "fcls"]
