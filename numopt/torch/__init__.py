@@ -10,6 +10,10 @@ Optimal transport (on :mod:`numopt.ot`): :func:`sinkhorn_loss` (the entropic OT 
 gradient, or the transport cost with the implicit gradient through the plan), :func:`sinkhorn_plan` (the
 plan, implicit-function backward), :func:`sinkhorn_divergence` (the debiased divergence between point clouds).
 
+Bilevel (on :mod:`numopt.bilevel`): :func:`implicit_argmin` (the minimizer of a torch function, with the
+implicit-function backward by CG on autograd Hessian-vector products) and :class:`TorchBilevelProblem` (a
+``BilevelProblem`` from two torch functions, so that :func:`numopt.bilevel.maid` runs on a torch model).
+
 Unmixing (on :mod:`numopt.unmixing`): :func:`fcls` (exact fully constrained least-squares abundances with the
 active-set KKT backward, differentiable in the spectra and the endmembers).
 """
@@ -25,6 +29,8 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
     ) from exc
 
 from ._ot import sinkhorn_divergence, sinkhorn_loss, sinkhorn_plan
+from ._bilevel import ImplicitArgminResult, TorchBilevelProblem, implicit_argmin
 from ._unmixing import fcls
 
-__all__ = ["sinkhorn_loss", "sinkhorn_plan", "sinkhorn_divergence", "fcls"]
+__all__ = ["sinkhorn_loss", "sinkhorn_plan", "sinkhorn_divergence", "implicit_argmin", "ImplicitArgminResult",
+           "TorchBilevelProblem", "fcls"]
