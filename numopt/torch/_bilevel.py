@@ -209,7 +209,8 @@ class _Argmin(torch.autograd.Function):
             residual = float(np.linalg.norm(hess(sol.x) - v) / np.linalg.norm(v))
             info.cg_residual, info.cg_nit = residual, sol.nit
             if not sol.success or residual > 10 * ctx.cg_rtol:
-                finish(dataclasses.replace(sol, detail=(
+                status = sol.status if not sol.success else Status.STAGNATION
+                finish(dataclasses.replace(sol, status=status, detail=(
                     f"the backward CG on the Hessian of `lower` stopped at relative residual {residual:.3g} "
                     f"(target {ctx.cg_rtol:.3g}) after {sol.nit} iterations; the gradient is inexact. Check that "
                     "`lower` is strongly convex in x at the solution.")), "implicit_argmin")

@@ -78,6 +78,17 @@ def test_forward_nonconvergence_warns_and_is_visible():
     assert not w.info.success and w.info.nit == 1 and w.info.grad_norm > 1e-10
 
 
+def test_backward_cg_failure_warns_and_reports_its_residual():
+    theta = torch.tensor([0.5, -1.0], dtype=F64, requires_grad=True)
+    # x0 is a stationary point of a concave lower level: the forward stops there, the Hessian is -I
+    w = implicit_argmin(lambda x, t: -0.5 * ((x - t) ** 2).sum(), theta.detach().clone(), theta)
+    assert w.info.success
+    with pytest.warns(ConvergenceWarning, match="implicit_argmin: Stopped: the operator is not positive definite.*"
+                                                "backward CG on the Hessian of `lower`"):
+        w.sum().backward()
+    assert w.info.cg_residual > 0.5
+
+
 def test_dtype_device_zero_gradient_and_second_order():
     X, y = _data()
     theta = torch.zeros(4, dtype=torch.float32, requires_grad=True)
