@@ -51,10 +51,18 @@ def _fcls_vjp(M: np.ndarray, Y: np.ndarray, A: np.ndarray, V: np.ndarray):
     G = M.T @ M
     supp = A > 0
     U = np.zeros_like(A)
-    patterns, inverse = np.unique(supp.T, axis=0, return_inverse=True)
+    K = A.shape[0]
+    if K <= 62:   # one integer code per support pattern: a 1-D unique instead of a row-wise one
+        codes = (supp.T.astype(np.int64) << np.arange(K, dtype=np.int64)).sum(axis=1)
+        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        patterns = supp.T[first]
+    else:
+        patterns, inverse = np.unique(supp.T, axis=0, return_inverse=True)
     inverse = np.asarray(inverse).reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(patterns) + 1))
     for p, pattern in enumerate(patterns):
-        cols = np.flatnonzero(inverse == p)
+        cols = order[bounds[p]:bounds[p + 1]]
         F = np.flatnonzero(pattern)
         k = F.size
         if k == 0:   # cannot happen for a feasible a; kept for safety
