@@ -155,7 +155,8 @@ def _bridges(repeat: int, quick: bool) -> list[Row]:
     t_cl, g_cl = median_time(closed, repeat=repeat, clock=cpu)
     rows.append(Row("implicit_argmin ridge (cpu s)", f"n={n} p={p}", t_arg, "torch solve autograd", t_cl,
                     f"grad diff {np.abs(g_arg - g_cl).max():.1e}",
-                    note=f"{info.nit} Newton, {info.n_hessp} HVP fwd, {info.cg_nit} CG bwd, res {info.cg_residual:.0e}"))
+                    note=(f"{info.nit} Newton, {info.n_hessp} HVP fwd, {info.cg_nit} CG bwd, "
+                          f"res {info.cg_residual:.0e}")))
     # maid: NumPy ridge_problem against the same ridge in torch
     X = rng.standard_normal((60, 5))
     yy = X @ rng.standard_normal(5) + 2.0 * rng.standard_normal(60)
@@ -170,5 +171,6 @@ def _bridges(repeat: int, quick: bool) -> list[Row]:
     t_n, rn = median_time(lambda: maid(prob, np.zeros(1), tol=1e-8), repeat=repeat, clock=cpu)
     rows.append(Row("maid torch ridge (cpu s)", "n=25 p=5 scalar", t_t, "maid numpy ridge_problem", t_n,
                     f"theta diff {abs(rt.theta[0] - rn.theta[0]):.1e}",
-                    note=f"nit {rt.nit}/{rn.nit}, n_lower {rt.n_lower}/{rn.n_lower}, n_linear {rt.n_linear}/{rn.n_linear}"))
+                    note=(f"nit {rt.nit}/{rn.nit}, n_lower {rt.n_lower}/{rn.n_lower}, "
+                          f"n_linear {rt.n_linear}/{rn.n_linear}")))
     return rows

@@ -35,5 +35,6 @@ from ._ops import sinkhorn_loss_op
 from ._bilevel import ImplicitArgminResult, TorchBilevelProblem, implicit_argmin
 from ._unmixing import fcls
 
-__all__ = ["sinkhorn_loss", "sinkhorn_plan", "sinkhorn_divergence", "sinkhorn_loss_op", "implicit_argmin", "ImplicitArgminResult",
+__all__ = ["sinkhorn_loss", "sinkhorn_plan", "sinkhorn_divergence", "sinkhorn_loss_op", "implicit_argmin",
+           "ImplicitArgminResult",
            "TorchBilevelProblem", "fcls"]

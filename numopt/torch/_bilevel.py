@@ -292,7 +292,8 @@ def implicit_argmin(lower, x0, theta, *, tol=1e-10, maxiter=100, cg_rtol=1e-12):
     x0 = _check_tensor(x0, "x0", func, tuple(range(0, 9)))
     leaves = _theta_leaves(theta)
     if not leaves:
-        raise ValueError(f"{func}: `theta` must be a tensor or a non-empty tuple of tensors; got an empty {type(theta).__name__}.")
+        raise ValueError(f"{func}: `theta` must be a tensor or a non-empty tuple of tensors; "
+                         f"got an empty {type(theta).__name__}.")
     for k, t in enumerate(leaves):
         _check_tensor(t, "theta" if len(leaves) == 1 and not isinstance(theta, (tuple, list)) else f"theta[{k}]",
                       func, tuple(range(0, 9)))
@@ -322,8 +323,11 @@ def _extreme_eigs(hessp, n: int):
 
     op = LinearOperator((n, n), matvec=lambda v: hessp(np.asarray(v).reshape(-1)), dtype=np.float64)
     top = float(eigsh(op, k=1, which="LA", tol=1e-6, return_eigenvectors=False)[0])
-    shifted = LinearOperator((n, n), matvec=lambda v: top * np.asarray(v).reshape(-1) - hessp(np.asarray(v).reshape(-1)),
-                             dtype=np.float64)
+    def shifted_product(v):
+        v = np.asarray(v).reshape(-1)
+        return top * v - hessp(v)
+
+    shifted = LinearOperator((n, n), matvec=shifted_product, dtype=np.float64)
     gap = float(eigsh(shifted, k=1, which="LA", tol=1e-6, return_eigenvectors=False)[0])
     return top - gap, top
 
@@ -372,7 +376,8 @@ class TorchBilevelProblem(BilevelProblem):
     >>> from numopt.bilevel import maid
     >>> from numopt.torch import TorchBilevelProblem
     >>> g = torch.Generator().manual_seed(0)
-    >>> X, Xv = torch.randn(40, 3, generator=g, dtype=torch.float64), torch.randn(20, 3, generator=g, dtype=torch.float64)
+    >>> X = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    >>> Xv = torch.randn(20, 3, generator=g, dtype=torch.float64)
     >>> w_true = torch.tensor([1.0, 0.0, -2.0], dtype=torch.float64)
     >>> noise = lambda n: 2.0 * torch.randn(n, generator=g, dtype=torch.float64)
     >>> y, yv = X @ w_true + noise(40), Xv @ w_true + noise(20)

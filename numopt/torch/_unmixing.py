@@ -98,7 +98,8 @@ class _FCLS(torch.autograd.Function):
         finish(res, "fcls")
         A = np.ascontiguousarray(res.abundances[:, :N])
         ctx.Y, ctx.M, ctx.A = Yn, Mn, A
-        ctx.Y_like, ctx.M_like = torch.empty(0, dtype=Y.dtype, device=Y.device), torch.empty(0, dtype=M.dtype, device=M.device)
+        ctx.Y_like = torch.empty(0, dtype=Y.dtype, device=Y.device)
+        ctx.M_like = torch.empty(0, dtype=M.dtype, device=M.device)
         return _back(A, like)
 
     @staticmethod

@@ -220,3 +220,15 @@ def test_last_layer_of_a_small_network_hypergradient_and_maid():
     with pytest.warns(ConvergenceWarning, match="maid: Stopped at `maxiter`"):
         res = maid(prob, theta, maxiter=5)
     assert res.nit == 5 and res.fun < upper(w).item()
+
+
+@pytest.mark.parametrize("n", [20, 260])
+def test_extreme_eigenvalue_estimates_dense_and_lanczos(n):
+    from numopt.torch._bilevel import _extreme_eigs
+
+    rng = np.random.default_rng(n)
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    eig = np.linspace(0.5, 40.0, n)
+    H = (Q * eig) @ Q.T
+    lo, hi = _extreme_eigs(lambda v: H @ v, n)
+    np.testing.assert_allclose([lo, hi], [0.5, 40.0], rtol=1e-5)
