@@ -8,7 +8,16 @@ than returning a wrong Hessian.
 
 Optimal transport (on :mod:`numopt.ot`): :func:`sinkhorn_loss` (the entropic OT value with its envelope
 gradient, or the transport cost with the implicit gradient through the plan), :func:`sinkhorn_plan` (the
-plan, implicit-function backward), :func:`sinkhorn_divergence` (the debiased divergence between point clouds).
+plan, implicit-function backward), :func:`sinkhorn_divergence` (the debiased divergence between point clouds);
+:func:`sinkhorn_loss_op`, the entropic value as a ``torch.library.custom_op`` for ``torch.compile(fullgraph=True)``
+(the autograd.Function versions compile only with graph breaks).
+
+Bilevel (on :mod:`numopt.bilevel`): :func:`implicit_argmin` (the minimizer of a torch function, with the
+implicit-function backward by CG on autograd Hessian-vector products) and :class:`TorchBilevelProblem` (a
+``BilevelProblem`` from two torch functions, so that :func:`numopt.bilevel.maid` runs on a torch model).
+
+Unmixing (on :mod:`numopt.unmixing`): :func:`fcls` (exact fully constrained least-squares abundances with the
+active-set KKT backward, differentiable in the spectra and the endmembers).
 """
 
 from __future__ import annotations
@@ -22,5 +31,10 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
     ) from exc
 
 from ._ot import sinkhorn_divergence, sinkhorn_loss, sinkhorn_plan
+from ._ops import sinkhorn_loss_op
+from ._bilevel import ImplicitArgminResult, TorchBilevelProblem, implicit_argmin
+from ._unmixing import fcls
 
-__all__ = ["sinkhorn_loss", "sinkhorn_plan", "sinkhorn_divergence"]
+__all__ = ["sinkhorn_loss", "sinkhorn_plan", "sinkhorn_divergence", "sinkhorn_loss_op", "implicit_argmin",
+           "ImplicitArgminResult",
+           "TorchBilevelProblem", "fcls"]
