@@ -4,7 +4,7 @@ Cases (data from ``../shared/data/unmixing``; the real cases are skipped with a 
 -----
 * ``samson`` (95 x 95 x 156, K = 3) and ``jasper`` (100 x 100 x 198, K = 4, uint16): over 5 seeds (``rng``
   0..4; 2 with ``--quick``), 1000 iterations (``tol=0``; 300 with ``--quick``): ``unmix`` defaults
-  (``method="rrlbs"``, ``init="vca"``), ``rrlbs`` with ``init="maxvol"``, and the peers in the same run:
+  (``method="rrlbs"``, ``init="maxvol"``), ``rrlbs`` with ``init="vca"``, and the peers in the same run:
   VCA+FCLS, Frobenius L1/2-NMF (``method="l1/2"``, the same start and iterations) and scikit-learn
   ``NMF`` (``init="random"`` and ``"nndsvda"``, 1000 iterations, abundances renormalised to sum 1).
   Each row: median (and min-max) of the Hungarian-matched mean SAD (rad), the per-endmember SADs of the
@@ -81,8 +81,8 @@ def _runs(name, Y, Mt, At, maxiter, seeds):
         out.setdefault(label, []).append((sadv, rmse, t * f, mem, cpu * f))
 
     for seed in seeds:
-        for label, kw in (("rrlbs (defaults, init=vca)", {}), ("rrlbs init=maxvol", dict(init="maxvol")),
-                          ("Frobenius L1/2, init=vca", dict(method="l1/2")),
+        for label, kw in (("rrlbs (defaults, init=maxvol)", {}), ("rrlbs init=vca", dict(init="vca")),
+                          ("Frobenius L1/2, init=vca", dict(method="l1/2", init="vca")),
                           ("Frobenius L1/2, init=maxvol", dict(method="l1/2", init="maxvol"))):
             def run(kw=kw, seed=seed):
                 r = unmix(Y, K, maxiter=maxiter, tol=0.0, rng=seed, **kw)
@@ -179,7 +179,8 @@ def case_grid(repeat, quick):
             for outlier in (None, "spike", "blank"):
                 Y, M, A, good = _scene(lib, K, 64, snr, outlier, seed=K * 100 + snr)
                 s = {}
-                for label, kw in (("rrlbs", {}), ("robust", dict(init="robust")), ("l1/2", dict(method="l1/2"))):
+                for label, kw in (("rrlbs", dict(init="vca")), ("robust", dict(init="robust")),
+                                  ("l1/2", dict(method="l1/2", init="vca"))):
                     r = _quiet(lambda: unmix(Y, K, maxiter=300, tol=0.0, rng=0, **kw))
                     s[label] = float(match_endmembers(M[good], r.endmembers[good]).sad.mean())
                 cells.append((K, snr, outlier, s["rrlbs"], s["l1/2"], s["robust"]))

@@ -27,7 +27,7 @@ from .._result import Result, Status, finish
 from ..bilevel import BilevelProblem
 from ..linalg._cg import cg_core
 from ._ot import _back
-from ._unmixing import _first_order_only
+from ._ot import _first_order_only
 
 __all__ = ["implicit_argmin", "ImplicitArgminResult", "TorchBilevelProblem"]
 

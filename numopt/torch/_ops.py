@@ -14,7 +14,7 @@ import math
 import torch
 
 from ._ot import _as_float64, _back, _centred, _solve
-from ._unmixing import _first_order_only
+from ._ot import _first_order_only
 
 __all__ = ["sinkhorn_loss_op"]
 

@@ -83,11 +83,13 @@ def _centred(p: np.ndarray, support: np.ndarray) -> np.ndarray:
     return out
 
 
-def _first_order_only():
+def _first_order_only(what: str = "OT"):
+    """Refuse a second derivative: inside a backward, grad mode is on only under ``create_graph=True``, and
+    the backward passes here treat the solver's output (plan, active set, argmin) as a constant."""
     if torch.is_grad_enabled():
         raise NotImplementedError(
-            "numopt.torch: OT gradients are first order only; a second derivative (create_graph=True) "
-            "would treat the plan as a constant and be wrong.")
+            f"numopt.torch: {what} gradients are first order only; a second derivative (create_graph=True) "
+            "would be silently wrong, so it is refused.")
 
 
 class _EntropicValue(torch.autograd.Function):

@@ -34,14 +34,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._ot import _as_float64, _back, _check_tensor
-
-
-def _first_order_only(what: str):
-    if torch.is_grad_enabled():
-        raise NotImplementedError(
-            f"numopt.torch: {what} gradients are first order only; a second derivative (create_graph=True) "
-            "would be silently wrong, so it is refused.")
+from ._ot import _as_float64, _back, _check_tensor, _first_order_only
 
 __all__ = ["fcls"]
 
@@ -88,14 +81,12 @@ class _FCLS(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, Y, M, like):
-        from .._result import finish
         from ..unmixing import fcls as np_fcls
 
         Yn, Mn = _as_float64(Y), _as_float64(M)
         N = Yn.shape[1]
         # numopt.unmixing.fcls needs at least two pixels: a single pixel is solved twice
-        res = np_fcls(Yn if N >= 2 else np.repeat(Yn, 2, axis=1), Mn)
-        finish(res, "fcls")
+        res = np_fcls(Yn if N >= 2 else np.repeat(Yn, 2, axis=1), Mn)  # warns itself when not converged
         A = np.ascontiguousarray(res.abundances[:, :N])
         ctx.Y, ctx.M, ctx.A = Yn, Mn, A
         ctx.Y_like = torch.empty(0, dtype=Y.dtype, device=Y.device)

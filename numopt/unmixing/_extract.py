@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._blas import single_blas_thread
-from .._result import Result, Status
+from .._result import Result, Status, finish
 from .._validation import as_float_array, check_rng, fail
 from . import _kernels
 from ._common import as_endmember_matrix, as_spectra, check_n_endmembers
@@ -319,8 +319,8 @@ def fcls(Y, M) -> FCLSResult:
         status = Status.STAGNATION
         detail = (f"Largest scaled KKT residual {kkt:.1e} > {FCLS_KKT_TOL:g} ({bad} pixels hit the pass budget or a "
                   "singular system); the endmembers are nearly collinear: check cond(M) or drop one.")
-    return FCLSResult(x=A, abundances=A, kkt_residual=kkt, passes=passes, cube_shape=cube_shape, status=status,
-                      nit=worst, detail=detail)
+    return finish(FCLSResult(x=A, abundances=A, kkt_residual=kkt, passes=passes, cube_shape=cube_shape,
+                             status=status, nit=worst, detail=detail), func)
 
 
 @single_blas_thread()
