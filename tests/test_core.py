@@ -318,3 +318,23 @@ def test_single_blas_thread_is_reference_counted_across_threads():
                     assert set(blas_threads()) == {1}
                     raise RuntimeError("boom")
         assert blas_threads() == before
+
+
+def test_estimator_protocol_and_not_fitted_error():
+    from numopt._estimator import EstimatorParams, NotFittedError
+
+    class Demo(EstimatorParams):
+        def __init__(self, rank=2, *, tol=1e-6):
+            self.rank, self.tol = rank, tol
+
+    est = Demo(3)
+    assert est.get_params() == {"rank": 3, "tol": 1e-6} and repr(est) == "Demo(rank=3, tol=1e-06)"
+    assert est.set_params(tol=1e-3).tol == 1e-3
+    with pytest.raises(ValueError, match="`nope` must be one of rank, tol"):
+        est.set_params(nope=1)
+    with pytest.raises(NotFittedError, match="an unfitted Demo") as info:
+        est._check_fitted("Demo.predict")
+    assert isinstance(info.value, ValueError) and isinstance(info.value, AttributeError)
+    sklearn_exceptions = pytest.importorskip("sklearn.exceptions")
+    with pytest.raises(sklearn_exceptions.NotFittedError):  # scikit-learn's own except clause catches it too
+        est._check_fitted("Demo.predict")

@@ -7,13 +7,13 @@ by scikit-learn itself) imports it.
 
 from __future__ import annotations
 
-import inspect
 import math
 import sys
 import warnings
 
 import numpy as np
 
+from .._estimator import EstimatorParams
 from .._result import ConvergenceWarning
 from .._validation import check_bool, check_int, check_rng, check_scalar, fail
 from ._maid import maid
@@ -79,39 +79,10 @@ def _check_y(y, n, func, *, numeric=True):
     return y
 
 
-class _Base:
-    """Parameter handling shared by the estimators (scikit-learn protocol without scikit-learn)."""
+class _Base(EstimatorParams):
+    """The bilevel estimators' shared parts: the scikit-learn protocol and the validation split."""
 
     _estimator_type = None
-
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values() if p.name != "self")
-
-    def get_params(self, deep=True):
-        """Parameters of this estimator (``deep`` is accepted for compatibility; there are no sub-estimators)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set parameters; an unknown name is a ValueError listing the valid ones."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise fail(f"{type(self).__name__}.set_params", name, f"be one of {', '.join(valid)}",
-                           "an unknown parameter")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def _check_fitted(self, func):
-        if not hasattr(self, "result_"):
-            from_sklearn = getattr(sys.modules.get("sklearn.exceptions"), "NotFittedError", None)
-            msg = f"{func}: this {type(self).__name__} is not fitted yet; call fit first."
-            raise (from_sklearn(msg) if from_sklearn is not None else AttributeError(msg))
 
     def _split(self, X, y, X_val, y_val, func, stratify=None):
         """(X_train, y_train, X_val, y_val): the given validation set, or a seeded ``validation_fraction`` split."""

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
+from .._estimator import EstimatorParams, NotFittedError
 from .._validation import as_float_array, fail
 from ._altmin import complete_matrix
 
 __all__ = ["MatrixCompletion", "NotFittedError"]
 
 
-class NotFittedError(ValueError, AttributeError):
-    """A :class:`MatrixCompletion` used before ``fit``. A ValueError and an AttributeError, like
-    scikit-learn's ``sklearn.exceptions.NotFittedError`` (which is not imported here)."""
-
-
-class MatrixCompletion:
+class MatrixCompletion(EstimatorParams):
     """Low-rank matrix completion as an estimator (scikit-learn protocol, no scikit-learn import).
 
     ``__init__`` only stores the parameters (those of :func:`complete_matrix`); ``fit`` validates and
@@ -65,29 +59,7 @@ class MatrixCompletion:
         self.init = init
         self.rng = rng
 
-    # -- scikit-learn protocol --------------------------------------------------------------------
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values() if p.name != "self")
-
-    def get_params(self, deep=True):
-        """Parameters of this estimator (``deep`` is accepted for compatibility; there are no sub-estimators)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set parameters; an unknown name is a ValueError listing the valid ones."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise fail("MatrixCompletion.set_params", name, f"be one of {', '.join(valid)}", "an unknown parameter")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"MatrixCompletion({args})"
-
+    # -- scikit-learn protocol (get_params, set_params, repr: EstimatorParams) ----------------------
     def __sklearn_tags__(self):
         try:
             from sklearn.utils import Tags, TargetTags, TransformerTags
@@ -107,10 +79,6 @@ class MatrixCompletion:
         self.shape_ = res.shape
         self.n_features_in_ = res.shape[1]
         return self
-
-    def _check_fitted(self, func):
-        if not hasattr(self, "result_"):
-            raise fail(func, "self", "be fitted (call fit first)", "an unfitted MatrixCompletion", error=NotFittedError)
 
     def predict(self, X):
         """Entries of the completion at the (row, col) pairs of ``X`` (an integer array of shape (n, 2))."""

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
+from .._estimator import EstimatorParams
 from .._validation import as_float_array, fail
 from ._extract import _fcls_core
 from ._rrlbs import unmix
@@ -13,7 +12,7 @@ from ._rrlbs import unmix
 __all__ = ["SpectralUnmixing"]
 
 
-class SpectralUnmixing:
+class SpectralUnmixing(EstimatorParams):
     """Blind hyperspectral unmixing as a transformer (scikit-learn protocol, no scikit-learn import).
 
     scikit-learn's layout: ``X`` is ``(n_samples, n_features)`` = pixels x channels, i.e. ``Y.T`` of
@@ -74,29 +73,8 @@ class SpectralUnmixing:
         self.maxiter = maxiter
         self.rng = rng
 
-    # -- scikit-learn protocol --------------------------------------------------------------------
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values() if p.name != "self")
-
-    def get_params(self, deep=True):
-        """Parameters of this estimator (``deep`` is accepted for compatibility; there are no sub-estimators)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set parameters; an unknown name is a ValueError listing the valid ones."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise fail("SpectralUnmixing.set_params", name, f"be one of {', '.join(valid)}",
-                           "an unknown parameter")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"SpectralUnmixing({args})"
+    # -- scikit-learn protocol (get_params, set_params, repr: EstimatorParams) ----------------------
+    _fitted_attribute = "components_"
 
     def __sklearn_tags__(self):
         try:
@@ -153,9 +131,7 @@ class SpectralUnmixing:
     def transform(self, X):
         """FCLS abundances ``(n_samples, n_components)`` of the pixels ``X`` on the fitted endmembers."""
         func = "SpectralUnmixing.transform"
-        if not hasattr(self, "components_"):
-            raise fail(func, "self", "be fitted (call fit first)", "an unfitted SpectralUnmixing",
-                       error=AttributeError)
+        self._check_fitted(func)
         X = self._check_X(X, func, self.n_features_in_)
         A = _fcls_core(np.ascontiguousarray(X.T), np.ascontiguousarray(self.components_.T))[0]
         return np.ascontiguousarray(A.T)
@@ -168,8 +144,6 @@ class SpectralUnmixing:
     def inverse_transform(self, A):
         """Spectra ``A @ components_`` from abundances ``(n_samples, n_components)``."""
         func = "SpectralUnmixing.inverse_transform"
-        if not hasattr(self, "components_"):
-            raise fail(func, "self", "be fitted (call fit first)", "an unfitted SpectralUnmixing",
-                       error=AttributeError)
+        self._check_fitted(func)
         A = as_float_array(A, "A", func, ndim=2)
         return A @ self.components_
