@@ -24,7 +24,7 @@ from .._validation import (
     fail,
 )
 from . import _kernels
-from ._scale import max_abs, pow2_scale
+from ._scale import max_abs, pow2_scale, scale_system
 
 __all__ = ["sketch_and_project", "kaczmarz_contraction_rate", "SketchProjectResult"]
 
@@ -415,16 +415,7 @@ def sketch_and_project(
     # Work on A' = a A and b' = c b with powers of two a, c that bring the largest entries into [0.5, 1):
     # exact, and the squared row norms and residuals stay representable for data of any magnitude
     # (1e-170 * A underflowed every row norm to 0; 1e160 * A overflowed them). x = x' a / c.
-    a_factor = pow2_scale(max_abs(A.data if kind == "sparse" else A))
-    b_factor = pow2_scale(max_abs(b))
-    if a_factor != 1.0:
-        if kind == "sparse":
-            A = A.copy()
-            A.data *= a_factor
-        else:
-            A = A * a_factor
-    if b_factor != 1.0:
-        b = b * b_factor
+    A, b, a_factor, b_factor = scale_system(A, kind, b)
     if x0 is not None and a_factor != b_factor:
         with np.errstate(over="ignore", under="ignore"):
             x0 = x0 * b_factor / a_factor  # an overflow here ends the run as NONFINITE below

@@ -13,7 +13,7 @@ from .._blas import single_blas_thread
 from .._result import Result, Status, finish
 from .._validation import as_float_array, as_operator, check_callable, check_choice, check_int, check_scalar, fail
 from ._cg import cg_core
-from ._scale import max_abs, pow2_scale
+from ._scale import scale_system
 
 __all__ = ["lstsq_sketched", "LstsqResult"]
 
@@ -218,16 +218,7 @@ def lstsq_sketched(
     # Solve min ||A' x' - b'|| for A' = a A, b' = c b with powers of two a, c that bring the largest
     # entries into [0.5, 1): exact, and it keeps A^T b and every norm representable (data * 1e-170 gave
     # ZERO_RHS with x = 0, data * 1e160 NONFINITE). Then x = x' a / c and ||b - A x|| = ||b' - A' x'|| / c.
-    a_scale = pow2_scale(max_abs(A.data if kind == "sparse" else A))
-    b_scale = pow2_scale(max_abs(b))
-    if a_scale != 1.0:
-        if kind == "sparse":
-            A = A.copy()
-            A.data *= a_scale
-        else:
-            A = A * a_scale
-    if b_scale != 1.0:
-        b = b * b_scale
+    A, b, a_scale, b_scale = scale_system(A, kind, b)
     result = _solve(A, kind, b, sketch, s, tol, maxiter, rng, callback, verbose)
     if a_scale != 1.0 or b_scale != 1.0:
         with np.errstate(over="ignore"):

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-__all__ = ["pow2_scale", "max_abs", "SAFE_EXPONENT"]
+__all__ = ["pow2_scale", "max_abs", "scale_system", "SAFE_EXPONENT"]
 
 
 #: Magnitudes in [2**-SAFE_EXPONENT, 2**SAFE_EXPONENT] are left alone: their squares, norms and products
@@ -38,3 +38,20 @@ def pow2_scale(magnitude: float) -> float:
 def max_abs(values: np.ndarray) -> float:
     """Largest magnitude of a float array (0.0 when it is empty)."""
     return float(np.max(np.abs(values))) if values.size else 0.0
+
+
+def scale_system(A, kind: str, b: np.ndarray):
+    """``(a A, c b, a, c)`` with :func:`pow2_scale` factors ``a`` for ``A`` (dense array or scipy sparse,
+    ``kind`` as from ``as_operator``) and ``c`` for ``b``; copies only what it scales. A solution of the
+    scaled system gives ``x = x' a / c``."""
+    a = pow2_scale(max_abs(A.data if kind == "sparse" else A))
+    c = pow2_scale(max_abs(b))
+    if a != 1.0:
+        if kind == "sparse":
+            A = A.copy()
+            A.data *= a
+        else:
+            A = A * a
+    if c != 1.0:
+        b = b * c
+    return A, b, a, c
