@@ -263,11 +263,31 @@ def ridge_problem(X_train, y_train, X_val, y_val, *, per_feature=False) -> Ridge
 # --------------------------------------------------------------------------------------------------------------
 
 
-class TikhonovFourierProblem(BilevelProblem):
+class _Denoising(BilevelProblem):
+    r"""The upper level shared by the denoising problems: :math:`g(x) = \tfrac12\|x - x_{clean}\|^2`
+    (:math:`L_g = 1`), a lower level :math:`\tfrac12\|x - y\|^2 + R_\theta(x)` with convex :math:`R` (so
+    :math:`\mu = 1`), warm-started at the noisy data ``y``."""
+
+    upper_L = 1.0
+
+    def upper_fun(self, x):
+        r = x - self.clean
+        return 0.5 * float(np.sum(r * r))
+
+    def upper_grad(self, x):
+        return x - self.clean
+
+    def lower_mu(self, theta):
+        return 1.0
+
+    def lower_x0(self, theta):
+        return self.y.copy()
+
+
+class TikhonovFourierProblem(_Denoising):
     r"""Per-frequency Tikhonov denoising (built by :func:`tikhonov_fourier_problem`)."""
 
     upper_convex = True
-    upper_L = 1.0
     lower_hess_lipschitz = 0.0
 
     def __init__(self, noisy, clean):
@@ -314,21 +334,9 @@ class TikhonovFourierProblem(BilevelProblem):
     def lower_cross_lipschitz(self, theta):
         return float(np.max(self._a(theta)))
 
-    def upper_fun(self, x):
-        r = x - self.clean
-        return 0.5 * float(np.sum(r * r))
-
-    def upper_grad(self, x):
-        return x - self.clean
-
-    def lower_mu(self, theta):
-        return 1.0
-
     def lower_L(self, theta):
         return 1.0 + float(np.max(self._a(theta)))
 
-    def lower_x0(self, theta):
-        return self.y.copy()
 
     def optimal_gains(self):
         r"""The optimal per-frequency gains :math:`s_k^* = \sum_i \mathrm{Re}(\bar{\hat y}_{ik}\hat x_{ik})
@@ -558,11 +566,10 @@ def _dv_t(p, shape):
     return out
 
 
-class TVDenoisingProblem(BilevelProblem):
+class TVDenoisingProblem(_Denoising):
     r"""Smoothed anisotropic TV denoising with θ = (log α, log ν) (built by :func:`tv_denoising_problem`)."""
 
     upper_convex = True
-    upper_L = 1.0
 
     def __init__(self, noisy, clean):
         self.y, self.clean = noisy, clean
@@ -621,22 +628,9 @@ class TVDenoisingProblem(BilevelProblem):
         a, nu = self._an(theta)
         return math.sqrt(2.0) * 0.5 * a * 2 * (2.0 * 2.0) / nu
 
-    def upper_fun(self, x):
-        r = x - self.clean
-        return 0.5 * float(np.sum(r * r))
-
-    def upper_grad(self, x):
-        return x - self.clean
-
-    def lower_mu(self, theta):
-        return 1.0
-
     def lower_L(self, theta):
         a, nu = self._an(theta)
         return 1.0 + 0.5 * a * 8.0 / nu     # ‖Σ_d D_dᵀD_d‖ ≤ 8 and φ'' ≤ 1/ν
-
-    def lower_x0(self, theta):
-        return self.y.copy()
 
 
 def tv_denoising_problem(noisy, clean) -> TVDenoisingProblem:
