@@ -101,9 +101,11 @@ def _kernels_cached(family: str) -> bool | None:
 
     from ._numba import cache_directory
 
+    import importlib.util
+
     root = cache_directory()
-    if root is None:
-        return None
+    if root is None or importlib.util.find_spec(f"numopt.{family}._kernels") is None:
+        return None  # unknown, or a family without Numba kernels of its own: nothing to announce
     return any(pathlib.Path(root).glob(f"{family}_*/*.nbi"))
 
 

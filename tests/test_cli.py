@@ -52,5 +52,6 @@ def test_tour_says_when_it_compiles(monkeypatch, tmp_path):
     (tmp_path / "linalg_0123").mkdir()
     (tmp_path / "linalg_0123" / "_kernels.cg-1.py311.nbi").write_bytes(b"")
     assert _tour._kernels_cached("linalg") is True
+    assert _tour._kernels_cached("bilevel") is None  # no Numba kernels of its own: nothing to announce
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     assert _tour._kernels_cached("linalg") is None  # numba's own directory: not ours to inspect
