@@ -8,6 +8,7 @@
 Returns a :class:`ConstrainedResult` (``x``, ``multipliers``, ``kkt_residual``, penalty histories, counts).
 """
 
-from ._adasketch import METHODS, SKETCHES, ConstrainedResult, minimize
+from ._adasketch import METHODS, SKETCHES, ConstrainedResult
+from ._frontend import minimize
 
 __all__ = ["minimize", "ConstrainedResult", "METHODS", "SKETCHES"]
