@@ -20,7 +20,20 @@ Cases (peers run in the same process, on the same oracles)
   (n = 2N^2); numopt ``sketch="auto"`` (Schur-CG with the Pearson–Wathen preconditioner) to
   KKT <= 1e-9 ||c(x0)||; targets at N = 224: ||x - x*||_inf <= 1e-6, >= 6x faster than trust-constr, peak
   memory <= 4 GB, outer iterations not growing with N. trust-constr runs once per N (N = 224 takes minutes).
+* ``nonconvex`` (issue 12's problem set, :mod:`numopt.constrained._cops`): COPS ``elec`` (np = 20, 50, 100,
+  COPS random start, seed 0) and ``chain`` (nh = 100, 800, 3200, CSR), ORTHREGA-style ``orthreg`` (N = 2000,
+  10000), DTOC1L-style ``dtoc`` (N = 10000), ``lukvle1`` (n = 1e3, 1e4, 1e5) and ``lukvle3`` (n = 1e3, 1e5).
+  numopt with default options and scipy ``trust-constr`` (gtol 1e-8, xtol 1e-12) get the same Python oracles
+  and start; one timed run each (wall and CPU seconds), stopped by a callback after 60 s of CPU time. The row
+  gives outer iterations, success, the unscaled KKT residual ||(∇f + Jᵀλ, c)||₂ at each solver's own
+  multipliers, and f minus the best-known value (COPS/Thomson energy, the SIF file's value, the catenary's
+  energy or the known global minimum) where there is one. IPOPT: run through cyipopt when importable;
+  otherwise the row says "IPOPT: not installed" and quotes issue 12's IPOPT figures (measured there on its own
+  instances of the same problems) as reference text. ``--quick``: elec 20, chain 100, orthreg 200, dtoc 1000,
+  lukvle1/lukvle3 1000.
 ``--quick`` skips N >= 128 and runs the logistic case at a tenth of the rows.
+
+Run one group: ``python -m bench.constrained nonconvex [--quick]`` (groups: hs, logistic, control, nonconvex).
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ import warnings
 import numpy as np
 
 from numopt.constrained import minimize
+from numopt.constrained._cops import chain, dtoc, elec, lukvle1, lukvle3, orthreg
 from numopt.constrained._hs import hs_problems
 from numopt.constrained._problems import constrained_logistic, semilinear_control
 
@@ -184,11 +198,142 @@ def case_control(repeat: int, quick: bool) -> list[Row]:
     return rows
 
 
-CASES = [case_hs, case_logistic, case_control]
+#: issue 12's measurements of IPOPT (cyipopt, Debian coinor-libipopt-dev) on its own instances, quoted as text
+IPOPT_ISSUE12 = {
+    "elec": "30 / 56 / 63 its at np = 20 / 50 / 100, 0.02-0.6 s",
+    "chain": "7 / 9 / 7 its at nh = 100 / 800 / 3200 (0.15 s at nh = 3200)",
+    "orthreg": "13 its at N = 2000, stalls at N = 10000",
+    "dtoc": "1.30 s at N = 10000",
+    "lukvle1": "not measured in issue 12",
+    "lukvle3": "not measured in issue 12",
+}
+#: CPU-seconds cap per solver run in the nonconvex group (a callback stops the run; CPU rather than wall time,
+#: so that the cap means the same on a loaded machine)
+NONCONVEX_CAP_S = 60.0
 
 
-def run(repeat: int, quick: bool) -> list[Row]:
+def _nonconvex_set(quick: bool):
+    if quick:
+        return [("elec", elec(20)), ("chain", chain(100)), ("orthreg", orthreg(200)), ("dtoc", dtoc(1000)),
+                ("lukvle1", lukvle1(1000)), ("lukvle3", lukvle3(1000))]
+    out = [("elec", lambda k=k: elec(k)) for k in (20, 50, 100)]
+    out += [("chain", lambda k=k: chain(k)) for k in (100, 800, 3200)]
+    out += [("orthreg", lambda k=k: orthreg(k)) for k in (2000, 10000)]
+    out += [("dtoc", lambda: dtoc(10000))]
+    out += [("lukvle1", lambda k=k: lukvle1(k)) for k in (1000, 10_000, 100_000)]
+    out += [("lukvle3", lambda k=k: lukvle3(k)) for k in (1000, 100_000)]
+    return out
+
+
+def _reference_value(p):
+    """(value, label) of the best-known objective, or (None, "")."""
+    if p.fstar is not None:
+        return p.fstar, "fglobal"
+    for key, label in (("fbest", "best"), ("f_sif", "SIF"), ("f_continuous", "catenary")):
+        if p.info.get(key) is not None:
+            return p.info[key], label
+    return None, ""
+
+
+def _kkt_at(p, x, lam):
+    """Unscaled ||(∇f + Jᵀλ, c)||₂ at the solver's own multipliers (numopt and trust-constr share the sign)."""
+    J = p.cons_jac(x)
+    return float(np.hypot(np.linalg.norm(p.grad(x) + J.T @ lam), np.linalg.norm(p.cons(x))))
+
+
+def _timed(fn):
+    import time
+
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w, time.process_time() - c, out
+
+
+def _cap_numopt():
+    import time
+
+    t0 = time.process_time()
+
+    def cb(_):
+        if time.process_time() - t0 > NONCONVEX_CAP_S:
+            raise StopIteration
+
+    return cb
+
+
+def _cap_scipy():
+    import time
+
+    t0 = time.process_time()
+    return lambda *_: time.process_time() - t0 > NONCONVEX_CAP_S
+
+
+def case_nonconvex(repeat: int, quick: bool) -> list[Row]:
+    from scipy.optimize import minimize as sminimize
+
     rows = []
-    for case in CASES:
+    _quiet(minimize, **chain(10).kwargs())  # warm-up (imports, any compilation) outside the timings
+    for name, build in _nonconvex_set(quick):
+        p = build() if callable(build) else build
+        ref, label = _reference_value(p)
+        wn, cn, r = _timed(lambda: _quiet(minimize, **p.kwargs(), callback=_cap_numopt()))
+        kn = _kkt_at(p, r.x, r.multipliers)
+
+        def tc():
+            return _quiet(sminimize, p.fun, p.x0, jac=p.grad, hess=p.hess, constraints=[p.scipy_constraint()],
+                          method="trust-constr", callback=_cap_scipy(),
+                          options=dict(gtol=1e-8, xtol=1e-12, maxiter=3000))
+
+        try:
+            wt, ct, rt = _timed(tc)
+            kt = _kkt_at(p, rt.x, rt.v[0])
+            tc_note = (f"tc {rt.nit} its, cpu {ct:.2f} s, status {rt.status}"
+                       + (f", f-{label} {rt.fun - ref:+.2e}" if ref is not None else f", f {rt.fun:.8g}"))
+        except MemoryError as exc:  # pragma: no cover - machine dependent
+            wt, kt, tc_note = float("nan"), float("nan"), f"tc MemoryError {exc}"
+        capped = r.status.name == "CALLBACK"
+        nn = (f"numopt {r.nit} its{' (60 s CPU cap)' if capped else ''}, cpu {cn:.2f} s, success={r.success} "
+              f"({r.status.name}, {r.sketch})"
+              + (f", f-{label} {r.fun - ref:+.2e}" if ref is not None else f", f {r.fun:.8g}"))
+        ti = None
+        try:
+            import cyipopt  # noqa: F401
+
+            ti, _, ri = _timed(lambda: _ipopt(p))
+            ip_note = f"IPOPT {ri.nit} its, {ti:.2f} s, f {ri.fun:.8g}"
+        except ImportError:
+            ip_note = f"IPOPT: not installed (issue 12: {IPOPT_ISSUE12[name]})"
+        param = p.name.split(" ", 1)[1]
+        size = f"n={p.n} m={p.m}" if param.startswith("n=") else f"{param} n={p.n} m={p.m}"
+        rows.append(Row(f"nonconvex {name}", size, wn,
+                        "scipy trust-constr", wt, f"KKT {kn:.1e} vs {kt:.1e}", "",
+                        f"{nn}; {tc_note}; {ip_note}"))
+        print(rows[-1], flush=True) if _VERBOSE else None
+    return rows
+
+
+_VERBOSE = False
+CASES = [case_hs, case_logistic, case_control, case_nonconvex]
+GROUPS = {"hs": case_hs, "logistic": case_logistic, "control": case_control, "nonconvex": case_nonconvex}
+
+
+def run(repeat: int, quick: bool, groups=None) -> list[Row]:
+    rows = []
+    for case in CASES if groups is None else [GROUPS[g] for g in groups]:
         rows += case(repeat, quick)
     return rows
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from ._runner import print_rows
+
+    ap = argparse.ArgumentParser(prog="python -m bench.constrained")
+    ap.add_argument("groups", nargs="*", choices=sorted(GROUPS), help="groups to run (default: all)")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--verbose", action="store_true", help="print each row as soon as it is measured")
+    a = ap.parse_args()
+    _VERBOSE = a.verbose
+    print_rows(run(a.repeat, a.quick, a.groups or None))

@@ -50,7 +50,7 @@ __all__ = ["elec", "chain", "orthreg", "dtoc", "lukvle1", "lukvle3", "COPS_BUILD
 
 #: Best-known Thomson energies for ``elec`` (Wales & Ulker, Phys. Rev. B 74 (2006) 212101; the CUTEst SIF file
 #: lists 2.43812e2, 1.05518e3 and 4.44836e3 for np = 25, 50, 100).
-ELEC_BEST = {25: 243.812760, 50: 1055.182315, 100: 4448.350634}
+ELEC_BEST = {20: 150.881568, 25: 243.812760, 50: 1055.182315, 100: 4448.350634}
 
 
 def _densify(p: Problem, sparse: bool) -> Problem:
@@ -89,7 +89,7 @@ def elec(np_: int = 50, *, start: str = "cops", rng=0, sparse: bool = False) -> 
     [0, 1) from ``np.random.default_rng(rng)`` (COPS draws them with AMPL's ``Uniform01``, so its exact points
     cannot be reproduced); ``start="cutest"``: the deterministic spiral of the CUTEst SIF file,
     :math:`\theta_i = 2\pi i/np`, :math:`\phi_i = \pi(i-1)/np`. ``info["fbest"]`` is the best-known energy
-    (np = 25, 50, 100; 4448.350634 for np = 100). The Hessian of f is dense (np² blocks);
+    (np = 20, 25, 50, 100; 4448.350634 for np = 100). The Hessian of f is dense (np² blocks);
     the constraint Jacobian is dense unless ``sparse=True``.
     """
     npts = int(np_)
@@ -333,8 +333,8 @@ def orthreg(N: int = 100, *, noise: float = 0.05, sparse: bool = True) -> Proble
 # ---- DTOC1L-style discrete-time optimal control ---------------------------------------------------------------
 
 #: DTOC1L optimal values listed in the CUTEst SIF file, keyed by (N, nx, ny); solves of this formulation to KKT 1e-12
-#: (numopt and scipy trust-constr agree to 10 digits) land 2e-5 (N = 10) to 4e-7 (N = 100) above them (relative),
-#: so they are kept as ``info["f_sif"]``, not as ``fstar``.
+#: (numopt and scipy trust-constr agree to 10 digits) differ from them by 2e-5 (N = 10) to 2e-6 (N = 1000),
+#: relatively and in both directions, so they are kept as ``info["f_sif"]``, not as ``fstar``.
 DTOC1L_FSTAR = {(10, 2, 4): 0.0735931360, (50, 2, 4): 0.2299411960, (100, 2, 4): 0.4253681120,
                 (500, 2, 4): 1.9887794988, (1000, 2, 4): 3.9430507151, (10, 5, 10): 1.1498579294,
                 (50, 5, 10): 6.1678479713, (100, 5, 10): 12.439954329, (500, 5, 10): 62.616843379,
@@ -356,7 +356,8 @@ def dtoc(N: int = 1000, *, nx: int = 2, ny: int = 4, power: int = 4, sparse: boo
     :math:`Ty_t + Bu_t - y_{t+1} = 0`. p = 4 is DTOC1L (quartic, convex); ``power=2`` gives the quadratic
     variant. Start x0 = 0. ``info["f_sif"]`` is the SIF file's value where it lists one (p = 4; N = 10, 50, 100,
     500, 1000 with (nx, ny) = (2, 4) or (5, 10)); solves of this formulation to KKT 1e-12 by two solvers agree
-    with each other to 10 digits and sit 2e-5 (N = 10) to 4e-7 (N = 100) above it, relatively.
+    with each other to 10 digits and differ from it by 2e-5 (N = 10, above) to 2e-6 (N = 1000, below),
+    relatively: the listed values are not exact.
     """
     N, nx, ny = int(N), int(nx), int(ny)
     if N < 2 or nx < 1 or ny < 2:
