@@ -66,7 +66,7 @@ def _densify(p: Problem, sparse: bool) -> Problem:
         return g
 
     p.hess, p.cons_jac, p.cons_hess = dense(p.hess), dense(p.cons_jac), dense(p.cons_hess)
-    p.info["sparse"] = False
+    p.info = {**p.info, "sparse": False}
     return p
 
 

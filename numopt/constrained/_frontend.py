@@ -54,7 +54,7 @@ def _is_quasi_newton(h) -> bool:
     return isinstance(h, HessianUpdateStrategy) or (isinstance(h, type) and issubclass(h, HessianUpdateStrategy))
 
 
-def _as_args(args, name: str) -> tuple:
+def _as_args(args) -> tuple:
     """scipy's rule: a tuple is the extra arguments, anything else is one extra argument."""
     return args if isinstance(args, tuple) else (args,)
 
@@ -195,7 +195,7 @@ def _prepare_constraints(constraints, scheme, counter):
         name = "constraints" if single else f"constraints[{i}]"
         if isinstance(con, dict):
             con = dict(con)
-            cargs = _as_args(con.pop("args", ()), f"{name}['args']")
+            cargs = _as_args(con.pop("args", ()))
             for key in ("fun", "jac", "hess"):
                 if key in con:
                     con[key] = _bind(con[key], cargs)
@@ -223,7 +223,7 @@ def minimize(fun, x0, *, jac, hess, constraints, args=(), method="adasketch", sk
     if isinstance(jac, str) or jac is None or jac is False:
         raise fail(FUNC, "jac", "be a callable gradient jac(x) or True (fun returns (f, g)); finite-difference "
                    "gradients are not supported", _describe(jac), error=TypeError)
-    args = _as_args(args, "args")
+    args = _as_args(args)
     fun, jac = _bind(fun, args), (jac if jac is True else _bind(jac, args))
     scheme = hess if isinstance(hess, str) else "2-point"
     counter = _Counter()
