@@ -18,6 +18,7 @@ MODULES = [
     "numopt.ot._sinkhorn",
     "numopt.constrained._adasketch",
     "numopt.constrained._hs",
+    "numopt.constrained._cops",
     "numopt.completion._altmin",
     "numopt.completion._estimator",
     "numopt.atomic._atom",
