@@ -282,8 +282,8 @@ class IterationPrinter:
 
     >>> p = IterationPrinter(["nit", "residual"], stream=sys.stdout, clock=lambda: 0.0)
     >>> p.row(1, 0.5)
-         nit    residual        time
-           1         0.5        0.00
+             nit    residual        time
+               1         0.5        0.00
     """
 
     def __init__(self, columns: list[str], *, stream=None, width: int = 12, logger: str | logging.Logger | None = None,
