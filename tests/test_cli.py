@@ -1,5 +1,8 @@
 import json
+import os
+import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -188,3 +191,62 @@ def test_atom_all_runs_the_92_elements(capsys):
     rows = capsys.readouterr().out.splitlines()[2:]
     assert len(rows) == 92 and rows[-1].split()[:2] == ["92", "U"]
     assert all(r.split()[-1] == "ok" for r in rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# README's two commands, one after the other in ONE virtual environment (needs network: slow)
+# --------------------------------------------------------------------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _readme_commands():
+    block = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S).group(1)
+    first, second = [line.strip() for line in block.splitlines() if line.strip()][:2]
+    return first, second
+
+
+def test_readme_commands_are_the_ones_the_venv_test_runs():
+    first, second = _readme_commands()
+    assert first.startswith("python3 -m venv .venv") and "pip install ." in first and first.endswith("numopt tour")
+    assert second.startswith("python3 -m venv .venv") and second.endswith('pip install -e ".[test]" && python -m pytest')
+
+
+@pytest.mark.slow
+def test_readme_two_commands_in_one_venv(tmp_path):
+    """README command 1 (install, tour), then command 2 (editable install of the test extras) in the SAME
+    .venv, as a newcomer does: afterwards numopt must import from the checkout (no debris of the first
+    install shadowing it), the tour and the examples must run from another directory, and pytest must work.
+
+    Needs network (pip downloads the dependencies; pip's own cache is reused) and a few minutes:
+    ``python -m pytest -m slow tests/test_cli.py -k readme_two_commands``."""
+    first, second = _readme_commands()
+    src = tmp_path / "numopt-clone"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", "__pycache__", ".git", "_build", "*.egg-info",
+                                                             "build", "dist", ".hypothesis", ".pytest_cache"))
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"VIRTUAL_ENV", "PYTHONPATH", "NUMOPT_NUMBA_CACHE", "NUMBA_CACHE_DIR", "PYTHONHOME"}}
+    user_cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    env.setdefault("PIP_CACHE_DIR", os.path.join(user_cache, "pip"))
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # a cold per-user Numba cache, as on a fresh machine
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep)
+                                  if not p.startswith(os.path.dirname(sys.executable)))  # not this venv's python
+
+    def bash(command, timeout=1800):
+        out = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=src, env=env, capture_output=True,
+                             text=True, timeout=timeout)
+        assert out.returncode == 0, f"{command}\n--- stdout\n{out.stdout[-3000:]}\n--- stderr\n{out.stderr[-3000:]}"
+        return out.stdout
+
+    tour = bash(first)
+    assert "== numopt.linalg" in tour and "0.125000000000" in tour
+    assert second.endswith(" && python -m pytest")
+    bash(second[: -len(" && python -m pytest")])  # the whole suite is CI's job; a short run below
+    site = bash(". .venv/bin/activate && python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])'")
+    assert not (pathlib.Path(site.strip()) / "numopt").exists(), "debris of the first install in site-packages"
+    where = bash(f". .venv/bin/activate && cd {tmp_path} && python -c 'import numopt; print(numopt.__file__)'")
+    assert where.strip() == str(src / "numopt" / "__init__.py")
+    out = bash(f". .venv/bin/activate && cd {tmp_path} && numopt tour linalg --json")
+    assert json.loads(out)["success"] is True
+    bash(f". .venv/bin/activate && cd {tmp_path} && python {src / 'examples' / 'linalg_sketched_lstsq.py'}")
+    bash(". .venv/bin/activate && python -m pytest -q -p no:cacheprovider tests/test_cli.py -k version")
