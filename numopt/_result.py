@@ -220,9 +220,11 @@ def finish(result: Result, func: str, *, warn: bool = True) -> Result:
     return result
 
 
-def _emit_line(logger: logging.Logger, fallback: logging.Handler, line: str, values: dict | None = None) -> None:
-    """One line of an iteration table: through ``logger`` when logging is set up to show it, else ``fallback``."""
-    record = logger.makeRecord(logger.name, logging.INFO, "(numopt)", 0, line, None, None,
+def _emit_line(logger: logging.Logger, fallback: logging.Handler, where: tuple, line: str,
+               values: dict | None = None) -> None:
+    """One line of an iteration table: through ``logger`` when logging is set up to show it, else ``fallback``.
+    ``where`` is (file, line, function) of the solver code that made the printer, for the record."""
+    record = logger.makeRecord(logger.name, logging.INFO, where[0], where[1], line, None, None, func=where[2],
                                extra={"numopt_row": values or {}})
     if logger.isEnabledFor(logging.INFO) and logger.hasHandlers():
         logger.handle(record)
@@ -236,15 +238,16 @@ class _PrinterState:
     Kept apart from the printer (no reference back to it) so that the finalizer that flushes it does not keep
     the printer alive."""
 
-    __slots__ = ("logger", "fallback", "pending")
+    __slots__ = ("logger", "fallback", "where", "pending")
 
-    def __init__(self, logger, fallback):
+    def __init__(self, logger, fallback, where):
         self.logger = logger
         self.fallback = fallback
+        self.where = where
         self.pending = None
 
     def emit(self, line: str, values: dict | None = None) -> None:
-        _emit_line(self.logger, self.fallback, line, values)
+        _emit_line(self.logger, self.fallback, self.where, line, values)
 
     def flush(self) -> None:
         if self.pending is not None:
@@ -294,8 +297,9 @@ class IterationPrinter:
             self.columns.append("time")
         self.width = width
         self.stream = stream
+        caller = sys._getframe(1)
         if logger is None:
-            module = sys._getframe(1).f_globals.get("__name__", "numopt")
+            module = caller.f_globals.get("__name__", "numopt")
             logger = ".".join(module.split(".")[:2]) if module.startswith("numopt.") else "numopt"
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.first = first
@@ -305,7 +309,8 @@ class IterationPrinter:
         self._last_printed = self._start
         self._calls = 0
         self._header_done = False
-        self._state = _PrinterState(self.logger, _StdoutHandler(stream))
+        where = (caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
+        self._state = _PrinterState(self.logger, _StdoutHandler(stream), where)
         # The last row is emitted when the solver drops the printer (CPython frees it on return).
         weakref.finalize(self, self._state.flush).atexit = False
 

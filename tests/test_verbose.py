@@ -81,6 +81,7 @@ def test_rows_go_through_the_family_logger_when_logging_shows_them(caplog, capsy
     rows = [r.numopt_row for r in records[1:]]
     assert rows[-1]["nit"] == res.nit and rows[-1]["residual"] >= 0.0 and "time" in rows[-1]
     assert all(r.levelno == logging.INFO for r in records)
+    assert all(r.filename == "_cg.py" and r.funcName for r in records)  # the solver's module, for formatters
 
 
 def test_stdout_when_logging_is_configured_above_info(capsys):
