@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import enum
+import functools
 import logging
 import sys
 import time
@@ -232,6 +233,19 @@ def _emit_line(logger: logging.Logger, fallback: logging.Handler, where: tuple, 
         fallback.handle(record)
 
 
+def _format_row(values: list, width: int, elapsed_last: bool) -> str:
+    """One fixed-width row: floats with 6 significant digits; the elapsed seconds (last) with 2 decimals."""
+    cells = []
+    for i, v in enumerate(values):
+        if elapsed_last and i == len(values) - 1:
+            cells.append(f"{v:.2f}".rjust(width))
+        elif isinstance(v, (float, np.floating)):
+            cells.append(f"{v:.6g}".rjust(width))
+        else:
+            cells.append(str(v).rjust(width))
+    return "".join(cells)
+
+
 class _PrinterState:
     """What an :class:`IterationPrinter` must still emit when it goes away (the last row, if skipped).
 
@@ -251,8 +265,8 @@ class _PrinterState:
 
     def flush(self) -> None:
         if self.pending is not None:
-            (line, values), self.pending = self.pending, None
-            self.emit(line, values)
+            (make_line, values), self.pending = self.pending, None
+            self.emit(make_line(), values)
 
 
 class _StdoutHandler(logging.Handler):
@@ -320,34 +334,24 @@ class IterationPrinter:
         decade = 10 ** (len(str(k)) - 1)
         return k % decade == 0
 
-    def _format(self, values) -> str:
-        cells = []
-        for v in values:
-            if isinstance(v, (float, np.floating)):
-                cells.append(f"{v:.6g}".rjust(self.width))
-            else:
-                cells.append(str(v).rjust(self.width))
-        return "".join(cells)
-
     def row(self, *values: Any) -> None:
         """Record one iteration; print it if the schedule says so (else keep it as the pending last row)."""
         now = self.clock()
         self._calls += 1
         values = list(values)
-        line = self._format(values)
         if self._add_time:
-            elapsed = now - self._start
-            values.append(elapsed)
-            line += f"{elapsed:.2f}".rjust(self.width)
-        if not self._scheduled(self._calls, now):
-            self._state.pending = (line, dict(zip(self.columns, values)))
+            values.append(now - self._start)
+        if not self._scheduled(self._calls, now):  # formatted only if it turns out to be the last row
+            # no reference to self in the pending row: the finalizer that prints it must not keep the printer alive
+            self._state.pending = (functools.partial(_format_row, values, self.width, self._add_time),
+                                   dict(zip(self.columns, values)))
             return
         if not self._header_done:
             self._state.emit("".join(c.rjust(self.width) for c in self.columns))
             self._header_done = True
         self._state.pending = None
         self._last_printed = now
-        self._state.emit(line, dict(zip(self.columns, values)))
+        self._state.emit(_format_row(values, self.width, self._add_time), dict(zip(self.columns, values)))
 
     def close(self) -> None:
         """Emit the last row if the schedule skipped it (also done automatically when the printer is freed)."""

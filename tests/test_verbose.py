@@ -2,6 +2,7 @@
 
 import gc
 import logging
+import weakref
 
 import numpy as np
 import scipy.sparse as sp
@@ -99,3 +100,17 @@ def test_stdout_when_logging_is_configured_above_info(capsys):
 def test_logger_name_follows_the_module_that_made_the_printer():
     assert IterationPrinter(["nit"]).logger.name == "numopt"  # made from a test module: the package logger
     assert IterationPrinter(["nit"], logger="numopt.ot").logger.name == "numopt.ot"
+
+
+def test_dropping_the_printer_prints_the_pending_last_row_without_gc(capsys):
+    gc.disable()
+    try:
+        p = IterationPrinter(["nit"], clock=lambda: 0.0)
+        for k in range(1, 16):
+            p.row(k)
+        ref = weakref.ref(p)
+        del p  # refcounting alone frees it (no cycle through the pending row) and prints row 15
+        assert ref() is None
+        assert _nits(capsys.readouterr().out) == [*range(1, 11), 15]
+    finally:
+        gc.enable()
