@@ -125,7 +125,9 @@ def run_atoms(args, stream=None) -> int:
     import argparse
     import io
     import json
+    import math
 
+    from .atomic._atom import LDA_FLOOR, RLDA_FLOOR
     from .atomic._cli import run
     from .atomic._config import SYMBOLS
 
@@ -148,10 +150,6 @@ def run_atoms(args, stream=None) -> int:
     if args.json:
         stream.write(json.dumps(records, indent=2) + "\n")
         return worst
-    from .atomic._atom import LDA_FLOOR, RLDA_FLOOR
-
-    import math
-
     floor = RLDA_FLOOR if args.relativistic else LDA_FLOOR
     digits = max(6, int(math.ceil(-math.log10(max(args.tol, floor)) - 1e-9)))
     width = digits + 9
@@ -165,7 +163,7 @@ def run_atoms(args, stream=None) -> int:
         homo = max(r["orbitals"], key=lambda o: o["energy"])
         stream.write(f"{r['Z']:>3} {r['symbol']:<4}" + "".join(f"{r['energies'][k]:{width}.{digits}f}" for k in keys)
                      + f"  {homo['label']:<6}{homo['energy']:{width}.{digits}f}{r['nit']:>5}  "
-                     + ("ok" if r["success"] else r["status"]) + "\n")
+                     + ("ok" if r["status"] == "SUCCESS" else r["status"]) + "\n")
     failed = [r["symbol"] for r in records if not r["success"]]
     if failed:
         sys.stderr.write(f"numopt atom: not converged for {', '.join(failed)} (see the status column).\n")

@@ -166,7 +166,8 @@ def run_tour(families=None, stream=None, *, as_json: bool = False) -> int:
                          "ahead of time) ...\n")
             stream.flush()
         rows, elapsed, error, caught = _run_family(name)
-        results.append({"family": name, "seconds": round(elapsed, 3), "compiled": None if cached is None else compiling, "success": error is None,
+        results.append({"family": name, "seconds": round(elapsed, 3), "compiled": None if cached is None else compiling,
+                        "success": error is None,
                         "error": error, "warnings": caught,
                         "rows": [{"problem": what, "computed": computed, "known": known, "numbers": _numbers(computed)}
                                  for what, computed, known in rows]})

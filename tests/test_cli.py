@@ -209,7 +209,8 @@ def _readme_commands():
 def test_readme_commands_are_the_ones_the_venv_test_runs():
     first, second = _readme_commands()
     assert first.startswith("python3 -m venv .venv") and "pip install ." in first and first.endswith("numopt tour")
-    assert second.startswith("python3 -m venv .venv") and second.endswith('pip install -e ".[test]" && python -m pytest')
+    assert second.startswith("python3 -m venv .venv")
+    assert second.endswith('pip install -e ".[test]" && python -m pytest')
 
 
 @pytest.mark.slow
