@@ -78,6 +78,7 @@ def test_tour_json_is_one_machine_readable_document(capsys):
     assert doc["success"] is True and doc["total_seconds"] > 0 and doc["numopt"]
     (fam,) = doc["families"]
     assert fam["family"] == "ot" and fam["success"] is True and fam["error"] is None and fam["seconds"] > 0
+    assert fam["warnings"] == [] and err == ""  # the tour's problems converge cleanly
     assert fam["compiled"] in (True, False, None)
     first = fam["rows"][0]
     assert set(first) == {"problem", "computed", "known", "numbers"}
