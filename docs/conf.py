@@ -14,6 +14,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))  # the checkout, also when numopt is not installed
+sys.path.insert(0, os.path.abspath("."))  # _gallery_hooks
 
 import numopt  # noqa: E402
 
@@ -44,11 +45,10 @@ numpydoc_attributes_as_param_list = True
 
 # -- Gallery ----------------------------------------------------------------------------------------
 #: Examples shown as code but not run by the docs build: they need data that is not in the repository
-#: (unmixing_samson_jasper reads ../shared/data/unmixing), need the repository around them
-#: (bilevel_tv_denoising imports bench/'s peers through ``__file__``, which sphinx-gallery does not set)
-#: or run longer than a docs build should wait (about 10 s of CPU each at most).
+#: (unmixing_samson_jasper reads ../shared/data/unmixing) or run longer than a docs build should wait
+#: (about 10 s of CPU each at most on a quiet machine).
 #: Name a new example here if it does either; every other example runs and its figures are captured.
-NOT_EXECUTED = ("unmixing_samson_jasper", "bilevel_tv_denoising")
+NOT_EXECUTED = ("unmixing_samson_jasper",)
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
@@ -60,6 +60,9 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib",),
     "matplotlib_animations": False,
     "show_memory": False,
+    # examples may use __file__ as scripts do (sphinx-gallery runs them without it)
+    "reset_modules": ("matplotlib", "_gallery_hooks.script_file"),
+    "reset_modules_order": "both",
 }
 
 # -- HTML -------------------------------------------------------------------------------------------
