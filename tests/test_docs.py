@@ -51,7 +51,11 @@ def test_api_reference_lists_the_core_names():
 def _gallery_conf():
     spec = importlib.util.spec_from_file_location("numopt_docs_conf", DOCS / "conf.py")
     conf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conf)
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(conf)
+    finally:
+        sys.path[:] = saved  # conf.py puts the checkout and docs/ first for Sphinx; not for the test session
     return conf
 
 
