@@ -1,4 +1,5 @@
 """Uranium: Kohn–Sham LDA (or Dirac RLDA) ground state and the radial densities of its shells.
+===========================================================================================
 
 Runs :func:`numopt.atomic.solve_atom` for U (Z = 92) at ``tol=1e-8`` (about 0.1 s LDA, 1 s RLDA),
 prints the NIST-style energies and writes ``uranium_shells.png``: the radial density
@@ -18,7 +19,7 @@ from numopt.atomic import solve_atom
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--relativistic", action="store_true", help="Dirac Kohn-Sham (RLDA) instead of LDA")
     parser.add_argument("--out", default="uranium_shells.png", help="PNG file to write")
     args = parser.parse_args(argv)
@@ -64,4 +65,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status:  # not sys.exit(0): the docs' gallery runs this file, and SystemExit would end the build
+        sys.exit(status)

@@ -1,4 +1,5 @@
 """Learning the two hyperparameters of TV denoising with MAID, against HOAG and a fixed accuracy.
+==============================================================================================
 
 A smoothed anisotropic TV denoiser, θ = (log α, log ν), is learned on three synthetic piecewise-constant
 images (σ = 0.1). MAID adapts the lower-level accuracy ε and the adjoint accuracy δ itself and certifies

@@ -9,8 +9,12 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import enum
+import functools
+import logging
 import sys
+import time
 import warnings
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -217,30 +221,138 @@ def finish(result: Result, func: str, *, warn: bool = True) -> Result:
     return result
 
 
-class IterationPrinter:
-    """The one fixed-width iteration table used by ``verbose=True``.
+def _emit_line(logger: logging.Logger, fallback: logging.Handler, where: tuple, line: str,
+               values: dict | None = None) -> None:
+    """One line of an iteration table: through ``logger`` when logging is set up to show it, else ``fallback``.
+    ``where`` is (file, line, function) of the solver code that made the printer, for the record."""
+    record = logger.makeRecord(logger.name, logging.INFO, where[0], where[1], line, None, None, func=where[2],
+                               extra={"numopt_row": values or {}})
+    if logger.isEnabledFor(logging.INFO) and logger.hasHandlers():
+        logger.handle(record)
+    else:
+        fallback.handle(record)
 
-    >>> p = IterationPrinter(["nit", "residual"], stream=sys.stdout)
+
+def _format_row(values: list, width: int, elapsed_last: bool) -> str:
+    """One fixed-width row: floats with 6 significant digits; the elapsed seconds (last) with 2 decimals."""
+    cells = []
+    for i, v in enumerate(values):
+        if elapsed_last and i == len(values) - 1:
+            cells.append(f"{v:.2f}".rjust(width))
+        elif isinstance(v, (float, np.floating)):
+            cells.append(f"{v:.6g}".rjust(width))
+        else:
+            cells.append(str(v).rjust(width))
+    return "".join(cells)
+
+
+class _PrinterState:
+    """What an :class:`IterationPrinter` must still emit when it goes away (the last row, if skipped).
+
+    Kept apart from the printer (no reference back to it) so that the finalizer that flushes it does not keep
+    the printer alive."""
+
+    __slots__ = ("logger", "fallback", "where", "pending")
+
+    def __init__(self, logger, fallback, where):
+        self.logger = logger
+        self.fallback = fallback
+        self.where = where
+        self.pending = None
+
+    def emit(self, line: str, values: dict | None = None) -> None:
+        _emit_line(self.logger, self.fallback, self.where, line, values)
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            (make_line, values), self.pending = self.pending, None
+            self.emit(make_line(), values)
+
+
+class _StdoutHandler(logging.Handler):
+    """Writes the bare message to the *current* ``sys.stdout`` (or a given stream), as ``print`` would."""
+
+    def __init__(self, stream=None):
+        super().__init__(logging.INFO)
+        self.stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = self.stream if self.stream is not None else sys.stdout
+        stream.write(record.getMessage() + "\n")
+        stream.flush()
+
+
+class IterationPrinter:
+    """The one fixed-width iteration table used by ``verbose=True``, on a log/time schedule, through `logging`.
+
+    Schedule: every row for the first ``first`` (10) calls of :meth:`row`, then every 10th up to 100, every
+    100th up to 1000, and so on (nine rows a decade), plus any row that comes ``interval`` (2) seconds of
+    wall time after the last one printed, plus always the last row (the pending row is emitted when the
+    solver is done with the printer). A ``time`` column (seconds since the printer was made) is appended
+    unless the caller has its own.
+
+    Each line is an ``INFO`` record of the logger ``numopt.<family>`` (for instance ``numopt.ot``), named
+    after the module that made the printer, with the row's values in ``record.numopt_row`` (a dict). When
+    logging is configured to show those records (a handler on the logger or an ancestor and the level
+    ``INFO`` or lower, e.g. ``logging.basicConfig(level=logging.INFO)``), the table goes there; otherwise
+    it is printed to ``sys.stdout`` (or ``stream``), so that ``verbose=True`` always shows it.
+
+    >>> p = IterationPrinter(["nit", "residual"], stream=sys.stdout, clock=lambda: 0.0)
     >>> p.row(1, 0.5)
-         nit      residual
-           1           0.5
+             nit    residual        time
+               1         0.5        0.00
     """
 
-    def __init__(self, columns: list[str], *, stream=None, width: int = 12):
-        self.columns = columns
+    def __init__(self, columns: list[str], *, stream=None, width: int = 12, logger: str | logging.Logger | None = None,
+                 first: int = 10, interval: float = 2.0, clock: Callable[[], float] = time.perf_counter):
+        self.columns = list(columns)
+        self._add_time = "time" not in self.columns
+        if self._add_time:
+            self.columns.append("time")
         self.width = width
         self.stream = stream
+        caller = sys._getframe(1)
+        if logger is None:
+            module = caller.f_globals.get("__name__", "numopt")
+            logger = ".".join(module.split(".")[:2]) if module.startswith("numopt.") else "numopt"
+        self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self.first = first
+        self.interval = interval
+        self.clock = clock
+        self._start = clock()
+        self._last_printed = self._start
+        self._calls = 0
         self._header_done = False
+        where = (caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name)
+        self._state = _PrinterState(self.logger, _StdoutHandler(stream), where)
+        # The last row is emitted when the solver drops the printer (CPython frees it on return).
+        weakref.finalize(self, self._state.flush).atexit = False
+
+    def _scheduled(self, k: int, now: float) -> bool:
+        if k <= self.first or now - self._last_printed >= self.interval:
+            return True
+        decade = 10 ** (len(str(k)) - 1)
+        return k % decade == 0
 
     def row(self, *values: Any) -> None:
-        stream = self.stream if self.stream is not None else sys.stdout
+        """Record one iteration; print it if the schedule says so (else keep it as the pending last row)."""
+        now = self.clock()
+        self._calls += 1
+        values = list(values)
+        if self._add_time:
+            values.append(now - self._start)
+        if not self._scheduled(self._calls, now):  # formatted only if it turns out to be the last row
+            # no reference to self in the pending row: the finalizer that prints it must not keep the printer alive
+            self._state.pending = (functools.partial(_format_row, values, self.width, self._add_time),
+                                   dict(zip(self.columns, values)))
+            return
         if not self._header_done:
-            stream.write("".join(c.rjust(self.width) for c in self.columns) + "\n")
+            self._state.emit("".join(c.rjust(self.width) for c in self.columns))
             self._header_done = True
-        cells = []
-        for v in values:
-            if isinstance(v, (float, np.floating)):
-                cells.append(f"{v:.6g}".rjust(self.width))
-            else:
-                cells.append(str(v).rjust(self.width))
-        stream.write("".join(cells) + "\n")
+        self._state.pending = None
+        self._last_printed = now
+        self._state.emit(_format_row(values, self.width, self._add_time), dict(zip(self.columns, values)))
+
+    def close(self) -> None:
+        """Emit the last row if the schedule skipped it (also done automatically when the printer is freed)."""
+        self._state.flush()

@@ -7,8 +7,11 @@ A family joins the tour by adding a function to :data:`TOURS` that returns a lis
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -104,29 +107,87 @@ def _kernels_cached(family: str) -> bool | None:
     import importlib.util
 
     root = cache_directory()
-    if root is None or importlib.util.find_spec(f"numopt.{family}._kernels") is None:
+    try:
+        has_kernels = importlib.util.find_spec(f"numopt.{family}._kernels") is not None
+    except ModuleNotFoundError:  # a tour entry that is not a subpackage of numopt
+        has_kernels = False
+    if root is None or not has_kernels:
         return None  # unknown, or a family without Numba kernels of its own: nothing to announce
     return any(pathlib.Path(root).glob(f"{family}_*/*.nbi"))
 
 
-def run_tour(families=None, stream=None) -> int:
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _numbers(text: str) -> list:
+    """The numbers a tour row states, in order ("argmax = optimal perm. on 100/100 rows" → [100, 100])."""
+    out = []
+    for token in _NUMBER.findall(text):
+        value = float(token)
+        out.append(int(value) if value.is_integer() and not any(c in token for c in ".eE") else value)
+    return out
+
+
+def _run_family(name):
+    """Run one family's tour: (rows, seconds, error text or None, warnings' texts)."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            rows, error = TOURS[name](), None
+        except Exception as exc:  # a broken family must not hide the others; reported, exit code 1
+            rows, error = [], f"{type(exc).__name__}: {exc}"
+    return rows, time.perf_counter() - t0, error, [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
+def run_tour(families=None, stream=None, *, as_json: bool = False) -> int:
+    """Run the tour of ``families`` (all by default) and print it; 0 when every family ran, 1 if one raised,
+    2 for an unknown family. ``as_json`` prints one JSON document instead of the tables::
+
+        {"numopt": version, "total_seconds": s, "success": bool,
+         "families": [{"family", "seconds", "compiled", "success", "error", "warnings",
+                       "rows": [{"problem", "computed", "known", "numbers"}]}]}
+
+    where ``numbers`` are the numbers of ``computed`` as JSON numbers and ``compiled`` says whether the
+    family compiled its Numba kernels in this run (null when unknown or when it has none)."""
     stream = stream or sys.stdout
     names = list(families) if families else list(TOURS)
     unknown = [f for f in names if f not in TOURS]
     if unknown:
         sys.stderr.write(f"numopt tour: unknown family {', '.join(unknown)}; available: {', '.join(TOURS)}\n")
         return 2
+    results = []
+    start = time.perf_counter()
     for name in names:
-        if _kernels_cached(name) is False:
+        cached = _kernels_cached(name)
+        compiling = cached is False
+        if compiling and not as_json:
             stream.write(f"== numopt.{name}: compiling its Numba kernels (first run only; `numopt compile` does it "
                          "ahead of time) ...\n")
             stream.flush()
-        t0 = time.perf_counter()
-        rows = TOURS[name]()
-        elapsed = time.perf_counter() - t0
+        rows, elapsed, error, caught = _run_family(name)
+        results.append({"family": name, "seconds": round(elapsed, 3), "compiled": None if cached is None else compiling,
+                        "success": error is None,
+                        "error": error, "warnings": caught,
+                        "rows": [{"problem": what, "computed": computed, "known": known, "numbers": _numbers(computed)}
+                                 for what, computed, known in rows]})
+        if as_json:
+            continue
+        if error is not None:
+            sys.stderr.write(f"numopt tour: numopt.{name} failed: {error}\n")
+            continue
         stream.write(f"== numopt.{name} ({elapsed:.2f} s, JIT compilation included)\n")
+        for text in caught:
+            sys.stderr.write(f"numopt tour: numopt.{name}: {text}\n")
         width = max(len(r[0]) for r in rows)
         stream.write(f"  {'problem'.ljust(width)}  {'computed'.ljust(44)}  known\n")
         for what, computed, known in rows:
             stream.write(f"  {what.ljust(width)}  {computed.ljust(44)}  {known}\n")
-    return 0
+    ok = all(r["success"] for r in results)
+    if as_json:
+        from . import __version__
+
+        doc = {"numopt": __version__, "total_seconds": round(time.perf_counter() - start, 3), "success": ok,
+               "families": results}
+        stream.write(json.dumps(doc, indent=2) + "\n")
+    return 0 if ok else 1

@@ -229,11 +229,11 @@ def test_numba_cache_lives_outside_the_package(tmp_path, where):
 
 
 def test_iteration_printer(capsys):
-    p = _result.IterationPrinter(["nit", "value"], width=8)
+    p = _result.IterationPrinter(["nit", "value"], width=8, clock=iter([0.0, 0.5, 1.25]).__next__)
     p.row(1, 0.25)
     p.row(2, 0.125)
     lines = capsys.readouterr().out.splitlines()
-    assert lines == ["     nit   value", "       1    0.25", "       2   0.125"]
+    assert lines == ["     nit   value    time", "       1    0.25    0.50", "       2   0.125    1.25"]
 
 
 def test_openmp_threads_wait_passively_unless_user_says_otherwise():

@@ -234,7 +234,9 @@ class BilevelLogisticRegression(_Base):
     ----------
     C_ : float or ndarray of shape (n_classes, n_features [+ 1])
         The learned inverse weights (the last column is the intercept's when ``fit_intercept``).
-    coef_ : ndarray (n_classes, n_features); intercept_ : ndarray (n_classes,); classes_ : ndarray
+    coef_ : ndarray of shape (n_classes, n_features)
+    intercept_ : ndarray of shape (n_classes,)
+    classes_ : ndarray
     result_ : BilevelResult
 
     Examples

@@ -62,8 +62,8 @@ class BilevelProblem:
     :math:`h(\cdot, \theta)` must be μ-strongly convex and L-smooth in ``x`` and twice differentiable in
     (x, θ); g must be :math:`L_g`-smooth.
 
-    Oracles (required)
-    ------------------
+    .. rubric:: Oracles (required)
+
     ``lower_fun(x, theta)`` -> float, :math:`h(x, \theta)`.
     ``lower_grad(x, theta)`` -> shape of x, :math:`\nabla_x h`.
     ``lower_hessp(x, theta, v)`` -> shape of x, :math:`\nabla^2_{xx} h \, v`.
@@ -73,8 +73,8 @@ class BilevelProblem:
     ``lower_mu(theta)`` -> a strong-convexity bound μ > 0; ``lower_L(theta)`` -> a smoothness bound L.
     ``upper_L`` (attribute) -> :math:`L_g`, a Lipschitz constant of :math:`\nabla g`.
 
-    Optional
-    --------
+    .. rubric:: Optional oracles
+
     ``solve_lower(theta, x0, tol)`` -> ``(x, nit)`` with :math:`\|\nabla_x h(x, \theta)\|_2 \le` ``tol``
     (default: :func:`fista` with the strongly convex momentum, at most ``lower_maxiter`` iterations).
     :func:`maid` re-checks the gradient norm of what a custom solver returns (one more gradient).

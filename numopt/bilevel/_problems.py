@@ -642,7 +642,7 @@ def tv_denoising_problem(noisy, clean) -> TVDenoisingProblem:
     .. math:: h = \sum_i \tfrac12\|x_i - y_i\|^2 + \tfrac{\alpha}{2}\sum_{d\in\{h,v\}} \sum \phi_\nu(D_d x_i),
               \qquad g = \sum_i \tfrac12\|x_i - x_i^{clean}\|^2 .
 
-    μ = 1, L = 1 + 4α/ν, L_g = 1, ‖J‖ ≤ ‖J‖_F, L_H = 4√2 c α/ν² (c = max|φ'''|ν² ≈ 0.859) and
+    μ = 1, L = 1 + 4α/ν, L_g = 1, ‖J‖ ≤ ‖J‖_F, L_H = 4√2 c α/ν² (``c = max|φ'''|ν² ≈ 0.859``) and
     L_J = 4√2 α/ν are bounds, so ω is certified (and loose where ν is small).
 
     >>> import numpy as np

@@ -543,7 +543,7 @@ def test_verbose_prints_a_table(capsys):
     A = conditioned_matrix(10, 3, seed=0)
     sketch_and_project(A, A @ np.ones(3), verbose=True, rng=0)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["nit", "residual", "relative"]
+    assert lines[0].split() == ["nit", "residual", "relative", "time"]
     assert lines[1].split()[0] == "0" and len(lines) >= 3
 
 

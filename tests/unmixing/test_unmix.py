@@ -247,7 +247,7 @@ def test_verbose_prints_one_row_per_iteration(noisy, capsys):
     M, Y, A = noisy
     _quiet(Y, 3, maxiter=3, tol=0.0, rng=0, verbose=True)
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["nit", "fun", "rel_change", "asc_error", "support"] and len(out) == 4
+    assert out[0].split() == ["nit", "fun", "rel_change", "asc_error", "support", "time"] and len(out) == 4
 
 
 @pytest.mark.parametrize("kw, err, pattern", [
