@@ -266,8 +266,11 @@ class _Distributed:
         for _ in range(_RETRIES + 1):
             futures = []
             try:
-                sh = [self.client.scatter(a, broadcast=True, hash=False) if isinstance(a, (np.ndarray, _Drawn))
-                      else a for a in shared]
+                big = [i for i, a in enumerate(shared) if isinstance(a, np.ndarray)
+                       or (isinstance(a, _Drawn) and a.drawn is not None)]
+                sh = list(shared)
+                for i, f in zip(big, self.client.scatter([shared[i] for i in big], broadcast=True, hash=False)):
+                    sh[i] = f   # one scatter call (one round trip) for the factor and the sketch
                 futures = [self.client.submit(fn, part, *sh, *per_part[b], pure=False)
                            for b, part in enumerate(parts)]
                 return self.client.gather(futures)
