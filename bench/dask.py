@@ -99,7 +99,8 @@ def run(repeat: int = 1, quick: bool = False, size: float | None = None) -> list
             disk = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
             size_s = f"{m}^2 k={k} |Omega|={nnz:.2e} P={P}"
             rows.append(Row("generate (workers->parquet)", size_s, t_gen, "-", math.nan,
-                            f"{disk / nnz:.1f} B/obs on disk", mib(disk), f"client cpu {time.process_time() - c0:.1f} s"))
+                            f"{disk / nnz:.1f} B/obs on disk", mib(disk),
+                            f"client cpu {time.process_time() - c0:.1f} s"))
             df = dd.read_parquet(path)
             # warm the workers' kernels (numba cache loads) on a tiny run
             with warnings.catch_warnings():
@@ -119,7 +120,8 @@ def run(repeat: int = 1, quick: bool = False, size: float | None = None) -> list
             wk = ", ".join(f"{mib(v)}" for v in workers.values())
             rows.append(Row("complete_matrix_dask", size_s, t_dask, "-", math.nan,
                             f"err {err:.1e}, {res.nit} sweeps", mib(peak.peak),
-                            f"cpu {c_dask:.1f} s client + {cpu_cluster:.1f} s workers and scheduler; worker peak RSS {wk} (before: "
+                            f"cpu {c_dask:.1f} s client + {cpu_cluster:.1f} s workers and scheduler; "
+                            f"worker peak RSS {wk} (before: "
                             f"{', '.join(mib(v) for v in before.values())}); client peak RSS {mib(client_peak)}; "
                             f"{res.message.split('.')[0]}"))
         r, c, v = _load(path)

@@ -15,7 +15,8 @@ import numpy as np
 
 from .._blas import single_blas_thread
 from .._result import IterationPrinter, Status, call_callback, finish
-from .._validation import _describe, check_callable, check_choice, check_int, check_no_extra, check_rng, check_scalar, fail
+from .._validation import (_describe, check_callable, check_choice, check_int, check_no_extra, check_rng,
+                           check_scalar, fail)
 from . import _kernels
 from ._altmin import (_OPTIONS, _VERBOSE_COLUMNS, SOLVERS, CompletionResult, _half, _init, _maxiter_detail,
                       _orthonormalize, _plan, _plan_counts, _Side, _Sketcher, _solver_options, _subspace_start,

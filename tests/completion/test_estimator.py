@@ -95,7 +95,8 @@ def test_import_is_cheap_and_public_module_holds_no_jit():
     code = ("import sys, numopt; assert 'numba' not in sys.modules and 'scipy' not in sys.modules; "
             "import numopt.completion as c; assert 'sklearn' not in sys.modules; "
             "assert sorted(c.__all__) == sorted(['complete_matrix', 'complete_matrix_dask', 'CompletionResult', "
-            "'MatrixCompletion', 'NotFittedError', 'UnderdeterminedWarning', 'row_costs', 'low_rank_relative_error', 'SOLVERS'])")
+            "'MatrixCompletion', 'NotFittedError', 'UnderdeterminedWarning', 'row_costs', "
+            "'low_rank_relative_error', 'SOLVERS'])")
     subprocess.run([sys.executable, "-c", code], check=True)
     import inspect
 
