@@ -227,9 +227,20 @@ def test_bad_arguments(client):
         complete_matrix_dask(df, 10, 2, client=client)
 
 
+def test_no_running_client_is_a_clear_error():
+    code = ("import pandas as pd, dask.dataframe as dd; from numopt.completion import complete_matrix_dask; "
+            "df = dd.from_pandas(pd.DataFrame({'row': [0, 1], 'col': [1, 0], 'value': [1.0, 2.0]}), npartitions=1)\n"
+            "try:\n    complete_matrix_dask(df, (3, 3), 1)\nexcept ValueError as e:\n    print(e)")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert "complete_matrix_dask: `client` must be a distributed.Client, or None while a Client is running; got None " \
+           "and no running Client" in out.stdout, out.stdout + out.stderr
+
+
 def test_zero_values_callback_and_verbose(client, capsys):
     r, c = np.nonzero(np.random.default_rng(1).random((30, 20)) < 0.6)
-    res = complete_matrix_dask(_frame(r, c, np.zeros(r.size), 2), (30, 20), 2, client=client)
+    assert distributed.default_client() is client
+    res = complete_matrix_dask(_frame(r, c, np.zeros(r.size), 2), (30, 20), 2)   # client=None: the running one
     assert res.success and res.nit == 0 and np.all(res.s == 0)
     A, B, r, c, v = _problem(60, 50, 2, 6.0, seed=8)
     seen = []
