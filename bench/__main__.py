@@ -16,6 +16,7 @@ SUITES = {
     "bilevel": "bench.bilevel",
     "torch": "bench.torch",
     "compile": "bench.compile",
+    "dask": "bench.dask",
 }
 
 

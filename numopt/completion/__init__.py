@@ -4,6 +4,8 @@
   minimization whose per-row least-squares updates may be solved inexactly (warm-started CG, or
   sketch-and-precondition with the :mod:`numopt.linalg` sketches), batched in Numba kernels over row blocks run on threads.
   "Robust" means tolerant of inexact updates, not of outliers.
+* :func:`complete_matrix_dask` -- the same solver over observations held by a Dask cluster (optional
+  extra ``numopt[dask]``; dask is imported only when it is called).
 * :class:`MatrixCompletion` -- the same as a scikit-learn style estimator (``fit``/``predict``/
   ``transform``), without importing scikit-learn.
 
@@ -15,7 +17,8 @@ asked for (``to_dense``, refused above 1e8 entries).
 
 from ._altmin import (SOLVERS, CompletionResult, UnderdeterminedWarning, complete_matrix, low_rank_relative_error,
                       row_costs)
+from ._dask import complete_matrix_dask
 from ._estimator import MatrixCompletion, NotFittedError
 
-__all__ = ["complete_matrix", "CompletionResult", "MatrixCompletion", "NotFittedError", "UnderdeterminedWarning",
+__all__ = ["complete_matrix", "complete_matrix_dask", "CompletionResult", "MatrixCompletion", "NotFittedError", "UnderdeterminedWarning",
            "row_costs", "low_rank_relative_error", "SOLVERS"]

@@ -382,7 +382,6 @@ def _init_svd(obs: Observations, k, gen):
     seed), and 2 (2 + INIT_POWER) sparse products of a thin block instead of hundreds of matrix-vector
     products. The start only has to lie in the basin of alternating minimization, not be accurate."""
     m, n = obs.shape
-    l = min(k + INIT_OVERSAMPLING, m, n)
 
     def times(Y):
         return _sparse_times(obs.row_ptr, obs.row_idx, obs.row_val, Y, m)
@@ -390,13 +389,21 @@ def _init_svd(obs: Observations, k, gen):
     def rtimes(Z):
         return _sparse_times(obs.col_ptr, obs.col_idx, obs.col_val, Z, n)
 
+    return _subspace_start(times, rtimes, (m, n), obs.nnz, k, gen)
+
+
+def _subspace_start(times, rtimes, shape, nnz, k, gen):
+    """The randomized subspace iteration of :func:`_init_svd` given the products ``times(Y)`` = A Y and
+    ``rtimes(Z)`` = A^T Z of the observations A (also run by the Dask solver over its blocks)."""
+    m, n = shape
+    l = min(k + INIT_OVERSAMPLING, m, n)
     Q, _ = np.linalg.qr(times(gen.standard_normal((n, l))))
     for _ in range(INIT_POWER):
         Z, _ = np.linalg.qr(rtimes(np.ascontiguousarray(Q)))
         Q, _ = np.linalg.qr(times(np.ascontiguousarray(Z)))
     Qb, Rb = np.linalg.qr(rtimes(np.ascontiguousarray(Q)))   # A^T Q = Qb Rb, so Q^T A = Rb^T Qb^T
     Ub, sv, Vbt = np.linalg.svd(Rb.T)
-    p = obs.nnz / (m * n)
+    p = nnz / (m * n)
     U = np.ascontiguousarray(Q @ Ub[:, :k])
     Vw = np.ascontiguousarray((Qb @ Vbt[:k].T) * (sv[:k] / p))
     return U, Vw
@@ -611,6 +618,14 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
         clip_mu = check_scalar(clip_mu, "clip_mu", func, low=0.0, low_inclusive=False)
     callback = check_callable(callback, "callback", func)
     gen = check_rng(rng, func)
+    opts = _solver_options(options, k, solver, func)
+    owned = obs is not X   # built here: its value arrays may be rescaled in place
+    return _solve(obs, k, solver, reg, tol, maxiter, init, bool(split), clip_mu, gen, callback, verbose, opts, func,
+                  owned)
+
+
+def _solver_options(options, k, solver, func):
+    """The validated ``**options`` of the row solvers (shared with the Dask solver)."""
     opts = {
         "cg_maxiter": check_int(options.get("cg_maxiter", k if solver == "cg" else _PCG_MAXITER),
                                 "cg_maxiter", func, low=1),
@@ -619,9 +634,7 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
         "nnz_per_column": check_int(options.get("nnz_per_column", 8), "nnz_per_column", func, low=1),
     }
     opts["sketch_size"] = check_int(options.get("sketch_size", 2 * k), "sketch_size", func, low=k)
-    owned = obs is not X   # built here: its value arrays may be rescaled in place
-    return _solve(obs, k, solver, reg, tol, maxiter, init, bool(split), clip_mu, gen, callback, verbose, opts, func,
-                  owned)
+    return opts
 
 
 def _warn_underdetermined(obs, k, func):

@@ -94,15 +94,17 @@ def test_tour_rows():
 def test_import_is_cheap_and_public_module_holds_no_jit():
     code = ("import sys, numopt; assert 'numba' not in sys.modules and 'scipy' not in sys.modules; "
             "import numopt.completion as c; assert 'sklearn' not in sys.modules; "
-            "assert sorted(c.__all__) == sorted(['complete_matrix', 'CompletionResult', 'MatrixCompletion', "
-            "'NotFittedError', 'UnderdeterminedWarning', 'row_costs', 'low_rank_relative_error', 'SOLVERS'])")
+            "assert sorted(c.__all__) == sorted(['complete_matrix', 'complete_matrix_dask', 'CompletionResult', "
+            "'MatrixCompletion', 'NotFittedError', 'UnderdeterminedWarning', 'row_costs', "
+            "'low_rank_relative_error', 'SOLVERS'])")
     subprocess.run([sys.executable, "-c", code], check=True)
     import inspect
 
     import numopt.completion._altmin as alt
+    import numopt.completion._dask as dsk
     import numopt.completion._estimator as est
 
-    for module in (alt, est):
+    for module in (alt, est, dsk):
         assert "@jit" not in inspect.getsource(module)
 
 

@@ -1,0 +1,639 @@
+r"""Matrix completion on Dask: the alternating minimization of :func:`complete_matrix` over observations
+that stay on the workers of a ``dask.distributed`` cluster.
+
+Nothing here imports dask at module level: ``import numopt.completion`` stays free of it; the functions
+run on the workers (``_scan``, ``_split``, ``_assemble``, ``_part_*``) receive pandas/NumPy objects only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from .._blas import single_blas_thread
+from .._result import IterationPrinter, Status, call_callback, finish
+from .._validation import (_describe, check_callable, check_choice, check_int, check_no_extra, check_rng,
+                           check_scalar, fail)
+from . import _kernels
+from ._altmin import (_OPTIONS, _VERBOSE_COLUMNS, SOLVERS, CompletionResult, _half, _init, _maxiter_detail,
+                      _orthonormalize, _plan, _plan_counts, _Side, _Sketcher, _solver_options, _subspace_start,
+                      _svd_factors, _warn_underdetermined, _zero_result)
+
+__all__ = ["complete_matrix_dask"]
+
+#: Column names of a ``dask.dataframe`` input (positions 0, 1, 2 of a dask array input).
+COLUMNS = ("row", "col", "value")
+#: Bins of the coarse row (column) histogram taken by the first pass; block boundaries fall on bin edges.
+_HIST_BINS = 4096
+#: Times a half-step is re-submitted after losing its inputs with a worker (the persisted blocks are
+#: recomputed by the scheduler from their lineage; the scattered factor is re-scattered).
+_RETRIES = 3
+
+
+# --------------------------------------------------------------------------------------------------
+# Worker side: validation, shuffle, blocks
+# --------------------------------------------------------------------------------------------------
+
+
+def _columns(part, p):
+    """``((name, array) x 3, error)`` of one input partition (a pandas DataFrame or an (nnz, 3) array)."""
+    if isinstance(part, np.ndarray):
+        if part.ndim != 2 or part.shape[1] != 3:
+            return None, ("obs", "have shape (nnz, 3)", f"a block of shape {part.shape} in partition {p}")
+        return [(f"obs[:, {a}]", part[:, a]) for a in range(3)], None
+    names = [str(c) for c in part.columns]
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        return None, ("obs", "have integer columns 'row', 'col' and a float column 'value'",
+                      f"columns {names} in partition {p} (no {missing[0]!r})")
+    return [(f"obs[{c!r}]", part[c].to_numpy()) for c in COLUMNS], None
+
+
+def _check_partition(part, p, shape):
+    """``(rows, cols, values, None)`` (int64, int64, float64) or ``(None, None, None, (name, rule, actual))``:
+    the first problem of partition ``p``, with the entry's position in the partition."""
+    cols, error = _columns(part, p)
+    if error is not None:
+        return None, None, None, error
+    out = []
+    for (name, a), bound, what in zip(cols[:2], shape, ("row", "column")):
+        a = np.asarray(a)
+        if a.dtype.kind == "f" and isinstance(part, np.ndarray):   # a float array: indices must be integral
+            bad = ~(np.isfinite(a) & (a == np.round(a)))
+            if bad.any():
+                t = int(np.argmax(bad))
+                return None, None, None, (name, f"hold integer {what} indices",
+                                          f"{float(a[t])!r} at entry {t} of partition {p}")
+        elif a.dtype.kind not in "iu":
+            return None, None, None, (name, f"hold integer {what} indices", f"dtype {a.dtype} in partition {p}")
+        bad = (a < 0) | (a >= bound)
+        if bad.any():
+            t = int(np.argmax(bad))
+            return None, None, None, (name, f"hold {what} indices in [0, {bound})",
+                                      f"{int(a[t])} at entry {t} of partition {p}")
+        out.append(a.astype(np.int64))
+    name, v = cols[2]
+    v = np.asarray(v)
+    if v.dtype.kind not in "iuf":
+        return None, None, None, (name, "hold real numeric values", f"dtype {v.dtype} in partition {p}")
+    v = v.astype(np.float64)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        t = int(np.argmax(bad))
+        return None, None, None, (name, "hold finite values", f"{float(v[t])!r} at entry {t} of partition {p}")
+    return out[0], out[1], v, None
+
+
+def _bins(size):
+    return min(size, _HIST_BINS)
+
+
+def _scan(part, p, shape):
+    """First pass over partition ``p``: ``(nnz, max |value|, row histogram, column histogram, error)``."""
+    r, c, v, error = _check_partition(part, p, shape)
+    if error is not None:
+        return 0, 0.0, None, None, error
+    m, n = shape
+    br, bc = _bins(m), _bins(n)
+    hr = np.bincount(r * br // m, minlength=br)
+    hc = np.bincount(c * bc // n, minlength=bc)
+    amax = float(np.abs(v).max()) if v.shape[0] else 0.0
+    return int(v.shape[0]), amax, hr, hc, None
+
+
+def _pieces(key, other, v, bounds):
+    """The triplets (key, other, v) cut by the blocks ``[bounds[b], bounds[b + 1])`` of ``key``."""
+    block = np.searchsorted(bounds, key, side="right") - 1
+    order = np.argsort(block, kind="stable")
+    cuts = np.concatenate([[0], np.cumsum(np.bincount(block, minlength=bounds.shape[0] - 1))])
+    key, other, v = key[order], other[order], v[order]
+    return [(key[cuts[b]:cuts[b + 1]], other[cuts[b]:cuts[b + 1]], v[cuts[b]:cuts[b + 1]])
+            for b in range(bounds.shape[0] - 1)]
+
+
+def _split(part, p, shape, row_bounds, col_bounds):
+    """The shuffle's map side: partition ``p`` cut into row-block pieces and column-block pieces."""
+    r, c, v, _ = _check_partition(part, p, shape)
+    return _pieces(r, c, v, row_bounds), _pieces(c, r, v, col_bounds)
+
+
+@dataclasses.dataclass
+class _Block:
+    """Rows ``[lo, hi)`` of one side (matrix rows, or columns as the rows of the transpose) in compressed
+    form, other indices sorted within each row: exactly the rows ``lo..hi-1`` of :class:`Observations`'
+    CSR (or CSC), re-based to start at 0."""
+
+    lo: int
+    hi: int
+    ptr: np.ndarray
+    idx: np.ndarray
+    val: np.ndarray
+    n_other: int
+
+
+def _assemble(lo, hi, n_other, *pieces):
+    """The shuffle's reduce side: the pieces of rows [lo, hi) from every partition, compressed (two stable
+    counting sorts: by the other index, then by row); refuses a duplicate (row, other) pair."""
+    key = np.concatenate([q[0] for q in pieces]) - lo
+    other = np.concatenate([q[1] for q in pieces])
+    vals = np.concatenate([q[2] for q in pieces])
+    itype = np.int32 if max(hi, n_other) < 2**31 else np.int64
+    key, other = key.astype(itype), other.astype(itype)
+    nnz = vals.shape[0]
+    optr = np.empty(n_other + 1, dtype=np.int64)
+    k_by_other, v_by_other = np.empty(nnz, dtype=itype), np.empty(nnz)
+    _kernels.counting_sort(other, n_other, key, vals, optr, k_by_other, v_by_other)
+    del key, vals
+    _kernels.expand_indptr(optr, other)   # the other index of each entry, in that order
+    ptr, idx, val = np.empty(hi - lo + 1, dtype=np.int64), np.empty(nnz, dtype=itype), np.empty(nnz)
+    _kernels.counting_sort(k_by_other, hi - lo, other, v_by_other, ptr, idx, val)
+    dup = _kernels.first_duplicate(ptr, idx)
+    return _Block(lo, hi, ptr, idx, val, n_other), (None if dup < 0 else
+                                                    (int(np.searchsorted(ptr, dup, side="right") - 1) + lo,
+                                                     int(idx[dup])))
+
+
+def _block_info(assembled, e):
+    """Per block: its row counts, the duplicate pair found (or None) and sum((value / 2^e)^2)."""
+    block, dup = assembled
+    scaled = np.ldexp(block.val, -e)
+    return np.diff(block.ptr), dup, float(scaled @ scaled)
+
+
+@dataclasses.dataclass
+class _Part:
+    """A persisted block of one side, values divided by 2^E, with its solve plan (a ``_Side``)."""
+
+    lo: int
+    hi: int
+    side: _Side
+
+
+def _make_part(assembled, E, k, solver, opts, reg, any_sketch, any_cg):
+    block, _ = assembled
+    side = _Side(block.ptr, block.idx, np.ldexp(block.val, -E), block.n_other, k, solver, opts, reg)
+    side.any_sketch, side.any_cg = any_sketch, any_cg   # the kernel the single-machine solver runs
+    return _Part(block.lo, block.hi, side)
+
+
+class _Drawn:
+    """Stands in for the client's ``_Sketcher``: returns the sketch the client drew for this half-step."""
+
+    def __init__(self, drawn):
+        self.drawn = drawn
+
+    def draw(self, n_other, dmax):
+        return self.drawn
+
+
+def _part_half(part, F, reg, opts, drawn, Xw):
+    """One block's share of a half-step (``_altmin._half`` on the block's rows, in the worker's thread);
+    ``drawn``: a ``_Drawn``."""
+    X = np.array(Xw, dtype=np.float64, order="C")
+    stats = np.zeros(5)
+    _half(part.side, F, X, reg, opts, drawn, stats, parallel=False)
+    return X, stats
+
+
+def _part_times(part, Y):
+    out = np.empty((part.hi - part.lo, Y.shape[1]))
+    _kernels.sparse_times_dense(part.side.ptr, part.side.idx, part.side.val, Y, 0, part.hi - part.lo, out)
+    return out
+
+
+def _part_residual(part, V, U):
+    s = part.side
+    return float(_kernels.observed_sq_residual(s.ptr, s.idx, s.val, U, V, 0, part.hi - part.lo))
+
+
+# --------------------------------------------------------------------------------------------------
+# Client side
+# --------------------------------------------------------------------------------------------------
+
+
+def _delayed_partitions(obs, func):
+    """The input's partitions as a list of dask Delayed objects (pandas DataFrames or (nnz, 3) arrays)."""
+    import dask.array as da
+    import dask.dataframe as dd
+
+    if isinstance(obs, dd.DataFrame):
+        return list(obs.to_delayed())
+    if isinstance(obs, da.Array):
+        if obs.ndim != 2 or obs.shape[1] != 3:
+            raise fail(func, "obs", "be a dask array of shape (nnz, 3)", f"shape {obs.shape}")
+        return list(obs.rechunk({1: 3}).to_delayed().ravel())
+    raise fail(func, "obs", "be a dask.dataframe.DataFrame with columns 'row', 'col', 'value' or a dask array of "
+               "shape (nnz, 3)", _describe(obs), error=TypeError)
+
+
+def _bounds(hist, size, n_blocks):
+    """Boundaries of at most ``n_blocks`` contiguous blocks of about equal work (observations + rows), on the
+    edges of the histogram's bins (bin b holds the indices i with i * bins // size == b)."""
+    bins = hist.shape[0]
+    starts = -(-np.arange(bins + 1) * size // bins)           # first index of each bin; starts[-1] = size
+    work = np.concatenate([[0], np.cumsum(hist)]) + starts
+    edges = np.searchsorted(work, np.linspace(0.0, work[-1], n_blocks + 1), side="left")
+    edges[0], edges[-1] = 0, bins
+    return np.unique(starts[edges]).astype(np.int64)
+
+
+class _Summary:
+    """What ``_warn_underdetermined``, ``_zero_result`` and ``_init`` read of the observations."""
+
+    def __init__(self, shape, nnz, row_counts, col_counts):
+        self.shape, self.nnz, self._r, self._c = shape, nnz, row_counts, col_counts
+
+    def row_counts(self):
+        return self._r
+
+    def col_counts(self):
+        return self._c
+
+
+class _Distributed:
+    """The persisted row and column blocks of the observations and the block-wise operations on them."""
+
+    def __init__(self, client, shape, rows, row_bounds, cols, col_bounds):
+        self.client, self.shape = client, shape
+        self.rows, self.row_bounds, self.cols, self.col_bounds = rows, row_bounds, cols, col_bounds
+
+    def _map(self, fn, parts, shared, per_part):
+        """``[fn(part, *shared, *per_part[b])]`` gathered; ``shared`` (large) scattered to every worker once.
+        A run that loses a worker mid-call is re-submitted (the blocks come back from their lineage)."""
+        last = None
+        for _ in range(_RETRIES + 1):
+            futures = []
+            try:
+                big = [i for i, a in enumerate(shared) if isinstance(a, np.ndarray)
+                       or (isinstance(a, _Drawn) and a.drawn is not None)]
+                sh = list(shared)
+                for i, f in zip(big, self.client.scatter([shared[i] for i in big], broadcast=True, hash=False)):
+                    sh[i] = f   # one scatter call (one round trip) for the factor and the sketch
+                futures = [self.client.submit(fn, part, *sh, *per_part[b], pure=False)
+                           for b, part in enumerate(parts)]
+                return self.client.gather(futures)
+            except Exception as exc:   # noqa: BLE001 - a lost worker surfaces as several exception types
+                if not _lost(exc):
+                    raise
+                last = exc
+            finally:
+                del futures
+        raise last
+
+    def half(self, side, F, Xw, reg, opts, drawn):
+        parts, bounds = (self.rows, self.row_bounds) if side == "rows" else (self.cols, self.col_bounds)
+        per = [(Xw[bounds[b]:bounds[b + 1]],) for b in range(len(parts))]
+        out = self._map(_part_half, parts, (F, reg, opts, _Drawn(drawn)), per)
+        X = np.concatenate([o[0] for o in out]) if out else np.empty_like(Xw)
+        return np.ascontiguousarray(X), np.sum([o[1] for o in out], axis=0)
+
+    def times(self, Y):   # A Y
+        return np.concatenate(self._map(_part_times, self.rows, (np.ascontiguousarray(Y),), [()] * len(self.rows)))
+
+    def rtimes(self, Z):  # A^T Z
+        return np.concatenate(self._map(_part_times, self.cols, (np.ascontiguousarray(Z),), [()] * len(self.cols)))
+
+    def residual(self, U, V):
+        b = self.row_bounds
+        per = [(np.ascontiguousarray(U[b[i]:b[i + 1]]),) for i in range(len(self.rows))]
+        return float(sum(self._map(_part_residual, self.rows, (np.ascontiguousarray(V),), per)))
+
+    def release(self):
+        self.client.cancel(self.rows + self.cols)
+
+
+def _lost(exc) -> bool:
+    """Whether ``exc`` says a worker (and the data it held) was lost, rather than a bug or bad input."""
+    import asyncio
+    import concurrent.futures
+
+    from distributed.scheduler import KilledWorker
+
+    names = {"FutureCancelledError", "CancelledError", "CommClosedError", "FutureLostError"}
+    return (isinstance(exc, (KilledWorker, asyncio.CancelledError, concurrent.futures.CancelledError,
+                             ConnectionError, OSError)) or type(exc).__name__ in names)
+
+
+def _client(client, func):
+    import distributed
+
+    if client is None:
+        try:
+            return distributed.default_client()
+        except ValueError:
+            raise fail(func, "client", "be a distributed.Client, or None while a Client is running",
+                       "None and no running Client (start one with distributed.Client())") from None
+    if not isinstance(client, distributed.Client):
+        raise fail(func, "client", "be a distributed.Client or None", _describe(client), error=TypeError)
+    return client
+
+
+def _distribute(client, obs, shape, k, n_blocks, solver, opts, reg, func):
+    """Scan (validation, histograms, scale), shuffle into row and column blocks, persist. Returns the
+    ``_Distributed`` data (or None when every value is zero), the summary and the scale exponent E."""
+    import dask
+
+    m, n = shape
+    parts = _delayed_partitions(obs, func)
+    scans = client.compute([dask.delayed(_scan, pure=True)(part, p, shape) for p, part in enumerate(parts)],
+                           sync=True)
+    for nnz_p, amax_p, hr_p, hc_p, error in scans:
+        if error is not None:
+            raise fail(func, *error)
+    nnz = sum(s[0] for s in scans)
+    amax = max((s[1] for s in scans), default=0.0)
+    hist_r = np.sum([s[2] for s in scans], axis=0) if scans else np.zeros(_bins(m), dtype=np.int64)
+    hist_c = np.sum([s[3] for s in scans], axis=0) if scans else np.zeros(_bins(n), dtype=np.int64)
+    B = check_int(n_blocks if n_blocks is not None else max(len(parts), 1), "blocks", func, low=1)
+    row_bounds, col_bounds = _bounds(hist_r, m, B), _bounds(hist_c, n, B)
+    nr, nc = row_bounds.shape[0] - 1, col_bounds.shape[0] - 1
+    splits = [dask.delayed(_split, nout=2, pure=True)(part, p, shape, row_bounds, col_bounds)
+              for p, part in enumerate(parts)]
+    raw_rows = [dask.delayed(_assemble, pure=True)(int(row_bounds[b]), int(row_bounds[b + 1]), n,
+                                                   *[s[0][b] for s in splits]) for b in range(nr)]
+    raw_cols = [dask.delayed(_assemble, pure=True)(int(col_bounds[b]), int(col_bounds[b + 1]), m,
+                                                   *[s[1][b] for s in splits]) for b in range(nc)]
+    raw = client.compute(raw_rows + raw_cols)
+    e = math.frexp(amax)[1] if amax > 0 else 0
+    infos = client.gather(client.map(_block_info, raw, e=e, pure=False))
+    for _, dup, _ in infos:
+        if dup is not None:
+            client.cancel(raw)
+            raise fail(func, "obs", "hold each (row, col) pair at most once (duplicates are refused, not summed)",
+                       f"the pair ({dup[0]}, {dup[1]}) more than once")
+    row_counts = np.concatenate([i[0] for i in infos[:nr]])
+    col_counts = np.concatenate([i[0] for i in infos[nr:]])
+    summary = _Summary(shape, nnz, row_counts, col_counts)
+    if amax == 0.0:
+        client.cancel(raw)
+        return None, summary, None
+    # the exponent of complete_matrix's _unit_exponent (there summed in chunks of 2^20 in CSR order)
+    rms = math.sqrt(sum(i[2] for i in infos[:nr]) / nnz)
+    E = e + int(round(math.log2(rms)))
+    plans = (_plan(row_counts, k, solver, opts, reg), _plan(col_counts, k, solver, opts, reg))
+    flags = [(bool((pl == _kernels.SKETCH).any()), bool((pl == _kernels.CG).any())) for pl in plans]
+    rows = [client.submit(_make_part, raw[b], E, k, solver, opts, reg, *flags[0], pure=False) for b in range(nr)]
+    cols = [client.submit(_make_part, raw[nr + b], E, k, solver, opts, reg, *flags[1], pure=False)
+            for b in range(nc)]
+    from distributed import wait
+
+    wait(rows + cols)
+    del raw   # the blocks keep their lineage on the scheduler: a lost block is rebuilt from the input
+    data = _Distributed(client, shape, rows, row_bounds, cols, col_bounds)
+    data.plans, data.flags = plans, flags
+    data.dmax = (int(row_counts.max()) if m else 0, int(col_counts.max()) if n else 0)
+    return data, summary, E
+
+
+@single_blas_thread()
+def complete_matrix_dask(obs, shape, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, init="svd", rng=None,
+                         client=None, blocks=None, callback=None, verbose=False, **options) -> CompletionResult:
+    r"""Low-rank matrix completion of observations held by a Dask cluster (:func:`complete_matrix` on Dask).
+
+    Solves the problem of :func:`complete_matrix`,
+
+    .. math::
+
+        \min_{\operatorname{rank} \hat X \le k}\ \|P_\Omega(\hat X - M)\|_F^2 + \mathrm{reg}\,\|\hat X\|_F^2 ,
+
+    by the same alternating minimization, with the same row solvers, for observations that never leave
+    the workers of a ``dask.distributed`` cluster: only the factors, :math:`(m + n) k` floats, live on the
+    client. Given the same observations, options and ``rng``, it returns the factors of
+    :func:`complete_matrix` to rounding (the same arithmetic on another schedule; see *Agreement*).
+    Needs the optional extra ``numopt[dask]`` (``dask[dataframe,distributed]``, ``pyarrow``).
+
+    Design (one pass to validate, one shuffle, then only factors move):
+
+    1. *Scan*: one task per input partition checks its columns, dtypes, index ranges and values (errors
+       name the column and the partition) and returns its size, its largest :math:`|v|` and coarse
+       histograms (4096 bins) of its rows and columns.
+    2. *Shuffle once*: the rows are cut into ``blocks`` contiguous row blocks of about equal work
+       (observations + rows, from the histograms), the columns likewise; each partition is split into
+       pieces per row block and per column block, and each block is assembled and compressed on a worker
+       (CSR rows with sorted columns, exactly the rows of :func:`complete_matrix`'s structure) and divided
+       by the same power of two :math:`2^E` (exact). Both copies, by rows and by columns, are persisted:
+       :math:`2 \times 12` bytes per observation over the cluster. The observations never move again.
+    3. *Sweeps*: each half-step scatters the fixed factor (:math:`n k` or :math:`m k` floats) to every
+       worker and maps ``_altmin._half`` -- the Numba row kernels ``exact`` / ``cg`` / ``sketch`` of the
+       single-machine solver, not a copy -- over the blocks, each with its rows of the warm start; the
+       client gathers the updated rows (:math:`m k` or :math:`n k` floats) and the per-block sums (residual,
+       change, norm) that make the stopping test, then orthonormalizes the factor (thin QR, on the client).
+       The sketches of ``"sketch"`` / ``"auto"`` are drawn on the client from ``rng`` in the same order and
+       scattered with the factor.
+    4. *Start*: ``init="svd"`` is the randomized block subspace iteration of :func:`complete_matrix`, each
+       product :math:`AY` / :math:`A^\top Z` a map over the row / column blocks with :math:`Y` / :math:`Z`
+       (:math:`(k + 10)` columns) scattered; the QRs and the Rayleigh-Ritz step on the client.
+
+    Fault tolerance: the persisted blocks keep their lineage on the scheduler, so a block lost with a
+    worker is rebuilt from the input partitions (re-read from Parquet, say) by Dask itself; a half-step
+    whose gather fails because a worker died is re-submitted (at most 3 times) with the factor
+    re-scattered. The answer does not change: each row's solve depends only on its own observations and
+    the factor.
+
+    Agreement with :func:`complete_matrix`: every row solve, every block product and every QR gets
+    bitwise the same input, so the factors agree to the last bit in the tests (see
+    ``tests/completion/test_dask.py``); the per-block sums of the residual, the change and the norm are
+    added in another order than the threads of :func:`complete_matrix` add theirs (relative difference
+    of order 1e-16), which can move the stopping test only when the change lands within rounding of
+    ``tol``; the scale exponent :math:`E` comes from a sum of squares in another order, which changes it
+    only if :math:`\log_2` of the RMS is within rounding of a half-integer.
+
+    Beyond one machine (a plan, not measured here): per half-step the network carries the scattered
+    factor to each of the :math:`W` workers (:math:`W n k \cdot 8` bytes; a tree broadcast keeps the
+    client's share at a few copies) and the updated rows back (:math:`m k \cdot 8` bytes), plus the
+    warm-start rows out; per sweep about :math:`(W + 2)(m + n) k \cdot 8` bytes -- for
+    :math:`m = n = 10^6`, :math:`k = 10`, :math:`W = 16` about 2.9 GB -- against :math:`24|\Omega|`
+    bytes of observations that stay put after the shuffle (2.4 TB at :math:`|\Omega| = 10^{11}`).
+    The compute per sweep is :math:`O(|\Omega| k^2)` spread over the workers, the client's
+    :math:`O((m + n) k^2)` QR and the serial gather/scatter are not: it stops scaling when
+    :math:`(m + n) k` is no longer small next to :math:`|\Omega| k / W`, i.e. with few observations per
+    row (recommendation data at :math:`|\Omega|/(m+n) \approx 10`) on many workers, and when one
+    client's memory no longer holds the factors (:math:`m = 10^9`, :math:`k = 100`: 800 GB). The
+    next steps would be factors kept as blocks on the workers (the warm starts never leave; a TSQR
+    reduction of the :math:`k \times k` R factors replaces the client's QR) and an all-to-all exchange of
+    only the factor rows each block observes.
+
+    Parameters
+    ----------
+    obs : dask.dataframe.DataFrame or dask.array.Array
+        The observations: a DataFrame with integer columns ``row``, ``col`` and a numeric column
+        ``value`` (e.g. from ``dask.dataframe.read_parquet``), or an array of shape ``(nnz, 3)`` whose
+        columns are the row index, the column index (integer-valued) and the value. Never gathered on
+        the client. Each (row, col) pair at most once.
+    shape : tuple of int
+        ``(m, n)``.
+    rank : int
+        :math:`k`, with :math:`1 \le k < \min(m, n)`.
+    solver, reg, tol, maxiter, init, rng, callback, verbose, **options
+        As in :func:`complete_matrix` (``init``: ``"svd"``, ``"random"``, a ``CompletionResult`` or a
+        tuple of factors; no ``split``, no ``clip_mu``).
+    client : distributed.Client, optional
+        The cluster to run on; default the running client (``distributed.default_client()``).
+    blocks : int, optional
+        Row blocks (and column blocks) of the shuffle; default the number of input partitions. Each
+        block is one task per half-step: a few per worker thread balance the load.
+
+    Returns
+    -------
+    CompletionResult
+        As :func:`complete_matrix`'s, factors as NumPy arrays on the client.
+
+    Raises
+    ------
+    ValueError
+        A missing column, non-integer or out-of-range indices, non-finite values (the message names the
+        column, the entry and the partition), a duplicate (row, col) pair, bad ``rank`` and the other
+        arguments as in :func:`complete_matrix`.
+    TypeError
+        ``obs`` of another type, ``client`` not a Client, an unknown keyword.
+
+    Warns
+    -----
+    UnderdeterminedWarning
+        Rows or columns with fewer than ``rank`` observations (it says how many have none).
+    numopt.ConvergenceWarning
+        ``maxiter`` reached before ``tol``.
+
+    Examples
+    --------
+    A rank-3 300 x 200 matrix from 30 % of its entries, on two local worker processes (not run as a
+    doctest: starting a cluster takes seconds; ``examples/completion_dask.py`` is the runnable version)::
+
+        import numpy as np, pandas as pd, dask.dataframe as dd
+        from distributed import Client, LocalCluster
+        from numopt.completion import complete_matrix_dask
+
+        rng = np.random.default_rng(0)
+        A, B = rng.standard_normal((300, 3)), rng.standard_normal((200, 3))
+        i, j = np.nonzero(rng.random((300, 200)) < 0.3)
+        df = dd.from_pandas(pd.DataFrame({"row": i, "col": j, "value": (A @ B.T)[i, j]}), npartitions=4)
+        with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster) as client:
+            res = complete_matrix_dask(df, (300, 200), 3, tol=1e-10, rng=0, client=client)
+        print(res.success, res.relative_error(A, B) < 1e-8)   # True True
+    """
+    func = "complete_matrix_dask"
+    check_no_extra(options, func, _OPTIONS)
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in shape):
+        raise fail(func, "shape", "be a pair of integers (m, n)", _describe(shape), error=TypeError)
+    m, n = (check_int(v, "shape", func, low=2) for v in shape)
+    k = check_int(rank, "rank", func, low=1, high=min(m, n) - 1)
+    solver = check_choice(solver, "solver", func, SOLVERS)
+    reg = check_scalar(reg, "reg", func, low=0.0)
+    tol = check_scalar(tol, "tol", func, low=0.0)
+    maxiter = check_int(maxiter, "maxiter", func, low=1)
+    callback = check_callable(callback, "callback", func)
+    gen = check_rng(rng, func)
+    if blocks is not None:
+        blocks = check_int(blocks, "blocks", func, low=1)
+    opts = _solver_options(options, k, solver, func)
+    if isinstance(init, str):
+        init = check_choice(init, "init", func, ("svd", "random"))
+    client = _client(client, func)
+    data, summary, E = _distribute(client, obs, (m, n), k, blocks, solver, opts, reg, func)
+    if data is None:
+        return _zero_result(summary, k, init, gen, func, None)
+    try:
+        return _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback, verbose, opts, func)
+    finally:
+        data.release()
+
+
+def _start(data, summary, init, k, gen, E, func):
+    m, n = summary.shape
+    if init == "svd" and summary.nnz > 0:
+        return _subspace_start(data.times, data.rtimes, (m, n), summary.nnz, k, gen)
+    Uo, Vw = _init(init, summary, k, gen, func, None)
+    if not isinstance(init, str):
+        Vw = np.ldexp(Vw, -E)
+    return Uo, Vw
+
+
+def _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback, verbose, opts, func):
+    """The sweeps of ``_altmin._solve`` (split=False) with the half-steps mapped over the blocks."""
+    m, n = summary.shape
+    sketcher = _Sketcher(opts["sketch"], opts["sketch_size"], opts["nnz_per_column"], gen)
+    Uo, Vw = _start(data, summary, init, k, gen, E, func)
+    rho = _warn_underdetermined(summary, k, func)
+    solver_rows = {"rows": _plan_counts(data.plans[0]), "columns": _plan_counts(data.plans[1])}
+    printer = IterationPrinter(_VERBOSE_COLUMNS) if verbose else None
+    res0 = data.residual(Uo, Vw)
+    nnz = max(summary.nnz, 1)
+    hist = {"rmse": [math.sqrt(res0 / nnz)], "objective": [res0 + reg * float(np.sum(Vw * Vw))],
+            "objective_half": [], "change": [], "inner_steps": [], "fallbacks": [], "time": []}
+    status, nit, change, rmse = Status.MAXITER, 0, math.inf, hist["rmse"][0]
+
+    def unscale(U, s, V, hist):
+        history = {key: np.asarray(v, dtype=np.int64 if key in ("inner_steps", "fallbacks") else np.float64)
+                   for key, v in hist.items()}
+        with np.errstate(over="ignore", under="ignore"):
+            history["rmse"] = np.ldexp(history["rmse"], E)
+            for key in ("objective", "objective_half"):
+                history[key] = np.ldexp(history[key], 2 * E)
+            s = np.ldexp(s, E)
+        return U, s, V, history
+
+    def drawn(side):   # the sketch complete_matrix draws for this half-step, in the same order
+        (any_sketch, _), dmax = data.flags[side], data.dmax[side]
+        return sketcher.draw(n if side == 0 else m, dmax) if any_sketch else None
+
+    for it in range(maxiter):
+        t0 = time.perf_counter()
+        saved = (Uo, Vw)
+        Vw, sv = data.half("cols", Uo, Vw, reg, opts, drawn(1))   # V half-step, Uo orthonormal
+        Vo, Rv = _orthonormalize(Vw)
+        Uw = np.ascontiguousarray(Uo @ Rv.T)
+        obj_v = sv[0] + reg * sv[4]
+        Uw, su = data.half("rows", Vo, Uw, reg, opts, drawn(0))   # U half-step, Vo orthonormal
+        xnorm2 = su[4]
+        Uo, Ru = _orthonormalize(Uw)
+        Vw = np.ascontiguousarray(Vo @ Ru.T)
+        nit = it + 1
+        obj = su[0] + reg * xnorm2
+        change = (math.sqrt(sv[1]) + math.sqrt(su[1])) / math.sqrt(xnorm2) if xnorm2 > 0 else math.inf
+        if not (math.isfinite(obj) and not math.isnan(change) and np.isfinite(Uo).all() and np.isfinite(Vw).all()):
+            Uo, Vw = saved
+            status = Status.NONFINITE
+            break
+        rmse = math.sqrt(su[0] / nnz)
+        elapsed = time.perf_counter() - t0
+        hist["rmse"].append(rmse)
+        hist["objective"].append(obj)
+        hist["objective_half"] += [obj_v, obj]
+        hist["change"].append(change)
+        hist["inner_steps"].append(int(sv[3] + su[3]))
+        hist["fallbacks"].append(int(sv[2] + su[2]))
+        hist["time"].append(elapsed)
+        if printer is not None:
+            with np.errstate(over="ignore", under="ignore"):
+                printer.row(nit, float(np.ldexp(rmse, E)), change, float(np.ldexp(obj, 2 * E)), int(sv[3] + su[3]),
+                            elapsed)
+        if change <= tol:
+            status = Status.SUCCESS
+            break
+        if callback is not None:
+            U, s, V, history = unscale(*_svd_factors(Uo, Vw), hist)
+            inter = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=Status.MAXITER, nit=nit,
+                                     rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
+                                     history=history)
+            if call_callback(callback, inter):
+                status = Status.CALLBACK
+                break
+    U, s_unit, V = _svd_factors(Uo, Vw)
+    U, s, V, history = unscale(U, s_unit, V, hist)
+    detail = ""
+    if status is Status.MAXITER:
+        detail = _maxiter_detail(nit, change, tol, float(np.ldexp(rmse, E)), rho, solver_rows, False, maxiter)
+    elif status is Status.NONFINITE:
+        detail = "The last finite iterate is returned; add a ridge `reg` > 0 or lower `rank`."
+    if not np.isfinite(s).all():
+        status = Status.NONFINITE
+        detail = (f"The completion's largest singular value, {float(s_unit[0]):.6g} * 2^{E}, overflows float64; "
+                  "complete the data divided by a constant instead.")
+    result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, detail=detail,
+                              rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
+                              solver_rows=solver_rows, history=history)
+    return finish(result, func)
