@@ -48,7 +48,7 @@ numpydoc_attributes_as_param_list = True
 #: (unmixing_samson_jasper reads ../shared/data/unmixing) or run longer than a docs build should wait
 #: (about 10 s of CPU each at most on a quiet machine).
 #: Name a new example here if it does either; every other example runs and its figures are captured.
-NOT_EXECUTED = ("unmixing_samson_jasper",)
+NOT_EXECUTED = ("unmixing_samson_jasper", "completion_dask")
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
