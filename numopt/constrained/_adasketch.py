@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -75,7 +76,8 @@ class ConstrainedResult(Result):
     inner_iterations : int
         Total inner iterations: sketch-and-project steps, Krylov iterations or LU solves.
     sketch : str
-        The inner solver used (``"auto"`` resolved).
+        The inner solver used (``"auto"`` resolved; ``"direct"`` once the solver ``"auto"`` chose failed and handed
+        over to the factorization of the KKT matrix).
     mu_history, nu_history, delta_history : ndarray
         Penalty parameters μ, ν and accuracy δ in force at each outer iteration (length ``nit + 1``; the last
         entry is the final value).
@@ -195,11 +197,14 @@ class _Geometry:
     """
 
     @single_blas_thread()
-    def __init__(self, H, G, o, curvature_scale=0.0):
+    def __init__(self, H, G, o, curvature_scale=0.0, reduced=False):
         Gd, Hd = _dense(G), _dense(H)
         m, n = Gd.shape
         # one SVD of G gives its rank, sigma_min and (rows of vt past the rank) an orthonormal basis of null(G)
-        _, s, vt = np.linalg.svd(Gd, full_matrices=True)
+        if reduced:
+            _, s, vt = np.linalg.svd(Gd, full_matrices=True)
+        else:
+            s = np.linalg.svd(Gd, compute_uv=False)
         self.sigma_max = float(s[0]) if s.size else 0.0
         self.sigma_min = float(s[min(m, n) - 1]) if s.size else 0.0
         self.rank_deficient = m > n or self.sigma_min <= o["rank_tol"] * max(1.0, self.sigma_max)
@@ -207,7 +212,9 @@ class _Geometry:
         self._Hs = Hs
         self._h_norm = None
         self.omega = 0.0
-        if m < n:
+        if reduced and m < n:
+            # The sketching solvers' shift (kept from before issue 12: their contraction rate needs a well
+            # conditioned K, which IPOPT's small decaying shift does not give)
             rank = int(np.count_nonzero(s > max(m, n) * _EPS * max(self.sigma_max, 1e-300))) if s.size else 0
             Z = vt[rank:].T
             if Z.shape[1]:
@@ -233,6 +240,82 @@ class _Geometry:
             with single_blas_thread():
                 self._h_norm = float(np.abs(np.linalg.eigvalsh(self._Hs)).max())
         return self._h_norm
+
+
+#: Inertia-correcting shift delta_w (IPOPT's rule, relative to the curvature scale of :func:`_curvature_scale`):
+#: first trial, floor, growth after a failure (when an earlier iteration needed one / when none did), trials.
+_DW_FIRST, _DW_MIN, _DW_GROW, _DW_GROW_FIRST, _DW_TRIES = 1e-4, 1e-20, 8.0, 100.0, 40
+
+
+def _next_dw(dw, dw_last, scale) -> float:
+    """IPOPT's next trial delta_w after a wrong inertia: from 0 to max(delta_min, delta_w_last / 3) (or the first
+    trial 1e-4 when no iteration needed one yet); otherwise 8 times larger (100 times when no earlier one)."""
+    if dw == 0.0:
+        return max(_DW_MIN * scale, dw_last / 3.0) if dw_last > 0 else _DW_FIRST * scale
+    return dw * (_DW_GROW if dw_last > 0 else _DW_GROW_FIRST)
+
+
+def _curvature_scale(H, g, x) -> float:
+    """A scale of the Lagrangian's curvature for the relative shift and curvature test: the largest of max|H_ii|,
+    ||H||_F / sqrt(n) (explicit H) and ||grad f|| / max(||x||, 1) (a curvature scale of f), 1 when all vanish."""
+    from ._inner import _fro
+
+    d = matrix_diagonal(H)
+    top = float(np.abs(d).max()) if d is not None and d.size else 0.0
+    fro = _fro(H)
+    if fro is not None:
+        top = max(top, fro / math.sqrt(H.shape[0]))
+    top = max(top, float(np.linalg.norm(g)) / max(float(np.linalg.norm(x)), 1.0))
+    return top if top > 0 and math.isfinite(top) else 1.0
+
+
+def _curvature_ok(inner, b, dx, B, kappa, n, m) -> bool:
+    """Whether B may be used: the inertia (n, m, 0) of K when the inner solver's factorization gives it (dense
+    LDLᵀ: Z'BZ positive definite, IPOPT's test); else the curvature along the step's tangential part t,
+    t'Bt > kappa |t|², with t = K^{-1}(b_1, 0) from a sparse factorization or t = dx for the iterative solvers."""
+    inertia = getattr(inner, "inertia", None)
+    if inertia is not None:
+        return inertia == (n, m, 0)
+    t = inner.tangential(b) if getattr(inner, "exact", False) else None
+    t = dx if t is None else t
+    tt = float(t @ t)
+    return not (tt > 0.0) or float(t @ np.asarray(B @ t).ravel()) > kappa * tt
+
+
+#: The (2,2) block -rho I of the KKT matrix when G is numerically rank deficient (IPOPT's delta_c = 1e-8 mu^(1/4)
+#: with mu = 1): small enough that G dx = -c holds to 1e-8 relative for consistent (duplicated) rows.
+_RHO_C = 1e-8
+#: With that rho, a step leaving ||G dx + c|| above this fraction of ||c|| marks inconsistent linearized constraints.
+_INCONSISTENT = 1e-2
+
+#: Least-squares initial multipliers larger than this (in the scaled problem) are replaced by 0 (IPOPT's
+#: constr_mult_init_max).
+_LAMBDA0_MAX = 1e3
+
+
+def _ls_multipliers(g, G):
+    """λ₀ = argmin ||∇f + Gᵀλ||₂ (IPOPT's initialization), from the system [[I, Gᵀ], [G, -εI]]; zeros when that
+    fails or when |λ₀|_∞ > _LAMBDA0_MAX. The Lagrangian Hessian at x₀ then carries the constraints' curvature."""
+    m = G.shape[0]
+    kind = matrix_kind(G)
+    lam = None
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            if kind == "dense":
+                with single_blas_thread():
+                    lam = np.linalg.lstsq(G.T, -g, rcond=None)[0]
+            elif kind == "sparse":
+                import scipy.sparse.linalg as spla
+
+                n = G.shape[1]
+                K = sp.bmat([[sp.identity(n), G.T], [G, -1e-10 * sp.identity(m)]], format="csc")
+                lam = spla.splu(K).solve(np.concatenate([-g, np.zeros(m)]))[n:]
+        except (RuntimeError, ValueError, np.linalg.LinAlgError, MemoryError):
+            lam = None
+    if lam is None or not np.isfinite(lam).all() or float(np.abs(lam).max(initial=0.0)) > _LAMBDA0_MAX:
+        return np.zeros(m)
+    return np.asarray(lam, dtype=float)
 
 
 def _hessian_scale(H, geo) -> float:
@@ -352,6 +435,59 @@ def _objective_scale(g) -> float:
 _KKT_FLOOR_C = 2.0
 #: ROUNDING_FLOOR is a success only within this factor of `tol` (the Status catalogue's promise).
 _FLOOR_TOL_FACTOR = 1000.0
+
+
+#: Local infeasibility: over the last _INF_WINDOW iterates ||c|| above max(_INF_MIN_C, 1000 tol), ||G'c|| <=
+#: _INF_RATIO ||G||_F ||c||, the Newton steps unable to satisfy their linearized constraints (||G dx + c|| >=
+#: _INF_LINEAR ||c||: c has a large part outside range(G)) and ||c|| fell by less than _INF_DECREASE (relative); at
+#: the penalty limits (no descent direction) the ratio bound _INF_RATIO_AT_LIMIT and one such step suffice.
+_INF_MIN_C, _INF_RATIO, _INF_WINDOW, _INF_DECREASE, _INF_RATIO_AT_LIMIT, _INF_LINEAR = 1e-6, 1e-3, 3, 1e-2, 1e-2, 0.5
+
+
+def _infeasibility(G, c):
+    """(||c||, ||G'c|| / (||G|| ||c||)): the second is the scale-free gradient of ||c||²/2 (0 at a stationary
+    point of the violation). ||G|| is the Frobenius norm, or 8 power steps on G'G for an operator."""
+    from ._inner import _fro
+
+    cn = float(np.linalg.norm(c))
+    if not cn > 0:
+        return 0.0, 0.0
+    gtc = np.asarray(G.T @ c).ravel()
+    gn = _fro(G)
+    if gn is None:
+        v = np.cos(np.arange(G.shape[1]) + 1.0)
+        gn = 0.0
+        for _ in range(8):
+            nv = float(np.linalg.norm(v))
+            if not nv > 0 or not math.isfinite(nv):
+                break
+            w = np.asarray(G @ (v / nv)).ravel()
+            gn = float(np.linalg.norm(w))
+            v = np.asarray(G.T @ w).ravel()
+    return cn, (float(np.linalg.norm(gtc)) / (gn * cn) if gn > 0 else 0.0)
+
+
+def _locally_infeasible(infeas, linear, tol) -> bool:
+    """The test above; ``linear`` holds ||G dx + c|| / ||c|| of the steps taken."""
+    if len(infeas) <= _INF_WINDOW or len(linear) < _INF_WINDOW:
+        return False
+    last = infeas[-_INF_WINDOW:]
+    return (min(cn for cn, _ in last) > max(_INF_MIN_C, 1e3 * tol) and max(r for _, r in last) <= _INF_RATIO
+            and min(linear[-_INF_WINDOW:]) >= _INF_LINEAR
+            and last[-1][0] >= (1.0 - _INF_DECREASE) * infeas[-_INF_WINDOW - 1][0])
+
+
+def _linear_residual(G, dx, c) -> float:
+    """||G dx + c|| / ||c|| (0 when c = 0)."""
+    cn = float(np.linalg.norm(c))
+    return float(np.linalg.norm(np.asarray(G @ dx).ravel() + c)) / cn if cn > 0 else 0.0
+
+
+def _infeasible_detail(infeas, nit) -> str:
+    cn, ratio = infeas[-1]
+    return (f"At iteration {nit} ||c(x)|| = {cn:.3g} (at x0: {infeas[0][0]:.3g}) while ||G'c|| = {ratio:.2g} ||G|| "
+            "||c||: the constraints look inconsistent near here. Check the constraints for a contradiction, or "
+            "start from another x0.")
 
 
 def _kkt_floor(system, g, x, lam) -> float:
@@ -640,6 +776,8 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     if sigma != 1.0:
         orc.scale = sigma
         f, g, lam = f * sigma, g * sigma, lam * sigma
+    if o["lambda0"] is None:
+        lam = _ls_multipliers(g, G)
     x0_inf = max(float(np.abs(x).max()), 1.0)
     f0_abs = max(abs(f), 1.0)
     f0_user = f / sigma
@@ -659,6 +797,8 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     if sketch == "schur_cg" and diag0 is None:
         raise fail(FUNC, "sketch", "be 'schur_cg' only when the Lagrangian Hessian is diagonal (use 'minres')",
                    "'schur_cg' with a non-diagonal Hessian")
+    # an inner solver that `auto` chose and that fails hands over to the LU/LDL' of the KKT matrix (explicit input)
+    can_fallback = sketch == "auto" and explicit
     if sketch == "auto":
         if explicit and n + m <= AUTO_DIRECT_LIMIT:
             sketch = "direct"
@@ -691,6 +831,8 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     hist = {"alpha": [], "inner": [], "theta": [], "modified": [], "rho": [], "shifts": []}
     mus, nus, deltas, kkts = [mu], [nu], [delta], [kkt]
     xnorms = [float(np.abs(x).max())]
+    infeas = [_infeasibility(G, c)]  # (||c||, ||G'c|| / (||G|| ||c||)) per iterate
+    linear = []  # ||G dx + c|| / ||c|| of each step taken
 
     def abs_kkt():
         """The KKT residual of the user's (unscaled) problem."""
@@ -703,16 +845,40 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     if printer is not None:
         printer.row(0, kkt, f / sigma, float(np.linalg.norm(c)), mu, nu, delta, "", "")
     status, message = None, ""
-    omega_keep = 0.0
+    dw_last = 0.0  # the last nonzero inertia-correcting shift delta_w
     prev_step = None
     pure_steps = []  # the last (at most 2) consecutive unmodified full Newton steps, for _aitken_step
+
+    prep_error = None
+    handovers = []  # (iteration, why) where an inner solver handed over to the direct one
+
+    def prepare(system_):
+        """inner.prepare, handing over to DirectInner when `auto`'s choice cannot be set up; a failure that cannot
+        be handed over is kept in prep_error (never raised out of minimize)."""
+        nonlocal inner, prep_error
+        prep_error = None
+        try:
+            inner.prepare(system_)
+            return
+        except (RuntimeError, ValueError, np.linalg.LinAlgError, MemoryError) as exc:
+            if not (can_fallback and not isinstance(inner, DirectInner)):
+                prep_error = exc
+                return
+            hand_over(f"its setup failed ({type(exc).__name__})")
+        inner.prepare(system_)
+
+    def hand_over(why):
+        nonlocal inner, inner_budget
+        handovers.append((nit, f"{sketch}: {why}"))
+        inner = DirectInner()
+        inner_budget = max(inner_budget, 1)
 
     def make_result(st, msg=""):
         return ConstrainedResult(
             x=x.copy(), status=st, detail=msg, nit=nit, multipliers=lam / sigma, fun=f / sigma,
             kkt_residual=abs_kkts[-1], scaled_kkt_residual=kkt, objective_scale=sigma,
             constraint_violation=float(np.linalg.norm(c)), nfev=orc.nfev, njev=orc.njev, nhev=orc.nhev,
-            inner_iterations=inner_total, sketch=sketch, mu_history=np.array(mus), nu_history=np.array(nus),
+            inner_iterations=inner_total, sketch="direct" if handovers else sketch, mu_history=np.array(mus), nu_history=np.array(nus),
             delta_history=np.array(deltas), kkt_history=np.array(abs_kkts),
             history={k: np.array(v) for k, v in hist.items()})
 
@@ -748,6 +914,11 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                        f"is {abs_kkts[-1]:.3g}: f looks unbounded below on the constraint set. Add constraints "
                        "(or bounds written as constraints) that keep x bounded, or check the sign of f.")
             break
+        # ---- local infeasibility: ||c|| stays away from 0 while c is (nearly) orthogonal to range(G') ----------
+        if _locally_infeasible(infeas, linear, tol):
+            status = Status.INFEASIBLE
+            message = _infeasible_detail(infeas, nit)
+            break
         # ---- the rounding floor of the KKT residual --------------------------------------------------
         if stalled or kkt <= _FLOOR_TOL_FACTOR * tol:
             kfloor = _kkt_floor(KKTSystem(H, G), g, x, lam)
@@ -777,13 +948,11 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         geo = None
         diag = None
         if dense_checks:
-            geo = _Geometry(H, G, o, float(np.linalg.norm(g)) / max(float(np.linalg.norm(x)), 1.0))
+            geo = _Geometry(H, G, o, float(np.linalg.norm(g)) / max(float(np.linalg.norm(x)), 1.0), reduced=sketching)
             omega = geo.omega
             if geo.rank_deficient:
-                rho = min(1.0, kkt)
-            if omega == 0.0:
-                diag = _is_diagonal(H)
-        elif explicit:
+                rho = min(1.0, kkt) if sketching else _RHO_C
+        if explicit:
             diag = _is_diagonal(H)
         if diag is not None and not dense_checks:
             top = float(np.abs(diag).max()) if diag.size else 0.0
@@ -791,11 +960,22 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             floor = 1e-8 * top if top > 0 else o["xi_B"]
             if low < floor:
                 omega = o["xi_B"] * max(top, 1.0 if top == 0 else top) - low
-        omega = max(omega, omega_keep if not dense_checks and diag is None else 0.0)
+        # inertia-correcting regularization, re-decided here at every iteration (IPOPT's delta_w): first
+        # delta_w = 0; a direction whose tangential part has curvature below hess_tol * scale retries with
+        # delta_w_last / 3 (or _DW_FIRST * scale), growing 8-fold (100-fold when no earlier one) per failure
+        curv_scale = _curvature_scale(H, g, x)
+        kappa = o["hess_tol"] * curv_scale
+        # a diagonal B > 0 is positive definite: no test needed
+        test_curvature = diag is None or not (diag.size and float(diag.min()) + omega > 0.0)
+        if sketching and dense_checks:
+            test_curvature = False  # the reduced-Hessian shift above decided
+        dw = 0.0
         B = _add_shift(H, omega)
         if diag is not None and omega:
             diag = diag + omega
-        if sketch == "schur_cg" and diag is None:
+        if sketch == "schur_cg" and diag is None and can_fallback and not isinstance(inner, DirectInner):
+            hand_over("the Lagrangian Hessian is no longer diagonal")
+        if sketch == "schur_cg" and diag is None and not isinstance(inner, DirectInner):
             status = Status.INNER_SOLVER
             message = (f"sketch='schur_cg' needs a diagonal Lagrangian Hessian, and at iteration {nit} it is no longer "
                        "diagonal (nonlinear constraints add their Hessians); use sketch='minres'.")
@@ -821,11 +1001,10 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         else:
             kscale = 1.0
         system = KKTSystem(B, G, rho, diagonal=diag)
-        try:
-            inner.prepare(system)
-        except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
+        prepare(system)
+        if prep_error is not None:
             status = Status.INNER_SOLVER
-            message = (f"Setting up the inner solver ({sketch}) failed at iteration {nit} ({exc}); use "
+            message = (f"Setting up the inner solver ({sketch}) failed at iteration {nit} ({prep_error}); use "
                        "sketch='direct' or 'minres'.")
             break
         z = np.zeros(n + m)
@@ -846,6 +1025,10 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             # ---- inexact Newton direction under the accuracy and descent tests ------------------------
             penalty_updates = 0
             while True:
+                if prep_error is not None:
+                    failed = (Status.INNER_SOLVER, f"Setting up the inner solver ({sketch}) failed at iteration {nit} "
+                              f"({prep_error}); use sketch='direct' or 'minres'.")
+                    break
                 threshold = theta * delta * bnorm / kscale
                 out = inner.solve(z, b, threshold, inner_budget - used)
                 used += out.steps
@@ -860,26 +1043,56 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                     if _at_floor(kkt, tol, kfloor):
                         failed = (Status.ROUNDING_FLOOR, _floor_detail(kkt, kfloor, "the inner solve"))
                         break
+                    if can_fallback and not isinstance(inner, DirectInner):
+                        hand_over(f"it stopped at ||r|| = {out.residual:.3g} ({out.reason})")
+                        prepare(system)
+                        z = np.zeros(n + m)
+                        continue
+                    if out.reason in ("singular", "floor", "preconditioner") and curvature_retries < _DW_TRIES:
+                        # a singular factorization: IPOPT's delta_c (the (2,2) block -rho I) first, then delta_w
+                        if rho == 0.0:
+                            rho = _RHO_C
+                        else:
+                            new = _next_dw(dw, dw_last, curv_scale)
+                            omega += new - dw
+                            if diag is not None:
+                                diag = diag + (new - dw)
+                            dw = new
+                            B = _add_shift(H, omega)
+                        system = KKTSystem(B, G, rho, diagonal=diag)
+                        prepare(system)
+                        z = np.zeros(n + m)
+                        curvature_retries += 1
+                        continue
                     if rho == 0.0 and out.reason != "budget" or (rho == 0.0 and not dense_checks):
                         rho = min(1.0, kkt)
                         system = KKTSystem(B, G, rho, diagonal=diag)
-                        inner.prepare(system)
+                        prepare(system)
                         z = np.zeros(n + m)
                         continue
                     failed = (Status.INNER_SOLVER, _inner_detail(sketch, out, threshold, delta * bnorm / kscale,
                                                                  inner_budget, kkt))
                     break
                 dx, dl = z[:n], z[n:]
-                if not dense_checks and diag is None and curvature_retries < 30:
-                    curv = float(dx @ np.asarray(B @ dx).ravel())
-                    if not curv > 0.0 and np.any(dx):
-                        d = system.bdiag()
-                        scale_b = float(np.abs(d).max()) if d is not None and d.size else 1.0
-                        omega = max(2.0 * omega, o["xi_B"] * max(scale_b, 1e-300))
-                        omega_keep = omega
+                if 0.0 < rho < min(1.0, kkt) and float(np.linalg.norm(np.asarray(G @ dx).ravel() + c)) > \
+                        _INCONSISTENT * float(np.linalg.norm(c)):
+                    # the small delta_c left G dx = -c far from satisfied: the linearized constraints are
+                    # inconsistent (not merely duplicated), so regularize as stabilized SQP, rho = min(1, ||b||)
+                    rho = min(1.0, kkt)
+                    system = KKTSystem(B, G, rho, diagonal=diag)
+                    prepare(system)
+                    z = np.zeros(n + m)
+                    continue
+                if test_curvature and curvature_retries < _DW_TRIES and shift_rounds == 0:
+                    if not _curvature_ok(inner, b, dx, B, kappa, n, m):
+                        new = _next_dw(dw, dw_last, curv_scale)
+                        omega += new - dw
+                        if diag is not None:
+                            diag = diag + (new - dw)
+                        dw = new
                         B = _add_shift(H, omega)
-                        system = KKTSystem(B, G, rho)
-                        inner.prepare(system)
+                        system = KKTSystem(B, G, rho, diagonal=diag)
+                        prepare(system)
                         z = np.zeros(n + m)
                         curvature_retries += 1
                         continue
@@ -889,6 +1102,10 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                     break
                 if mu >= _MU_MAX or nu <= _NU_MIN:
                     if dmerit < 0.0:
+                        break
+                    if infeas[-1][0] > max(_INF_MIN_C, 1e3 * tol) and \
+                            infeas[-1][1] <= _INF_RATIO_AT_LIMIT and _linear_residual(G, dx, c) >= _INF_LINEAR:
+                        failed = (Status.INFEASIBLE, _infeasible_detail(infeas, nit))
                         break
                     failed = (Status.NO_DESCENT,
                               f"At KKT residual {kkt:.3g} the directional derivative of the augmented Lagrangian "
@@ -946,7 +1163,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             if diag is not None:
                 diag = diag + add
             system = KKTSystem(B, G, rho, diagonal=diag)
-            inner.prepare(system)
+            prepare(system)
             z = np.zeros(n + m)  # not the old step: it may pass the new system's (relative) accuracy test
             shift_rounds += 1
         inner_total += step_inner
@@ -964,8 +1181,11 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                            "too inexact or the derivatives disagree with `fun`: check `jac`/`hess` against finite "
                            "differences, or use sketch='direct'.")
             break
+        linear.append(_linear_residual(G, z[:n], c))
         x, lam, f, c, g, G, grad_lag = t[:7]
         prev_step = z
+        if dw > 0.0:
+            dw_last = dw
         if alpha == 1.0 and omega == 0.0 and rho == 0.0 and not extrapolated:
             pure_steps = (pure_steps + [z])[-2:]
         else:
@@ -984,6 +1204,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         kkts.append(kkt)
         abs_kkts.append(abs_kkt())
         xnorms.append(float(np.abs(x).max()))
+        infeas.append(_infeasibility(G, c))
         if printer is not None:
             printer.row(nit, kkt, f / sigma, float(np.linalg.norm(c)), mu, nu, delta, alpha, step_inner)
         if callback is not None and call_callback(callback, make_result(Status.SUCCESS if kkt <= tol

@@ -206,8 +206,13 @@ class SketchInner:
         return InnerOutcome(z, res, done, ok, reason)
 
 
+#: A pivot of K's factorization at most this times the largest one counts as zero (K numerically singular).
+SINGULAR_PIVOT = 1e3 * float(np.finfo(float).eps)
+
+
 class DirectInner:
-    """Exact solve by LU (dense LAPACK getrf or sparse SuperLU); one 'step' per outer iteration."""
+    """Exact solve by a factorization of K: dense LDLᵀ (LAPACK sytrf, Bunch–Kaufman pivoting, which also gives the
+    inertia of K) or sparse LU (SuperLU); one 'step' per outer iteration."""
 
     exact = True
 
@@ -216,15 +221,73 @@ class DirectInner:
         K = system.assemble()
         self.K = K
         self.fail = False
+        #: (positive, negative, zero) eigenvalue counts of K, from the dense LDLᵀ (None for sparse K)
+        self.inertia = None
         with warnings.catch_warnings():
             warnings.simplefilter("error", sla.LinAlgWarning)
             try:
                 if sp.issparse(K):
                     self.lu = spla.splu(K.tocsc())
+                    u = np.abs(self.lu.U.diagonal())
+                    # a pivot at the rounding level of the largest one: K is numerically singular (SuperLU
+                    # completes the factorization of exactly duplicated rows with a pivot of ~1e-17)
+                    if u.size and not u.min() > SINGULAR_PIVOT * u.max():
+                        self.fail = True
                 else:
-                    self.lu = sla.lu_factor(K, check_finite=False)
-            except (RuntimeError, sla.LinAlgError, sla.LinAlgWarning, ValueError):
+                    self._ldl(K)
+            except (RuntimeError, sla.LinAlgError, sla.LinAlgWarning, ValueError, MemoryError):
                 self.fail = True
+
+    def _ldl(self, K):
+        from scipy.linalg import lapack
+
+        N = K.shape[0]
+        lwork, _ = lapack.dsytrf_lwork(N, lower=1)
+        ldu, ipiv, info = lapack.dsytrf(K, lower=1, lwork=max(int(lwork), 1))
+        if info < 0 or not np.isfinite(ldu).all():
+            raise ValueError("sytrf failed")
+        self.ldu, self.ipiv = ldu, ipiv
+        # inertia of the block-diagonal D (Sylvester's law): 1x1 pivots by sign, 2x2 blocks by det and trace
+        d = np.diag(ldu).copy()
+        tiny = SINGULAR_PIVOT * float(np.abs(d).max(initial=0.0))
+        d[np.abs(d) <= tiny] = 0.0
+        pos = neg = zero = 0
+        k = 0
+        while k < N:
+            if ipiv[k] > 0:
+                pos, neg, zero = pos + (d[k] > 0), neg + (d[k] < 0), zero + (d[k] == 0)
+                k += 1
+            else:
+                a, bb, c = d[k], ldu[k + 1, k], d[k + 1]
+                det = a * c - bb * bb
+                if det < 0:
+                    pos, neg = pos + 1, neg + 1
+                elif det > 0:
+                    pos, neg = (pos + 2, neg) if a + c > 0 else (pos, neg + 2)
+                else:
+                    zero += 1 + (a + c == 0)
+                    pos, neg = pos + (a + c > 0), neg + (a + c < 0)
+                k += 2
+        self.inertia = (int(pos), int(neg), int(zero))
+        if zero:
+            self.fail = True
+
+    def _apply(self, r):
+        if sp.issparse(self.K):
+            return self.lu.solve(r)
+        from scipy.linalg import lapack
+
+        out, info = lapack.dsytrs(self.ldu, self.ipiv, r, lower=1)
+        return out
+
+    def tangential(self, b):
+        """x-part of K^{-1} (b_1, 0): the step's component in null(G) (None when the factorization failed)."""
+        if self.fail:
+            return None
+        r = np.concatenate([b[:self.system.n], np.zeros(self.system.m)])
+        with np.errstate(all="ignore"):
+            t = self._apply(r)[:self.system.n]
+        return t if np.isfinite(t).all() else None
 
     #: Iterative-refinement steps after the LU solve, each taken only while it at least halves the residual.
     REFINEMENTS = 3
@@ -239,7 +302,7 @@ class DirectInner:
         while True:
             with np.errstate(all="ignore"):
                 r = b - self.K @ z
-                dz = self.lu.solve(r) if sp.issparse(self.K) else sla.lu_solve(self.lu, r, check_finite=False)
+                dz = self._apply(r)
                 znew = z + dz
                 new = float(np.linalg.norm(self.K @ znew - b))
             steps += 1
@@ -459,9 +522,13 @@ class MinresInner:
             phi = cs * phibar
             phibar = sn * phibar
             w1, w2 = w2, w
-            w = (v - oldeps * w1 - delta * w2) / gamma
-            x = x + phi * w
+            with np.errstate(over="ignore", invalid="ignore"):
+                w = (v - oldeps * w1 - delta * w2) / gamma
+                x = x + phi * w
             res = _res(K, x, b)
+            if not math.isfinite(res):  # a breakdown (K singular on the Krylov space)
+                reason = "singular"
+                break
             if res <= 0.5 * best[0]:
                 best_it = it
             if res < best[0]:
