@@ -572,25 +572,26 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
       superlinear, quadratic for the exact Hessian); ``"auto"`` (default): 1 (as the paper's code) for the
       sketching solvers, ``"superlinear"`` for the Krylov solvers, whose cost grows only with
       :math:`\log(1/\theta_k)`; or a callable ``theta(k, kkt, kkt0)``.
-    * Hessian modification, scale-free: for dense input with n ≤ 1000, with Z an orthonormal basis of
-      null(G), if :math:`\lambda_{\min}(Z^\top\nabla_x^2L\,Z) \le` ``hess_tol`` :math:`\cdot\|\nabla^2_xL\|_2`
-      (1e-8: the reduced Hessian is indefinite or numerically singular) then :math:`B = \nabla_x^2L + \omega I`,
-      :math:`\omega = \|\nabla^2_xL\|_2 + \xi_B\max(\|\nabla^2_xL\|_2, s_f)` with the curvature scale
-      :math:`s_f = \|\nabla f(x)\|/\max(\|x\|, 1)` (:math:`\xi_B` when both vanish), which guarantees
-      :math:`Z^\top BZ \succeq \xi_B\max(\|\nabla^2_xL\|_2, s_f) I`. :math:`s_f` keeps the shift from
-      following a tiny :math:`\nabla^2_xL` (a linear objective with a near-zero multiplier): min
-      :math:`c^\top x` on the sphere at :math:`\lambda \approx -4\cdot10^{-3}` gave a KKT matrix of condition
-      4e3 that Kaczmarz could not solve in 1e7 steps. The reference code's test
-      :math:`\lambda_{\min} < 10^{-6}` and shift :math:`\xi_B + \|\nabla^2_xL\|` are absolute and fail both ways
-      when f is rescaled: on :func:`constrained_logistic <numopt.constrained._problems.constrained_logistic>`
-      from λ₀ = 0 (no sphere curvature :math:`2\lambda I` in :math:`\nabla^2_xL`) the reduced eigenvalues
-      3e-6–1.6e-5 pass it, the Newton step is 2e4 long, Armijo accepts α ≈ 2e-7 and the run stalls at KKT 125;
-      with f scaled by 1e-3 (from λ₀ = 1) the test fires at every iterate near the solution and the shifted
-      steps stall at KKT 1.5e-4. Small positive reduced curvature is therefore left to Newton and to the step-length
-      safeguard, which measures whether the model holds instead of guessing a curvature scale.
-      Larger problems: when B is diagonal its entries below :math:`10^{-8}\max|B_{ii}|` are lifted to
-      :math:`\xi_B\max|B_{ii}|`; otherwise a direction with :math:`\Delta x^\top B\Delta x \le 0` triggers
-      :math:`\omega \leftarrow \max(2\omega, \xi_B\max_i|B_{ii}|)` and a new solve.
+    * Hessian modification (inertia correction, re-decided at every iteration as IPOPT does [6]):
+      :math:`B = \nabla_x^2L + \delta_w I`. Each iteration first tries :math:`\delta_w = 0`; B is refused when
+      the dense :math:`LDL^\top` factorization of K (``sketch="direct"`` on dense input; Bunch–Kaufman) shows
+      an inertia other than (n, m, 0), i.e. :math:`Z^\top BZ` is not positive definite, and otherwise (sparse
+      or iterative inner solvers, no inertia available) when the tangential part t of the step (t =
+      :math:`K^{-1}(b_1, 0)` from a sparse LU, else Δx) has :math:`t^\top Bt \le` ``hess_tol``
+      :math:`\cdot s\,\|t\|^2`, s = max(max|H_ii|, ‖H‖_F/√n, ‖∇f‖/max(‖x‖, 1)). A refused B is retried with
+      :math:`\delta_w = \max(10^{-20}s, \delta_w^{\rm last}/3)` (the last nonzero shift of an earlier
+      iteration), or :math:`10^{-4}s` when none was needed yet, then 8 times larger per refusal (100 times while
+      no earlier iteration needed one). The shift therefore decays when the curvature turns positive: a shift
+      kept for the rest of the run (the hanging chain on CSR input: B = H + 0.003 I for 1000 iterations at a
+      linear rate) and a shift of the size of ‖H‖ whenever :math:`\lambda_{\min}(Z^\top HZ) \le 10^{-8}\|H\|`
+      (the Thomson problem's rotational null space: every step a scaled gradient step) are gone. Without
+      inertia (sparse input) a saddle point of the reduced problem can attract the iteration: with the curvature
+      test only along the step, it is the KKT point nearest the path, not always a minimiser. When B is
+      diagonal (sparse or operator input) its entries below :math:`10^{-8}\max|B_{ii}|` are lifted to
+      :math:`\xi_B\max|B_{ii}|` first. The sketching solvers (Kaczmarz, Gaussian) keep the earlier rule on
+      dense input (:math:`\omega = \|\nabla^2_xL\|_2 + \xi_B\max(\|\nabla^2_xL\|_2, s_f)` when
+      :math:`\lambda_{\min}(Z^\top\nabla_x^2L\,Z) \le` ``hess_tol`` :math:`\|\nabla^2_xL\|_2`): their contraction
+      rate needs a well-conditioned K, which a small decaying shift does not give.
     * Step-length safeguard (a Levenberg–Marquardt shift driven by the line search): when the Armijo search
       would have to cut α below ``shift_below`` (1/4: the Newton model holds on less than a quarter of the
       step), with α the last refused step length and :math:`q = \Delta x^\top B\Delta x/\|\Delta x\|^2` the
@@ -618,11 +619,25 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
       (Aitken's :math:`\Delta^2` extrapolation along the Newton direction, the idea of Kelley–Suresh [4] and
       Griewank [5] for Newton at singular points), under the same Armijo test; if refused, the ordinary
       search from α = 1 follows (one extra evaluation). ``extrapolate=False`` turns it off.
-    * Rank-deficient Jacobian (e.g. HS61 at x₀ = 0): when :math:`\sigma_{\min}(G) \le`
-      ``rank_tol`` :math:`\cdot\max(1,\sigma_{\max}(G))` (dense input, n ≤ 1000), or when an inner solve cannot reach its
-      accuracy, the (2,2) block becomes :math:`-\rho I` with :math:`\rho = \min(1, \|b_k\|_2)`
-      (stabilised-SQP regularisation, vanishing at a KKT point); the accuracy test then applies to the
-      regularised system and the descent test is unchanged.
+    * Rank-deficient Jacobian: when :math:`\sigma_{\min}(G) \le` ``rank_tol`` :math:`\cdot\max(1,\sigma_{\max}(G))`
+      (dense input, n ≤ 1000), or when the factorization of K is singular (a pivot below 1e3 u times the
+      largest) or an inner solve breaks down, the (2,2) block becomes :math:`-\rho I` with :math:`\rho =
+      10^{-8}` (IPOPT's :math:`\delta_c`; then :math:`\delta_w` as above while K stays singular): a duplicated
+      constraint row costs nothing (the dense chain with a repeated row stopped at iteration 0). When that step
+      leaves :math:`\|G\Delta x + c\| > 10^{-2}\|c\|` the linearized constraints are inconsistent (HS61 at x₀ =
+      0), and :math:`\rho = \min(1, \|b_k\|_2)` (stabilised SQP, vanishing at a KKT point) is used instead;
+      with a sketching solver that is the rule on rank deficiency. The accuracy test applies to the regularised
+      system and the descent test is unchanged.
+    * Inner solver hand-over: when the solver that ``sketch="auto"`` chose (MINRES, Schur-CG) cannot be set up
+      (a Schur complement that does not fit in memory), stops short of the accuracy test, or meets a Hessian
+      that is no longer diagonal (Schur-CG), the run continues with the factorization of K (``sketch="direct"``;
+      explicit matrices), and ``result.sketch`` says ``"direct"``. A solver chosen by name is kept, and its
+      failure ends the run with ``INNER_SOLVER``.
+    * Local infeasibility: when, over three iterations, :math:`\|c\|` stays above max(1e-6, 1000 ``tol``) and
+      falls by less than 1%, :math:`\|G^\top c\| \le 10^{-3}\|G\|_F\|c\|` (a stationary point of
+      :math:`\|c\|^2`) and the Newton steps cannot satisfy their linearized constraints (:math:`\|G\Delta x +
+      c\| \ge \|c\|/2`), the run ends with ``Status.INFEASIBLE`` (also at the penalty limits below, with
+      :math:`\|G^\top c\| \le 10^{-2}\|G\|_F\|c\|`).
     * Rounding floor of the line search: when the Armijo decrease :math:`\beta\alpha\nabla\mathcal
       L_{\mu,\nu}^\top\Delta` is below 64 ulp of :math:`|\mathcal L_{\mu,\nu}|+1`, a trial point that reduces
       the KKT residual is accepted (the Armijo test would compare rounding noise).
@@ -632,7 +647,10 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
       stop while the true residual does not follow, an LU solve that iterative refinement cannot improve, an
       exhausted budget) the direction is kept as long as the paper's accuracy :math:`\|Kz - b_k\| \le
       \delta_k\|b_k\|` (θ = 1) holds: the forcing term is floored, not the run ended.
-    * Multipliers start at ``lambda0`` (default 0, as the paper's code).
+    * Multipliers start at ``lambda0``; by default at the least-squares estimate :math:`\arg\min_\lambda
+      \|\nabla f(x_0) + G^\top\lambda\|` (IPOPT's; 0 when that fails or exceeds 1000 in the scaled problem,
+      and 0 in the paper's code), so that the first Hessian holds the constraints' curvature (on the Thomson
+      problem λ₀ = 0 gives an indefinite reduced Hessian and a shift of 1e5 at the first step).
     * The penalty loop stops at μ > 1e8 or ν < 1e-8: the direction is then accepted if it is a descent
       direction at all, otherwise the run stops with ``success=False``.
 
@@ -691,7 +709,7 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
         at 1e5-1e6), ``sampling`` ("row_norm"), ``block_size``,
         ``check_every`` (sketch steps between residual checks, default max(epoch, 64)), ``lambda0``, ``warm_start`` (True: the
         sketches start from :math:`z^0 = t\,\Delta_{k-1}`, t minimising :math:`\|K t\Delta_{k-1} - b\|`,
-        instead of the paper's :math:`z^0 = 0`), ``hess_tol`` (1e-8, relative to :math:`\|\nabla_x^2L\|_2`),
+        instead of the paper's :math:`z^0 = 0`), ``hess_tol`` (1e-8, relative to the curvature scale s),
         ``rank_tol`` (1e-8), ``max_backtracks`` (40), ``shift_below`` (0.25), ``max_shifts`` (8), ``extrapolate``
         (True), ``laplacian_solver`` ("auto": SuperLU up to 300,000 rows, then pyamg when installed; "splu";
         "amg").
@@ -713,7 +731,7 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
     -----
     numopt.ConvergenceWarning
         When the run stops before ``tol``; the result then has ``success=False``, and ``status`` says why:
-        ``MAXITER``; ``INNER_SOLVER`` (the inner solver could not reach even the paper's accuracy
+        ``MAXITER``; ``INFEASIBLE`` (a point of local infeasibility, see above); ``INNER_SOLVER`` (the inner solver could not reach even the paper's accuracy
         :math:`\delta_k\|b_k\|`, or could not be set up); ``NO_DESCENT`` (no descent direction for the merit at the
         penalty limits: degenerate constraints); ``STAGNATION`` (the line search refused every step, or ``tol`` is
         below the rounding floor); ``DIVERGED`` (:math:`\|x\|_\infty` beyond :math:`10^{20}\max(1,\|x_0\|_\infty)`,
@@ -733,6 +751,8 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
        SIAM J. Numer. Anal. 20 (1983), 1001-1009.
     .. [5] A. Griewank, "On solving nonlinear equations with simple singularities or nearly singular
        solutions", SIAM Rev. 27 (1985), 537-563.
+    .. [6] A. Wächter and L. T. Biegler, "On the implementation of an interior-point filter line-search algorithm
+       for large-scale nonlinear programming", Math. Program. 106 (2006), 25-57 (Section 3.1: inertia correction).
 
     Examples
     --------
