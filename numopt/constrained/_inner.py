@@ -18,7 +18,8 @@ accurate enough.
 * :class:`SketchInner` -- sketch-and-project (randomized Kaczmarz, block Kaczmarz, Gaussian) through
   :func:`numopt.linalg.sketch_and_project` on the assembled K (dense or CSR).
 * :class:`DirectInner` -- LU of K (dense LAPACK or sparse SuperLU).
-* :class:`MinresInner` -- preconditioned MINRES with the block-diagonal preconditioner
+* :class:`MinresInner` -- preconditioned MINRES (:func:`numopt.linalg._minres.minres_core`, which holds the
+  rounding floor) with the block-diagonal preconditioner
   :math:`\mathrm{diag}(\hat D, \hat S)` (:class:`SchurApprox`).
 * :class:`SchurCGInner` -- for diagonal B: preconditioned CG on the Schur complement
   :math:`S = G B^{-1} G^\top + \rho I`; the first block row then holds exactly and
@@ -41,9 +42,8 @@ from ._oracles import matrix_kind
 __all__ = ["KKTSystem", "SketchInner", "DirectInner", "MinresInner", "SchurCGInner", "SchurApprox", "INNER"]
 
 
-#: Multiple of the unit roundoff in the rounding floor of a computed KKT residual (:meth:`KKTSystem.floor`).
-FLOOR_C = 16.0
-_U = float(np.finfo(float).eps) / 2
+from ..linalg._minres import FLOOR_C, minres_core, rounding_floor
+
 
 
 def _fro(A) -> float | None:
@@ -91,7 +91,7 @@ class KKTSystem:
 
     def floor(self, z, b) -> float:
         """The rounding floor of the computed residual ||Kz - b||: FLOOR_C u (||K|| ||z|| + ||b||)."""
-        return FLOOR_C * _U * (self.norm() * float(np.linalg.norm(z)) + float(np.linalg.norm(b)))
+        return rounding_floor(self.norm(), float(np.linalg.norm(z)), float(np.linalg.norm(b)))
 
     def matvec(self, z):
         n = self.n
@@ -248,9 +248,10 @@ class DirectInner:
             raise ValueError("sytrf failed")
         self.ldu, self.ipiv = ldu, ipiv
         # inertia of the block-diagonal D (Sylvester's law): 1x1 pivots by sign, 2x2 blocks by det and trace
+        # only exact zero pivots count as singular here: Bunch-Kaufman is backward stable, and a pivot threshold
+        # relative to the largest pivot flagged the Thomson problem (np = 30) singular at every shift, since the
+        # Schur pivots -G (H + delta I)^-1 G' shrink as the shift grows
         d = np.diag(ldu).copy()
-        tiny = SINGULAR_PIVOT * float(np.abs(d).max(initial=0.0))
-        d[np.abs(d) <= tiny] = 0.0
         pos = neg = zero = 0
         k = 0
         while k < N:
@@ -478,71 +479,9 @@ class MinresInner:
 
     def solve(self, z, b, threshold, budget) -> InnerOutcome:
         K = self.system
-        x = z.copy()
-        r1 = b - K.matvec(x)
-        res = float(np.linalg.norm(r1))
-        if res <= threshold or res <= K.floor(x, b):
-            return InnerOutcome(x, res, 0, True)
-        y = self.psolve(r1)
-        beta1 = float(r1 @ y)
-        if not beta1 > 0:
-            return InnerOutcome(z, res, 0, False, "preconditioner")
-        beta1 = math.sqrt(beta1)
-        oldb, beta, dbar, epsln, phibar = 0.0, beta1, 0.0, 0.0, beta1
-        cs, sn = -1.0, 0.0
-        w = np.zeros_like(b)
-        w2 = np.zeros_like(b)
-        r2 = r1
-        it = 0
-        best = (res, x)
-        best_it = 0
-        reason = "budget"
-        while it < budget:
-            it += 1
-            v = y / beta
-            y = K.matvec(v)
-            if it >= 2:
-                y = y - (beta / oldb) * r1
-            alfa = float(v @ y)
-            y = y - (alfa / beta) * r2
-            r1, r2 = r2, y
-            y = self.psolve(r2)
-            oldb = beta
-            beta2 = float(r2 @ y)
-            if beta2 < 0 or not math.isfinite(beta2):
-                break
-            beta = math.sqrt(beta2)
-            oldeps = epsln
-            delta = cs * dbar + sn * alfa
-            gbar = sn * dbar - cs * alfa
-            epsln = sn * beta
-            dbar = -cs * beta
-            gamma = max(math.hypot(gbar, beta), 1e-300)
-            cs, sn = gbar / gamma, beta / gamma
-            phi = cs * phibar
-            phibar = sn * phibar
-            w1, w2 = w2, w
-            with np.errstate(over="ignore", invalid="ignore"):
-                w = (v - oldeps * w1 - delta * w2) / gamma
-                x = x + phi * w
-            res = _res(K, x, b)
-            if not math.isfinite(res):  # a breakdown (K singular on the Krylov space)
-                reason = "singular"
-                break
-            if res <= 0.5 * best[0]:
-                best_it = it
-            if res < best[0]:
-                best = (res, x)
-            if res <= threshold or res <= K.floor(x, b):
-                return InnerOutcome(x, res, it, True)
-            # The recurrences claim convergence (or the true residual has not halved in STALL iterations) while
-            # the true residual stays above the target: rounding errors, not the iteration count, limit it now.
-            if beta == 0.0 or phibar <= 1e-15 * beta1 or it - best_it >= self.STALL:
-                reason = "floor"
-                break
-        res, x = best
-        ok = res <= threshold
-        return InnerOutcome(x, res, it, ok, "" if ok else reason)
+        out = minres_core(K.matvec, b, x0=z, psolve=self.psolve, target=threshold, maxiter=budget, anorm=K.norm(),
+                          stall=self.STALL)
+        return InnerOutcome(out.x, out.residual, out.nit, out.ok, out.reason)
 
 
 class SchurCGInner:
@@ -567,7 +506,7 @@ class SchurCGInner:
             fg = _fro(self.system.G)
             dmin = float(np.abs(self.D).min()) if self.D.size else 1.0
             self._snorm = (fg * fg / dmin if fg is not None and dmin > 0 else math.inf) + self.system.rho
-        return FLOOR_C * _U * (self._snorm * float(np.linalg.norm(lam)) + float(np.linalg.norm(rhs)))
+        return rounding_floor(self._snorm, float(np.linalg.norm(lam)), float(np.linalg.norm(rhs)))
 
     def _S(self, v):
         out = self.system.G @ ((self.GT @ v) / self.D)

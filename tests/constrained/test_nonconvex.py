@@ -68,7 +68,7 @@ def test_failing_minres_hands_over_to_the_factorization(iterative_auto, monkeypa
 
     monkeypatch.setattr(_inner.MinresInner, "solve", broken)
     res = minimize(**chain(20))
-    assert res.success and res.sketch == "direct" and res.nit <= 12
+    assert res.success and res.sketch == "direct" and res.nit <= 15  # lambda0 = 0 here (n + m > the patched limit)
     with pytest.warns(numopt.ConvergenceWarning, match="minres"):  # an explicit choice is kept, and fails
         bad = minimize(**chain(20), sketch="minres")
     assert bad.status is Status.INNER_SOLVER
