@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -110,7 +111,7 @@ class ConstrainedResult(Result):
 _OPTIONS = dict(mu0=1.0, nu0=0.1, delta0=0.1, beta=0.1, factor=1.5, xi_B=0.1, delta_min=1e-6, theta="auto",
                 accuracy="practical", inner_maxiter=None, sampling="row_norm", block_size=None, check_every=None,
                 lambda0=None, warm_start=True, hess_tol=1e-8, rank_tol=1e-8, max_backtracks=40, laplacian_solver="auto",
-                shift_below=0.25, max_shifts=8, extrapolate=True)
+                shift_below=0.25, max_shifts=8, extrapolate=True, soc=True)
 
 
 def _options(opts: dict, n: int) -> dict:
@@ -131,6 +132,7 @@ def _options(opts: dict, n: int) -> dict:
     o["shift_below"] = check_scalar(o["shift_below"], "shift_below", FUNC, low=0.0, high=1.0, high_inclusive=False)
     o["max_shifts"] = check_int(o["max_shifts"], "max_shifts", FUNC, low=0)
     o["extrapolate"] = check_bool(o["extrapolate"], "extrapolate", FUNC)
+    o["soc"] = check_bool(o["soc"], "soc", FUNC)
     o["warm_start"] = check_bool(o["warm_start"], "warm_start", FUNC)
     o["accuracy"] = check_choice(o["accuracy"], "accuracy", FUNC, _ACCURACY)
     o["sampling"] = check_choice(o["sampling"], "sampling", FUNC, ("row_norm", "uniform"))
@@ -366,29 +368,47 @@ def _aitken_step(pure, z):
 _EST_BELOW = 0.125
 
 
-def _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext, max_backtracks, floor):
+class Trial(NamedTuple):
+    """A line-search trial point: the iterate, its values and derivatives, and the merit there."""
+
+    x: np.ndarray
+    lam: np.ndarray
+    f: float
+    c: np.ndarray
+    g: np.ndarray
+    G: object
+    grad_lag: np.ndarray
+    merit: float
+
+
+def _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext, max_backtracks, floor, soc=None):
     """Armijo backtracking on the merit: the extrapolated step ``alpha_ext`` first (when given), then
     alpha = 1, 1/2, ... at most ``max_backtracks`` times, stopping before alpha would drop below ``floor``.
 
-    ``evaluate_at(alpha)`` returns the trial tuple (x, lam, f, c, g, G, grad_lag, merit) or None when f or c is
-    not finite. Returns ``(accepted, extrapolated, at_floor, alpha, t)``: alpha is the accepted step, or the
-    last refused one when ``at_floor``; t the last trial tuple.
+    ``evaluate_at(alpha)`` returns a :class:`Trial` or None when f or c is not finite. Returns ``(accepted, extrapolated, at_floor, alpha, t)``: alpha is the accepted step, or the
+    last refused one when ``at_floor``; t the last trial tuple. ``soc(t)``, when given, returns the full step's
+    second-order correction (a Trial) after alpha = 1 is refused; it is accepted under the same test (reported as
+    ``extrapolated``: not a pure Newton step).
     """
     if alpha_ext is not None:
         t = evaluate_at(alpha_ext)
-        if t is not None and math.isfinite(t[-1]) and t[-1] <= phi0 + beta * alpha_ext * dmerit:
+        if t is not None and math.isfinite(t.merit) and t.merit <= phi0 + beta * alpha_ext * dmerit:
             return True, True, False, alpha_ext, t
     alpha, t = 1.0, None
     excess = None  # phi(2 alpha) - phi0 - 2 alpha dmerit of the previous refused trial
     for _ in range(max_backtracks):
         t = evaluate_at(alpha)
-        phit = t[-1] if t is not None else math.inf
+        phit = t.merit if t is not None else math.inf
         if math.isfinite(phit) and phit <= phi0 + beta * alpha * dmerit:
             return True, False, False, alpha, t
+        if alpha == 1.0 and soc is not None and t is not None:
+            ts = soc(t)
+            if ts is not None and math.isfinite(ts.merit) and ts.merit <= phi0 + beta * dmerit:
+                return True, True, False, 1.0, ts
         # Rounding floor: once the predicted decrease is below the merit's rounding level, the Armijo test
         # compares noise; accept a step that still reduces the KKT residual.
         if math.isfinite(phit) and -beta * alpha * dmerit <= 64 * _EPS * (abs(phi0) + 1.0):
-            if math.hypot(np.linalg.norm(t[6]), np.linalg.norm(t[3])) < kkt:
+            if math.hypot(np.linalg.norm(t.grad_lag), np.linalg.norm(t.c)) < kkt:
                 return True, False, False, alpha, t
         now = phit - phi0 - alpha * dmerit if math.isfinite(phit) else None
         est = _acceptable_step(excess, now, alpha, dmerit, beta) if floor > 0 else None
@@ -1157,19 +1177,33 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             phi0 = merit_value(f, c, grad_lag, lam, mu, nu)
 
             def evaluate_at(a):
-                xa, la = x + a * dx, lam + a * dl
+                return evaluate_point(x + a * dx, lam + a * dl)
+
+            def evaluate_point(xa, la):
                 with np.errstate(all="ignore"):
                     fa, ca = orc.f_and_c(xa)
                     if not (np.isfinite(fa) and np.isfinite(ca).all()):
                         return None
                     ga, Ga = orc.grad_jac(xa)
                     gla = ga + np.asarray(Ga.T @ la).ravel()
-                    return xa, la, fa, ca, ga, Ga, gla, merit_value(fa, ca, gla, la, mu, nu)
+                    return Trial(xa, la, fa, ca, ga, Ga, gla, merit_value(fa, ca, gla, la, mu, nu))
 
             alpha_ext = (_aitken_step(pure_steps, z) if o["extrapolate"] and omega == 0.0 and rho == 0.0
                          and shift_rounds == 0 else None)
+            def soc(t1):
+                """Second-order correction of the full step (Maratos effect): x + dx + ds with
+                K (ds, .) = (0, -c(x + dx)), the current factorization of K."""
+                if not (inner.exact and not getattr(inner, "fail", True)):
+                    return None
+                with np.errstate(all="ignore"):
+                    ds = inner._apply(np.concatenate([np.zeros(n), -t1.c]))[:n]
+                if not np.isfinite(ds).all():
+                    return None
+                return evaluate_point(t1.x + ds, t1.lam)
+
             accepted, extrapolated, at_floor, alpha, t = _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext,
-                                                                 o["max_backtracks"], floor)
+                                                                 o["max_backtracks"], floor,
+                                                                 soc if o["soc"] else None)
             if accepted or not at_floor:
                 break
             # ---- step-length safeguard: the Newton model holds on less than `shift_below` of the step -------
@@ -1204,7 +1238,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                            "differences, or use sketch='direct'.")
             break
         linear.append(_linear_residual(G, z[:n], c))
-        x, lam, f, c, g, G, grad_lag = t[:7]
+        x, lam, f, c, g, G, grad_lag = t.x, t.lam, t.f, t.c, t.g, t.G, t.grad_lag
         prev_step = z
         if dw > 0.0:
             dw_last = dw
