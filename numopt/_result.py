@@ -66,6 +66,7 @@ class Status(enum.Enum):
         "Stopped: the residual stopped decreasing; the system looks inconsistent (no exact solution). "
         "Use a least-squares solver such as `lstsq_sketched`."
     )
+    INFEASIBLE = "Converged to a point of local infeasibility: a stationary point of the constraint violation."
 
     @property
     def success(self) -> bool:
@@ -104,6 +105,7 @@ _CODES = {
     Status.DIVERGED: 22,
     Status.DISCRETIZATION_ERROR: 23,
     Status.BUDGET: 24,
+    Status.INFEASIBLE: 25,
 }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -75,7 +77,8 @@ class ConstrainedResult(Result):
     inner_iterations : int
         Total inner iterations: sketch-and-project steps, Krylov iterations or LU solves.
     sketch : str
-        The inner solver used (``"auto"`` resolved).
+        The inner solver used (``"auto"`` resolved; ``"direct"`` once the solver ``"auto"`` chose failed and handed
+        over to the factorization of the KKT matrix).
     mu_history, nu_history, delta_history : ndarray
         Penalty parameters μ, ν and accuracy δ in force at each outer iteration (length ``nit + 1``; the last
         entry is the final value).
@@ -108,7 +111,7 @@ class ConstrainedResult(Result):
 _OPTIONS = dict(mu0=1.0, nu0=0.1, delta0=0.1, beta=0.1, factor=1.5, xi_B=0.1, delta_min=1e-6, theta="auto",
                 accuracy="practical", inner_maxiter=None, sampling="row_norm", block_size=None, check_every=None,
                 lambda0=None, warm_start=True, hess_tol=1e-8, rank_tol=1e-8, max_backtracks=40, laplacian_solver="auto",
-                shift_below=0.25, max_shifts=8, extrapolate=True)
+                shift_below=0.25, max_shifts=8, extrapolate=True, soc=True)
 
 
 def _options(opts: dict, n: int) -> dict:
@@ -129,6 +132,7 @@ def _options(opts: dict, n: int) -> dict:
     o["shift_below"] = check_scalar(o["shift_below"], "shift_below", FUNC, low=0.0, high=1.0, high_inclusive=False)
     o["max_shifts"] = check_int(o["max_shifts"], "max_shifts", FUNC, low=0)
     o["extrapolate"] = check_bool(o["extrapolate"], "extrapolate", FUNC)
+    o["soc"] = check_bool(o["soc"], "soc", FUNC)
     o["warm_start"] = check_bool(o["warm_start"], "warm_start", FUNC)
     o["accuracy"] = check_choice(o["accuracy"], "accuracy", FUNC, _ACCURACY)
     o["sampling"] = check_choice(o["sampling"], "sampling", FUNC, ("row_norm", "uniform"))
@@ -195,11 +199,14 @@ class _Geometry:
     """
 
     @single_blas_thread()
-    def __init__(self, H, G, o, curvature_scale=0.0):
+    def __init__(self, H, G, o, curvature_scale=0.0, reduced=False):
         Gd, Hd = _dense(G), _dense(H)
         m, n = Gd.shape
         # one SVD of G gives its rank, sigma_min and (rows of vt past the rank) an orthonormal basis of null(G)
-        _, s, vt = np.linalg.svd(Gd, full_matrices=True)
+        if reduced:
+            _, s, vt = np.linalg.svd(Gd, full_matrices=True)
+        else:
+            s = np.linalg.svd(Gd, compute_uv=False)
         self.sigma_max = float(s[0]) if s.size else 0.0
         self.sigma_min = float(s[min(m, n) - 1]) if s.size else 0.0
         self.rank_deficient = m > n or self.sigma_min <= o["rank_tol"] * max(1.0, self.sigma_max)
@@ -207,7 +214,9 @@ class _Geometry:
         self._Hs = Hs
         self._h_norm = None
         self.omega = 0.0
-        if m < n:
+        if reduced and m < n:
+            # The sketching solvers' shift (kept from before issue 12: their contraction rate needs a well
+            # conditioned K, which IPOPT's small decaying shift does not give)
             rank = int(np.count_nonzero(s > max(m, n) * _EPS * max(self.sigma_max, 1e-300))) if s.size else 0
             Z = vt[rank:].T
             if Z.shape[1]:
@@ -233,6 +242,84 @@ class _Geometry:
             with single_blas_thread():
                 self._h_norm = float(np.abs(np.linalg.eigvalsh(self._Hs)).max())
         return self._h_norm
+
+
+#: Inertia-correcting shift delta_w (IPOPT's rule, relative to the curvature scale of :func:`_curvature_scale`):
+#: first trial, floor, growth after a failure (when an earlier iteration needed one / when none did), trials.
+_DW_FIRST, _DW_MIN, _DW_GROW, _DW_GROW_FIRST, _DW_TRIES = 1e-4, 1e-20, 8.0, 100.0, 40
+
+
+def _next_dw(dw, dw_last, scale) -> float:
+    """IPOPT's next trial delta_w after a wrong inertia: from 0 to max(delta_min, delta_w_last / 3) (or the first
+    trial 1e-4 when no iteration needed one yet); otherwise 8 times larger (100 times when no earlier one)."""
+    if dw == 0.0:
+        return max(_DW_MIN * scale, dw_last / 3.0) if dw_last > 0 else _DW_FIRST * scale
+    return dw * (_DW_GROW if dw_last > 0 else _DW_GROW_FIRST)
+
+
+def _curvature_scale(H, g, x) -> float:
+    """A scale of the Lagrangian's curvature for the relative shift and curvature test: the largest of max|H_ii|,
+    ||H||_F / sqrt(n) (explicit H) and ||grad f|| / max(||x||, 1) (a curvature scale of f), 1 when all vanish."""
+    from ._inner import _fro
+
+    d = matrix_diagonal(H)
+    top = float(np.abs(d).max()) if d is not None and d.size else 0.0
+    fro = _fro(H)
+    if fro is not None:
+        top = max(top, fro / math.sqrt(H.shape[0]))
+    top = max(top, float(np.linalg.norm(g)) / max(float(np.linalg.norm(x)), 1.0))
+    return top if top > 0 and math.isfinite(top) else 1.0
+
+
+def _curvature_ok(inner, b, dx, B, kappa, n, m) -> bool:
+    """Whether B may be used: the inertia (n, m, 0) of K when the inner solver's factorization gives it (dense
+    LDLᵀ: Z'BZ positive definite, IPOPT's test); else the curvature along the step's tangential part t,
+    t'Bt > kappa |t|², with t = K^{-1}(b_1, 0) from a sparse factorization or t = dx for the iterative solvers."""
+    inertia = getattr(inner, "inertia", None)
+    if inertia is not None:
+        return inertia == (n, m, 0)
+    t = inner.tangential(b) if getattr(inner, "exact", False) else None
+    t = dx if t is None else t
+    tt = float(t @ t)
+    return not (tt > 0.0) or float(t @ np.asarray(B @ t).ravel()) > kappa * tt
+
+
+#: The (2,2) block -rho I of the KKT matrix when G is numerically rank deficient (IPOPT's delta_c = 1e-8 mu^(1/4)
+#: with mu = 1): small enough that G dx = -c holds to 1e-8 relative for consistent (duplicated) rows.
+_RHO_C = 1e-8
+#: With that rho, a step leaving ||G dx + c|| above this fraction of ||c|| marks inconsistent linearized constraints.
+_INCONSISTENT = 1e-2
+
+#: Least-squares initial multipliers larger than this (in the scaled problem) are replaced by 0 (IPOPT's
+#: constr_mult_init_max).
+_LAMBDA0_MAX = 1e3
+
+
+def _ls_multipliers(g, G):
+    """λ₀ = argmin ||∇f + Gᵀλ||₂ (IPOPT's initialization) for explicit G with n + m <= AUTO_DIRECT_LIMIT: dense
+    lstsq or the sparse system [[I, Gᵀ], [G, -εI]] (its factorization cost 2.8 s on semilinear control N = 224,
+    half the run, so larger problems start from 0); zeros when that fails or when |λ₀|_∞ > _LAMBDA0_MAX. The
+    Lagrangian Hessian at x₀ then carries the constraints' curvature."""
+    import scipy.sparse.linalg as spla
+
+    m, n = G.shape
+    kind = matrix_kind(G)
+    lam = None
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            if kind == "dense" and n + m <= AUTO_DIRECT_LIMIT:
+                with single_blas_thread():
+                    lam = np.linalg.lstsq(G.T, -g, rcond=None)[0]
+            elif kind == "sparse" and n + m <= AUTO_DIRECT_LIMIT:
+                K = sp.bmat([[sp.identity(n), G.T], [G, -1e-10 * sp.identity(m)]], format="csc")
+                lam = spla.splu(K).solve(np.concatenate([-g, np.zeros(m)]))[n:]
+            # larger problems keep lambda0 = 0: even 50 LSQR iterations cost 1.3 s on semilinear control N = 224
+        except (RuntimeError, ValueError, np.linalg.LinAlgError, MemoryError):
+            lam = None
+    if lam is None or not np.isfinite(lam).all() or float(np.abs(lam).max(initial=0.0)) > _LAMBDA0_MAX:
+        return np.zeros(m)
+    return np.asarray(lam, dtype=float)
 
 
 def _hessian_scale(H, geo) -> float:
@@ -281,29 +368,47 @@ def _aitken_step(pure, z):
 _EST_BELOW = 0.125
 
 
-def _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext, max_backtracks, floor):
+class Trial(NamedTuple):
+    """A line-search trial point: the iterate, its values and derivatives, and the merit there."""
+
+    x: np.ndarray
+    lam: np.ndarray
+    f: float
+    c: np.ndarray
+    g: np.ndarray
+    G: object
+    grad_lag: np.ndarray
+    merit: float
+
+
+def _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext, max_backtracks, floor, soc=None):
     """Armijo backtracking on the merit: the extrapolated step ``alpha_ext`` first (when given), then
     alpha = 1, 1/2, ... at most ``max_backtracks`` times, stopping before alpha would drop below ``floor``.
 
-    ``evaluate_at(alpha)`` returns the trial tuple (x, lam, f, c, g, G, grad_lag, merit) or None when f or c is
-    not finite. Returns ``(accepted, extrapolated, at_floor, alpha, t)``: alpha is the accepted step, or the
-    last refused one when ``at_floor``; t the last trial tuple.
+    ``evaluate_at(alpha)`` returns a :class:`Trial` or None when f or c is not finite. Returns ``(accepted, extrapolated, at_floor, alpha, t)``: alpha is the accepted step, or the
+    last refused one when ``at_floor``; t the last trial tuple. ``soc(t)``, when given, returns the full step's
+    second-order correction (a Trial) after alpha = 1 is refused; it is accepted under the same test (reported as
+    ``extrapolated``: not a pure Newton step).
     """
     if alpha_ext is not None:
         t = evaluate_at(alpha_ext)
-        if t is not None and math.isfinite(t[-1]) and t[-1] <= phi0 + beta * alpha_ext * dmerit:
+        if t is not None and math.isfinite(t.merit) and t.merit <= phi0 + beta * alpha_ext * dmerit:
             return True, True, False, alpha_ext, t
     alpha, t = 1.0, None
     excess = None  # phi(2 alpha) - phi0 - 2 alpha dmerit of the previous refused trial
     for _ in range(max_backtracks):
         t = evaluate_at(alpha)
-        phit = t[-1] if t is not None else math.inf
+        phit = t.merit if t is not None else math.inf
         if math.isfinite(phit) and phit <= phi0 + beta * alpha * dmerit:
             return True, False, False, alpha, t
+        if alpha == 1.0 and soc is not None and t is not None:
+            ts = soc(t)
+            if ts is not None and math.isfinite(ts.merit) and ts.merit <= phi0 + beta * dmerit:
+                return True, True, False, 1.0, ts
         # Rounding floor: once the predicted decrease is below the merit's rounding level, the Armijo test
         # compares noise; accept a step that still reduces the KKT residual.
         if math.isfinite(phit) and -beta * alpha * dmerit <= 64 * _EPS * (abs(phi0) + 1.0):
-            if math.hypot(np.linalg.norm(t[6]), np.linalg.norm(t[3])) < kkt:
+            if math.hypot(np.linalg.norm(t.grad_lag), np.linalg.norm(t.c)) < kkt:
                 return True, False, False, alpha, t
         now = phit - phi0 - alpha * dmerit if math.isfinite(phit) else None
         est = _acceptable_step(excess, now, alpha, dmerit, beta) if floor > 0 else None
@@ -352,6 +457,59 @@ def _objective_scale(g) -> float:
 _KKT_FLOOR_C = 2.0
 #: ROUNDING_FLOOR is a success only within this factor of `tol` (the Status catalogue's promise).
 _FLOOR_TOL_FACTOR = 1000.0
+
+
+#: Local infeasibility: over the last _INF_WINDOW iterates ||c|| above max(_INF_MIN_C, 1000 tol), ||G'c|| <=
+#: _INF_RATIO ||G||_F ||c||, the Newton steps unable to satisfy their linearized constraints (||G dx + c|| >=
+#: _INF_LINEAR ||c||: c has a large part outside range(G)) and ||c|| fell by less than _INF_DECREASE (relative); at
+#: the penalty limits (no descent direction) the ratio bound _INF_RATIO_AT_LIMIT and one such step suffice.
+_INF_MIN_C, _INF_RATIO, _INF_WINDOW, _INF_DECREASE, _INF_RATIO_AT_LIMIT, _INF_LINEAR = 1e-6, 1e-3, 3, 1e-2, 1e-2, 0.5
+
+
+def _infeasibility(G, c):
+    """(||c||, ||G'c|| / (||G|| ||c||)): the second is the scale-free gradient of ||c||²/2 (0 at a stationary
+    point of the violation). ||G|| is the Frobenius norm, or 8 power steps on G'G for an operator."""
+    from ._inner import _fro
+
+    cn = float(np.linalg.norm(c))
+    if not cn > 0:
+        return 0.0, 0.0
+    gtc = np.asarray(G.T @ c).ravel()
+    gn = _fro(G)
+    if gn is None:
+        v = np.cos(np.arange(G.shape[1]) + 1.0)
+        gn = 0.0
+        for _ in range(8):
+            nv = float(np.linalg.norm(v))
+            if not nv > 0 or not math.isfinite(nv):
+                break
+            w = np.asarray(G @ (v / nv)).ravel()
+            gn = float(np.linalg.norm(w))
+            v = np.asarray(G.T @ w).ravel()
+    return cn, (float(np.linalg.norm(gtc)) / (gn * cn) if gn > 0 else 0.0)
+
+
+def _locally_infeasible(infeas, linear, tol) -> bool:
+    """The test above; ``linear`` holds ||G dx + c|| / ||c|| of the steps taken."""
+    if len(infeas) <= _INF_WINDOW or len(linear) < _INF_WINDOW:
+        return False
+    last = infeas[-_INF_WINDOW:]
+    return (min(cn for cn, _ in last) > max(_INF_MIN_C, 1e3 * tol) and max(r for _, r in last) <= _INF_RATIO
+            and min(linear[-_INF_WINDOW:]) >= _INF_LINEAR
+            and last[-1][0] >= (1.0 - _INF_DECREASE) * infeas[-_INF_WINDOW - 1][0])
+
+
+def _linear_residual(G, dx, c) -> float:
+    """||G dx + c|| / ||c|| (0 when c = 0)."""
+    cn = float(np.linalg.norm(c))
+    return float(np.linalg.norm(np.asarray(G @ dx).ravel() + c)) / cn if cn > 0 else 0.0
+
+
+def _infeasible_detail(infeas, nit) -> str:
+    cn, ratio = infeas[-1]
+    return (f"At iteration {nit} ||c(x)|| = {cn:.3g} (at x0: {infeas[0][0]:.3g}) while ||G'c|| = {ratio:.2g} ||G|| "
+            "||c||: the constraints look inconsistent near here. Check the constraints for a contradiction, or "
+            "start from another x0.")
 
 
 def _kkt_floor(system, g, x, lam) -> float:
@@ -436,25 +594,26 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
       superlinear, quadratic for the exact Hessian); ``"auto"`` (default): 1 (as the paper's code) for the
       sketching solvers, ``"superlinear"`` for the Krylov solvers, whose cost grows only with
       :math:`\log(1/\theta_k)`; or a callable ``theta(k, kkt, kkt0)``.
-    * Hessian modification, scale-free: for dense input with n ≤ 1000, with Z an orthonormal basis of
-      null(G), if :math:`\lambda_{\min}(Z^\top\nabla_x^2L\,Z) \le` ``hess_tol`` :math:`\cdot\|\nabla^2_xL\|_2`
-      (1e-8: the reduced Hessian is indefinite or numerically singular) then :math:`B = \nabla_x^2L + \omega I`,
-      :math:`\omega = \|\nabla^2_xL\|_2 + \xi_B\max(\|\nabla^2_xL\|_2, s_f)` with the curvature scale
-      :math:`s_f = \|\nabla f(x)\|/\max(\|x\|, 1)` (:math:`\xi_B` when both vanish), which guarantees
-      :math:`Z^\top BZ \succeq \xi_B\max(\|\nabla^2_xL\|_2, s_f) I`. :math:`s_f` keeps the shift from
-      following a tiny :math:`\nabla^2_xL` (a linear objective with a near-zero multiplier): min
-      :math:`c^\top x` on the sphere at :math:`\lambda \approx -4\cdot10^{-3}` gave a KKT matrix of condition
-      4e3 that Kaczmarz could not solve in 1e7 steps. The reference code's test
-      :math:`\lambda_{\min} < 10^{-6}` and shift :math:`\xi_B + \|\nabla^2_xL\|` are absolute and fail both ways
-      when f is rescaled: on :func:`constrained_logistic <numopt.constrained._problems.constrained_logistic>`
-      from λ₀ = 0 (no sphere curvature :math:`2\lambda I` in :math:`\nabla^2_xL`) the reduced eigenvalues
-      3e-6–1.6e-5 pass it, the Newton step is 2e4 long, Armijo accepts α ≈ 2e-7 and the run stalls at KKT 125;
-      with f scaled by 1e-3 (from λ₀ = 1) the test fires at every iterate near the solution and the shifted
-      steps stall at KKT 1.5e-4. Small positive reduced curvature is therefore left to Newton and to the step-length
-      safeguard, which measures whether the model holds instead of guessing a curvature scale.
-      Larger problems: when B is diagonal its entries below :math:`10^{-8}\max|B_{ii}|` are lifted to
-      :math:`\xi_B\max|B_{ii}|`; otherwise a direction with :math:`\Delta x^\top B\Delta x \le 0` triggers
-      :math:`\omega \leftarrow \max(2\omega, \xi_B\max_i|B_{ii}|)` and a new solve.
+    * Hessian modification (inertia correction, re-decided at every iteration as IPOPT does [6]):
+      :math:`B = \nabla_x^2L + \delta_w I`. Each iteration first tries :math:`\delta_w = 0`; B is refused when
+      the dense :math:`LDL^\top` factorization of K (``sketch="direct"`` on dense input; Bunch–Kaufman) shows
+      an inertia other than (n, m, 0), i.e. :math:`Z^\top BZ` is not positive definite, and otherwise (sparse
+      or iterative inner solvers, no inertia available) when the tangential part t of the step (t =
+      :math:`K^{-1}(b_1, 0)` from a sparse LU, else Δx) has :math:`t^\top Bt \le` ``hess_tol``
+      :math:`\cdot s\,\|t\|^2`, s = max(max|H_ii|, ‖H‖_F/√n, ‖∇f‖/max(‖x‖, 1)). A refused B is retried with
+      :math:`\delta_w = \max(10^{-20}s, \delta_w^{\rm last}/3)` (the last nonzero shift of an earlier
+      iteration), or :math:`10^{-4}s` when none was needed yet, then 8 times larger per refusal (100 times while
+      no earlier iteration needed one). The shift therefore decays when the curvature turns positive: a shift
+      kept for the rest of the run (the hanging chain on CSR input: B = H + 0.003 I for 1000 iterations at a
+      linear rate) and a shift of the size of ‖H‖ whenever :math:`\lambda_{\min}(Z^\top HZ) \le 10^{-8}\|H\|`
+      (the Thomson problem's rotational null space: every step a scaled gradient step) are gone. Without
+      inertia (sparse input) a saddle point of the reduced problem can attract the iteration: with the curvature
+      test only along the step, it is the KKT point nearest the path, not always a minimiser. When B is
+      diagonal (sparse or operator input) its entries below :math:`10^{-8}\max|B_{ii}|` are lifted to
+      :math:`\xi_B\max|B_{ii}|` first. The sketching solvers (Kaczmarz, Gaussian) keep the earlier rule on
+      dense input (:math:`\omega = \|\nabla^2_xL\|_2 + \xi_B\max(\|\nabla^2_xL\|_2, s_f)` when
+      :math:`\lambda_{\min}(Z^\top\nabla_x^2L\,Z) \le` ``hess_tol`` :math:`\|\nabla^2_xL\|_2`): their contraction
+      rate needs a well-conditioned K, which a small decaying shift does not give.
     * Step-length safeguard (a Levenberg–Marquardt shift driven by the line search): when the Armijo search
       would have to cut α below ``shift_below`` (1/4: the Newton model holds on less than a quarter of the
       step), with α the last refused step length and :math:`q = \Delta x^\top B\Delta x/\|\Delta x\|^2` the
@@ -482,11 +641,30 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
       (Aitken's :math:`\Delta^2` extrapolation along the Newton direction, the idea of Kelley–Suresh [4] and
       Griewank [5] for Newton at singular points), under the same Armijo test; if refused, the ordinary
       search from α = 1 follows (one extra evaluation). ``extrapolate=False`` turns it off.
-    * Rank-deficient Jacobian (e.g. HS61 at x₀ = 0): when :math:`\sigma_{\min}(G) \le`
-      ``rank_tol`` :math:`\cdot\max(1,\sigma_{\max}(G))` (dense input, n ≤ 1000), or when an inner solve cannot reach its
-      accuracy, the (2,2) block becomes :math:`-\rho I` with :math:`\rho = \min(1, \|b_k\|_2)`
-      (stabilised-SQP regularisation, vanishing at a KKT point); the accuracy test then applies to the
-      regularised system and the descent test is unchanged.
+    * Rank-deficient Jacobian: when :math:`\sigma_{\min}(G) \le` ``rank_tol`` :math:`\cdot\max(1,\sigma_{\max}(G))`
+      (dense input, n ≤ 1000), or when the factorization of K is singular (a pivot below 1e3 u times the
+      largest) or an inner solve breaks down, the (2,2) block becomes :math:`-\rho I` with :math:`\rho =
+      10^{-8}` (IPOPT's :math:`\delta_c`; then :math:`\delta_w` as above while K stays singular): a duplicated
+      constraint row costs nothing (the dense chain with a repeated row stopped at iteration 0). When that step
+      leaves :math:`\|G\Delta x + c\| > 10^{-2}\|c\|` the linearized constraints are inconsistent (HS61 at x₀ =
+      0), and :math:`\rho = \min(1, \|b_k\|_2)` (stabilised SQP, vanishing at a KKT point) is used instead;
+      with a sketching solver that is the rule on rank deficiency. The accuracy test applies to the regularised
+      system and the descent test is unchanged.
+    * Inner solver hand-over: when the solver that ``sketch="auto"`` chose (MINRES, Schur-CG) cannot be set up
+      (a Schur complement that does not fit in memory), stops short of the accuracy test, or meets a Hessian
+      that is no longer diagonal (Schur-CG), the run continues with the factorization of K (``sketch="direct"``;
+      explicit matrices), and ``result.sketch`` says ``"direct"``. A solver chosen by name is kept, and its
+      failure ends the run with ``INNER_SOLVER``.
+    * Local infeasibility: when, over three iterations, :math:`\|c\|` stays above max(1e-6, 1000 ``tol``) and
+      falls by less than 1%, :math:`\|G^\top c\| \le 10^{-3}\|G\|_F\|c\|` (a stationary point of
+      :math:`\|c\|^2`) and the Newton steps cannot satisfy their linearized constraints (:math:`\|G\Delta x +
+      c\| \ge \|c\|/2`), the run ends with ``Status.INFEASIBLE`` (also at the penalty limits below, with
+      :math:`\|G^\top c\| \le 10^{-2}\|G\|_F\|c\|`).
+    * Second-order correction (``soc=True``): when the full step α = 1 is refused and the inner solver holds a
+      factorization of K, the corrected point :math:`x + \Delta x + s` with :math:`K(s, \cdot) = (0,
+      -c(x+\Delta x))` (the same factorization) is tried under the same Armijo test before backtracking: the
+      remedy for the Maratos effect, where the curvature of the constraints makes the merit refuse a good Newton
+      step (the Thomson problem's spheres: np = 20 took 163 iterations without it, 25 with it).
     * Rounding floor of the line search: when the Armijo decrease :math:`\beta\alpha\nabla\mathcal
       L_{\mu,\nu}^\top\Delta` is below 64 ulp of :math:`|\mathcal L_{\mu,\nu}|+1`, a trial point that reduces
       the KKT residual is accepted (the Armijo test would compare rounding noise).
@@ -496,7 +674,11 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
       stop while the true residual does not follow, an LU solve that iterative refinement cannot improve, an
       exhausted budget) the direction is kept as long as the paper's accuracy :math:`\|Kz - b_k\| \le
       \delta_k\|b_k\|` (θ = 1) holds: the forcing term is floored, not the run ended.
-    * Multipliers start at ``lambda0`` (default 0, as the paper's code).
+    * Multipliers start at ``lambda0``; by default at the least-squares estimate :math:`\arg\min_\lambda
+      \|\nabla f(x_0) + G^\top\lambda\|` (IPOPT's) when n + m ≤ 3000 and the matrices are explicit (0 when
+      that fails or exceeds 1000 in the scaled problem; 0 for larger problems, for the sketching solvers, and
+      in the paper's code), so that the first Hessian holds the constraints' curvature (on the Thomson
+      problem λ₀ = 0 gives an indefinite reduced Hessian and a shift of 1e5 at the first step).
     * The penalty loop stops at μ > 1e8 or ν < 1e-8: the direction is then accepted if it is a descent
       direction at all, otherwise the run stops with ``success=False``.
 
@@ -555,9 +737,9 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
         at 1e5-1e6), ``sampling`` ("row_norm"), ``block_size``,
         ``check_every`` (sketch steps between residual checks, default max(epoch, 64)), ``lambda0``, ``warm_start`` (True: the
         sketches start from :math:`z^0 = t\,\Delta_{k-1}`, t minimising :math:`\|K t\Delta_{k-1} - b\|`,
-        instead of the paper's :math:`z^0 = 0`), ``hess_tol`` (1e-8, relative to :math:`\|\nabla_x^2L\|_2`),
+        instead of the paper's :math:`z^0 = 0`), ``hess_tol`` (1e-8, relative to the curvature scale s),
         ``rank_tol`` (1e-8), ``max_backtracks`` (40), ``shift_below`` (0.25), ``max_shifts`` (8), ``extrapolate``
-        (True), ``laplacian_solver`` ("auto": SuperLU up to 300,000 rows, then pyamg when installed; "splu";
+        (True), ``soc`` (True), ``laplacian_solver`` ("auto": SuperLU up to 300,000 rows, then pyamg when installed; "splu";
         "amg").
 
     Returns
@@ -577,7 +759,7 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
     -----
     numopt.ConvergenceWarning
         When the run stops before ``tol``; the result then has ``success=False``, and ``status`` says why:
-        ``MAXITER``; ``INNER_SOLVER`` (the inner solver could not reach even the paper's accuracy
+        ``MAXITER``; ``INFEASIBLE`` (a point of local infeasibility, see above); ``INNER_SOLVER`` (the inner solver could not reach even the paper's accuracy
         :math:`\delta_k\|b_k\|`, or could not be set up); ``NO_DESCENT`` (no descent direction for the merit at the
         penalty limits: degenerate constraints); ``STAGNATION`` (the line search refused every step, or ``tol`` is
         below the rounding floor); ``DIVERGED`` (:math:`\|x\|_\infty` beyond :math:`10^{20}\max(1,\|x_0\|_\infty)`,
@@ -597,6 +779,8 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
        SIAM J. Numer. Anal. 20 (1983), 1001-1009.
     .. [5] A. Griewank, "On solving nonlinear equations with simple singularities or nearly singular
        solutions", SIAM Rev. 27 (1985), 537-563.
+    .. [6] A. Wächter and L. T. Biegler, "On the implementation of an interior-point filter line-search algorithm
+       for large-scale nonlinear programming", Math. Program. 106 (2006), 25-57 (Section 3.1: inertia correction).
 
     Examples
     --------
@@ -640,6 +824,10 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     if sigma != 1.0:
         orc.scale = sigma
         f, g, lam = f * sigma, g * sigma, lam * sigma
+    if o["lambda0"] is None and sketch not in ("kaczmarz", "block_kaczmarz", "gaussian"):
+        # (the sketching solvers start from 0 as the paper's code: from the least-squares estimate HS27's second
+        # Newton system was out of Kaczmarz's reach in 1e7 steps)
+        lam = _ls_multipliers(g, G)
     x0_inf = max(float(np.abs(x).max()), 1.0)
     f0_abs = max(abs(f), 1.0)
     f0_user = f / sigma
@@ -659,6 +847,8 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     if sketch == "schur_cg" and diag0 is None:
         raise fail(FUNC, "sketch", "be 'schur_cg' only when the Lagrangian Hessian is diagonal (use 'minres')",
                    "'schur_cg' with a non-diagonal Hessian")
+    # an inner solver that `auto` chose and that fails hands over to the LU/LDL' of the KKT matrix (explicit input)
+    can_fallback = sketch == "auto" and explicit
     if sketch == "auto":
         if explicit and n + m <= AUTO_DIRECT_LIMIT:
             sketch = "direct"
@@ -691,6 +881,8 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     hist = {"alpha": [], "inner": [], "theta": [], "modified": [], "rho": [], "shifts": []}
     mus, nus, deltas, kkts = [mu], [nu], [delta], [kkt]
     xnorms = [float(np.abs(x).max())]
+    infeas = [_infeasibility(G, c)]  # (||c||, ||G'c|| / (||G|| ||c||)) per iterate
+    linear = []  # ||G dx + c|| / ||c|| of each step taken
 
     def abs_kkt():
         """The KKT residual of the user's (unscaled) problem."""
@@ -703,16 +895,40 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     if printer is not None:
         printer.row(0, kkt, f / sigma, float(np.linalg.norm(c)), mu, nu, delta, "", "")
     status, message = None, ""
-    omega_keep = 0.0
+    dw_last = 0.0  # the last nonzero inertia-correcting shift delta_w
     prev_step = None
     pure_steps = []  # the last (at most 2) consecutive unmodified full Newton steps, for _aitken_step
+
+    prep_error = None
+    handovers = []  # (iteration, why) where an inner solver handed over to the direct one
+
+    def prepare(system_):
+        """inner.prepare, handing over to DirectInner when `auto`'s choice cannot be set up; a failure that cannot
+        be handed over is kept in prep_error (never raised out of minimize)."""
+        nonlocal inner, prep_error
+        prep_error = None
+        try:
+            inner.prepare(system_)
+            return
+        except (RuntimeError, ValueError, np.linalg.LinAlgError, MemoryError) as exc:
+            if not (can_fallback and not isinstance(inner, DirectInner)):
+                prep_error = exc
+                return
+            hand_over(f"its setup failed ({type(exc).__name__})")
+        inner.prepare(system_)
+
+    def hand_over(why):
+        nonlocal inner, inner_budget
+        handovers.append((nit, f"{sketch}: {why}"))
+        inner = DirectInner()
+        inner_budget = max(inner_budget, 1)
 
     def make_result(st, msg=""):
         return ConstrainedResult(
             x=x.copy(), status=st, detail=msg, nit=nit, multipliers=lam / sigma, fun=f / sigma,
             kkt_residual=abs_kkts[-1], scaled_kkt_residual=kkt, objective_scale=sigma,
             constraint_violation=float(np.linalg.norm(c)), nfev=orc.nfev, njev=orc.njev, nhev=orc.nhev,
-            inner_iterations=inner_total, sketch=sketch, mu_history=np.array(mus), nu_history=np.array(nus),
+            inner_iterations=inner_total, sketch="direct" if handovers else sketch, mu_history=np.array(mus), nu_history=np.array(nus),
             delta_history=np.array(deltas), kkt_history=np.array(abs_kkts),
             history={k: np.array(v) for k, v in hist.items()})
 
@@ -748,6 +964,11 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                        f"is {abs_kkts[-1]:.3g}: f looks unbounded below on the constraint set. Add constraints "
                        "(or bounds written as constraints) that keep x bounded, or check the sign of f.")
             break
+        # ---- local infeasibility: ||c|| stays away from 0 while c is (nearly) orthogonal to range(G') ----------
+        if _locally_infeasible(infeas, linear, tol):
+            status = Status.INFEASIBLE
+            message = _infeasible_detail(infeas, nit)
+            break
         # ---- the rounding floor of the KKT residual --------------------------------------------------
         if stalled or kkt <= _FLOOR_TOL_FACTOR * tol:
             kfloor = _kkt_floor(KKTSystem(H, G), g, x, lam)
@@ -777,13 +998,11 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         geo = None
         diag = None
         if dense_checks:
-            geo = _Geometry(H, G, o, float(np.linalg.norm(g)) / max(float(np.linalg.norm(x)), 1.0))
+            geo = _Geometry(H, G, o, float(np.linalg.norm(g)) / max(float(np.linalg.norm(x)), 1.0), reduced=sketching)
             omega = geo.omega
             if geo.rank_deficient:
-                rho = min(1.0, kkt)
-            if omega == 0.0:
-                diag = _is_diagonal(H)
-        elif explicit:
+                rho = min(1.0, kkt) if sketching else _RHO_C
+        if explicit:
             diag = _is_diagonal(H)
         if diag is not None and not dense_checks:
             top = float(np.abs(diag).max()) if diag.size else 0.0
@@ -791,11 +1010,22 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             floor = 1e-8 * top if top > 0 else o["xi_B"]
             if low < floor:
                 omega = o["xi_B"] * max(top, 1.0 if top == 0 else top) - low
-        omega = max(omega, omega_keep if not dense_checks and diag is None else 0.0)
+        # inertia-correcting regularization, re-decided here at every iteration (IPOPT's delta_w): first
+        # delta_w = 0; a direction whose tangential part has curvature below hess_tol * scale retries with
+        # delta_w_last / 3 (or _DW_FIRST * scale), growing 8-fold (100-fold when no earlier one) per failure
+        curv_scale = _curvature_scale(H, g, x)
+        kappa = o["hess_tol"] * curv_scale
+        # a diagonal B > 0 is positive definite: no test needed
+        test_curvature = diag is None or not (diag.size and float(diag.min()) + omega > 0.0)
+        if sketching and dense_checks:
+            test_curvature = False  # the reduced-Hessian shift above decided
+        dw = 0.0
         B = _add_shift(H, omega)
         if diag is not None and omega:
             diag = diag + omega
-        if sketch == "schur_cg" and diag is None:
+        if sketch == "schur_cg" and diag is None and can_fallback and not isinstance(inner, DirectInner):
+            hand_over("the Lagrangian Hessian is no longer diagonal")
+        if sketch == "schur_cg" and diag is None and not isinstance(inner, DirectInner):
             status = Status.INNER_SOLVER
             message = (f"sketch='schur_cg' needs a diagonal Lagrangian Hessian, and at iteration {nit} it is no longer "
                        "diagonal (nonlinear constraints add their Hessians); use sketch='minres'.")
@@ -821,11 +1051,10 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         else:
             kscale = 1.0
         system = KKTSystem(B, G, rho, diagonal=diag)
-        try:
-            inner.prepare(system)
-        except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
+        prepare(system)
+        if prep_error is not None:
             status = Status.INNER_SOLVER
-            message = (f"Setting up the inner solver ({sketch}) failed at iteration {nit} ({exc}); use "
+            message = (f"Setting up the inner solver ({sketch}) failed at iteration {nit} ({prep_error}); use "
                        "sketch='direct' or 'minres'.")
             break
         z = np.zeros(n + m)
@@ -846,6 +1075,10 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             # ---- inexact Newton direction under the accuracy and descent tests ------------------------
             penalty_updates = 0
             while True:
+                if prep_error is not None:
+                    failed = (Status.INNER_SOLVER, f"Setting up the inner solver ({sketch}) failed at iteration {nit} "
+                              f"({prep_error}); use sketch='direct' or 'minres'.")
+                    break
                 threshold = theta * delta * bnorm / kscale
                 out = inner.solve(z, b, threshold, inner_budget - used)
                 used += out.steps
@@ -860,26 +1093,56 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                     if _at_floor(kkt, tol, kfloor):
                         failed = (Status.ROUNDING_FLOOR, _floor_detail(kkt, kfloor, "the inner solve"))
                         break
+                    if can_fallback and not isinstance(inner, DirectInner):
+                        hand_over(f"it stopped at ||r|| = {out.residual:.3g} ({out.reason})")
+                        prepare(system)
+                        z = np.zeros(n + m)
+                        continue
+                    if out.reason in ("singular", "floor", "preconditioner") and curvature_retries < _DW_TRIES:
+                        # a singular factorization: IPOPT's delta_c (the (2,2) block -rho I) first, then delta_w
+                        if rho == 0.0:
+                            rho = _RHO_C
+                        else:
+                            new = _next_dw(dw, dw_last, curv_scale)
+                            omega += new - dw
+                            if diag is not None:
+                                diag = diag + (new - dw)
+                            dw = new
+                            B = _add_shift(H, omega)
+                        system = KKTSystem(B, G, rho, diagonal=diag)
+                        prepare(system)
+                        z = np.zeros(n + m)
+                        curvature_retries += 1
+                        continue
                     if rho == 0.0 and out.reason != "budget" or (rho == 0.0 and not dense_checks):
                         rho = min(1.0, kkt)
                         system = KKTSystem(B, G, rho, diagonal=diag)
-                        inner.prepare(system)
+                        prepare(system)
                         z = np.zeros(n + m)
                         continue
                     failed = (Status.INNER_SOLVER, _inner_detail(sketch, out, threshold, delta * bnorm / kscale,
                                                                  inner_budget, kkt))
                     break
                 dx, dl = z[:n], z[n:]
-                if not dense_checks and diag is None and curvature_retries < 30:
-                    curv = float(dx @ np.asarray(B @ dx).ravel())
-                    if not curv > 0.0 and np.any(dx):
-                        d = system.bdiag()
-                        scale_b = float(np.abs(d).max()) if d is not None and d.size else 1.0
-                        omega = max(2.0 * omega, o["xi_B"] * max(scale_b, 1e-300))
-                        omega_keep = omega
+                if 0.0 < rho < min(1.0, kkt) and float(np.linalg.norm(np.asarray(G @ dx).ravel() + c)) > \
+                        _INCONSISTENT * float(np.linalg.norm(c)):
+                    # the small delta_c left G dx = -c far from satisfied: the linearized constraints are
+                    # inconsistent (not merely duplicated), so regularize as stabilized SQP, rho = min(1, ||b||)
+                    rho = min(1.0, kkt)
+                    system = KKTSystem(B, G, rho, diagonal=diag)
+                    prepare(system)
+                    z = np.zeros(n + m)
+                    continue
+                if test_curvature and curvature_retries < _DW_TRIES and shift_rounds == 0:
+                    if not _curvature_ok(inner, b, dx, B, kappa, n, m):
+                        new = _next_dw(dw, dw_last, curv_scale)
+                        omega += new - dw
+                        if diag is not None:
+                            diag = diag + (new - dw)
+                        dw = new
                         B = _add_shift(H, omega)
-                        system = KKTSystem(B, G, rho)
-                        inner.prepare(system)
+                        system = KKTSystem(B, G, rho, diagonal=diag)
+                        prepare(system)
                         z = np.zeros(n + m)
                         curvature_retries += 1
                         continue
@@ -889,6 +1152,10 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                     break
                 if mu >= _MU_MAX or nu <= _NU_MIN:
                     if dmerit < 0.0:
+                        break
+                    if infeas[-1][0] > max(_INF_MIN_C, 1e3 * tol) and \
+                            infeas[-1][1] <= _INF_RATIO_AT_LIMIT and _linear_residual(G, dx, c) >= _INF_LINEAR:
+                        failed = (Status.INFEASIBLE, _infeasible_detail(infeas, nit))
                         break
                     failed = (Status.NO_DESCENT,
                               f"At KKT residual {kkt:.3g} the directional derivative of the augmented Lagrangian "
@@ -918,19 +1185,33 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             phi0 = merit_value(f, c, grad_lag, lam, mu, nu)
 
             def evaluate_at(a):
-                xa, la = x + a * dx, lam + a * dl
+                return evaluate_point(x + a * dx, lam + a * dl)
+
+            def evaluate_point(xa, la):
                 with np.errstate(all="ignore"):
                     fa, ca = orc.f_and_c(xa)
                     if not (np.isfinite(fa) and np.isfinite(ca).all()):
                         return None
                     ga, Ga = orc.grad_jac(xa)
                     gla = ga + np.asarray(Ga.T @ la).ravel()
-                    return xa, la, fa, ca, ga, Ga, gla, merit_value(fa, ca, gla, la, mu, nu)
+                    return Trial(xa, la, fa, ca, ga, Ga, gla, merit_value(fa, ca, gla, la, mu, nu))
 
             alpha_ext = (_aitken_step(pure_steps, z) if o["extrapolate"] and omega == 0.0 and rho == 0.0
                          and shift_rounds == 0 else None)
+            def soc(t1):
+                """Second-order correction of the full step (Maratos effect): x + dx + ds with
+                K (ds, .) = (0, -c(x + dx)), the current factorization of K."""
+                if not (inner.exact and not getattr(inner, "fail", True)):
+                    return None
+                with np.errstate(all="ignore"):
+                    ds = inner._apply(np.concatenate([np.zeros(n), -t1.c]))[:n]
+                if not np.isfinite(ds).all():
+                    return None
+                return evaluate_point(t1.x + ds, t1.lam)
+
             accepted, extrapolated, at_floor, alpha, t = _armijo(evaluate_at, phi0, dmerit, beta, kkt, alpha_ext,
-                                                                 o["max_backtracks"], floor)
+                                                                 o["max_backtracks"], floor,
+                                                                 soc if o["soc"] else None)
             if accepted or not at_floor:
                 break
             # ---- step-length safeguard: the Newton model holds on less than `shift_below` of the step -------
@@ -946,7 +1227,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             if diag is not None:
                 diag = diag + add
             system = KKTSystem(B, G, rho, diagonal=diag)
-            inner.prepare(system)
+            prepare(system)
             z = np.zeros(n + m)  # not the old step: it may pass the new system's (relative) accuracy test
             shift_rounds += 1
         inner_total += step_inner
@@ -964,8 +1245,11 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                            "too inexact or the derivatives disagree with `fun`: check `jac`/`hess` against finite "
                            "differences, or use sketch='direct'.")
             break
-        x, lam, f, c, g, G, grad_lag = t[:7]
+        linear.append(_linear_residual(G, z[:n], c))
+        x, lam, f, c, g, G, grad_lag = t.x, t.lam, t.f, t.c, t.g, t.G, t.grad_lag
         prev_step = z
+        if dw > 0.0:
+            dw_last = dw
         if alpha == 1.0 and omega == 0.0 and rho == 0.0 and not extrapolated:
             pure_steps = (pure_steps + [z])[-2:]
         else:
@@ -984,6 +1268,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
         kkts.append(kkt)
         abs_kkts.append(abs_kkt())
         xnorms.append(float(np.abs(x).max()))
+        infeas.append(_infeasibility(G, c))
         if printer is not None:
             printer.row(nit, kkt, f / sigma, float(np.linalg.norm(c)), mu, nu, delta, alpha, step_inner)
         if callback is not None and call_callback(callback, make_result(Status.SUCCESS if kkt <= tol

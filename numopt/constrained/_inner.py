@@ -18,7 +18,8 @@ accurate enough.
 * :class:`SketchInner` -- sketch-and-project (randomized Kaczmarz, block Kaczmarz, Gaussian) through
   :func:`numopt.linalg.sketch_and_project` on the assembled K (dense or CSR).
 * :class:`DirectInner` -- LU of K (dense LAPACK or sparse SuperLU).
-* :class:`MinresInner` -- preconditioned MINRES with the block-diagonal preconditioner
+* :class:`MinresInner` -- preconditioned MINRES (:func:`numopt.linalg._minres.minres_core`, which holds the
+  rounding floor) with the block-diagonal preconditioner
   :math:`\mathrm{diag}(\hat D, \hat S)` (:class:`SchurApprox`).
 * :class:`SchurCGInner` -- for diagonal B: preconditioned CG on the Schur complement
   :math:`S = G B^{-1} G^\top + \rho I`; the first block row then holds exactly and
@@ -41,9 +42,8 @@ from ._oracles import matrix_kind
 __all__ = ["KKTSystem", "SketchInner", "DirectInner", "MinresInner", "SchurCGInner", "SchurApprox", "INNER"]
 
 
-#: Multiple of the unit roundoff in the rounding floor of a computed KKT residual (:meth:`KKTSystem.floor`).
-FLOOR_C = 16.0
-_U = float(np.finfo(float).eps) / 2
+from ..linalg._minres import FLOOR_C, minres_core, rounding_floor
+
 
 
 def _fro(A) -> float | None:
@@ -91,7 +91,7 @@ class KKTSystem:
 
     def floor(self, z, b) -> float:
         """The rounding floor of the computed residual ||Kz - b||: FLOOR_C u (||K|| ||z|| + ||b||)."""
-        return FLOOR_C * _U * (self.norm() * float(np.linalg.norm(z)) + float(np.linalg.norm(b)))
+        return rounding_floor(self.norm(), float(np.linalg.norm(z)), float(np.linalg.norm(b)))
 
     def matvec(self, z):
         n = self.n
@@ -206,8 +206,13 @@ class SketchInner:
         return InnerOutcome(z, res, done, ok, reason)
 
 
+#: A pivot of K's factorization at most this times the largest one counts as zero (K numerically singular).
+SINGULAR_PIVOT = 1e3 * float(np.finfo(float).eps)
+
+
 class DirectInner:
-    """Exact solve by LU (dense LAPACK getrf or sparse SuperLU); one 'step' per outer iteration."""
+    """Exact solve by a factorization of K: dense LDLᵀ (LAPACK sytrf, Bunch–Kaufman pivoting, which also gives the
+    inertia of K) or sparse LU (SuperLU); one 'step' per outer iteration."""
 
     exact = True
 
@@ -216,15 +221,74 @@ class DirectInner:
         K = system.assemble()
         self.K = K
         self.fail = False
+        #: (positive, negative, zero) eigenvalue counts of K, from the dense LDLᵀ (None for sparse K)
+        self.inertia = None
         with warnings.catch_warnings():
             warnings.simplefilter("error", sla.LinAlgWarning)
             try:
                 if sp.issparse(K):
                     self.lu = spla.splu(K.tocsc())
+                    u = np.abs(self.lu.U.diagonal())
+                    # a pivot at the rounding level of the largest one: K is numerically singular (SuperLU
+                    # completes the factorization of exactly duplicated rows with a pivot of ~1e-17)
+                    if u.size and not u.min() > SINGULAR_PIVOT * u.max():
+                        self.fail = True
                 else:
-                    self.lu = sla.lu_factor(K, check_finite=False)
-            except (RuntimeError, sla.LinAlgError, sla.LinAlgWarning, ValueError):
+                    self._ldl(K)
+            except (RuntimeError, sla.LinAlgError, sla.LinAlgWarning, ValueError, MemoryError):
                 self.fail = True
+
+    def _ldl(self, K):
+        from scipy.linalg import lapack
+
+        N = K.shape[0]
+        lwork, _ = lapack.dsytrf_lwork(N, lower=1)
+        ldu, ipiv, info = lapack.dsytrf(K, lower=1, lwork=max(int(lwork), 1))
+        if info < 0 or not np.isfinite(ldu).all():
+            raise ValueError("sytrf failed")
+        self.ldu, self.ipiv = ldu, ipiv
+        # inertia of the block-diagonal D (Sylvester's law): 1x1 pivots by sign, 2x2 blocks by det and trace
+        # only exact zero pivots count as singular here: Bunch-Kaufman is backward stable, and a pivot threshold
+        # relative to the largest pivot flagged the Thomson problem (np = 30) singular at every shift, since the
+        # Schur pivots -G (H + delta I)^-1 G' shrink as the shift grows
+        d = np.diag(ldu).copy()
+        pos = neg = zero = 0
+        k = 0
+        while k < N:
+            if ipiv[k] > 0:
+                pos, neg, zero = pos + (d[k] > 0), neg + (d[k] < 0), zero + (d[k] == 0)
+                k += 1
+            else:
+                a, bb, c = d[k], ldu[k + 1, k], d[k + 1]
+                det = a * c - bb * bb
+                if det < 0:
+                    pos, neg = pos + 1, neg + 1
+                elif det > 0:
+                    pos, neg = (pos + 2, neg) if a + c > 0 else (pos, neg + 2)
+                else:
+                    zero += 1 + (a + c == 0)
+                    pos, neg = pos + (a + c > 0), neg + (a + c < 0)
+                k += 2
+        self.inertia = (int(pos), int(neg), int(zero))
+        if zero:
+            self.fail = True
+
+    def _apply(self, r):
+        if sp.issparse(self.K):
+            return self.lu.solve(r)
+        from scipy.linalg import lapack
+
+        out, info = lapack.dsytrs(self.ldu, self.ipiv, r, lower=1)
+        return out
+
+    def tangential(self, b):
+        """x-part of K^{-1} (b_1, 0): the step's component in null(G) (None when the factorization failed)."""
+        if self.fail:
+            return None
+        r = np.concatenate([b[:self.system.n], np.zeros(self.system.m)])
+        with np.errstate(all="ignore"):
+            t = self._apply(r)[:self.system.n]
+        return t if np.isfinite(t).all() else None
 
     #: Iterative-refinement steps after the LU solve, each taken only while it at least halves the residual.
     REFINEMENTS = 3
@@ -239,7 +303,7 @@ class DirectInner:
         while True:
             with np.errstate(all="ignore"):
                 r = b - self.K @ z
-                dz = self.lu.solve(r) if sp.issparse(self.K) else sla.lu_solve(self.lu, r, check_finite=False)
+                dz = self._apply(r)
                 znew = z + dz
                 new = float(np.linalg.norm(self.K @ znew - b))
             steps += 1
@@ -415,67 +479,9 @@ class MinresInner:
 
     def solve(self, z, b, threshold, budget) -> InnerOutcome:
         K = self.system
-        x = z.copy()
-        r1 = b - K.matvec(x)
-        res = float(np.linalg.norm(r1))
-        if res <= threshold or res <= K.floor(x, b):
-            return InnerOutcome(x, res, 0, True)
-        y = self.psolve(r1)
-        beta1 = float(r1 @ y)
-        if not beta1 > 0:
-            return InnerOutcome(z, res, 0, False, "preconditioner")
-        beta1 = math.sqrt(beta1)
-        oldb, beta, dbar, epsln, phibar = 0.0, beta1, 0.0, 0.0, beta1
-        cs, sn = -1.0, 0.0
-        w = np.zeros_like(b)
-        w2 = np.zeros_like(b)
-        r2 = r1
-        it = 0
-        best = (res, x)
-        best_it = 0
-        reason = "budget"
-        while it < budget:
-            it += 1
-            v = y / beta
-            y = K.matvec(v)
-            if it >= 2:
-                y = y - (beta / oldb) * r1
-            alfa = float(v @ y)
-            y = y - (alfa / beta) * r2
-            r1, r2 = r2, y
-            y = self.psolve(r2)
-            oldb = beta
-            beta2 = float(r2 @ y)
-            if beta2 < 0 or not math.isfinite(beta2):
-                break
-            beta = math.sqrt(beta2)
-            oldeps = epsln
-            delta = cs * dbar + sn * alfa
-            gbar = sn * dbar - cs * alfa
-            epsln = sn * beta
-            dbar = -cs * beta
-            gamma = max(math.hypot(gbar, beta), 1e-300)
-            cs, sn = gbar / gamma, beta / gamma
-            phi = cs * phibar
-            phibar = sn * phibar
-            w1, w2 = w2, w
-            w = (v - oldeps * w1 - delta * w2) / gamma
-            x = x + phi * w
-            res = _res(K, x, b)
-            if res <= 0.5 * best[0]:
-                best_it = it
-            if res < best[0]:
-                best = (res, x)
-            if res <= threshold or res <= K.floor(x, b):
-                return InnerOutcome(x, res, it, True)
-            # The recurrences claim convergence (or the true residual has not halved in STALL iterations) while
-            # the true residual stays above the target: rounding errors, not the iteration count, limit it now.
-            if beta == 0.0 or phibar <= 1e-15 * beta1 or it - best_it >= self.STALL:
-                reason = "floor"
-                break
-        res, x = best
-        ok = res <= threshold
-        return InnerOutcome(x, res, it, ok, "" if ok else reason)
+        out = minres_core(K.matvec, b, x0=z, psolve=self.psolve, target=threshold, maxiter=budget, anorm=K.norm(),
+                          stall=self.STALL)
+        return InnerOutcome(out.x, out.residual, out.nit, out.ok, out.reason)
 
 
 class SchurCGInner:
@@ -500,7 +506,7 @@ class SchurCGInner:
             fg = _fro(self.system.G)
             dmin = float(np.abs(self.D).min()) if self.D.size else 1.0
             self._snorm = (fg * fg / dmin if fg is not None and dmin > 0 else math.inf) + self.system.rho
-        return FLOOR_C * _U * (self._snorm * float(np.linalg.norm(lam)) + float(np.linalg.norm(rhs)))
+        return rounding_floor(self._snorm, float(np.linalg.norm(lam)), float(np.linalg.norm(rhs)))
 
     def _S(self, v):
         out = self.system.G @ ((self.GT @ v) / self.D)

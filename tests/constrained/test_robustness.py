@@ -29,7 +29,7 @@ def test_lambda0_zero_sum_loss_logistic(logistic300):
     accepted alpha ~ 1e-9; before the step-length safeguard this took 60 iterations (and the mean loss on the
     a9a shape stalled at KKT 125)."""
     p = logistic300
-    res = minimize(**_scaled(p, 300.0), tol=1e-8)
+    res = minimize(**_scaled(p, 300.0, lambda0=np.zeros(p.m)), tol=1e-8)
     assert res.success and res.kkt_residual <= 1e-8
     assert res.nit <= 20
     assert res.history["shifts"][0] > 0  # the safeguard is what moves the first step
@@ -37,7 +37,7 @@ def test_lambda0_zero_sum_loss_logistic(logistic300):
     A, b = p.info["A"], p.info["b"]
     np.testing.assert_allclose(A @ res.x, b, atol=1e-10)
     # switched off, the same run crawls (the pre-fix behaviour)
-    off = minimize(**_scaled(p, 300.0), tol=1e-8, shift_below=0.0)
+    off = minimize(**_scaled(p, 300.0, lambda0=np.zeros(p.m)), tol=1e-8, shift_below=0.0)
     assert off.nit >= 3 * res.nit
     assert off.history["alpha"].min() < 1e-6
 
@@ -50,9 +50,9 @@ def test_small_objective_scale_logistic(logistic300):
 
 
 def test_lambda0_zero_mean_loss_a9a_shape():
-    """The full instance (32561 x 123, mean loss) from the default lambda0 = 0 (stalled at KKT 125 before)."""
+    """The full instance (32561 x 123, mean loss) from lambda0 = 0 (stalled at KKT 125 before)."""
     p = constrained_logistic()
-    res = minimize(**p.kwargs(), tol=1e-8)
+    res = minimize(**p.kwargs(), tol=1e-8, lambda0=np.zeros(p.m))
     assert res.success and res.kkt_residual <= 1e-8
     assert res.nit <= 15
     # one shift round per iteration, sized by the power-law fit of the merit (was 5 + 1 + 1 rounds, nfev 37)

@@ -45,7 +45,14 @@ def test_scaled_objective_same_solution(name, s, reference):
     res = minimize(**_scaled(p, s))
     ref = reference[name]
     assert res.success, res.message
-    np.testing.assert_allclose(res.x, ref.x, rtol=1e-6, atol=1e-7)
+    if name == "HS9":
+        # periodic: every (12k - 3, 16k - 4) is a minimiser with the same f and multiplier; which k the path
+        # reaches depends on the steps (1e150 reached k = -4 after the inertia-correction rework of issue 12)
+        k = (res.x[0] + 3.0) / 12.0
+        np.testing.assert_allclose(k, np.round(k), atol=1e-7)
+        np.testing.assert_allclose(res.x - 12.0 * np.round(k) * np.array([1.0, 4.0 / 3.0]), ref.x, atol=1e-6)
+    else:
+        np.testing.assert_allclose(res.x, ref.x, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(res.multipliers / s, ref.multipliers, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(res.fun / s, ref.fun, rtol=1e-6, atol=1e-9)
     assert res.scaled_kkt_residual <= 1e-8
@@ -54,7 +61,9 @@ def test_scaled_objective_same_solution(name, s, reference):
     assert res.kkt_residual <= max(1.0, 1.0 / sigma) * res.scaled_kkt_residual * (1 + 1e-12)
     assert res.kkt_residual >= min(1.0, 1.0 / sigma) * res.scaled_kkt_residual * (1 - 1e-12)
     grad_lag = s * p.grad(res.x) + p.cons_jac(res.x).T @ res.multipliers
-    assert np.linalg.norm(grad_lag) <= 1e-7 * s * (1 + np.linalg.norm(p.grad(res.x)))
+    # the documented test: ||sigma grad L|| <= tol = 1e-8 (sigma s |grad f(x0)| in [1, 1000]); the relative bound
+    # 1e-7 s (1 + |grad f|) is what that means unless sigma s is small
+    assert np.linalg.norm(grad_lag) <= max(1e-7 * s * (1 + np.linalg.norm(p.grad(res.x))), 1e-8 / sigma)
 
 
 @settings(max_examples=12)

@@ -41,11 +41,12 @@ def test_penalty_update_delta_min_clamp():
 
 
 def _product_constraint():
-    """H = I at lambda = 0 is diagonal; the constraint Hessian [[0, 1], [1, 0]] makes it non-diagonal later."""
+    """H = I at lambda = 0 (given: the default least-squares lambda0 is not 0) is diagonal; the constraint Hessian
+    [[0, 1], [1, 0]] makes it non-diagonal later."""
     con = {"type": "eq", "fun": lambda x: np.array([x[0] * x[1] - 1.0]), "jac": lambda x: np.array([[x[1], x[0]]]),
            "hess": lambda x, v: v[0] * np.array([[0.0, 1.0], [1.0, 0.0]])}
     return dict(fun=lambda x: 0.5 * x @ x, x0=np.array([2.0, 0.3]), jac=lambda x: x.copy(),
-                hess=lambda x: np.eye(2), constraints=con)
+                hess=lambda x: np.eye(2), constraints=con, lambda0=np.zeros(1))
 
 
 def test_schur_cg_losing_its_diagonal_is_an_inner_solver_failure():
