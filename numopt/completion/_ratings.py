@@ -30,9 +30,9 @@ class Biases:
     no observation has bias 0 (its entries are predicted by :math:`\mu` plus the other side's bias).
     """
 
-    def __init__(self, obs: Observations, center: str, reg: float):
+    def __init__(self, obs: Observations, center: str, reg: float, counts: bool = False):
         m, n = obs.shape
-        self.center, self.reg = center, reg
+        self.center, self.reg, self.counts = center, reg, counts
         self.rows, self.cols, _ = obs.coo()            # CSR order
         self.col_of = np.empty(obs.nnz, dtype=obs.col_idx.dtype)
         _kernels.expand_indptr(obs.col_ptr, self.col_of)  # CSC order: rows are obs.col_idx
@@ -64,9 +64,9 @@ class Biases:
             self.mean = float(np.sum(r - self.b[self.rows] - self.c[self.cols]) / nnz)
             if self.center == "biases":
                 s = np.bincount(self.rows, weights=r - self.mean - self.c[self.cols], minlength=m)
-                self.b = np.divide(s, self.n_row + self.reg, out=np.zeros(m), where=self.n_row > 0)
+                self.b = np.divide(s, self.n_row * self._shrink(self.n_row), out=np.zeros(m), where=self.n_row > 0)
                 s = np.bincount(self.cols, weights=r - self.mean - self.b[self.rows], minlength=n)
-                self.c = np.divide(s, self.n_col + self.reg, out=np.zeros(n), where=self.n_col > 0)
+                self.c = np.divide(s, self.n_col * self._shrink(self.n_col), out=np.zeros(n), where=self.n_col > 0)
         off = self._offsets_csr()
         np.subtract(self.row_val, off, out=self.shifted.row_val)
         np.subtract(self.col_val, self.mean + self.b[self.shifted.col_idx] + self.c[self.col_of],
@@ -74,5 +74,13 @@ class Biases:
         e = r - off
         return float(e @ e)
 
+    def _shrink(self, counts):
+        """(count + ridge weight) / count: the ridge is reg, or reg * count with ``counts``."""
+        if self.counts:
+            return np.full(counts.shape, 1.0 + self.reg)
+        return 1.0 + np.divide(self.reg, counts, out=np.zeros(counts.shape), where=counts > 0)
+
     def penalty(self) -> float:
+        if self.counts:
+            return self.reg * float(self.n_row @ (self.b * self.b) + self.n_col @ (self.c * self.c))
         return self.reg * float(self.b @ self.b + self.c @ self.c)
