@@ -747,7 +747,8 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, reg_scale="none", center
     obs = as_observations(X, func, "X")
     m, n = obs.shape
     if min(m, n) < 2:
-        raise fail(func, "X", "have at least 2 rows and 2 columns (rank must be < min(m, n))", f"shape {(m, n)}")
+        raise fail(func, "X", "have at least 2 rows and 2 columns (rank must be < min(m, n))",
+                   f"shape {(m, n)} (n_samples = {m}, n_features = {n})")
     k = check_int(rank, "rank", func, low=1, high=min(m, n) - 1)
     solver = check_choice(solver, "solver", func, SOLVERS)
     reg = check_scalar(reg, "reg", func, low=0.0)
@@ -1057,8 +1058,11 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
         solver_rows = {}
     printer = IterationPrinter(_VERBOSE_COLUMNS) if verbose else None
     balanced = _Balanced(Uo, Vw, row_side, col_side) if reg_scale == "counts" else None
+    # The factor penalty reg (|A|^2 + |B|^2) scales like the data, not like its square: in the units of the
+    # values divided by 2^E it is reg 2^-E (the ridge on |X|^2 and on the biases is unchanged).
+    reg_f = math.ldexp(reg, -E) if balanced is not None else reg
     res0 = _observed_sq_residual(obs, Uo, Vw)
-    obj0 = res0 + (balanced.penalty(reg) if balanced is not None else reg * float(np.sum(Vw * Vw)))
+    obj0 = res0 + (balanced.penalty(reg_f) if balanced is not None else reg * float(np.sum(Vw * Vw)))
     obj0 += biases.penalty() if biases is not None else 0.0
     nnz = max(obs.nnz, 1)
     hist = {"rmse": [math.sqrt(res0 / nnz)], "objective": [obj0], "objective_half": [], "change": [],
@@ -1096,7 +1100,7 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
             col_side = _Side(part_v.col_ptr, part_v.col_idx, part_v.col_val, m, k, solver, opts, reg)
         sweep_opts = opts if forcing == opts["cg_rtol"] else {**opts, "cg_rtol": forcing}
         if balanced is not None:
-            Uo, Vw, sv, su = balanced.sweep(row_side, col_side, reg, sweep_opts, sketcher, stats)
+            Uo, Vw, sv, su = balanced.sweep(row_side, col_side, reg_f, sweep_opts, sketcher, stats)
         else:
             Uo, Vw, sv, su = _sweep(row_side, col_side, Uo, Vw, reg, sweep_opts, sketcher, stats)
         obj_v = sv[0] + reg * sv[4]
@@ -1108,7 +1112,7 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
             res = biases.update(Uo, Vw)
         else:
             res = su[0]
-        obj = res + (balanced.penalty(reg) if balanced is not None else reg * xnorm2)
+        obj = res + (balanced.penalty(reg_f) if balanced is not None else reg * xnorm2)
         obj += biases.penalty() if biases is not None else 0.0
         # the observed values are not all zero, so a zero completion has not converged to anything
         change = _change(sv, su)

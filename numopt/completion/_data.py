@@ -180,7 +180,9 @@ def as_observations(X, func: str = "complete_matrix", name: str = "X") -> Observ
     else:
         A = as_float_array(X, name, func, ndim=2, finite=False)  # NaN marks a missing entry
     if A.shape[0] < 1 or A.shape[1] < 1:
-        raise fail(func, name, "have at least one row and one column", f"shape {A.shape}")
+        what = "feature" if A.shape[1] < 1 else "sample"   # scikit-learn's wording, which its checks expect
+        raise fail(func, name, "have at least one row and one column",
+                   f"0 {what}(s) (shape={A.shape}) while a minimum of 1 is required")
     inf = np.isinf(A)
     if inf.any():
         i, j = (int(v) for v in np.argwhere(inf)[0])
