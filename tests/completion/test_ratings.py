@@ -12,7 +12,7 @@ from numopt.completion import MatrixCompletion, complete_matrix
 from numopt.completion._data import synthetic_ratings
 from numopt.completion._ratings import Biases
 
-from . import problem
+from . import low_rank, problem, sample
 
 
 def _rmse(res, split):
@@ -92,8 +92,10 @@ def test_cold_rows_and_columns_are_predicted_from_the_biases():
 
 
 def test_center_global_recovers_a_shifted_low_rank_matrix():
-    M, A, B, r, c, v = problem(120, 100, 2, 6.0, 1.0, seed=4)
-    res = complete_matrix((r, c, v + 7.5, (120, 100)), 3, center="global", tol=1e-10, rng=0)
+    A, B = low_rank(120, 100, 2, seed=4)
+    M = A @ B.T
+    r, c = sample(120, 100, 3, 6.0, seed=4)   # at least 3 observations per row and column
+    res = complete_matrix((r, c, M[r, c] + 7.5, (120, 100)), 3, center="global", tol=1e-10, rng=0)
     # a shift is rank one: rank 3 with the fitted mean reproduces M + 7.5 exactly
     np.testing.assert_allclose(res.to_dense(), M + 7.5, atol=1e-6 * np.abs(M).max())
     assert not res.row_bias.any() and not res.col_bias.any()
