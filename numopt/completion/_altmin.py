@@ -763,7 +763,7 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, reg_scale="none", center
     if center != "none" and split:
         raise fail(func, "center", "be 'none' with split=True (the offsets are fitted on all observations)",
                    repr(center))
-    value_range = check_value_range(value_range, func)
+    value_range = _check_value_range(value_range, func)
     reg_scale = check_choice(reg_scale, "reg_scale", func, REG_SCALES)
     if reg_scale == "counts" and solver not in ("auto", "exact"):
         raise fail(func, "solver", "be 'auto' or 'exact' with reg_scale='counts' (exact weighted ridge solves)",
@@ -785,7 +785,7 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, reg_scale="none", center
                   owned, center, value_range, reg_scale)
 
 
-def check_value_range(value_range, func):
+def _check_value_range(value_range, func):
     """None, or ``(lo, hi)`` as two finite floats with lo < hi."""
     if value_range is None:
         return None
