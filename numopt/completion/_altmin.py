@@ -409,7 +409,7 @@ def _sparse_times(ptr, idx, val, Y, n_out):
     return out
 
 
-def _top_singular(obs: Observations, l, gen):
+def _top_singular(obs: Observations, l, gen, power=None):
     """(U, sv, V): the top-``l`` singular triplets of P_Omega(values) / p, p = |Omega| / (m n), by a seeded
     randomized block subspace iteration (Halko, Martinsson, Tropp 2011, Algorithm 4.4; INIT_POWER products
     with A A^T, each re-orthonormalised by QR, then Rayleigh-Ritz) on the sparse observations (CSR and CSC
@@ -425,7 +425,7 @@ def _top_singular(obs: Observations, l, gen):
         return _sparse_times(obs.col_ptr, obs.col_idx, obs.col_val, Z, n)
 
     Q, _ = np.linalg.qr(times(gen.standard_normal((n, l))))
-    for _ in range(INIT_POWER):
+    for _ in range(INIT_POWER if power is None else power):
         Z, _ = np.linalg.qr(rtimes(np.ascontiguousarray(Q)))
         Q, _ = np.linalg.qr(times(np.ascontiguousarray(Z)))
     Qb, Rb = np.linalg.qr(rtimes(np.ascontiguousarray(Q)))   # A^T Q = Qb Rb, so Q^T A = Rb^T Qb^T
@@ -440,6 +440,8 @@ def _top_singular(obs: Observations, l, gen):
 #: sweeps, stopping once the relative change is at most START_TOL.
 START_EDGE = 1.2
 START_NOISE_BLOCK = 4
+#: Power iterations of the noise-edge estimate and of the residual's spectral start after the first stage.
+START_POWER = 1
 START_SWEEPS = 3
 START_TOL = 5e-2
 
@@ -476,7 +478,7 @@ def _noise_edge(obs: Observations, gen):
 
     flipped = dataclasses.replace(obs, row_val=obs.row_val * signs(rows, obs.row_idx),
                                   col_val=obs.col_val * signs(obs.col_idx, col_of))
-    return float(_top_singular(flipped, min(START_NOISE_BLOCK, m, n), gen)[1][0])
+    return float(_top_singular(flipped, min(START_NOISE_BLOCK, m, n), gen, START_POWER)[1][0])
 
 
 def _staged_start(obs: Observations, k, gen, sweeps):
@@ -499,7 +501,7 @@ def _staged_start(obs: Observations, k, gen, sweeps):
         r = Uo.shape[1]
         need = k - r
         res = obs if r == 0 else _residual_obs(obs, Uo, Vw)
-        U1, sv, V1 = _top_singular(res, min(need + INIT_OVERSAMPLING, m, n), gen)
+        U1, sv, V1 = _top_singular(res, min(need + INIT_OVERSAMPLING, m, n), gen, None if r == 0 else START_POWER)
         if scale is None:
             scale = float(sv[0])
         if not sv[0] > 1e-12 * scale:   # the residual vanishes (M has rank r < k): random directions
