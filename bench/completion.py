@@ -18,6 +18,14 @@ Cases
   one ``exact`` sweep (target: ``cg`` >= 1.4x ``exact`` per sweep); and the per-row cost-model crossover
   (exact vs sketched solve) measured on rows of d = 250 ... 8000 observations (k = 50) and 1000 ... 16000
   (k = 128) against :func:`numopt.completion.row_costs`.
+* ``exact k=10 kappa=1|100|1000`` (cmfrec): 1e4 x 1e4, rank 10, oversampling 5 (about 1e6 observations):
+  numopt's default settings against cmfrec's ALS (Cholesky, float64, lambda 1e-8, no biases), cmfrec's sweep
+  count doubled from 10 until it reaches numopt's error (or 1e-6); one thread each; CPU seconds.
+  Target: numopt succeeds to 1e-6 at every kappa in at most half of cmfrec's time.
+* ``ratings test RMSE`` (cmfrec): synthetic ratings, 1e4 users x 5e3 items, 1e6 ratings
+  (:func:`numopt.completion.synthetic_ratings`, 80/10/10 split); each tool picks rank and regularization on
+  the validation split; test RMSE against the generator's noise floor and CPU seconds of the chosen fit.
+  Needs ``cmfrec`` and ``pandas`` (rows say "cmfrec absent" otherwise).
 
 The error is measured on the full matrix without forming it: for X = A B^T and the completion
 U diag(s) V^T, |X - U S V^T|_F = |R_P R_Q^T|_F with P = [A, -U S] = Q_P R_P and [B, V] = Q_Q R_Q (thin QR;
@@ -336,7 +344,138 @@ def case_crossover_128(repeat: int, quick: bool) -> list[Row]:
     return [] if quick else case_crossover(repeat, quick, k=128, ds=(1000, 2000, 4000, 8000, 16000))
 
 
-CASES = [case_compile, case_small, case_large, case_crossover, case_crossover_128, case_huge]
+# --------------------------------------------------------------------------------------------------
+# cmfrec (C, ALS with Cholesky or CG) as the peer: exact low rank at kappa 1, 100, 1000, and ratings
+# --------------------------------------------------------------------------------------------------
+
+
+def _cmfrec_factors(mod, m, n, k):
+    """cmfrec's factors re-indexed to the matrix rows and columns (its mappings reorder them)."""
+    U = np.zeros((m, k))
+    V = np.zeros((n, k))
+    U[np.asarray(mod.user_mapping_)] = mod.A_
+    V[np.asarray(mod.item_mapping_)] = mod.B_
+    return U, V
+
+
+def case_cmfrec_exact(repeat: int, quick: bool) -> list[Row]:
+    """Exact rank-10 matrices of condition number 1, 100, 1000 at oversampling 5 (1e4^2, 1e6 observations;
+    --quick: 3000^2): numopt with default settings (tol 1e-6) against cmfrec's ALS (Cholesky, float64, no
+    biases or centering, lambda 1e-8), whose sweep count ``niter`` is doubled from 10 until its relative
+    error is at most max(1e-6, numopt's); one thread each (numopt.set_num_threads(1), nthreads=1). Times are
+    CPU seconds of one run each (the machine is shared)."""
+    try:
+        import cmfrec
+        import pandas as pd
+    except ImportError:
+        return [Row("exact k=10 (cmfrec)", "", float("nan"), "cmfrec absent", float("nan"), "")]
+    import numopt
+    from numopt.completion import complete_matrix
+
+    m = n = 3000 if quick else 10_000
+    k = 10
+    nobs = 5 * k * (m + n - k)
+    out = []
+    from numopt._numba import get_num_threads
+
+    before = get_num_threads()
+    numopt.set_num_threads(1)
+    try:
+        for kappa in (1.0, 100.0, 1000.0):
+            A, B, r, c, v = make_problem(m, n, k, nobs, kappa=kappa, seed=1)
+            t = time.process_time()
+            res = complete_matrix((r, c, v, (m, n)), k, rng=0)
+            t_no = time.process_time() - t
+            e_no = rel_error(A, B, res.U, res.s, res.V)
+            df = pd.DataFrame({"UserId": r, "ItemId": c, "Rating": v})
+            target = max(1e-6, e_no)
+            niter, e_cm, t_cm = 5, float("inf"), float("nan")
+            while e_cm > target and niter < 160:
+                niter *= 2
+                t = time.process_time()
+                mod = cmfrec.CMF(k=k, lambda_=1e-8, method="als", use_cg=False, user_bias=False, item_bias=False,
+                                 center=False, niter=niter, use_float=False, nthreads=1, random_state=1)
+                mod.fit(df)
+                t_cm = time.process_time() - t
+                Uc, Vc = _cmfrec_factors(mod, m, n, k)
+                e_cm = rel_error(A, B, Uc, np.ones(k), Vc)
+            out.append(Row(f"exact k=10 kappa={kappa:g}", f"{m}x{n}, {v.size:.1e} obs, 1 thread", t_no,
+                           f"cmfrec ALS niter={niter}", t_cm, f"err {e_no:.1e} vs {e_cm:.1e}"
+                           + ("" if e_cm <= target else " (cmfrec short)"),
+                           note=f"numopt {res.start_sweeps}+{res.nit} sweeps, success={res.success}"))
+    finally:
+        numopt.set_num_threads(before)
+    return out
+
+
+def case_cmfrec_ratings(repeat: int, quick: bool) -> list[Row]:
+    """Synthetic ratings (numopt.completion.synthetic_ratings: 1e4 users x 5e3 items, 1e6 ratings; --quick:
+    2000 x 1000, 1e5), 80/10/10 split. Each tool picks rank in {5, 8} and its regularization from three
+    values on the validation split; the row reports the chosen fit's test RMSE and CPU seconds (one thread
+    each). numopt: center="biases", reg_scale="counts", value_range=(1, 5), tol 1e-4; cmfrec: ALS with CG
+    (its default), user and item biases, centering, scale_lam (its lambda * counts), predictions clipped to
+    [1, 5]."""
+    try:
+        import cmfrec
+        import pandas as pd
+    except ImportError:
+        return [Row("ratings (cmfrec)", "", float("nan"), "cmfrec absent", float("nan"), "")]
+    import warnings
+
+    import numopt
+    from numopt.completion import complete_matrix, synthetic_ratings
+
+    shape = (2000, 1000, 100_000) if quick else (10_000, 5_000, 1_000_000)
+    d = synthetic_ratings(*shape, rng=0)
+    r, c, v, sh = d.train
+    (vr, vc, vv, _), (tr, tc, tv, _) = d.val, d.test
+
+    def rmse(pred, truth):
+        return float(np.sqrt(np.mean((pred - truth) ** 2)))
+
+    from numopt._numba import get_num_threads
+
+    before = get_num_threads()
+    numopt.set_num_threads(1)
+    try:
+        best_no = None
+        for k in (5, 8):
+            for reg in (0.02, 0.05, 0.1):
+                t = time.process_time()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = complete_matrix(d.train, k, reg=reg, reg_scale="counts", center="biases",
+                                          value_range=(1, 5), tol=1e-4, maxiter=100, rng=0)
+                cost = time.process_time() - t
+                cand = (rmse(res.predict(vr, vc), vv), k, reg, cost, rmse(res.predict(tr, tc), tv))
+                best_no = cand if best_no is None or cand < best_no else best_no
+        df = pd.DataFrame({"UserId": r, "ItemId": c, "Rating": v})
+        best_cm = None
+        for k in (5, 8):
+            for lam in (0.02, 0.05, 0.1):
+                t = time.process_time()
+                mod = cmfrec.CMF(k=k, lambda_=lam, scale_lam=True, method="als", user_bias=True, item_bias=True,
+                                 center=True, nthreads=1, random_state=1)
+                mod.fit(df)
+                cost = time.process_time() - t
+
+                def pred(rows, cols):
+                    p = mod.predict(user=rows, item=cols)
+                    return np.clip(np.nan_to_num(p, nan=float(v.mean())), 1.0, 5.0)
+
+                cand = (rmse(pred(vr, vc), vv), k, lam, cost, rmse(pred(tr, tc), tv))
+                best_cm = cand if best_cm is None or cand < best_cm else best_cm
+    finally:
+        numopt.set_num_threads(before)
+    return [Row("ratings test RMSE", f"{sh[0]}x{sh[1]}, {v.size:.1e} train, 1 thread", best_no[3],
+                f"cmfrec k={best_cm[1]} lam={best_cm[2]:g}", best_cm[3],
+                f"{best_no[4]:.4f} vs {best_cm[4]:.4f} (floor {d.noise_floor:.4f})",
+                note=f"numopt k={best_no[1]} reg={best_no[2]:g}; RMSE/floor {best_no[4] / d.noise_floor:.3f} vs "
+                     f"{best_cm[4] / d.noise_floor:.3f}")]
+
+
+CASES = [case_compile, case_small, case_large, case_crossover, case_crossover_128, case_huge, case_cmfrec_exact,
+         case_cmfrec_ratings]
 
 
 def run(repeat: int = 5, quick: bool = False) -> list[Row]:

@@ -26,6 +26,7 @@ from .._validation import (
 )
 from . import _kernels
 from ._data import Observations, as_observations
+from ._ratings import CENTERS, Biases
 from ._threads import map_row_blocks
 
 __all__ = ["complete_matrix", "CompletionResult", "UnderdeterminedWarning", "row_costs", "SOLVERS",
@@ -33,6 +34,8 @@ __all__ = ["complete_matrix", "CompletionResult", "UnderdeterminedWarning", "row
 
 #: Values of ``solver``.
 SOLVERS = ("auto", "exact", "cg", "sketch")
+#: Values of ``reg_scale``.
+REG_SCALES = ("none", "counts")
 #: ``to_dense`` refuses completions with more entries than this (8e8 bytes in float64).
 TO_DENSE_MAX_ENTRIES = 10**8
 _OPTIONS = ("cg_maxiter", "cg_rtol", "sketch", "sketch_size", "nnz_per_column")
@@ -86,12 +89,24 @@ class CompletionResult(Result):
         in the data's units squared, so inf or 0 where that overflows or underflows, e.g. for data near 1e+160),
         ``"objective_half"`` (the objective after each half-step, two per sweep), ``"change"``,
         ``"inner_steps"`` (CG/PCG steps summed over the rows of a sweep), ``"fallbacks"`` (rows solved by
-        the minimum-norm fallback) and ``"time"`` (seconds per sweep), one entry per sweep.
+        the minimum-norm fallback), ``"cg_rtol"`` (the forcing term the sweep's inexact solves used) and
+        ``"time"`` (seconds per sweep), one entry per sweep.
     solver_rows : dict of int
         How many row and column problems each half-step gives to ``"exact"``, ``"cg"``, ``"sketch"``
         (the plan of ``solver``; ``"empty"`` counts those with no observation).
     oversampling : float
         :math:`|\Omega| / (k(m + n - k))`, the number of observations per degree of freedom.
+    start_sweeps : int
+        Sweeps at ranks below ``k`` spent by the staged SVD start (``init="svd"``; 0 when every direction of
+        the spectral start stands above the sampling noise, and for other starts); not counted in ``nit``.
+    mean : float
+        The global offset :math:`\mu` (0 with ``center="none"``).
+    row_bias, col_bias : ndarray, shapes (m,) and (n,)
+        The row and column biases :math:`b, c` (zeros unless ``center="biases"``). The model is
+        :math:`\hat M_{ij} = \mu + b_i + c_j + (U\,\mathrm{diag}(s)\,V^\top)_{ij}`, clipped to
+        ``value_range``; :meth:`predict` and :meth:`to_dense` return it, ``U, s, V`` are its low-rank part.
+    value_range : tuple of float or None
+        ``(lo, hi)``: predictions are clipped to it.
     """
 
     U: Any = None
@@ -103,6 +118,11 @@ class CompletionResult(Result):
     history: dict = dataclasses.field(default_factory=dict)
     solver_rows: dict = dataclasses.field(default_factory=dict)
     oversampling: float = math.nan
+    start_sweeps: int = 0
+    mean: float = 0.0
+    row_bias: Any = None
+    col_bias: Any = None
+    value_range: Any = None
 
     def predict(self, rows, cols) -> np.ndarray:
         """Entries ``(rows[t], cols[t])`` of the completion, without forming it.
@@ -126,10 +146,24 @@ class CompletionResult(Result):
         out = np.empty(r.shape[0])
         if r.shape[0]:
             _kernels.predict_entries(A, np.ascontiguousarray(self.V), r, c, out)
-        return out.reshape(out_shape)
+        return self._offset(out, r, c).reshape(out_shape)
+
+    def _offset(self, out, r=None, c=None):
+        """The low-rank entries ``out`` plus the mean and biases (at rows ``r``, columns ``c``; all rows and
+        columns of a dense ``out`` when None), clipped to ``value_range``; in place."""
+        if self.mean:
+            out += self.mean
+        if self.row_bias is not None and self.row_bias.any():
+            out += self.row_bias[r] if r is not None else self.row_bias[:, None]
+        if self.col_bias is not None and self.col_bias.any():
+            out += self.col_bias[c] if c is not None else self.col_bias[None, :]
+        if self.value_range is not None:
+            np.clip(out, self.value_range[0], self.value_range[1], out=out)
+        return out
 
     def relative_error(self, A, B) -> float:
-        """:func:`low_rank_relative_error` of this completion to the matrix ``A @ B.T`` (never formed).
+        """:func:`low_rank_relative_error` of this completion's low-rank part ``U diag(s) V^T`` to the matrix
+        ``A @ B.T`` (never formed); the mean and biases of ``center`` are not included.
 
         >>> import numpy as np
         >>> from numopt.completion import complete_matrix
@@ -149,7 +183,7 @@ class CompletionResult(Result):
             raise fail("CompletionResult.to_dense", "shape", f"have at most m * n = {TO_DENSE_MAX_ENTRIES:.0e} "
                        "entries to be densified (use predict(rows, cols) for selected entries)",
                        f"{m} x {n} = {m * n:.3g} entries")
-        return (self.U * self.s) @ self.V.T
+        return self._offset((self.U * self.s) @ self.V.T)
 
 
 def low_rank_relative_error(A, B, U, s, V) -> float:
@@ -375,12 +409,13 @@ def _sparse_times(ptr, idx, val, Y, n_out):
     return out
 
 
-def _init_svd(obs: Observations, k, gen):
-    """Top-k singular subspaces of P_Omega(M) / p, p = |Omega| / (m n), by a seeded randomized block
-    subspace iteration on the sparse observations (CSR and CSC products, never densified): reproducible
-    for a given ``rng`` even when singular values tie (ARPACK's svds drew its start from a process-wide
-    seed), and 2 (2 + INIT_POWER) sparse products of a thin block instead of hundreds of matrix-vector
-    products. The start only has to lie in the basin of alternating minimization, not be accurate."""
+def _top_singular(obs: Observations, l, gen, power=None):
+    """(U, sv, V): the top-``l`` singular triplets of P_Omega(values) / p, p = |Omega| / (m n), by a seeded
+    randomized block subspace iteration (Halko, Martinsson, Tropp 2011, Algorithm 4.4; INIT_POWER products
+    with A A^T, each re-orthonormalised by QR, then Rayleigh-Ritz) on the sparse observations (CSR and CSC
+    products, never densified): reproducible for a given ``rng`` even when singular values tie (ARPACK's
+    svds drew its start from a process-wide seed), and 2 (2 + INIT_POWER) sparse products of a thin block
+    instead of hundreds of matrix-vector products."""
     m, n = obs.shape
 
     def times(Y):
@@ -389,32 +424,125 @@ def _init_svd(obs: Observations, k, gen):
     def rtimes(Z):
         return _sparse_times(obs.col_ptr, obs.col_idx, obs.col_val, Z, n)
 
-    return _subspace_start(times, rtimes, (m, n), obs.nnz, k, gen)
+    return _subspace_triplets(times, rtimes, (m, n), obs.nnz, l, gen, power)
 
 
-def _subspace_start(times, rtimes, shape, nnz, k, gen):
-    """The randomized subspace iteration of :func:`_init_svd` given the products ``times(Y)`` = A Y and
+def _subspace_triplets(times, rtimes, shape, nnz, l, gen, power=None):
+    """The randomized subspace iteration of :func:`_top_singular` given the products ``times(Y)`` = A Y and
     ``rtimes(Z)`` = A^T Z of the observations A (also run by the Dask solver over its blocks)."""
     m, n = shape
-    l = min(k + INIT_OVERSAMPLING, m, n)
     Q, _ = np.linalg.qr(times(gen.standard_normal((n, l))))
-    for _ in range(INIT_POWER):
+    for _ in range(INIT_POWER if power is None else power):
         Z, _ = np.linalg.qr(rtimes(np.ascontiguousarray(Q)))
         Q, _ = np.linalg.qr(times(np.ascontiguousarray(Z)))
     Qb, Rb = np.linalg.qr(rtimes(np.ascontiguousarray(Q)))   # A^T Q = Qb Rb, so Q^T A = Rb^T Qb^T
     Ub, sv, Vbt = np.linalg.svd(Rb.T)
     p = nnz / (m * n)
-    U = np.ascontiguousarray(Q @ Ub[:, :k])
-    Vw = np.ascontiguousarray((Qb @ Vbt[:k].T) * (sv[:k] / p))
-    return U, Vw
+    return Q @ Ub, sv / p, Qb @ Vbt.T
 
 
-def _init(init, obs, k, gen, func, clip_mu):
+def _subspace_start(times, rtimes, shape, nnz, k, gen):
+    """The single-stage spectral start (Uo, Vw) of rank k (the first stage of :func:`_staged_start`, JNS13's
+    plain start), used by the Dask solver."""
+    m, n = shape
+    U, sv, V = _subspace_triplets(times, rtimes, shape, nnz, min(k + INIT_OVERSAMPLING, m, n), gen)
+    return np.ascontiguousarray(U[:, :k]), np.ascontiguousarray(V[:, :k] * sv[:k])
+
+
+#: The staged SVD start (see ``complete_matrix``'s ``init``): a direction of the residual's spectral start
+#: is kept when its singular value exceeds START_EDGE times the first one beyond the rank still missing
+#: (an estimate of the edge of the sampling noise's spectrum); each stage then runs at most START_SWEEPS
+#: sweeps, stopping once the relative change is at most START_TOL.
+START_EDGE = 1.2
+START_NOISE_BLOCK = 4
+#: Power iterations of the noise-edge estimate and of the residual's spectral start after the first stage.
+START_POWER = 1
+START_SWEEPS = 3
+START_TOL = 5e-2
+
+
+def _residual_obs(obs: Observations, Uo, Vw):
+    """``obs`` with its values replaced by the residuals value - (Uo Vw^T)_ij (CSR and CSC order)."""
+    rows, cols, _ = obs.coo()
+    col_of = np.empty(obs.nnz, dtype=obs.col_idx.dtype)
+    _kernels.expand_indptr(obs.col_ptr, col_of)
+    A, B = np.ascontiguousarray(Uo), np.ascontiguousarray(Vw)
+    pr = np.empty(obs.nnz)
+    pc = np.empty(obs.nnz)
+    if obs.nnz:
+        _kernels.predict_entries(A, B, rows.astype(np.int64), cols.astype(np.int64), pr)
+        _kernels.predict_entries(A, B, obs.col_idx.astype(np.int64), col_of.astype(np.int64), pc)
+    return dataclasses.replace(obs, row_val=obs.row_val - pr, col_val=obs.col_val - pc)
+
+
+def _noise_edge(obs: Observations, gen):
+    """An estimate of the top of the sampling noise's spectrum: the largest singular value of the
+    observations with random signs, P_Omega(S o M) / p (S_ij = +-1 drawn from a hash of (i, j) so that the
+    CSR and CSC copies agree). Its entries have the magnitudes of those of the noise P_Omega(M)/p - M and
+    no low-rank part (a sign-flip test)."""
     m, n = obs.shape
+    salt = np.uint64(gen.integers(0, 2**63))
+    rows, cols, _ = obs.coo()
+    col_of = np.empty(obs.nnz, dtype=obs.col_idx.dtype)
+    _kernels.expand_indptr(obs.col_ptr, col_of)
+
+    def signs(i, j):
+        with np.errstate(over="ignore"):
+            h = (i.astype(np.uint64) * np.uint64(n) + j.astype(np.uint64) + salt) * np.uint64(0x9E3779B97F4A7C15)
+        return np.where((h >> np.uint64(63)) == 1, -1.0, 1.0)
+
+    flipped = dataclasses.replace(obs, row_val=obs.row_val * signs(rows, obs.row_idx),
+                                  col_val=obs.col_val * signs(obs.col_idx, col_of))
+    return float(_top_singular(flipped, min(START_NOISE_BLOCK, m, n), gen, START_POWER)[1][0])
+
+
+def _staged_start(obs: Observations, k, gen, sweeps):
+    """The rank-revealing SVD start: returns (Uo, Vw, sweeps spent).
+
+    The spectral start of P_Omega(M)/p is accurate only for the singular directions that stand above the
+    spectrum of the sampling noise P_Omega(M)/p - M, whose norm scales with the size of the entries: for
+    an ill-conditioned M (condition number 100 at oversampling 4, 2000^2, rank 10) only the first one or two
+    do, the others are noise that alternating minimization then fits -- it stalls at a spurious completion
+    with a large singular value that M does not have (relative error 1.1 after 100 sweeps). Here the rank
+    grows in stages: the directions of the residual's spectral start whose singular values exceed START_EDGE
+    times the top of its noise spectrum (:func:`_noise_edge`) are added (at least one), a few sweeps fit the
+    factors of that rank, and the residual, now smaller and with it its sampling noise, reveals the next
+    directions. A well-conditioned M has all k directions above the edge: one stage, the plain start."""
+    m, n = obs.shape
+    Uo, Vw = np.zeros((m, 0)), np.zeros((n, 0))
+    spent = 0
+    scale = None
+    while True:
+        r = Uo.shape[1]
+        need = k - r
+        res = obs if r == 0 else _residual_obs(obs, Uo, Vw)
+        U1, sv, V1 = _top_singular(res, min(need + INIT_OVERSAMPLING, m, n), gen, None if r == 0 else START_POWER)
+        if scale is None:
+            scale = float(sv[0])
+        if not sv[0] > 1e-12 * scale:   # the residual vanishes (M has rank r < k): random directions
+            U1 = gen.standard_normal((m, need))
+            sv, V1 = np.zeros(need), np.zeros((n, need))
+            add = need
+        else:
+            edge = _noise_edge(res, gen) if need > 0 else 0.0
+            add = min(need, max(1, int(np.sum(sv[:need] > START_EDGE * edge))))
+        Uo, R = _orthonormalize(np.hstack([Uo, U1[:, :add]]))
+        Vw = np.ascontiguousarray(np.hstack([Vw, V1[:, :add] * sv[:add]]) @ R.T)
+        if r + add == k:
+            return Uo, Vw, spent
+        Uo, Vw, nit = sweeps(obs, r + add, Uo, Vw, START_SWEEPS, START_TOL)
+        spent += nit
+
+
+def _init(init, obs, k, gen, func, clip_mu, sweeps=None):
+    """(Uo, Vw, sweeps spent by the start) of ``init``; ``sweeps(obs, rank, Uo, Vw, maxiter, tol)`` runs
+    alternating sweeps for the staged SVD start."""
+    m, n = obs.shape
+    spent = 0
     if isinstance(init, str):
         init = check_choice(init, "init", func, ("svd", "random"))
         if init == "svd" and obs.nnz > 0:
-            Uo, Vw = _init_svd(obs, k, gen)
+            Uo, Vw, spent = _staged_start(obs, k, gen, sweeps)
         else:
             Uo, _ = _orthonormalize(gen.standard_normal((m, k)))
             Vw = np.zeros((n, k))
@@ -444,12 +572,13 @@ def _init(init, obs, k, gen, func, clip_mu):
                 # X0 = Uo Vw^T projected on the clipped basis Q: Q (Vw Uo^T Q)^T
                 Vw = np.ascontiguousarray(Vw @ (Uo.T @ Q))
                 Uo = Q
-    return np.ascontiguousarray(Uo), np.ascontiguousarray(Vw)
+    return np.ascontiguousarray(Uo), np.ascontiguousarray(Vw), spent
 
 
 @single_blas_thread()
-def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, init="svd", split=False,
-                    clip_mu=None, rng=None, callback=None, verbose=False, **options) -> CompletionResult:
+def complete_matrix(X, rank, *, solver="auto", reg=0.0, reg_scale="none", center="none", value_range=None, tol=1e-6, maxiter=100,
+                    init="svd", split=False, clip_mu=None, rng=None, callback=None, verbose=False,
+                    **options) -> CompletionResult:
     r"""Low-rank matrix completion by robust alternating minimization (Gu, Song, Yin, Zhang, ICLR 2024).
 
     Finds a rank-``k`` matrix :math:`\hat X = U\,\mathrm{diag}(s)\,V^\top` that fits the observed
@@ -514,10 +643,11 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
 
     Parameters
     ----------
-    X : scipy sparse array/matrix, tuple ``(rows, cols, values, shape)`` or array_like with NaN
+    X : scipy sparse array/matrix, tuple ``(rows, cols, values, shape)``, array_like with NaN or masked array
         The observations. Every stored entry of a sparse matrix is an observation (explicit zeros
-        too); a dense array marks missing entries with NaN. float32 values and int32/int64 indices are
-        accepted; sparse input is never densified.
+        too); a dense array marks missing entries with NaN, a numpy masked array also by its mask (the
+        masked values are never read). float32 values and int32/int64 indices are accepted; sparse input
+        is never densified.
     rank : int
         :math:`k`, with :math:`1 \le k < \min(m, n)`.
     solver : {"auto", "exact", "cg", "sketch"}, default "auto"
@@ -525,6 +655,25 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
     reg : float, default 0.0
         Ridge weight :math:`\ge 0` on :math:`\|\hat X\|_F^2`. With this objective ``(c M, reg)`` is
         completed by ``c X``: the scaling equivariance holds for any ``reg``.
+    reg_scale : {"none", "counts"}, default "none"
+        ``"counts"``: ALS-WR's regularization (Zhou, Wilkinson, Schreiber, Pan 2008) on unnormalised factors
+        :math:`\hat X = AB^\top`: the objective becomes
+        :math:`\|P_\Omega(\hat M - M)\|_F^2 + \mathrm{reg}\,(\sum_i n_i \|a_i\|^2 + \sum_j m_j \|b_j\|^2)`
+        (:math:`n_i, m_j` the observation counts of row :math:`i` and column :math:`j`), minimized by exact
+        weighted ridge solves (``solver`` "auto" or "exact"); at its minimum over factorizations this is a
+        weighted nuclear norm, which shrinks the small singular directions most: the choice for noisy
+        ratings (``reg`` about 0.01 to 0.1 on 1-5 stars; pick it on held-out entries).
+    center : {"none", "global", "biases"}, default "none"
+        Offsets fitted jointly with the low-rank part: the model is
+        :math:`\hat M_{ij} = \mu + b_i + c_j + \hat X_{ij}` (``"global"``: :math:`b = c = 0`), and the
+        objective gains :math:`\mathrm{reg}\,(\|b\|^2 + \|c\|^2)` (with ``reg_scale="counts"``:
+        :math:`\mathrm{reg}\,(\sum_i n_i b_i^2 + \sum_j m_j c_j^2)`); :math:`\mu` is not penalized. The
+        offsets are fitted before the start (on the data alone) and refitted after every sweep by exact block
+        coordinate descent (see ``numopt.completion._ratings.Biases``), so the objective never increases.
+        Rows and columns without observations are predicted from :math:`\mu` and the other side's bias;
+        ``tol`` measures the change of the low-rank part. Not with ``split=True``.
+    value_range : (lo, hi), optional
+        Predictions (``predict``, ``to_dense``) are clipped to it, e.g. ``(1, 5)`` for star ratings.
     tol : float, default 1e-6
         Stop when the relative change of the completion over one sweep is at most ``tol``:
         :math:`\|\hat X_t - \hat X_{t-1}\|_F \le \mathrm{tol}\,\|\hat X_t\|_F`, measured without forming
@@ -534,10 +683,18 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
     maxiter : int, default 100
         Maximum number of sweeps.
     init : {"svd", "random"}, CompletionResult or tuple, default "svd"
-        ``"svd"``: the top-``k`` singular subspace of :math:`P_\Omega(M)/p`, :math:`p = |\Omega|/(mn)`,
-        by a randomized block subspace iteration (Halko, Martinsson, Tropp 2011: a Gaussian block of
-        :math:`k + 10` columns drawn from ``rng``, 3 power iterations re-orthonormalised by QR, Rayleigh-Ritz)
-        on the sparse observations, never densified; reproducible for a given ``rng``;
+        ``"svd"``: the staged spectral start. The top singular subspace of :math:`P_\Omega(M)/p`,
+        :math:`p = |\Omega|/(mn)`, by a randomized block subspace iteration (Halko, Martinsson, Tropp 2011:
+        a Gaussian block of :math:`k + 10` columns drawn from ``rng``, 3 power iterations re-orthonormalised
+        by QR, Rayleigh-Ritz) on the sparse observations, never densified; reproducible for a given ``rng``.
+        Only the directions whose singular values stand above the sampling noise (1.2 times the largest
+        singular value of the observations with random signs, which have the noise's entry sizes and no
+        low-rank part) are kept -- at least one; a few sweeps (at most 3, to a relative change of 5e-2, exact
+        row solves for ``"cg"``) fit that rank, and the same test on the residual adds the next directions,
+        until the rank is ``k`` (``start_sweeps`` counts those sweeps). For an ill-conditioned :math:`M` the
+        tail directions of the one-shot start are noise, which alternating minimization fits and then
+        stalls on (condition number 100, oversampling 4: relative error 1.1 after 100 sweeps); a
+        well-conditioned :math:`M` keeps all ``k`` directions at once, which is the one-shot start;
         ``"random"``: a random orthonormal :math:`U`; or a start ``(U, V)`` / ``(U, s, V)`` / a previous result.
     split : bool, default False
         Sample splitting (see above).
@@ -555,7 +712,9 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
         ``cg_rtol`` (float in [0, 1], default 0.1: a row's inner iteration stops when its (preconditioned)
         normal-equation residual is at most ``cg_rtol`` times that at the warm start -- the forcing term
         of an inexact Newton method -- or below 1e-13 times that of the zero start, the rounding level;
-        ``cg_rtol=0`` runs ``cg_maxiter`` steps unless the rounding level is reached first), ``sketch``
+        ``cg_rtol=0`` runs ``cg_maxiter`` steps unless the rounding level is reached first; the forcing
+        term adapts to the observed contraction: whenever a sweep shrinks the relative change by less than
+        half, it is divided by 10 for the rest of the run, down to 1e-8; ``history["cg_rtol"]``), ``sketch``
         (``"sparse_sign"`` or ``"srht"``), ``sketch_size`` (int, default :math:`2k`), ``nnz_per_column``
         (int, default 8). Any other keyword is a TypeError.
 
@@ -606,7 +765,8 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
     obs = as_observations(X, func, "X")
     m, n = obs.shape
     if min(m, n) < 2:
-        raise fail(func, "X", "have at least 2 rows and 2 columns (rank must be < min(m, n))", f"shape {(m, n)}")
+        raise fail(func, "X", "have at least 2 rows and 2 columns (rank must be < min(m, n))",
+                   f"shape {(m, n)} (n_samples = {m}, n_features = {n})")
     k = check_int(rank, "rank", func, low=1, high=min(m, n) - 1)
     solver = check_choice(solver, "solver", func, SOLVERS)
     reg = check_scalar(reg, "reg", func, low=0.0)
@@ -616,12 +776,23 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, tol=1e-6, maxiter=100, i
         raise fail(func, "split", "be a bool", _describe(split), error=TypeError)
     if clip_mu is not None:
         clip_mu = check_scalar(clip_mu, "clip_mu", func, low=0.0, low_inclusive=False)
+    center = check_choice(center, "center", func, CENTERS)
+    if center != "none" and split:
+        raise fail(func, "center", "be 'none' with split=True (the offsets are fitted on all observations)",
+                   repr(center))
+    value_range = _check_value_range(value_range, func)
+    reg_scale = check_choice(reg_scale, "reg_scale", func, REG_SCALES)
+    if reg_scale == "counts" and solver not in ("auto", "exact"):
+        raise fail(func, "solver", "be 'auto' or 'exact' with reg_scale='counts' (exact weighted ridge solves)",
+                   repr(solver))
+    if reg_scale == "counts" and split:
+        raise fail(func, "reg_scale", "be 'none' with split=True", repr(reg_scale))
     callback = check_callable(callback, "callback", func)
     gen = check_rng(rng, func)
     opts = _solver_options(options, k, solver, func)
     owned = obs is not X   # built here: its value arrays may be rescaled in place
     return _solve(obs, k, solver, reg, tol, maxiter, init, bool(split), clip_mu, gen, callback, verbose, opts, func,
-                  owned)
+                  owned, center, value_range, reg_scale)
 
 
 def _solver_options(options, k, solver, func):
@@ -635,6 +806,19 @@ def _solver_options(options, k, solver, func):
     }
     opts["sketch_size"] = check_int(options.get("sketch_size", 2 * k), "sketch_size", func, low=k)
     return opts
+
+
+def _check_value_range(value_range, func):
+    """None, or ``(lo, hi)`` as two finite floats with lo < hi."""
+    if value_range is None:
+        return None
+    if not isinstance(value_range, (tuple, list)) or len(value_range) != 2:
+        raise fail(func, "value_range", "be None or a pair (lo, hi)", _describe(value_range), error=TypeError)
+    lo = check_scalar(value_range[0], "value_range[0]", func)
+    hi = check_scalar(value_range[1], "value_range[1]", func)
+    if not lo < hi:
+        raise fail(func, "value_range", "have lo < hi", repr(tuple(value_range)))
+    return (lo, hi)
 
 
 def _warn_underdetermined(obs, k, func):
@@ -673,12 +857,17 @@ def _sides(obs, k, solver, opts, reg):
     return rows, cols
 
 
-def _half(side: _Side, F, Xw, reg, opts, sketcher, stats, parallel=None):
+def _half(side: _Side, F, Xw, reg, opts, sketcher, stats, parallel=None, weights=None):
     """One half-step: every row of ``Xw`` (warm start on entry) re-solved against the fixed factor ``F`` by
     the kernel of its plan, in row blocks on threads; returns the summed statistics (see
-    ``_kernels.rows_exact``)."""
+    ``_kernels.rows_exact``). ``weights``: per-row multipliers of ``reg`` (exact solves only)."""
     ptr, idx, val, plan = side.ptr, side.idx, side.val, side.plan
-    if side.any_sketch:
+    if weights is not None:
+        def block(lo, hi):
+            st = np.zeros(5)
+            _kernels.rows_exact_weighted(lo, hi, ptr, idx, val, F, Xw, reg, weights, plan, st)
+            return st
+    elif side.any_sketch:
         kind, sk_rows, sk_signs, srht_signs, selected = sketcher.draw(side.n_other, side.dmax)
         size = opts["sketch_size"]
 
@@ -737,17 +926,18 @@ def _scaled(obs, exponent, owned):
     return dataclasses.replace(obs, row_val=np.ldexp(obs.row_val, exponent), col_val=np.ldexp(obs.col_val, exponent))
 
 
-def _zero_result(obs, k, init, gen, func, clip_mu):
+def _zero_result(obs, k, init, gen, func, clip_mu, value_range=None):
     """Every observed value is zero (or nothing is observed): the zero matrix is the completion."""
     m, n = obs.shape
-    Uo, _ = _init(init if not isinstance(init, str) else "random", obs, k, gen, func, clip_mu)  # validates init
+    Uo, _, _ = _init(init if not isinstance(init, str) else "random", obs, k, gen, func, clip_mu)  # validates init
     rho = _warn_underdetermined(obs, k, func)
     U, s, V = _svd_factors(Uo, np.zeros((n, k)))
     hist = {"rmse": np.zeros(1), "objective": np.zeros(1)}
-    hist.update({key: np.zeros(0) for key in ("objective_half", "change", "inner_steps", "fallbacks", "time")})
+    hist.update({key: np.zeros(0) for key in ("objective_half", "change", "inner_steps", "fallbacks", "time", "cg_rtol")})
     result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=Status.SUCCESS, nit=0,
                               detail="Every observed value is zero: the completion is the zero matrix.",
-                              rmse=0.0, change=0.0, oversampling=rho, history=hist)
+                              rmse=0.0, change=0.0, oversampling=rho, history=hist, value_range=value_range,
+                              row_bias=np.zeros(m), col_bias=np.zeros(n))
     return finish(result, func)
 
 
@@ -770,40 +960,149 @@ def _maxiter_detail(nit, change, tol, rmse, rho, solver_rows, split, maxiter):
             f"2.5 to 4 or more). Try {advice}.")
 
 
-def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callback, verbose, opts, func, owned=False):
+def _sweep(row_side, col_side, Uo, Vw, reg, opts, sketcher, stats):
+    """One alternating sweep from X = Uo Vw^T (Uo orthonormal): the V half-step, QR, the U half-step, QR.
+    Returns (Uo, Vw, statistics of the V half-step, of the U half-step) (see ``_kernels.rows_exact``)."""
+    # V half-step: X = Uo Vw^T, Uo orthonormal
+    sv = _half(col_side, Uo, Vw, reg, opts, sketcher, stats)
+    Vo, Rv = _orthonormalize(Vw)
+    Uw = np.ascontiguousarray(Uo @ Rv.T)
+    # U half-step: X = Uw Vo^T, Vo orthonormal
+    su = _half(row_side, Vo, Uw, reg, opts, sketcher, stats)
+    Uo, Ru = _orthonormalize(Uw)
+    Vw = np.ascontiguousarray(Vo @ Ru.T)
+    return Uo, Vw, sv, su
+
+
+class _Balanced:
+    """The sweeps of ``reg_scale="counts"`` (ALS-WR, Zhou et al. 2008): unnormalised factors X = A B^T, each
+    half-step the exact ridge regression of every row with weight reg * (its observation count), i.e. exact
+    block coordinate descent on sum_Omega (M_ij - X_ij)^2 + reg (sum_i n_i |a_i|^2 + sum_j m_j |b_j|^2).
+    :meth:`sweep` returns what :func:`_sweep` does, the statistics' change and norm entries being those of X
+    (|A dB^T|_F^2 by the Gram identity, and |X_new|_F^2), so the stopping rule is the same."""
+
+    def __init__(self, Uo, Vw, row_side, col_side):
+        U, s, V = _svd_factors(Uo, Vw)
+        root = np.sqrt(s)
+        self.A = np.ascontiguousarray(U * root)
+        self.B = np.ascontiguousarray(V * root)
+        self.row_w = np.diff(row_side.ptr).astype(np.float64)
+        self.col_w = np.diff(col_side.ptr).astype(np.float64)
+
+    def penalty(self, reg):
+        return reg * float(self.row_w @ np.sum(self.A * self.A, axis=1) + self.col_w @ np.sum(self.B * self.B, axis=1))
+
+    def sweep(self, row_side, col_side, reg, opts, sketcher, stats):
+        out = []
+        for side, F, X, w in ((col_side, "A", "B", self.col_w), (row_side, "B", "A", self.row_w)):
+            Fm, old = getattr(self, F), getattr(self, X).copy()
+            st = _half(side, Fm, getattr(self, X), reg, opts, sketcher, stats, weights=w)
+            G = Fm.T @ Fm
+            D = getattr(self, X) - old
+            Xn = getattr(self, X)
+            st[1] = max(float(np.sum((D @ G) * D)), 0.0)
+            st[4] = max(float(np.sum((Xn @ G) * Xn)), 0.0)
+            out.append(st)
+        Uo, R = _orthonormalize(self.A)
+        return Uo, np.ascontiguousarray(self.B @ R.T), out[0], out[1]
+
+
+def _change(sv, su):
+    """The relative change of one sweep (the sum of both half-step changes, see ``tol``); inf for a zero
+    completion (the observed values are not all zero, so it has not converged to anything)."""
+    return (math.sqrt(sv[1]) + math.sqrt(su[1])) / math.sqrt(su[4]) if su[4] > 0 else math.inf
+
+
+#: The forcing term of the inexact solvers adapts to the observed contraction: whenever a sweep shrinks the
+#: relative change by less than the factor FORCING_CONTRACTION, ``cg_rtol`` is divided by FORCING_TIGHTEN
+#: for the rest of the run, down to FORCING_MIN. A fixed forcing term of 0.1 lets the error of the inexact
+#: solves accumulate in the smallest singular directions: at condition number 1000 (2000^2, rank 10,
+#: oversampling 10) "cg" slowed to a contraction of 0.9 per sweep, then drifted to a spurious completion
+#: (relative error 0.14 after 100 sweeps where exact solves converge in 6).
+FORCING_CONTRACTION = 0.5
+FORCING_TIGHTEN = 10.0
+FORCING_MIN = 1e-8
+
+
+def _next_forcing(forcing, changes):
+    """The forcing term of the next sweep, from the relative changes of the sweeps so far."""
+    if len(changes) >= 2 and not changes[-1] <= FORCING_CONTRACTION * changes[-2]:
+        return max(forcing / FORCING_TIGHTEN, min(forcing, FORCING_MIN))
+    return forcing
+
+
+def _sweeps(row_side, col_side, Uo, Vw, reg, opts, sketcher, count, tol):
+    """At most ``count`` sweeps, until the relative change is at most ``tol``: (Uo, Vw, sweeps done). A
+    non-finite sweep is undone and ends the run (the main loop then reports it)."""
+    stats = np.zeros(5)
+    for it in range(count):
+        U1, V1, sv, su = _sweep(row_side, col_side, Uo, Vw, reg, opts, sketcher, stats)
+        change = _change(sv, su)
+        if math.isnan(change) or not (np.isfinite(U1).all() and np.isfinite(V1).all()):
+            return Uo, Vw, it
+        Uo, Vw = U1, V1
+        if change <= tol:
+            return Uo, Vw, it + 1
+    return Uo, Vw, count
+
+
+def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callback, verbose, opts, func, owned=False,
+           center="none", value_range=None, reg_scale="none"):
     m, n = obs.shape
     # Every tolerance below is relative, but squares of values near 1e-160 underflow and sums near 1e+160
     # overflow: solve for the values divided by a power of two 2^E near their RMS (exact), scale back.
     E = _unit_exponent(obs.row_val)
     if E is None:
-        return _zero_result(obs, k, init, gen, func, clip_mu)
+        return _zero_result(obs, k, init, gen, func, clip_mu, value_range)
     obs = _scaled(obs, -E, owned)
+    biases = None
+    if center != "none":   # the sweeps fit the observations minus the offsets, refitted after every sweep
+        biases = Biases(obs, center, reg, counts=reg_scale == "counts")
+        biases.update()
+        obs = biases.shifted
     sketcher = _Sketcher(opts["sketch"], opts["sketch_size"], opts["nnz_per_column"], gen)
     if split:
         labels = gen.integers(0, 2 * maxiter + 1, size=obs.nnz)
         init_obs = obs.subset(labels == 0)
     else:
         init_obs = obs
-    Uo, Vw = _init(init, init_obs, k, gen, func, clip_mu)
+
+    def sweeps(obs_, rank, U_, V_, count, stop):
+        rows_, cols_ = _sides(obs_, rank, "exact" if solver == "cg" or reg_scale == "counts" else solver, opts, reg)
+        return _sweeps(rows_, cols_, U_, V_, 0.0 if reg_scale == "counts" else reg, opts, sketcher, count, stop)
+
+    Uo, Vw, start_sweeps = _init(init, init_obs, k, gen, func, clip_mu, sweeps)
     if not isinstance(init, str):
         Vw = np.ldexp(Vw, -E)
     rho = _warn_underdetermined(obs, k, func)
     if not split:
-        row_side, col_side = _sides(obs, k, solver, opts, reg)
+        row_side, col_side = _sides(obs, k, "exact" if reg_scale == "counts" else solver, opts, reg)
         solver_rows = {"rows": _plan_counts(row_side.plan), "columns": _plan_counts(col_side.plan)}
     else:
         solver_rows = {}
     printer = IterationPrinter(_VERBOSE_COLUMNS) if verbose else None
+    balanced = _Balanced(Uo, Vw, row_side, col_side) if reg_scale == "counts" else None
+    # The factor penalty reg (|A|^2 + |B|^2) scales like the data, not like its square: in the units of the
+    # values divided by 2^E it is reg 2^-E (the ridge on |X|^2 and on the biases is unchanged).
+    reg_f = math.ldexp(reg, -E) if balanced is not None else reg
     res0 = _observed_sq_residual(obs, Uo, Vw)
-    obj0 = res0 + reg * float(np.sum(Vw * Vw))
+    obj0 = res0 + (balanced.penalty(reg_f) if balanced is not None else reg * float(np.sum(Vw * Vw)))
+    obj0 += biases.penalty() if biases is not None else 0.0
     nnz = max(obs.nnz, 1)
     hist = {"rmse": [math.sqrt(res0 / nnz)], "objective": [obj0], "objective_half": [], "change": [],
-            "inner_steps": [], "fallbacks": [], "time": []}
+            "inner_steps": [], "fallbacks": [], "time": [], "cg_rtol": []}
     stats = np.zeros(5)
+    forcing = opts["cg_rtol"]
     status = Status.MAXITER
     nit = 0
     change = math.inf
     rmse = hist["rmse"][0]
+
+    def offsets():   # the mean and biases in the units of the data
+        if biases is None:
+            return {"value_range": value_range, "row_bias": np.zeros(m), "col_bias": np.zeros(n)}
+        return {"value_range": value_range, "mean": math.ldexp(biases.mean, E), "row_bias": np.ldexp(biases.b, E),
+                "col_bias": np.ldexp(biases.c, E)}
 
     def unscale(U, s, V, hist):   # back to the units of the data
         history = {key: np.asarray(v, dtype=np.int64 if key in ("inner_steps", "fallbacks") else np.float64)
@@ -823,24 +1122,24 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
             part_u = obs.subset(labels == maxiter + it + 1)
             row_side = _Side(part_u.row_ptr, part_u.row_idx, part_u.row_val, n, k, solver, opts, reg)
             col_side = _Side(part_v.col_ptr, part_v.col_idx, part_v.col_val, m, k, solver, opts, reg)
-        # V half-step: X = Uo Vw^T, Uo orthonormal
-        sv = _half(col_side, Uo, Vw, reg, opts, sketcher, stats)
-        Vo, Rv = _orthonormalize(Vw)
-        Uw = np.ascontiguousarray(Uo @ Rv.T)
+        sweep_opts = opts if forcing == opts["cg_rtol"] else {**opts, "cg_rtol": forcing}
+        if balanced is not None:
+            Uo, Vw, sv, su = balanced.sweep(row_side, col_side, reg_f, sweep_opts, sketcher, stats)
+        else:
+            Uo, Vw, sv, su = _sweep(row_side, col_side, Uo, Vw, reg, sweep_opts, sketcher, stats)
         obj_v = sv[0] + reg * sv[4]
-        # U half-step: X = Uw Vo^T, Vo orthonormal
-        su = _half(row_side, Vo, Uw, reg, opts, sketcher, stats)
         xnorm2 = su[4]
-        Uo, Ru = _orthonormalize(Uw)
-        Vw = np.ascontiguousarray(Vo @ Ru.T)
         nit = it + 1
         if split:
             res = _observed_sq_residual(obs, Uo, Vw)
+        elif biases is not None:
+            res = biases.update(Uo, Vw)
         else:
             res = su[0]
-        obj = res + reg * xnorm2
+        obj = res + (balanced.penalty(reg_f) if balanced is not None else reg * xnorm2)
+        obj += biases.penalty() if biases is not None else 0.0
         # the observed values are not all zero, so a zero completion has not converged to anything
-        change = (math.sqrt(sv[1]) + math.sqrt(su[1])) / math.sqrt(xnorm2) if xnorm2 > 0 else math.inf
+        change = _change(sv, su)
         if not (math.isfinite(obj) and not math.isnan(change) and np.isfinite(Uo).all() and np.isfinite(Vw).all()):
             Uo, Vw = saved
             status = Status.NONFINITE
@@ -854,6 +1153,8 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
         hist["inner_steps"].append(int(sv[3] + su[3]))
         hist["fallbacks"].append(int(sv[2] + su[2]))
         hist["time"].append(elapsed)
+        hist["cg_rtol"].append(forcing)
+        forcing = _next_forcing(forcing, hist["change"])
         if printer is not None:
             with np.errstate(over="ignore", under="ignore"):
                 printer.row(nit, float(np.ldexp(rmse, E)), change, float(np.ldexp(obj, 2 * E)), int(sv[3] + su[3]),
@@ -865,7 +1166,7 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
             U, s, V, history = unscale(*_svd_factors(Uo, Vw), hist)
             inter = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=Status.MAXITER, nit=nit,
                                      rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
-                                     history=history)
+                                     history=history, start_sweeps=start_sweeps, **offsets())
             if call_callback(callback, inter):
                 status = Status.CALLBACK
                 break
@@ -882,5 +1183,5 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
                   "complete the data divided by a constant instead.")
     result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, detail=detail,
                               rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
-                              solver_rows=solver_rows, history=history)
+                              solver_rows=solver_rows, history=history, start_sweeps=start_sweeps, **offsets())
     return finish(result, func)

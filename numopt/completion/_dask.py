@@ -401,8 +401,9 @@ def complete_matrix_dask(obs, shape, rank, *, solver="auto", reg=0.0, tol=1e-6, 
 
     by the same alternating minimization, with the same row solvers, for observations that never leave
     the workers of a ``dask.distributed`` cluster: only the factors, :math:`(m + n) k` floats, live on the
-    client. Given the same observations, options and ``rng``, it returns the factors of
-    :func:`complete_matrix` to rounding (the same arithmetic on another schedule; see *Agreement*).
+    client. Given the same observations, options, ``rng`` and start (``init="random"`` or given factors; see
+    *Start* for ``"svd"``), it returns the factors of :func:`complete_matrix` to rounding (the same arithmetic
+    on another schedule; see *Agreement*).
     Needs the optional extra ``numopt[dask]`` (``dask[dataframe,distributed]``, ``pyarrow``).
 
     Design (one pass to validate, one shuffle, then only factors move):
@@ -423,7 +424,9 @@ def complete_matrix_dask(obs, shape, rank, *, solver="auto", reg=0.0, tol=1e-6, 
        change, norm) that make the stopping test, then orthonormalizes the factor (thin QR, on the client).
        The sketches of ``"sketch"`` / ``"auto"`` are drawn on the client from ``rng`` in the same order and
        scattered with the factor.
-    4. *Start*: ``init="svd"`` is the randomized block subspace iteration of :func:`complete_matrix`, each
+    4. *Start*: ``init="svd"`` is the first stage of :func:`complete_matrix`'s staged start (its plain
+       spectral start; the later rank-revealing stages for ill-conditioned matrices and the adaptive ``cg``
+       forcing term are not ported to blocks yet), the randomized block subspace iteration, each
        product :math:`AY` / :math:`A^\top Z` a map over the row / column blocks with :math:`Y` / :math:`Z`
        (:math:`(k + 10)` columns) scattered; the QRs and the Rayleigh-Ritz step on the client.
 
@@ -546,7 +549,7 @@ def _start(data, summary, init, k, gen, E, func):
     m, n = summary.shape
     if init == "svd" and summary.nnz > 0:
         return _subspace_start(data.times, data.rtimes, (m, n), summary.nnz, k, gen)
-    Uo, Vw = _init(init, summary, k, gen, func, None)
+    Uo, Vw, _ = _init(init, summary, k, gen, func, None)
     if not isinstance(init, str):
         Vw = np.ldexp(Vw, -E)
     return Uo, Vw

@@ -753,3 +753,30 @@ def predict_entries(A, B, rows, cols, out):
             z += Ai[a] * Bj[a]
         out[t] = z
     return out
+
+
+@jit
+def rows_exact_weighted(lo, hi, indptr, idx, val, F, X, reg, weights, plan, stats):
+    """:func:`rows_exact` with the ridge weight ``reg * weights[i]`` for row i (ALS-WR's lambda n_i when
+    ``weights`` are the observation counts: ``reg_scale="counts"``)."""
+    k = X.shape[1]
+    dmax = _row_span(indptr, lo, hi)
+    BT = np.empty((k, dmax))
+    y = np.empty(dmax)
+    r = np.empty(dmax)
+    G = np.empty((k, k))
+    L = np.empty((k, k))
+    rhs = np.empty(k)
+    x_old = np.empty(k)
+    for i in range(lo, hi):
+        xi = X[i]
+        d = indptr[i + 1] - indptr[i]
+        if plan[i] == EMPTY or d == 0:
+            _zero_row(xi, stats)
+            continue
+        for a in range(k):
+            x_old[a] = xi[a]
+        _gather(indptr, idx, val, F, i, BT, y)
+        stats[2] += _exact(BT, y, d, reg * weights[i], G, L, rhs, xi)
+        stats[0] += _residual(BT, y, d, xi, r)
+        _row_done(xi, x_old, stats)

@@ -22,10 +22,11 @@ def _nan_matrix(seed=0):
 
 def test_protocol_without_sklearn():
     est = MatrixCompletion(rank=3, tol=1e-9)
-    assert est.get_params() == {"init": "svd", "maxiter": 100, "rank": 3, "reg": 0.0, "rng": None,
-                                "solver": "auto", "tol": 1e-9}
+    assert est.get_params() == {"center": "none", "init": "svd", "maxiter": 100, "rank": 3, "reg": 0.0,
+                                "reg_scale": "none", "rng": None, "solver": "auto", "tol": 1e-9,
+                                "validation_fraction": 0.0, "value_range": None}
     assert est.set_params(reg=0.5, solver="cg") is est and est.reg == 0.5 and est.solver == "cg"
-    with pytest.raises(ValueError, match="set_params: `alpha` must be one of init, maxiter"):
+    with pytest.raises(ValueError, match="set_params: `alpha` must be one of center, init, maxiter"):
         est.set_params(alpha=1)
     assert not hasattr(est, "U_")
     for method, arg in (("predict", np.array([[0, 0]])), ("transform", np.ones((2, 2)))):
@@ -34,7 +35,7 @@ def test_protocol_without_sklearn():
         # like scikit-learn's NotFittedError: both a ValueError and an AttributeError
         assert isinstance(info.value, ValueError) and isinstance(info.value, AttributeError)
     assert not hasattr(est, "result_")
-    assert "MatrixCompletion(init='svd'" in repr(est)
+    assert "MatrixCompletion(center='none', init='svd'" in repr(est)
 
 
 def test_fit_predict_transform_match_complete_matrix():
@@ -96,7 +97,7 @@ def test_import_is_cheap_and_public_module_holds_no_jit():
             "import numopt.completion as c; assert 'sklearn' not in sys.modules; "
             "assert sorted(c.__all__) == sorted(['complete_matrix', 'complete_matrix_dask', 'CompletionResult', "
             "'MatrixCompletion', 'NotFittedError', 'UnderdeterminedWarning', 'row_costs', "
-            "'low_rank_relative_error', 'SOLVERS'])")
+            "'low_rank_relative_error', 'SOLVERS', 'synthetic_ratings', 'Ratings'])")
     subprocess.run([sys.executable, "-c", code], check=True)
     import inspect
 

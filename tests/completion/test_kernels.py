@@ -265,3 +265,21 @@ def test_row_blocks_cover_the_rows_in_order_with_balanced_work():
     seen = map_row_blocks(lambda lo, hi: (lo, hi), indptr, parallel=True)
     assert seen[0][0] == 0 and seen[-1][1] == 1000
     assert all(a[1] == b_[0] for a, b_ in zip(seen, seen[1:]))
+
+
+def test_weighted_exact_half_step_matches_lstsq_with_per_row_ridge():
+    # reg_scale="counts": row i's ridge weight is reg * weights[i]
+    rng = np.random.default_rng(7)
+    k, reg = 3, 0.2
+    obs = _random_structure(rng, 120, 30, k, 0.3)
+    F = rng.standard_normal((30, k))
+    X = rng.standard_normal((120, k))
+    weights = np.diff(obs.row_ptr).astype(np.float64)
+    plan = np.where(weights > 0, K.EXACT, K.EMPTY).astype(np.int8)
+    side = SimpleNamespace(ptr=obs.row_ptr, idx=obs.row_idx, val=obs.row_val, n_other=30, plan=plan,
+                           any_sketch=False, any_cg=False, dmax=int(weights.max()))
+    _half(side, F, X, reg, {}, None, np.zeros(5), weights=weights)
+    for i in range(120):
+        lo, hi = obs.row_ptr[i], obs.row_ptr[i + 1]
+        one = build(np.zeros(hi - lo, dtype=np.int64), obs.row_idx[lo:hi], obs.row_val[lo:hi], (1, 30))
+        np.testing.assert_allclose(X[i], _reference(one, F, reg * weights[i])[0], rtol=1e-8, atol=1e-10)
