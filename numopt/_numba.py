@@ -131,7 +131,15 @@ def jit(func=None, *, parallel: bool = False, fastmath=FASTMATH, cache: bool | N
         Override the on-disk cache policy (default :data:`CACHE`). Kernels that take function
         arguments must pass ``cache=False``.
     inline : {"never", "always"}
-        Numba IR inlining, for tiny helpers such as the polynomial ``exp``.
+        Numba IR inlining, for tiny helpers such as the polynomial ``exp``, and for the helpers of a few
+        kernels: a helper compiled on its own (with its wrapper) is compiled again, inlined by LLVM, inside
+        every caller, so inlining it as Numba IR saves that first compile.
+
+    Every kernel is built without Numba's C-callable (``cfunc``) wrapper, which serves only a kernel used as
+    a first-class function value (``numba.types.FunctionType``; a dispatcher passed to a kernel still
+    works): numopt calls its kernels by name, and the wrapper is compiled for nothing otherwise. (Numba's
+    ``no_cpython_wrapper`` is not used: a dispatcher without one crashes the interpreter when Python code,
+    such as a kernel's ``py_func`` in a test, calls it.)
     """
     if fastmath is True:
         raise ValueError("jit: `fastmath=True` is not allowed (it removes NaN/inf checks); use FASTMATH.")
@@ -142,6 +150,7 @@ def jit(func=None, *, parallel: bool = False, fastmath=FASTMATH, cache: bool | N
         fastmath=set(fastmath) if fastmath else False,
         cache=CACHE if cache is None else cache,
         inline=inline,
+        no_cfunc_wrapper=True,
     )
 
     def decorate(f):

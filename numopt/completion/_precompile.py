@@ -9,9 +9,9 @@ import numpy as np
 
 def precompile() -> None:
     """Compile (or load from the cache) every completion kernel, with the argument types the public
-    functions give them: sorting the observations, the randomized start, the exact, CG and sketched
-    (sparse sign and SRHT) row solvers, the residual and entrywise prediction. Takes well under a second once
-    the cache is warm. (Kernels are serial; the row blocks run on Python threads, so there are no parallel
+    functions give them: sorting the observations, the randomized start, the exact (with its minimum-norm
+    fallback), CG and sketched (sparse sign and SRHT) row solvers, the residual and entrywise prediction.
+    Takes well under a second once the cache is warm. (Kernels are serial; the row blocks run on Python threads, so there are no parallel
     twins to compile. Matrices with 2**31 rows or columns or more use int64 indices, compiled on first use.)"""
     from ._altmin import complete_matrix
 
@@ -29,3 +29,7 @@ def precompile() -> None:
             kwargs.setdefault("maxiter", 2)
             res = complete_matrix(X, k, rng=0, **kwargs)
         res.predict(np.arange(3), np.arange(3))
+        # a row with a single observation at k = 2: the minimum-norm fallback kernel (rows_min_norm)
+        keep = (rows != 0) | (cols == cols[rows == 0][0])
+        complete_matrix((rows[keep], cols[keep], M[rows[keep], cols[keep]], (m, n)), k, solver="exact", maxiter=1,
+                        rng=0)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._numba import jit, prange
+from .._numba import jit, prange, serial_twin
 
 # --------------------------------------------------------------------------------------------------
 # CSR sparse matrix-vector products
@@ -119,17 +119,6 @@ def cg_direction(p, z, beta):
 # --------------------------------------------------------------------------------------------------
 
 
-@jit(inline="always")
-def _sum_chunks(partial, sq, out):
-    """out = sum of the rows of ``partial``; return the sum of ``sq`` (fixed order: deterministic)."""
-    out[:] = 0.0
-    total = 0.0
-    for c in range(partial.shape[0]):
-        out += partial[c]
-        total += sq[c]
-    return total
-
-
 @jit(parallel=True)
 def dense_normal_matvec(A, w, c, partial, sq, out):
     """out = A^T (A w - c) reading each row of the dense C-order ``A`` once; returns ||A w - c||^2.
@@ -137,23 +126,28 @@ def dense_normal_matvec(A, w, c, partial, sq, out):
     With ``c = 0`` this is the normal-equation product A^T A w; with ``w = x``, ``c = b`` it is minus the
     normal residual A^T (b - A x) together with the squared residual norm. ``partial`` (n_chunks, n)
     and ``sq`` (n_chunks,) are scratch: chunk k accumulates the rows it owns, then the chunks are summed
-    in a fixed order, so results do not depend on the thread schedule.
+    in a fixed order, so results do not depend on the thread schedule (nor on whether the parallel kernel
+    or its serial twin :data:`dense_normal_matvec_serial` ran). Plain loops only: an array expression
+    (``acc[:] = 0.0``, ``out += partial[k]``) in a ``parallel=True`` kernel becomes a parfor of its own,
+    which cost about 1.5 s of compiling (measured) and nothing at run time.
     """
     m, n = A.shape
     n_chunks = partial.shape[0]
     rows_per_chunk = (m + n_chunks - 1) // n_chunks
     for k in prange(n_chunks):
         acc = partial[k]
-        acc[:] = 0.0
-        sq[k] = 0.0
+        for j in range(n):
+            acc[j] = 0.0
+        s = 0.0
         for i in range(k * rows_per_chunk, min(m, (k + 1) * rows_per_chunk)):
             row = A[i]
             t = -c[i]
             for j in range(n):
                 t += row[j] * w[j]
-            sq[k] += t * t
+            s += t * t
             for j in range(n):
                 acc[j] += t * row[j]
+        sq[k] = s
     return _sum_chunks(partial, sq, out)
 
 
@@ -161,17 +155,43 @@ def dense_normal_matvec(A, w, c, partial, sq, out):
 def csr_normal_matvec(indptr, indices, data, w, c, partial, sq, out):
     """CSR twin of :func:`dense_normal_matvec`: out = A^T (A w - c), returns ||A w - c||^2."""
     m = indptr.shape[0] - 1
+    n = out.shape[0]
     n_chunks = partial.shape[0]
     rows_per_chunk = (m + n_chunks - 1) // n_chunks
     for k in prange(n_chunks):
         acc = partial[k]
-        acc[:] = 0.0
-        sq[k] = 0.0
+        for j in range(n):
+            acc[j] = 0.0
+        s = 0.0
         for i in range(k * rows_per_chunk, min(m, (k + 1) * rows_per_chunk)):
             t = csr_row_dot(indptr, indices, data, w, i) - c[i]
-            sq[k] += t * t
+            s += t * t
             csr_row_axpy(indptr, indices, data, t, i, acc)
+        sq[k] = s
     return _sum_chunks(partial, sq, out)
+
+
+@jit
+def _sum_chunks(partial, sq, out):
+    """out = sum of the rows of ``partial``; return the sum of ``sq`` (fixed order: deterministic). Not
+    inlined: inside a ``parallel=True`` kernel its loops would be candidates for the parfor passes."""
+    n = out.shape[0]
+    for j in range(n):
+        out[j] = 0.0
+    total = 0.0
+    for k in range(partial.shape[0]):
+        total += sq[k]
+        row = partial[k]
+        for j in range(n):
+            out[j] += row[j]
+    return total
+
+
+#: Serial twins of the normal-equation products, for inputs below :data:`numopt.linalg._sparse.PARALLEL_NNZ`
+#: entries: the parallel kernels take about 4x longer to compile (measured: 2.1 s vs 0.6 s CPU), and a
+#: small problem never needs them. Same chunks, same summation order: the same result as the parallel kernel.
+dense_normal_matvec_serial = serial_twin(dense_normal_matvec)
+csr_normal_matvec_serial = serial_twin(csr_normal_matvec)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from .._result import Result, Status, finish
 from .._validation import as_float_array, as_operator, check_callable, check_choice, check_int, check_scalar, fail
 from ._cg import cg_core
 from ._scale import scale_system
+from ._sparse import PARALLEL_NNZ
 
 __all__ = ["lstsq_sketched", "LstsqResult"]
 
@@ -60,14 +61,21 @@ def _normal_products(A, kind):
     n = A.shape[1]
     partial = np.empty((max(1, get_num_threads()), n))
     sq = np.empty(partial.shape[0])
+    # below PARALLEL_NNZ entries the serial twin (same chunks, same result): a small problem never compiles
+    # the parallel kernel
+    large = (A.size if kind == "dense" else A.nnz) >= PARALLEL_NNZ
     if kind == "dense":
+        dense_kernel = _kernels.dense_normal_matvec if large else _kernels.dense_normal_matvec_serial
+
         def product(w, c):
             out = np.empty(n)
-            return out, _kernels.dense_normal_matvec(A, w, c, partial, sq, out)
+            return out, dense_kernel(A, w, c, partial, sq, out)
     else:
+        csr_kernel = _kernels.csr_normal_matvec if large else _kernels.csr_normal_matvec_serial
+
         def product(w, c):
             out = np.empty(n)
-            return out, _kernels.csr_normal_matvec(A.indptr, A.indices, A.data, w, c, partial, sq, out)
+            return out, csr_kernel(A.indptr, A.indices, A.data, w, c, partial, sq, out)
     return product
 
 

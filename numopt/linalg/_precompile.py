@@ -51,6 +51,9 @@ def precompile() -> None:
     # parallel twins that only large inputs select, and the kernels of other families
     out = np.empty(24)
     _kernels.csr_matvec_parallel(csr.indptr, csr.indices, csr.data, np.ones(4), out)
+    partial, sq = np.empty((2, 4)), np.empty(2)
+    _kernels.dense_normal_matvec(dense, np.ones(4), b, partial, sq, np.empty(4))
+    _kernels.csr_normal_matvec(csr.indptr, csr.indices, csr.data, np.ones(4), b, partial, sq, np.empty(4))
     _kernels.scale_transpose_parallel(dense, np.ones(24), 0, np.empty((4, 24)))
     _kernels.scale_transpose_serial(dense, np.ones(24), 0, np.empty((4, 24)))
     _kernels.csr_weighted_gram(csr.indptr, csr.indices, csr.data, np.ones(24), np.zeros((4, 4)))

@@ -90,6 +90,40 @@ def test_rows_with_fewer_than_k_observations_get_the_minimum_norm_solution():
     assert np.isfinite(X).all()
 
 
+
+def test_minimum_norm_fallback_runs_only_for_singular_rows(monkeypatch):
+    """The eigensolver fallback is a kernel of its own (issue 11 item 7: it was a third of the exact solver's
+    cold compile): the exact and sketch paths hand it exactly the numerically singular rows, and a
+    well-determined half-step never calls it (so never compiles it)."""
+    calls = []
+    real = K.rows_min_norm
+
+    def spy(rows, *args):
+        calls.append(rows.tolist())
+        return real(rows, *args)
+
+    monkeypatch.setattr(K, "rows_min_norm", spy)
+    rng = np.random.default_rng(5)
+    k = 4
+    obs = _random_structure(rng, 60, 50, k, 0.1, min_d=2 * k)
+    F = rng.standard_normal((50, k))
+    for code in (K.EXACT, K.SKETCH):
+        X = rng.standard_normal((60, k))
+        stats = _run(obs, F, X, 0.0, code, maxiter=50, parallel=False)
+        np.testing.assert_allclose(X, _reference(obs, F, 0.0), rtol=1e-8, atol=1e-10)
+        assert stats[2] == 0
+    assert calls == []
+    rows = np.array([0, 0, 1, 2, 2, 2, 2, 2, 2, 2])
+    cols = np.array([1, 3, 0, 0, 1, 2, 3, 4, 5, 6])
+    obs = build(rows, cols, rng.standard_normal(10), (3, 8))   # rows 0 and 1 have fewer than k observations
+    F = rng.standard_normal((8, k))
+    for code in (K.EXACT, K.SKETCH):
+        X = rng.standard_normal((3, k))
+        stats = _run(obs, F, X, 0.0, code, maxiter=50, parallel=False)
+        np.testing.assert_allclose(X, _reference(obs, F, 0.0), rtol=1e-9, atol=1e-12)
+        assert stats[2] == 2
+    assert calls == [[0, 1], [0, 1]]
+
 @pytest.mark.parametrize("sketch", ["sparse_sign", "srht"])
 @pytest.mark.parametrize("reg", [0.0, 0.5])
 def test_cg_and_sketch_converge_to_lstsq_and_never_increase_the_objective(sketch, reg):

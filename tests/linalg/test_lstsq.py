@@ -157,6 +157,50 @@ def test_normal_product_kernels_match_numpy():
     np.testing.assert_allclose(out, A.T @ (A @ w - c), rtol=1e-13)
 
 
+
+def test_normal_product_serial_twins_match_the_parallel_kernels():
+    """The serial twins sum the same chunks in the same order as the parallel kernels (issue 11 item 7)."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((53, 7))
+    S = sp.random_array((53, 7), density=0.4, format="csr", rng=4)
+    w, c = rng.standard_normal(7), rng.standard_normal(53)
+    for chunks in (1, 2, 4):
+        results = []
+        for kernel in (_kernels.dense_normal_matvec, _kernels.dense_normal_matvec_serial):
+            out = np.empty(7)
+            results.append((out, kernel(A, w, c, np.empty((chunks, 7)), np.empty(chunks), out)))
+        for kernel in (_kernels.csr_normal_matvec, _kernels.csr_normal_matvec_serial):
+            out = np.empty(7)
+            results.append((out, kernel(S.indptr, S.indices, S.data, w, c, np.empty((chunks, 7)), np.empty(chunks), out)))
+        for (out, sq), (ref, ref_sq) in ((results[1], results[0]), (results[3], results[2])):
+            np.testing.assert_allclose(out, ref, rtol=1e-14, atol=1e-14)
+            np.testing.assert_allclose(sq, ref_sq, rtol=1e-14)
+        np.testing.assert_allclose(results[0][0], A.T @ (A @ w - c), rtol=1e-12)
+        np.testing.assert_allclose(results[2][0], S.T @ (S @ w - c), rtol=1e-12, atol=1e-14)
+
+
+def test_small_problems_never_run_the_parallel_normal_products(monkeypatch):
+    """Below PARALLEL_NNZ entries lstsq_sketched runs the serial twins, so a small first call does not compile
+    the parallel kernels (about 2 s of a cold start, issue 11 item 7); above it, the parallel ones."""
+    from numopt.linalg import _lstsq
+
+    calls = []
+    for name in ("dense_normal_matvec", "csr_normal_matvec", "dense_normal_matvec_serial", "csr_normal_matvec_serial"):
+        def spy(*args, _kernel=getattr(_kernels, name), _name=name):
+            calls.append(_name)
+            return _kernel(*args)
+
+        monkeypatch.setattr(_kernels, name, spy)
+    A, b, _ = ill_conditioned_lstsq(300, 8, cond=1e3, rng=0)
+    small = [lstsq_sketched(M, b, rng=0).x for M in (A, sp.csr_array(A))]
+    assert set(calls) == {"dense_normal_matvec_serial", "csr_normal_matvec_serial"}
+    calls.clear()
+    monkeypatch.setattr(_lstsq, "PARALLEL_NNZ", 1)
+    large = [lstsq_sketched(M, b, rng=0).x for M in (A, sp.csr_array(A))]
+    assert set(calls) == {"dense_normal_matvec", "csr_normal_matvec"}
+    for x_small, x_large in zip(small, large):
+        np.testing.assert_allclose(x_small, x_large, rtol=1e-12)
+
 @pytest.mark.parametrize(
     "A, b, kwargs, error, match",
     [
