@@ -21,6 +21,7 @@ MODULES = [
     "numopt.constrained._cops",
     "numopt.completion._altmin",
     "numopt.completion._estimator",
+    "numopt.completion._data",
     "numopt.atomic._atom",
     "numopt.atomic._mesh",
     "numopt.linalg._quadrature",
