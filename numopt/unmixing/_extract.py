@@ -170,12 +170,12 @@ def _vca_indices(Y, K, gen):
 
 
 @single_blas_thread()
-def _maxvol_refine(Y, idx, max_sweeps=50):
+def _maxvol_refine(Y, idx, max_sweeps=50, min_gain=1.0 + 1e-9):
     """Grow the simplex of the pixels ``idx`` by N-FINDR swaps in the ``K-1``-dimensional PCA subspace.
 
     With ``E = [1; X_idx]`` (K x K) and ``V = E^-1 [1; X]``, replacing vertex ``i`` by pixel ``n`` scales the
-    simplex volume by ``|V_in|`` (Cramer's rule): each sweep makes the best such swap while one grows the
-    volume by more than 1e-9 relative. Returns the new indices.
+    simplex volume by ``|V_in|`` (Cramer's rule): each sweep makes the best such swap while it grows the
+    volume by more than the factor ``min_gain``. Returns the new indices.
     """
     S = spectra(Y)
     L, N = S.shape
@@ -194,7 +194,7 @@ def _maxvol_refine(Y, idx, max_sweeps=50):
         absV = np.abs(V)
         flat = int(np.argmax(absV))
         i, n = divmod(flat, N)
-        if absV[i, n] <= 1.0 + 1e-9:
+        if absV[i, n] <= min_gain:
             break
         idx[i] = n
     return idx
