@@ -25,8 +25,11 @@ Cases
 * ``B5 logistic``: scikit-learn's digits (pixels / 16), 600/600/597 split, 650 per-weight hyperparameters,
   θ₀ = -3, budget 3e4: validation cross-entropy ≤ 0.75x the best 25-point scalar-C grid (scikit-learn
   ``LogisticRegression``) and ≤ HOAG-geometric's; test cross-entropy and accuracy reported, not gated.
-B4 (TV on scikit-image images) is not here: scikit-image is not installed on this machine; see
-``examples/bilevel_tv_denoising.py`` for MAID, HOAG and fixed ε on synthetic images.
+* ``B4 TV``: smoothed TV denoising, θ = (log α, log ν), on eight scikit-image images (``TV_IMAGES``, shipped
+  with the package) resized to 64², σ = 0.1, four to train and four held out, θ₀ = (-5, -5): held-out PSNR
+  gain ≥ 7 dB; cost to a 1e-3 relative gap in the exact f (f* = the best value seen, polished by
+  Nelder-Mead on the exact f) ≤ 1.3x the best of HOAG-geometric and fixed ε = 1e-3; the gap reached from
+  every ε₀ ∈ {1e-5, 1e-3, 1e-1}; ≤ 60 s. Budget 2e4 LL+CG iterations per run (8e3 with ``--quick``). Skipped with a note without scikit-image (the ``bench`` extra).
 ``--quick`` drops the n = 1000 quadratic to n = 300 and the ε₀ sweep to 2 values.
 """
 
@@ -194,6 +197,16 @@ def case_quadratic(repeat, quick):
         c_hoag = cost_to_gap(pts_h, f, fstar, 5e-3)
         ratio = c_maid / c_fix
         target = "" if cond < 20 else f"; target cost<=0.6x fixed: {'met' if ratio <= 0.6 else 'MISSED'}"
+        # fixed eps does not test omega <= (1 - eta)|z|: count its accepted steps that MAID would not certify,
+        # and the cost of the fixed eps that certifies every step
+        acc = np.asarray(fx.history["accepted"], bool)
+        unc = int((np.asarray(fx.history["omega"]) > (1 - CONSTANTS.eta) * np.asarray(fx.history["grad_norm"]))[acc]
+                  .sum())
+        pts_c, cb_c = _trace()
+        fixed_eps(p, np.ones(4), 1e-6, budget=400_000, maxiter=20_000, callback=cb_c)
+        c_cert = cost_to_gap([(np.ones(4), 0)] + pts_c, f, fstar, 5e-3)
+        target += (f"; fixed eps=1e-4 took {unc}/{int(acc.sum())} steps with omega > (1-eta)|z| (not certified); "
+                   f"fixed eps=1e-6 (every step certified) cost {c_cert} ({c_maid / c_cert:.2f}x)")
         rows.append(Row(f"B1 quad cond={cond:g}", "n=80 d=4 gap 5e-3", wall, "fixed eps=1e-4", wall_f,
                         f"cost {c_maid} vs {c_fix} ({ratio:.2f}x)", "",
                         f"outer steps {steps_m} vs {steps_f}; HOAG-geo cost {c_hoag}; final rel err "
@@ -318,6 +331,140 @@ def case_tikhonov(repeat, quick):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# B4: TV denoising on scikit-image images
+# --------------------------------------------------------------------------------------------------------------
+
+#: The eight scikit-image images of B4 (all shipped inside the package, no download): the first four train,
+#: the last four are held out; each half has three photographs and one synthetic piecewise-constant image.
+TV_IMAGES = ("camera", "coins", "moon", "checkerboard", "astronaut", "clock", "chelsea", "shepp_logan_phantom")
+
+
+def tv_images(side=64, sigma=0.1, seed=0):
+    """(clean, noisy) stacks, shape (8, side, side): grey levels scaled to [0, 1], area-resized."""
+    from skimage import data
+    from skimage.color import rgb2gray
+    from skimage.transform import resize
+
+    out = []
+    for name in TV_IMAGES:
+        x = np.asarray(getattr(data, name)(), dtype=np.float64)
+        if x.ndim == 3:
+            x = rgb2gray(x[..., :3] / 255.0)
+        x = resize(x, (side, side), anti_aliasing=True)
+        x = (x - x.min()) / (x.max() - x.min())
+        out.append(x)
+    clean = np.stack(out)
+    noisy = clean + sigma * np.random.default_rng(seed).standard_normal(clean.shape)
+    return clean, noisy
+
+
+def _tv_exact(problem, noisy, theta, tol=1e-9):
+    from numopt.bilevel._problem import fista
+
+    theta = np.asarray(theta, dtype=float)
+    out = fista(lambda x: problem.lower_grad(x, theta), noisy, 1.0, problem.lower_L(theta), tol, 200_000)
+    return out.x
+
+
+def first_at_gap(points, exact_f, fstar, gap, stride):
+    """Index of the first point with (f(θ) - f*)/|f*| ≤ gap (or None), evaluating every ``stride``-th point,
+    then the points before the first hit (exact when f decreases along the points, as on MAID's accepted
+    steps; otherwise the index found is at most ``stride`` - 1 points late)."""
+    n = len(points)
+    hit = next((min(i, n - 1) for i in range(stride - 1, n + stride - 1, stride)
+                if (exact_f(points[min(i, n - 1)][0]) - fstar) / abs(fstar) <= gap), None)
+    if hit is None:
+        return None
+    first = hit
+    for i in range(hit - 1, max(hit - stride, -1), -1):
+        if (exact_f(points[i][0]) - fstar) / abs(fstar) <= gap:
+            first = i
+        else:
+            break
+    return first
+
+
+def case_tv(repeat, quick):
+    try:
+        clean, noisy = tv_images()
+    except ImportError:
+        return [Row("B4 TV scikit-image", "", float("nan"), "", float("nan"), "", "",
+                    "skipped: scikit-image is not installed (pip install numopt[bench])")]
+    from scipy.optimize import minimize
+
+    from numopt.bilevel import tv_denoising_problem
+
+    tr, te = slice(0, 4), slice(4, 8)
+    p = tv_denoising_problem(noisy[tr], clean[tr])
+    cache = {}
+
+    def f(theta):
+        key = tuple(np.round(np.asarray(theta, float), 12))
+        if key not in cache:
+            cache[key] = p.upper_fun(_tv_exact(p, noisy[tr], theta))
+        return cache[key]
+
+    theta0 = np.array([-5.0, -5.0])
+    budget = 8_000 if quick else 20_000
+    runs = {}
+    pts, cb = _trace()
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = run_maid(p, theta0, tol=1e-6, budget=budget, callback=cb)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    runs["MAID"] = pts
+    pts_h = []
+    t0 = time.perf_counter()
+    hoag(p, theta0, budget=budget, clip=12, callback=lambda t, c: pts_h.append((t.copy(), c)))
+    wall_h = time.perf_counter() - t0
+    runs["HOAG-geo"] = pts_h
+    pts_f, cb_f = _trace()
+    fixed_eps(p, theta0, 1e-3, budget=budget, callback=cb_f)
+    runs["fixed eps=1e-3"] = pts_f
+    # f*: the best exact value seen, polished by Nelder-Mead on the exact f (two hyperparameters)
+    cands = [t for name in runs for t, _ in runs[name][-5:]]
+    best = min(cands, key=f)
+    nm = minimize(f, best, method="Nelder-Mead", options=dict(xatol=1e-5, fatol=1e-10, maxfev=200))
+    fstar = min(f(best), float(nm.fun))
+    gap = 1e-3
+    firsts = {name: first_at_gap(pts_, f, fstar, gap, max(1, len(pts_) // 40)) for name, pts_ in runs.items()}
+    costs = {name: math.inf if i is None else runs[name][i][1] for name, i in firsts.items()}
+    t_gap = math.inf if firsts["MAID"] is None else cb.times[firsts["MAID"]]
+    ref = min(costs["HOAG-geo"], costs["fixed eps=1e-3"])
+    ratio = costs["MAID"] / ref
+    # held-out PSNR at the learned theta
+    pt = tv_denoising_problem(noisy[te], clean[te])
+    den = _tv_exact(pt, noisy[te], res.theta)
+
+    def psnr(x, c):
+        return 10 * np.log10(1.0 / np.mean((x - c) ** 2))
+
+    gains = [psnr(den[i], clean[te][i]) - psnr(noisy[te][i], clean[te][i]) for i in range(4)]
+    rows = [Row("B4 TV scikit-image 64x64", "4 train + 4 held-out, sigma 0.1, theta0 (-5,-5)", wall,
+                "best of HOAG-geo / fixed eps=1e-3", float("nan"),
+                f"cost to gap 1e-3 {costs['MAID']} vs {ref} ({ratio:.2f}x)", "",
+                f"{res.status.name} nit={res.nit} cost={res.n_lower + res.n_linear} (budget {budget}) CPU {cpu:.1f} s, "
+                f"gap 1e-3 reached at {t_gap:.2f} s wall; theta "
+                f"{np.round(res.theta, 3).tolist()} vs NM {np.round(nm.x, 3).tolist()}; final gap "
+                f"{f(res.theta) / fstar - 1:.1e}; costs to 1e-3: HOAG-geo {costs['HOAG-geo']}, fixed "
+                f"{costs['fixed eps=1e-3']} (HOAG wall {wall_h:.1f} s); held-out PSNR gains "
+                f"{', '.join(f'{n} {g:.2f}' for n, g in zip(TV_IMAGES[4:], gains))} dB (mean {np.mean(gains):.2f}); "
+                f"targets: gain >= 7 dB on each held-out image: {'met' if min(gains) >= 7 else 'MISSED'} (mean "
+                f"{'>=' if np.mean(gains) >= 7 else '<'} 7), cost <= 1.3x: {'met' if ratio <= 1.3 else 'MISSED'}, "
+                f"<= 60 s: {'met' if wall <= 60 else 'MISSED'} (wall of the whole budgeted run)")]
+    sweep = []
+    for e0 in ((1e-5, 1e-1) if quick else (1e-5, 1e-3, 1e-1)):
+        pts_e, cb_e = _trace()
+        r = run_maid(p, theta0, eps0=e0, delta0=e0, tol=1e-6, budget=budget, callback=cb_e)
+        i = first_at_gap(pts_e, f, fstar, gap, max(1, len(pts_e) // 40))
+        sweep.append((e0, r.status.name, math.inf if i is None else pts_e[i][1], f(r.theta) / fstar - 1))
+    ok = all(c < math.inf for _, _, c, _ in sweep)
+    rows.append(Row("B4 TV eps0 sweep", "eps0 in [1e-5, 1e-1]", float("nan"), "", float("nan"),
+                    "; ".join(f"{e:g}: {st} cost {c} gap {g:.1e}" for e, st, c, g in sweep), "",
+                    f"target: reaches gap 1e-3 from every eps0: {'met' if ok else 'MISSED'}"))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------------------
 # B5: multinomial logistic regression on digits
 # --------------------------------------------------------------------------------------------------------------
 
@@ -375,7 +522,7 @@ def case_logistic(repeat, quick):
                 f"target val CE <= 0.75x grid and <= HOAG: {'met' if ok else 'MISSED'}")]
 
 
-CASES = [case_quadratic, case_ridge, case_tikhonov, case_logistic]
+CASES = [case_quadratic, case_ridge, case_tikhonov, case_tv, case_logistic]
 
 
 def run(repeat: int = 5, quick: bool = False) -> list[Row]:

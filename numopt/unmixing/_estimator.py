@@ -60,7 +60,7 @@ class SpectralUnmixing(EstimatorParams):
     """
 
     def __init__(self, n_components=3, *, method="rrlbs", lam="auto", p=0.5, guidance="learned", support=0.2,
-                 delta=15.0, init="maxvol", tol=1e-5, maxiter=1000, rng=None):
+                 delta=15.0, init="robust", tol=1e-5, maxiter=1000, rng=None):
         self.n_components = n_components
         self.method = method
         self.lam = lam

@@ -12,7 +12,7 @@ from .._blas import single_blas_thread
 from .._result import Result, Status, finish
 from .._validation import as_float_array, check_rng, fail
 from . import _kernels
-from ._common import as_endmember_matrix, as_spectra, check_n_endmembers
+from ._common import as_endmember_matrix, as_spectra, check_n_endmembers, spectra
 
 __all__ = ["vca", "VCAResult", "fcls", "FCLSResult", "sad", "abundance_rmse", "match_endmembers",
            "EndmemberMatch", "FCLS_KKT_TOL"]
@@ -119,13 +119,15 @@ def _top_eigvecs(C, k):
 
 @single_blas_thread()
 def _vca_indices(Y, K, gen):
-    """The VCA pixel indices of ``Y`` (L x N, clean), with the SNR estimate and the projection used."""
-    L, N = Y.shape
-    r_m = Y.mean(axis=1)
-    gram = (Y @ Y.T) / N                                           # L x L, no centred copy of Y
+    """The VCA pixel indices of ``Y`` (L x N, clean; an array or a :class:`~._common.Spectra`), with the SNR
+    estimate and the projection used."""
+    S = spectra(Y)
+    L, N = S.shape
+    r_m = S.mean()
+    gram = S.gram() / N                                            # L x L, no centred copy of Y
     cov = gram - np.outer(r_m, r_m)
     Ud = _top_eigvecs(cov, K)
-    x_p = Ud.T @ Y - (Ud.T @ r_m)[:, None]                         # K x N
+    x_p = S.project(Ud) - (Ud.T @ r_m)[:, None]                    # K x N
     P_y = float(np.trace(gram))
     P_x = float((x_p * x_p).sum() / N + r_m @ r_m)
     noise = P_y - P_x
@@ -146,7 +148,7 @@ def _vca_indices(Y, K, gen):
     else:
         proj = "orthogonal"
         Ud = _top_eigvecs(gram, K)
-        x_p = Ud.T @ Y                                             # K x N
+        x_p = S.project(Ud)                                        # K x N
         u = x_p.mean(axis=1)
         denom = u @ x_p
         tiny = 1e-300
@@ -168,19 +170,20 @@ def _vca_indices(Y, K, gen):
 
 
 @single_blas_thread()
-def _maxvol_refine(Y, idx, max_sweeps=50):
+def _maxvol_refine(Y, idx, max_sweeps=50, min_gain=1.0 + 1e-9):
     """Grow the simplex of the pixels ``idx`` by N-FINDR swaps in the ``K-1``-dimensional PCA subspace.
 
     With ``E = [1; X_idx]`` (K x K) and ``V = E^-1 [1; X]``, replacing vertex ``i`` by pixel ``n`` scales the
-    simplex volume by ``|V_in|`` (Cramer's rule): each sweep makes the best such swap while one grows the
-    volume by more than 1e-9 relative. Returns the new indices.
+    simplex volume by ``|V_in|`` (Cramer's rule): each sweep makes the best such swap while it grows the
+    volume by more than the factor ``min_gain``. Returns the new indices.
     """
-    L, N = Y.shape
+    S = spectra(Y)
+    L, N = S.shape
     K = idx.size
-    r_m = Y.mean(axis=1)
-    cov = (Y @ Y.T) / N - np.outer(r_m, r_m)
+    r_m = S.mean()
+    cov = S.gram() / N - np.outer(r_m, r_m)
     U = _top_eigvecs(cov, K - 1)
-    X = np.vstack([np.ones((1, N)), U.T @ Y - (U.T @ r_m)[:, None]])
+    X = np.vstack([np.ones((1, N)), S.project(U) - (U.T @ r_m)[:, None]])
     idx = idx.copy()
     for _ in range(max_sweeps * K):
         E = X[:, idx]
@@ -191,7 +194,7 @@ def _maxvol_refine(Y, idx, max_sweeps=50):
         absV = np.abs(V)
         flat = int(np.argmax(absV))
         i, n = divmod(flat, N)
-        if absV[i, n] <= 1.0 + 1e-9:
+        if absV[i, n] <= min_gain:
             break
         idx[i] = n
     return idx
@@ -208,8 +211,9 @@ def _robust_band_weights(Y, K, its=10):
     residual would trust it most. :math:`w_l \propto 1/\text{that residual}`, ``its`` reweightings,
     normalised to a maximum of 1. ``O(L^2 N + its L^3)``.
     """
-    L, N = Y.shape
-    C = (Y @ Y.T) / N
+    S = spectra(Y)
+    L, N = S.shape
+    C = S.gram() / N
     w = np.ones(L)
     eye = np.eye(L)
     for _ in range(its):
@@ -325,9 +329,10 @@ def fcls(Y, M) -> FCLSResult:
 
 @single_blas_thread()
 def _fcls_core(Y, M):
-    """FCLS of clean ``Y`` (L x N) on ``M`` (L x K): (A, kkt residual, passes, max passes, bad pixels)."""
+    """FCLS of clean ``Y`` (L x N; an array or a :class:`~._common.Spectra`) on ``M`` (L x K):
+    (A, kkt residual, passes, max passes, bad pixels)."""
     G = np.ascontiguousarray(M.T @ M)
-    B = np.ascontiguousarray(M.T @ Y)
+    B = np.ascontiguousarray(spectra(Y).project(M))
     K, N = B.shape
     A = np.empty((K, N))
     stats = np.zeros(3, dtype=np.int64)

@@ -3,9 +3,9 @@ one multiplicative-update iteration.
 
 Kernels assume clean input (validated by the public functions): C-contiguous float64 arrays, ``Y`` of
 shape ``(L, N)``, ``M`` of shape ``(L, K)``, ``A`` of shape ``(K, N)``, preallocated outputs. The
-``K``-wide products (``Y A^T``, ``M^T D Y``) are left to BLAS; the kernels fuse the passes that BLAS
-cannot: the per-channel residual norms (no ``L x N`` residual is stored) and the abundance update with
-its penalty term, sum-to-one error and the guidance statistic.
+two products with the data (``Y A^T`` and ``M^T D Y``) are blocked over pixels and read ``Y`` in its own
+dtype (an integer cube is never copied to float64); the per-channel residual norms need no ``L x N``
+residual; the abundance update is fused with its penalty term, sum-to-one error and the guidance statistic.
 """
 
 from __future__ import annotations
@@ -195,14 +195,16 @@ def fcls_columns(G, B, A, stats):
 
 
 @jit
-def residual_row_norms(Y, M, A, out):
-    """``out[l] = |y^l - m^l A|^2`` for every channel ``l`` (one pass over ``Y``; the residual is not stored)."""
+def residual_row_norms(Y, scale, M, A, out):
+    """``out[l] = |scale y^l - m^l A|^2`` for every channel ``l`` (one pass over ``Y``; the residual is not
+    stored). ``Y`` may be float64 or an integer type (read as is and multiplied by ``scale``)."""
     L, N = Y.shape
     K = A.shape[0]
     r = np.empty(N)
     for l in range(L):
+        y = Y[l]
         for n in range(N):
-            r[n] = Y[l, n]
+            r[n] = scale * y[n]
         for k in range(K):
             m = M[l, k]
             if m != 0.0:
@@ -211,6 +213,19 @@ def residual_row_norms(Y, M, A, out):
         s = 0.0
         for n in range(N):
             s += r[n] * r[n]
+        out[l] = s
+
+
+@jit
+def row_sq(Y, scale, out):
+    """``out[l] = |scale y^l|^2`` (``Y`` float64 or integer)."""
+    L, N = Y.shape
+    for l in range(L):
+        y = Y[l]
+        s = 0.0
+        for n in range(N):
+            v = scale * y[n]
+            s += v * v
         out[l] = s
 
 
@@ -301,59 +316,130 @@ def gram_rows(A, out):
             out[j, i] = s
 
 
+#: Pixels per block of the two products with ``Y``: a block of ``A`` or of ``num`` (``K x 2048`` doubles,
+#: 96 KiB at ``K = 6``) stays in the L2 cache while every channel passes over it, so ``Y`` is read once per
+#: product and ``A`` / ``num`` once, where a channel-by-channel sweep re-reads all of ``A`` for each channel.
+PIXEL_BLOCK = 2048
+
+
 @jit
-def mu_sweep(Y, ysq, M, A, AAt, l21, update_m, eps_loss, tiny, rho, d, num, G):
-    """One pass over the channels: residual norms at (M, A), IRLS weights, the M update and the A-step sums.
+def products_yat(Y, A, scale, out):
+    """``out = scale * Y A^T`` (``L x K``), blocked over pixels; ``Y`` float64 or integer (converted as read,
+    so an integer cube needs no float64 copy). Two channels per pass over a block of ``A``."""
+    L, N = Y.shape
+    K = A.shape[0]
+    for l in range(L):
+        for k in range(K):
+            out[l, k] = 0.0
+    for n0 in range(0, N, PIXEL_BLOCK):
+        m = min(PIXEL_BLOCK, N - n0)
+        l = 0
+        while l < L:
+            if l + 2 <= L:
+                y0 = Y[l, n0:n0 + m]
+                y1 = Y[l + 1, n0:n0 + m]
+                for k in range(K):
+                    a = A[k, n0:n0 + m]
+                    t0 = 0.0
+                    t1 = 0.0
+                    for i in range(m):
+                        t0 += y0[i] * a[i]
+                        t1 += y1[i] * a[i]
+                    out[l, k] += t0
+                    out[l + 1, k] += t1
+                l += 2
+            else:
+                y0 = Y[l, n0:n0 + m]
+                for k in range(K):
+                    a = A[k, n0:n0 + m]
+                    t0 = 0.0
+                    for i in range(m):
+                        t0 += y0[i] * a[i]
+                    out[l, k] += t0
+                l += 1
+    for l in range(L):
+        for k in range(K):
+            out[l, k] *= scale
 
-    For each channel ``l`` (row ``y`` of ``Y``, read twice while it is in cache):
 
-    * ``ya = y A^T`` (K dot products) and ``rho[l] = |y - m A|^2 = ysq[l] - 2 m.ya + m (A A^T) m^T`` at the
-      incoming ``M`` (``ysq[l] = |y|^2``; clipped at 0, so rounding can never make it negative; the
-      cancellation error, about 1e-16 |y|^2, sits far below the guard ``eps_loss`` of the weights);
+@jit
+def products_wty(W, Y, scale, out):
+    """``out = scale * W^T Y`` (``K x N``), blocked over pixels; ``Y`` float64 or integer. Four channels per
+    pass over a block of ``out``."""
+    L, N = Y.shape
+    K = W.shape[1]
+    for n0 in range(0, N, PIXEL_BLOCK):
+        m = min(PIXEL_BLOCK, N - n0)
+        for k in range(K):
+            o = out[k, n0:n0 + m]
+            for i in range(m):
+                o[i] = 0.0
+        l = 0
+        while l < L:
+            if l + 4 <= L:
+                y0 = Y[l, n0:n0 + m]
+                y1 = Y[l + 1, n0:n0 + m]
+                y2 = Y[l + 2, n0:n0 + m]
+                y3 = Y[l + 3, n0:n0 + m]
+                for k in range(K):
+                    w0 = scale * W[l, k]
+                    w1 = scale * W[l + 1, k]
+                    w2 = scale * W[l + 2, k]
+                    w3 = scale * W[l + 3, k]
+                    o = out[k, n0:n0 + m]
+                    for i in range(m):
+                        o[i] += w0 * y0[i] + w1 * y1[i] + w2 * y2[i] + w3 * y3[i]
+                l += 4
+            else:
+                y0 = Y[l, n0:n0 + m]
+                for k in range(K):
+                    w0 = scale * W[l, k]
+                    o = out[k, n0:n0 + m]
+                    for i in range(m):
+                        o[i] += w0 * y0[i]
+                l += 1
+
+
+@jit
+def mu_rows(ysq, M, AAt, YA, l21, update_m, eps_loss, tiny, rho, d, W, G):
+    """The channel-wise middle of one iteration, from ``YA = Y A^T`` (all ``L x K``, no pass over ``Y``).
+
+    For each channel ``l``:
+
+    * ``rho[l] = |y - m A|^2 = ysq[l] - 2 m.ya + m (A A^T) m^T`` at the incoming ``M`` (``ysq[l] = |y|^2``;
+      clipped at 0, so rounding can never make it negative; the cancellation error, about 1e-16 |y|^2, sits
+      far below the guard ``eps_loss`` of the weights);
     * ``d[l] = 1 / (2 sqrt(rho[l] + eps_loss))`` (l21) or ``1/2`` (Frobenius);
     * the Lee-Seung update of the row ``m <- m * ya / (m A A^T)`` (row-separable, so exact per row), unless
       ``update_m`` is False (known endmembers);
-    * ``num += d[l] m^T y`` and ``G += d[l] m^T m`` with the updated row (``num = M^T D Y``, ``G = M^T D M``).
-
-    ``num`` and ``G`` are overwritten. 2K unit-stride passes over each channel per iteration, against
-    3K + 2 when the residual is formed.
+    * ``W[l] = d[l] m`` and ``G += d[l] m^T m`` with the updated row (``G = M^T D M``; then
+      ``num = W^T Y`` by :func:`products_wty`).
     """
-    L, N = Y.shape
-    K = A.shape[0]
-    ya = np.empty(K)
+    L, K = M.shape
     den = np.empty(K)
-    num[:, :] = 0.0
-    G[:, :] = 0.0
+    for k in range(K):
+        for j in range(K):
+            G[k, j] = 0.0
     for l in range(L):
-        y = Y[l]
-        for k in range(K):
-            a = A[k]
-            t = 0.0
-            for n in range(N):
-                t += y[n] * a[n]
-            ya[k] = t
         s = ysq[l]
         for k in range(K):
             t = 0.0
             for j in range(K):
                 t += M[l, j] * AAt[j, k]
             den[k] = t
-            s += M[l, k] * (t - 2.0 * ya[k])
+            s += M[l, k] * (t - 2.0 * YA[l, k])
         s = max(s, 0.0)
         rho[l] = s
         dl = 0.5 / math.sqrt(s + eps_loss) if l21 else 0.5
         d[l] = dl
         if update_m:
             for k in range(K):
-                M[l, k] = M[l, k] * ya[k] / (den[k] + tiny)
+                M[l, k] = M[l, k] * YA[l, k] / (den[k] + tiny)
         for k in range(K):
             w = dl * M[l, k]
+            W[l, k] = w
             for j in range(K):
                 G[k, j] += w * M[l, j]
-            if w != 0.0:
-                row = num[k]
-                for n in range(N):
-                    row[n] += w * y[n]
 
 
 @jit

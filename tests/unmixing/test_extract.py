@@ -198,3 +198,23 @@ def test_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.uint16])
+def test_spectra_blocks_match_the_dense_algebra(dtype, monkeypatch):
+    """The start-up algebra on column blocks (integer data never converted whole) equals the dense one."""
+    from numopt.unmixing import _common
+    from numopt.unmixing._common import Spectra
+
+    monkeypatch.setattr(_common, "BLOCK_BYTES", 4096)           # several blocks on a small problem
+    rng = np.random.default_rng(0)
+    Y = np.round(rng.uniform(0, 1000, size=(9, 700))).astype(dtype)
+    w = rng.uniform(0.1, 1, size=9)
+    S = Spectra(Y, 1e-3).weighted(w)
+    D = (Y.astype(float) * 1e-3) * w[:, None]
+    assert sum(1 for _ in S.blocks()) > 1
+    U = rng.standard_normal((9, 3))
+    np.testing.assert_allclose(S.mean(), D.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(S.gram(), D @ D.T, rtol=1e-12)
+    np.testing.assert_allclose(S.project(U), U.T @ D, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(S.columns([3, 1]), D[:, [3, 1]], rtol=1e-15)

@@ -15,32 +15,55 @@ def _problem(L=17, N=53, k=4, seed=0):
     return Y, M, A
 
 
-def test_residual_row_norms_and_gram():
+@pytest.mark.parametrize("dtype", [np.float64, np.uint16, np.int32])
+def test_residual_row_norms_and_gram(dtype):
     Y, M, A = _problem()
+    Yi = np.round(Y * 1000).astype(dtype)
+    s = 1e-3
     out = np.empty(Y.shape[0])
-    K.residual_row_norms(Y, M, A, out)
-    np.testing.assert_allclose(out, ((Y - M @ A) ** 2).sum(1), rtol=1e-13)
+    K.residual_row_norms(Yi, s, M, A, out)
+    np.testing.assert_allclose(out, ((s * Yi.astype(float) - M @ A) ** 2).sum(1), rtol=1e-13)
+    K.row_sq(Yi, s, out)
+    np.testing.assert_allclose(out, ((s * Yi.astype(float)) ** 2).sum(1), rtol=1e-13)
     G = np.empty((A.shape[0],) * 2)
     K.gram_rows(A, G)
     np.testing.assert_allclose(G, A @ A.T, rtol=1e-13)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.uint16, np.uint8])
+@pytest.mark.parametrize("shape", [(17, 53, 4), (6, 5000, 3), (3, 4100, 2)])
+def test_products_blocked(dtype, shape):
+    """Both products with Y over several pixel blocks (N > PIXEL_BLOCK) and odd channel counts (the 2- and
+    4-channel unrolling and its remainder), for float64 and integer data read in place."""
+    L, N, k = shape
+    Y, M, A = _problem(L, N, k, seed=4)
+    Yi = np.round(Y * 200).astype(dtype)
+    Yf = Yi.astype(float)
+    s = 0.01
+    YA = np.empty((L, k))
+    K.products_yat(Yi, A, s, YA)
+    np.testing.assert_allclose(YA, s * Yf @ A.T, rtol=1e-12)
+    out = np.empty((k, N))
+    K.products_wty(M, Yi, s, out)
+    np.testing.assert_allclose(out, s * M.T @ Yf, rtol=1e-12)
+
+
 @pytest.mark.parametrize("l21", [True, False])
 @pytest.mark.parametrize("update_m", [True, False])
-def test_mu_sweep(l21, update_m):
+def test_mu_rows(l21, update_m):
     Y, M, A = _problem(seed=1)
     L, N = Y.shape
     k = A.shape[0]
-    rho, d, num, G = np.empty(L), np.empty(L), np.empty((k, N)), np.empty((k, k))
+    rho, d, W, G = np.empty(L), np.empty(L), np.empty((L, k)), np.empty((k, k))
     M1 = M.copy()
-    K.mu_sweep(Y, (Y * Y).sum(1), M1, A, A @ A.T, l21, update_m, 1e-12, 1e-300, rho, d, num, G)
+    K.mu_rows((Y * Y).sum(1), M1, A @ A.T, Y @ A.T, l21, update_m, 1e-12, 1e-300, rho, d, W, G)
     rho_ref = ((Y - M @ A) ** 2).sum(1)
     d_ref = 0.5 / np.sqrt(rho_ref + 1e-12) if l21 else np.full(L, 0.5)
     M_ref = M * (Y @ A.T) / (M @ (A @ A.T)) if update_m else M
     np.testing.assert_allclose(rho, rho_ref, rtol=1e-10)
     np.testing.assert_allclose(d, d_ref, rtol=1e-10)
     np.testing.assert_allclose(M1, M_ref, rtol=1e-12)
-    np.testing.assert_allclose(num, (M_ref * d_ref[:, None]).T @ Y, rtol=1e-12)
+    np.testing.assert_allclose(W, M_ref * d_ref[:, None], rtol=1e-12)
     np.testing.assert_allclose(G, M_ref.T @ (M_ref * d_ref[:, None]), rtol=1e-12)
 
 

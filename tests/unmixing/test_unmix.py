@@ -107,6 +107,42 @@ def test_integer_cube_is_accepted(noisy):
     np.testing.assert_array_equal(maps[:, 1, 2], a.abundances[:, 1 * 30 + 2])
 
 
+@pytest.mark.parametrize("init", ["maxvol", "robust"])
+def test_integer_data_are_not_copied_to_float64(init):
+    """Issue 14: peak memory <= 4x the input; a uint16 cube's float64 copy alone is 4x (Jasper Ridge measured
+    4.60x). The kernels read the integer data in place, so the peak stays far below that."""
+    import tracemalloc
+
+    M = smooth_spectra(48, 3, seed=5)
+    Y, _ = mixtures(M, 12000, seed=5, snr=30)
+    Q = np.round(Y / Y.max() * 5000).astype(np.uint16)          # 1.15 MB; as float64, 4.6 MB
+    before = Q.copy()
+    _quiet(Q, 3, maxiter=3, tol=0.0, rng=0, init=init)            # compile outside the trace
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        res = _quiet(Q, 3, maxiter=3, tol=0.0, rng=0, init=init)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak <= 2.5 * Q.nbytes, peak / Q.nbytes
+    np.testing.assert_array_equal(Q, before)                      # the input is never modified
+    ref = _quiet(Q.astype(np.float64), 3, maxiter=3, tol=0.0, rng=0, init=init)
+    np.testing.assert_allclose(res.endmembers, ref.endmembers, rtol=1e-10)
+    np.testing.assert_allclose(res.abundances, ref.abundances, rtol=1e-10, atol=1e-14)
+
+
+def test_float_input_is_not_modified_and_signed_integers_are_checked():
+    Y = np.random.default_rng(0).uniform(size=(12, 40))
+    before = Y.copy()
+    _quiet(Y, 3, maxiter=3, rng=0)
+    np.testing.assert_array_equal(Y, before)
+    Q = np.round(Y * 100).astype(np.int16)
+    Q[3, 7] = -2
+    with pytest.raises(ValueError, match=r"unmix: `Y` must be nonnegative .*got Y\[3, 7\] = -2 \(channel 3"):
+        unmix(Q, 3)
+
+
 def _known_m(Y, M, method, **kw):
     """The abundance updates of ``unmix`` with the endmembers held at ``M`` (private switch)."""
     from numopt.unmixing._rrlbs import _unmix
@@ -150,10 +186,32 @@ def test_blind_unmixing_with_spiked_bands_needs_the_robust_start():
     w = _robust_band_weights(Y, 4)
     assert w[bad].max() < 0.05 and w[good].min() > 0.5
     sad = {}
-    for init in ("vca", "robust"):
-        r = _quiet(Y, 4, init=init, maxiter=150, tol=0.0, rng=0)
+    for init in ("vca", "robust", "default"):
+        kw = {} if init == "default" else dict(init=init)
+        r = _quiet(Y, 4, maxiter=150, tol=0.0, rng=0, **kw)
         sad[init] = match_endmembers(M[good], r.endmembers[good]).sad.mean()
     assert sad["robust"] < 0.1 < 0.2 < sad["vca"], sad
+    assert sad["default"] == sad["robust"]       # the default start is the robust one (issue 14's USGS grid)
+
+
+def test_maxvol_swaps_need_a_real_volume_gain():
+    """N-FINDR swaps from pure pixels of a noisy scene only trade them for noise-inflated pixels (volume gains
+    of a few %, which cost SAD on the USGS grid: 0.029 against 0.023); a start that misses an endmember (a
+    mixed pixel in place of a pure one, as VCA on Jasper Ridge's road) gains by far more and is swapped."""
+    from numopt.unmixing._common import Spectra
+    from numopt.unmixing._extract import _maxvol_refine
+    from numopt.unmixing._rrlbs import MAXVOL_MIN_GAIN
+
+    M = smooth_spectra(60, 3, seed=7)
+    Y, A = mixtures(M, 2000, seed=7, snr=25)
+    pure = np.array([int(np.argmax(A[k])) for k in range(3)])
+    S = Spectra(Y)
+    assert sorted(_maxvol_refine(S, pure, min_gain=MAXVOL_MIN_GAIN).tolist()) == sorted(pure.tolist())
+    assert sorted(_maxvol_refine(S, pure, min_gain=1 + 1e-9).tolist()) != sorted(pure.tolist())
+    mixed = int(np.argmin(np.abs(A - 1 / 3).max(axis=0)))          # the most mixed pixel
+    start = np.array([pure[0], pure[1], mixed])
+    out = _maxvol_refine(S, start, min_gain=MAXVOL_MIN_GAIN)
+    assert A[2, out].max() > 0.9                                   # the third endmember was found
 
 
 def test_blank_bands_get_weight_zero_and_do_not_swamp_the_fit():
@@ -260,7 +318,7 @@ def test_verbose_prints_one_row_per_iteration(noisy, capsys):
     (dict(lam=-1.0), ValueError, r"unmix: `lam` must be >= 0"),
     (dict(lam="big"), ValueError, r"unmix: `lam` must be one of 'auto'"),
     (dict(method="pca"), ValueError, r"unmix: `method` must be one of 'rrlbs', 'l21', 'l1/2', 'nmf'"),
-    (dict(init="svd"), ValueError, r"unmix: `init` must be one of 'vca', 'maxvol', 'robust', 'random'"),
+    (dict(init="svd"), ValueError, r"unmix: `init` must be one of 'robust', 'maxvol', 'vca', 'random'"),
     (dict(M0=np.ones((12, 2))), ValueError, r"unmix: `M0` must have shape \(12, 3\); got shape \(12, 2\)\."),
     (dict(A0=np.ones((3, 5))), ValueError, r"unmix: `A0` must have shape \(3, 40\); got shape \(3, 5\)\."),
     (dict(M0=-np.ones((12, 3))), ValueError, r"unmix: `M0` must be nonnegative"),
