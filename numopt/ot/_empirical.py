@@ -16,7 +16,11 @@ __all__ = ["empirical_sinkhorn", "METRICS"]
 
 #: metric name -> the kernels' metric code
 METRICS = {"sqeuclidean": 0, "euclidean": 1}
-_OPTIONS = ("delta", "reg_init", "reg_factor")
+_OPTIONS = ("delta", "reg_init", "reg_factor", "sinkhorn_maxiter", "switch_sweeps", "cg_maxiter")
+#: Sinkhorn goes on past ``sinkhorn_maxiter`` in the last stage when its rate predicts ``tol`` within this
+#: many sweeps; otherwise Newton steps on the pairs that carry mass take over (a step costs about 2-4
+#: passes over the clouds, like 1-2 sweeps, plus CG on the kept pairs).
+_SWITCH_SWEEPS = 50
 #: Default ``max_plan_bytes``: the dense plan is returned when it fits (256 MiB: n = m = 5792).
 MAX_PLAN_BYTES = 2**28
 #: Default ``max_sparse_bytes``: the memory ``plan_sparse`` may take (12 bytes per kept pair).
@@ -144,6 +148,12 @@ def empirical_sinkhorn(x, y, reg, *, a=None, b=None, metric="sqeuclidean", tol=1
         reg_init = check_scalar(reg_init, "reg_init", func, low=reg)
     reg_factor = check_scalar(options.get("reg_factor", _REG_FACTOR), "reg_factor", func, low=1.0,
                               low_inclusive=False)
+    sinkhorn_maxiter = check_int(options.get("sinkhorn_maxiter", 20), "sinkhorn_maxiter", func, low=0)
+    switch_sweeps = options.get("switch_sweeps", _SWITCH_SWEEPS)
+    if switch_sweeps is not None:
+        switch_sweeps = check_int(switch_sweeps, "switch_sweeps", func, low=0)
+    cg_maxiter = check_int(options.get("cg_maxiter", max(100, 10 * min(X.shape[0], Y.shape[0]))), "cg_maxiter",
+                           func, low=1)
 
     prob = _CloudProblem(X, Y, a, b, reg, metric, func)
     run = Run(prob, "empirical_sinkhorn", tol, maxiter, callback, verbose)
@@ -157,7 +167,15 @@ def empirical_sinkhorn(x, y, reg, *, a=None, b=None, metric="sqeuclidean", tol=1
         last = k == len(stages) - 1
         prob.reg = reg_k
         run.tol = tol if last else max(tol, _STAGE_TOL)
-        status = _sweeps(prob, f, g, run, maxiter - run.nit)
+        if not last or switch_sweeps is None:
+            status = _sweeps(prob, f, g, run, maxiter - run.nit)
+        else:
+            start = run.nit
+            status = _sweeps(prob, f, g, run, min(sinkhorn_maxiter, maxiter - run.nit))
+            if status is None and _predicted_sweeps(run, start, prob.mass) <= switch_sweeps:
+                status = _sweeps(prob, f, g, run, maxiter - run.nit)
+            if status is None:
+                status = _newton(prob, f, g, run, delta, cg_maxiter, max_sparse_bytes)
         if status is None:
             status = Status.MAXITER
         if not status.success or last:
@@ -269,6 +287,106 @@ def _sweeps(prob: _CloudProblem, f, g, run: Run, n_sweeps: int):
     return None
 
 
+def _predicted_sweeps(run: Run, start: int, mass: float) -> float:
+    """Sweeps Sinkhorn's observed rate (over the last 5 to 10 sweeps since ``start``) needs to ``run.tol``;
+    inf when it cannot tell."""
+    errors = run.hist["marginal_error"]
+    window = min(10, run.nit - start - 1)
+    if window < 5 or not errors[-1 - window] > 0:
+        return math.inf
+    rate = (errors[-1] / errors[-1 - window]) ** (1.0 / window)
+    if not 0.0 < rate < 1.0:
+        return math.inf
+    return math.log(run.tol * mass / errors[-1]) / math.log(rate)
+
+
+_ARMIJO = 1e-4
+_MAX_BACKTRACKS = 30
+_MAX_LOG_CHANGE = 50.0
+
+
+def _newton(prob: _CloudProblem, f, g, run: Run, delta, cg_maxiter, max_bytes):
+    """Newton steps (SNS, :func:`numopt.ot.sinkhorn_newton_sparse`) with the Hessian sparsified to the
+    pairs with P_ij >= level r_i / m, found by a counting and a filling pass over the clouds; the
+    marginals (line search included) are one pass each. Falls back to Sinkhorn sweeps where a step
+    fails and to Sinkhorn alone where the pairs would exceed ``max_bytes``. Returns a Status or None."""
+    from ._sns import _ABS_FLOOR, _MARGINAL_FLOOR, _STALL, sparse_newton_direction
+
+    n, m, reg, a, b = prob.n, prob.m, prob.reg, prob.a, prob.b
+    chunk_cols = np.empty((_kernels.HIST_CHUNKS, m))
+    indptr = np.empty(n + 1, dtype=np.int64)
+    idx_type = np.int32 if m < 2**31 else np.int64
+
+    def marginals(ft, gt, r):
+        cost = _kernels.cloud_marginals(prob.X, prob.YT, ft, gt, reg, prob.metric, r, chunk_cols)
+        return chunk_cols.sum(0), float(r.sum()), cost
+
+    r = np.empty(n)
+    c, total, _ = marginals(f, g, r)
+    dual = float(a @ f + b @ g) - reg * total
+    err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
+    level = max(delta, 1e-12)
+    while run.nit < run.maxiter:
+        if err <= run.tol:
+            return Status.SUCCESS
+        lvl = level * min(1.0, err)
+        log_cut = np.log(lvl * np.maximum(r, 1e-300) / m)
+        _kernels.cloud_select(prob.X, prob.YT, f, g, reg, prob.metric, log_cut, indptr, np.empty(0, idx_type),
+                              np.empty(0), False)
+        nnz = int(indptr[-1])
+        if 12 * nnz > max_bytes:
+            return _sweeps(prob, f, g, run, run.maxiter - run.nit)
+        indices, data = np.empty(nnz, dtype=idx_type), np.empty(nnz)
+        _kernels.cloud_select(prob.X, prob.YT, f, g, reg, prob.metric, log_cut, indptr, indices, data, True)
+        rf = np.maximum(r, np.maximum(_MARGINAL_FLOOR * a, _ABS_FLOOR * float(a.max())))
+        cf = np.maximum(c, np.maximum(_MARGINAL_FLOOR * b, _ABS_FLOOR * float(b.max())))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            direction = sparse_newton_direction(indptr, indices, data, rf, cf, a - r, b - c, reg, cg_maxiter,
+                                                min(0.1, max(err, 1e-12)))
+        del indices, data
+        accepted = False
+        if direction is not None:
+            df, dg, cg_nit, _ = direction
+            slope = float((a - r) @ df + (b - c) @ dg)
+            change = max(df.max() + dg.max(), -(df.min() + dg.min())) / reg
+            alpha = min(1.0, _MAX_LOG_CHANGE / change) if change > 0 else 1.0
+            scale = abs(a @ f) + abs(b @ g) + reg * total
+            rt = np.empty(n)
+            if slope > 0 and math.isfinite(slope):
+                for _ in range(_MAX_BACKTRACKS):
+                    ft, gt = f + alpha * df, g + alpha * dg
+                    ct, total_t, _ = marginals(ft, gt, rt)
+                    dual_t = float(a @ ft + b @ gt) - reg * total_t
+                    noise = 64 * np.finfo(float).eps * (scale + abs(a @ ft) + abs(b @ gt) + reg * total_t)
+                    if math.isfinite(dual_t) and dual_t - dual >= _ARMIJO * alpha * slope - noise:
+                        accepted = True
+                        break
+                    alpha *= 0.5
+        if accepted:
+            f[:], g[:] = ft, gt
+            r, c, total, dual = rt, ct, total_t, dual_t
+            err_old, err = err, float(np.abs(r - a).sum() + np.abs(c - b).sum())
+            stop = run.record(f, g, err, dual, newton=True, step=alpha, cg_nit=cg_nit, nnz_per_row=nnz / n)
+            status = run.converged(err, lambda: _norm(f) + _norm(g))
+            if status is not None:
+                return status
+            if stop:
+                return Status.CALLBACK
+            if err <= _STALL * err_old:
+                continue
+            sweeps = 1
+        else:
+            sweeps = 10
+            level /= 10
+        status = _sweeps(prob, f, g, run, min(sweeps, run.maxiter - run.nit))
+        if status is not None:
+            return status
+        c, total, _ = marginals(f, g, r)
+        dual = float(a @ f + b @ g) - reg * total
+        err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
+    return None
+
+
 def _finish(prob: _CloudProblem, f, g, run: Run, status: Status, max_plan_bytes, max_sparse_bytes, delta):
     """Measure the plan of (f, g) on the fly (marginals, cost) and build the result."""
     n, m = prob.n, prob.m
@@ -330,14 +448,14 @@ def _sparse_pairs(X, YT, f, g, reg, metric, r, delta, mass, rows, cols, shape, m
     with np.errstate(divide="ignore"):
         log_cut = np.log(delta * r / m) if delta > 0 else np.full(n, -math.inf)
     indptr = np.empty(n + 1, dtype=np.int64)
-    empty = np.empty(0, dtype=np.int64)
+    empty = np.empty(0, dtype=np.int32 if m < 2**31 else np.int64)
     _kernels.cloud_select(X, YT, f, g, reg, metric, log_cut, indptr, empty, np.empty(0), False)
     nnz = int(indptr[-1])
     if 12 * nnz > max_bytes:
         raise ValueError(f"empirical_sinkhorn: `plan_sparse` would keep {nnz} pairs ({12 * nnz / 2**20:.1f} MiB), "
                          f"more than `max_sparse_bytes` = {max_bytes}; raise it, raise `delta`, or use the "
                          "potentials (P = exp((f + g - C) / reg)) directly.")
-    indices = np.empty(nnz, dtype=np.int64)
+    indices = np.empty(nnz, dtype=np.int32 if m < 2**31 else np.int64)
     data = np.empty(nnz)
     _kernels.cloud_select(X, YT, f, g, reg, metric, log_cut, indptr, indices, data, True)
     if mass != 1.0:

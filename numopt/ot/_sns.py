@@ -465,7 +465,14 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     c = np.maximum(c, np.maximum(_MARGINAL_FLOOR * b, _ABS_FLOOR * prob.bmax))
     if selected is None:
         return _dense_newton_direction(prob, f, g, r, c, ga, gb, scaling, cg_maxiter, cg_rtol)
-    indptr, indices, data = selected
+    return sparse_newton_direction(*selected, r, c, ga, gb, reg, cg_maxiter, cg_rtol)
+
+
+def sparse_newton_direction(indptr, indices, data, r, c, ga, gb, reg, cg_maxiter, cg_rtol):
+    """(df, dg, cg_nit, nnz) solving the Newton system whose off-diagonal block is the CSR (indptr,
+    indices, data), with the (floored) marginals r, c and the gradients ga = a - r, gb = b - c; None
+    when it is not finite."""
+    n, m = r.shape[0], c.shape[0]
     # the kernels write into their last argument and return nothing (see numopt.ot._kernels)
     if m <= n:  # Schur complement on the column block: (D_c - S^T D_r^-1 S) y = gb - S^T D_r^-1 ga
         r_inv = 1.0 / r
