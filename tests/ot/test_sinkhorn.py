@@ -783,3 +783,48 @@ def test_sns_switches_to_newton_on_a_dense_plan_at_moderate_reg():
     sk = sinkhorn_knopp(None, None, M, 0.01, tol=1e-10)
     assert sk.nit > 100  # what the switch saved
     np.testing.assert_allclose(res.plan, sk.plan, rtol=1e-6, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 16 section 3: several problems at once (b of shape (m, k), M of shape (B, n, m))
+# --------------------------------------------------------------------------------------------------
+
+
+def test_sinkhorn2_several_targets_against_pot():
+    """POT's multiple targets: b of shape (m, k) gives the k losses (before: a TypeError/ValueError on b)."""
+    ot = pytest.importorskip("ot")
+    rng = np.random.default_rng(5)
+    M = rng.uniform(size=(7, 6))
+    a = rng.uniform(size=7)
+    a /= a.sum()
+    B = rng.uniform(size=(6, 3))
+    B /= B.sum(0)
+    losses = sinkhorn2(a, B, M, 0.1, tol=1e-12)
+    assert losses.shape == (3,)
+    ref = ot.sinkhorn2(a, B, M, 0.1, stopThr=1e-14, numItermax=100_000)
+    np.testing.assert_allclose(losses, np.asarray(ref, dtype=float), rtol=1e-9)
+    for j in range(3):
+        np.testing.assert_allclose(losses[j], sinkhorn2(a, B[:, j], M, 0.1, tol=1e-12), rtol=1e-12)
+
+
+def test_sinkhorn2_batch_of_cost_matrices():
+    rng = np.random.default_rng(6)
+    Ms = rng.uniform(size=(4, 5, 6))
+    losses = sinkhorn2(None, None, Ms, 0.05, method="log", tol=1e-12)
+    assert losses.shape == (4,)
+    for i in range(4):
+        np.testing.assert_allclose(losses[i], sinkhorn(None, None, Ms[i], 0.05, tol=1e-12).cost, rtol=1e-9)
+
+
+@pytest.mark.parametrize("args, error, match", [
+    (dict(b=np.ones((6, 0))), ValueError, r"`b` must have at least one column"),
+    (dict(b=np.array([[0.5, -1.0]] * 3)), ValueError, r"`b` must be nonnegative; got b\[0, 1\] = -1"),
+    (dict(M=np.ones((2, 3, 3)), b=np.ones((3, 2)) / 3), ValueError, r"`b` must be 1-D when `M` is a batch"),
+    (dict(M=np.ones((0, 3, 3))), ValueError, r"`M` must hold at least one cost matrix"),
+    (dict(b=np.ones((3, 2)) / 3, method="nope"), ValueError, r"`method` must be one of"),
+])
+def test_sinkhorn2_several_problems_bad_input(args, error, match):
+    kw = dict(a=None, b=None, M=np.ones((3, 3)), method="sns")
+    kw.update(args)
+    with pytest.raises(error, match=match):
+        sinkhorn2(kw["a"], kw["b"], kw["M"], 0.1, method=kw["method"])
