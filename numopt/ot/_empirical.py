@@ -436,7 +436,8 @@ def _finish(prob: _CloudProblem, f, g, run: Run, status: Status, max_plan_bytes,
     return OTResult(x=plan, status=status, detail=detail, nit=run.nit, plan=plan, plan_sparse=plan_sparse,
                     potentials=prob.potentials(f, g), cost=prob.mass * cost_n, value=prob.mass * value_n
                     + prob.mass * prob._offset() * total_n, marginal_error=err_n * prob.mass,
-                    nit_sinkhorn=run.nit_sinkhorn, history=run.history(), reg=prob.user_reg, method=run.method)
+                    nit_sinkhorn=run.nit_sinkhorn, nit_newton=run.nit_newton, nit_cg=run.nit_cg,
+                    history=run.history(), reg=prob.user_reg, method=run.method)
 
 
 def _sparse_pairs(X, YT, f, g, reg, metric, r, delta, mass, rows, cols, shape, max_bytes):

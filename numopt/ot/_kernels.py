@@ -672,20 +672,3 @@ def cloud_plan(X, YT, f, g, reg, metric, P):
         prow = P[i]
         for j in range(m):
             prow[j] = exp_poly((fi + g[j] - _cloud_cost(x, YT, j, metric)) * inv)
-
-
-@jit(parallel=True)
-def cloud_cost_range(X, YT, metric, out):
-    """out[i] = (min_j C(x_i, y_j), max_j C(x_i, y_j)) (rows in parallel; out has shape (n, 2))."""
-    n = X.shape[0]
-    m = YT.shape[1]
-    for i in prange(n):
-        x = X[i]
-        lo = math.inf
-        hi = -math.inf
-        for j in range(m):
-            c = _cloud_cost(x, YT, j, metric)
-            lo = min(lo, c)
-            hi = max(hi, c)
-        out[i, 0] = lo
-        out[i, 1] = hi

@@ -92,3 +92,16 @@ def test_bad_input(kwargs, error, match):
     x, y, reg = args.pop("x"), args.pop("y"), args.pop("reg")
     with pytest.raises(error, match=match):
         empirical_sinkhorn(x, y, reg, **args)
+
+
+def test_newton_on_the_pairs_that_carry_mass():
+    """At small reg Sinkhorn's rate predicts many sweeps: Newton steps on the kept pairs finish the solve."""
+    x, y = _clouds(60, 50, 2, seed=3)
+    M = cdist(x, y, "sqeuclidean")
+    res = empirical_sinkhorn(x, y, 3e-3, tol=1e-10)
+    ref = sinkhorn_newton_sparse(None, None, M, 3e-3, tol=1e-12)
+    assert res.success and res.nit_newton >= 1 and res.nit_cg >= 1
+    assert res.nit_sinkhorn < 300
+    assert np.nanmax(res.history["nnz_per_row"]) < 50  # the Hessian keeps a few pairs per row
+    np.testing.assert_allclose(res.cost, ref.cost, rtol=1e-8)
+    np.testing.assert_allclose(res.plan, ref.plan, rtol=1e-5, atol=1e-10)
