@@ -17,6 +17,7 @@ Cases (POT runs in the same process; skipped cleanly when POT is absent)
   with the time per phase and the share outside them (skipped without scikit-image).
 * ``empirical (clouds)``: ``empirical_sinkhorn`` on 3-D clouds, n = 2000 and 1e4, reg 1e-3 diam^2, tol
   1e-6, against POT's lazy ``empirical_sinkhorn`` (extrapolated from 3 iterations).
+* ``several targets``: ``sinkhorn2`` with b of shape (m, 8) against POT's batched ``sinkhorn2`` and its loop.
 * ``w1 grid``: 1-D |x - y| on a 1000-point grid, reg 1e-3 (POT capped at 1e4 iterations).
 * ``digits``: two scikit-learn digits upsampled to 28 x 28, L1 and L2 pixel-position costs.
 * ``sparsity``: ``sparsity="mass"`` against the paper's ``"topk"``, each with and without the
@@ -345,6 +346,39 @@ def case_empirical(repeat: int, quick: bool) -> list[Row]:
     return rows
 
 
+def case_targets(repeat: int, quick: bool) -> list[Row]:
+    """Several problems at once (issue 16): ``sinkhorn2`` with b of shape (m, k), k = 8 targets on 2-D
+    clouds (n = 1000, 300 with --quick), reg 1e-2 and 1e-3, against POT ``sinkhorn2`` with the same b
+    (its batched scaling Sinkhorn: one matrix-matrix product per half-step) with ``stopThr`` 1e-9 (its
+    own criterion; the accuracy column compares the losses with numopt's at tol 1e-8), and against POT
+    called once per target. CPU seconds."""
+    ot = _pot()
+    n = 300 if quick else 1000
+    k = 8
+    M = clouds(n, np.random.default_rng(0))
+    a = np.full(n, 1.0 / n)
+    B = np.random.default_rng(1).uniform(0.5, 1.5, size=(n, k))
+    B /= B.sum(0)
+    rows = []
+    for reg in (1e-2, 1e-3):
+        t, losses = median_time(lambda: not_.sinkhorn2(a, B, M, reg, tol=1e-8), repeat, clock=time.process_time)
+        size = f"n={n} k={k} reg={reg:g}"
+        if ot is None:
+            rows.append(Row("several targets", size, t, "POT absent", float("nan"), ""))
+            continue
+        thr = 1e-9
+        tb, ref = median_time(lambda: ot.sinkhorn2(a, B, M, reg, stopThr=thr, numItermax=100_000, warn=False), 1,
+                              warmup=0, clock=time.process_time)
+        gap = float(np.max(np.abs(np.asarray(ref, dtype=float) - losses) / losses))
+        rows.append(Row("several targets", size, t, "POT sinkhorn2 (batched b)", tb, f"max rel. loss diff {gap:.1e}",
+                        "", f"CPU s; POT stopThr {thr:g}, 1 run"))
+        tl, _ = median_time(lambda: [ot.sinkhorn2(a, B[:, j], M, reg, stopThr=thr, numItermax=100_000, warn=False)
+                                     for j in range(k)], 1, warmup=0, clock=time.process_time)
+        rows.append(Row("several targets", size, t, "POT sinkhorn2 loop over targets", tl, "", "",
+                        f"CPU s; POT stopThr {thr:g}, 1 run"))
+    return rows
+
+
 def _grid_w1(n):
     x = np.linspace(0, 1, n)
     a = np.exp(-(((x - 0.3) / 0.1) ** 2)) + 1e-3
@@ -549,7 +583,7 @@ def _quiet(fn):
         return fn()
 
 
-CASES = [case_compile, case_lap, case_cloud, case_cloud_large_reg, case_cloud_cpu, case_colour, case_empirical, case_cloud_4000, case_w1,
+CASES = [case_compile, case_lap, case_cloud, case_cloud_large_reg, case_cloud_cpu, case_colour, case_empirical, case_targets, case_cloud_4000, case_w1,
          case_digits, case_sparsity, case_iteration, case_memory]
 
 

@@ -828,3 +828,20 @@ def test_sinkhorn2_several_problems_bad_input(args, error, match):
     kw.update(args)
     with pytest.raises(error, match=match):
         sinkhorn2(kw["a"], kw["b"], kw["M"], 0.1, method=kw["method"])
+
+
+def test_dense_newton_path_allocates_nothing_of_size_n_by_m():
+    """Guard for the exact-Newton path on dense plans (reg 0.01 on clouds): besides the returned plan only
+    O(n + m) vectors and the fixed histogram scratch (~1 MiB) are allocated."""
+    import tracemalloc
+
+    M = _cloud_cost(800, seed=1)
+    sinkhorn_newton_sparse(None, None, M, 0.01, tol=1e-10)  # compile outside the trace
+    tracemalloc.start()
+    try:
+        res = sinkhorn_newton_sparse(None, None, M, 0.01, tol=1e-10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert res.success and res.nit_newton >= 1 and np.nanmax(res.history["nnz_per_row"]) == 800
+    assert peak <= 1.3 * res.plan.nbytes
