@@ -236,6 +236,12 @@ class _CloudProblem:
         self.a, self.b = a, b
         self.loga, self.logb = np.log(a), np.log(b)
         self.metric = metric
+        from .._numba import get_num_threads
+
+        # one scratch row of costs per chunk of rows (chunks run in parallel): O((n + m) threads) memory
+        chunks = max(1, min(4 * get_num_threads(), 64))
+        self.work_x = np.empty((min(chunks, self.n), self.m))  # rows of X against Y
+        self.work_y = np.empty((min(chunks, self.m), self.n))  # rows of Y against X
         self.user_reg = reg
         self.reg = reg
         self.total = float(a.sum())
@@ -269,9 +275,9 @@ def _sweeps(prob: _CloudProblem, f, g, run: Run, n_sweeps: int):
     g_prev = np.empty(prob.m)
     rows = _kernels.cloud_rows
     for _ in range(n_sweeps):
-        rows(prob.X, prob.YT, f, g, a, prob.loga, reg, prob.metric, rowsum)
+        rows(prob.X, prob.YT, f, g, a, prob.loga, reg, prob.metric, rowsum, prob.work_x)
         g_prev[:] = g
-        err = rows(prob.Y, prob.XT, g, f, b, prob.logb, reg, prob.metric, colsum)
+        err = rows(prob.Y, prob.XT, g, f, b, prob.logb, reg, prob.metric, colsum, prob.work_y)
         # the state (f, g_prev): rows exact, so sum(P) = sum(a)
         dual = float(a @ f + b @ g_prev) - reg * prob.total
         if not (math.isfinite(err) and math.isfinite(dual)):
@@ -313,12 +319,12 @@ def _newton(prob: _CloudProblem, f, g, run: Run, delta, cg_maxiter, max_bytes):
     from ._sns import _ABS_FLOOR, _MARGINAL_FLOOR, _STALL, sparse_newton_direction
 
     n, m, reg, a, b = prob.n, prob.m, prob.reg, prob.a, prob.b
-    chunk_cols = np.empty((_kernels.HIST_CHUNKS, m))
+    chunk_cols = np.empty_like(prob.work_x)
     indptr = np.empty(n + 1, dtype=np.int64)
     idx_type = np.int32 if m < 2**31 else np.int64
 
     def marginals(ft, gt, r):
-        cost = _kernels.cloud_marginals(prob.X, prob.YT, ft, gt, reg, prob.metric, r, chunk_cols)
+        cost = _kernels.cloud_marginals(prob.X, prob.YT, ft, gt, reg, prob.metric, r, chunk_cols, prob.work_x)
         return chunk_cols.sum(0), float(r.sum()), cost
 
     r = np.empty(n)
@@ -332,12 +338,13 @@ def _newton(prob: _CloudProblem, f, g, run: Run, delta, cg_maxiter, max_bytes):
         lvl = level * min(1.0, err)
         log_cut = np.log(lvl * np.maximum(r, 1e-300) / m)
         _kernels.cloud_select(prob.X, prob.YT, f, g, reg, prob.metric, log_cut, indptr, np.empty(0, idx_type),
-                              np.empty(0), False)
+                              np.empty(0), False, prob.work_x)
         nnz = int(indptr[-1])
         if 12 * nnz > max_bytes:
             return _sweeps(prob, f, g, run, run.maxiter - run.nit)
         indices, data = np.empty(nnz, dtype=idx_type), np.empty(nnz)
-        _kernels.cloud_select(prob.X, prob.YT, f, g, reg, prob.metric, log_cut, indptr, indices, data, True)
+        _kernels.cloud_select(prob.X, prob.YT, f, g, reg, prob.metric, log_cut, indptr, indices, data, True,
+                              prob.work_x)
         rf = np.maximum(r, np.maximum(_MARGINAL_FLOOR * a, _ABS_FLOOR * float(a.max())))
         cf = np.maximum(c, np.maximum(_MARGINAL_FLOOR * b, _ABS_FLOOR * float(b.max())))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -392,8 +399,8 @@ def _finish(prob: _CloudProblem, f, g, run: Run, status: Status, max_plan_bytes,
     n, m = prob.n, prob.m
     reg = prob.reg
     r = np.empty(n)
-    chunk_cols = np.empty((_kernels.HIST_CHUNKS, m))
-    cost_n = float(_kernels.cloud_marginals(prob.X, prob.YT, f, g, reg, prob.metric, r, chunk_cols))
+    chunk_cols = np.empty_like(prob.work_x)
+    cost_n = float(_kernels.cloud_marginals(prob.X, prob.YT, f, g, reg, prob.metric, r, chunk_cols, prob.work_x))
     c = chunk_cols.sum(0)
     del chunk_cols
     total_n = float(r.sum())
@@ -424,7 +431,7 @@ def _finish(prob: _CloudProblem, f, g, run: Run, status: Status, max_plan_bytes,
             plan[np.ix_(np.arange(n) if prob.rows is None else prob.rows,
                         np.arange(m) if prob.cols is None else prob.cols)] = P
     plan_sparse = _Deferred(_sparse_pairs, prob.X, prob.YT, f.copy(), g.copy(), reg, prob.metric, r, delta,
-                            prob.mass, prob.rows, prob.cols, prob.shape, max_sparse_bytes)
+                            prob.mass, prob.rows, prob.cols, prob.shape, max_sparse_bytes, prob.work_x.shape[0])
     where = f"The marginal error is {err_n:.3g} sum(a) (`tol` = {run.tol:g} bounds it relative to sum(a))"
     if status is Status.MAXITER:
         detail = f"{where}; {_ADVICE}"
@@ -440,7 +447,7 @@ def _finish(prob: _CloudProblem, f, g, run: Run, status: Status, max_plan_bytes,
                     history=run.history(), reg=prob.user_reg, method=run.method)
 
 
-def _sparse_pairs(X, YT, f, g, reg, metric, r, delta, mass, rows, cols, shape, max_bytes):
+def _sparse_pairs(X, YT, f, g, reg, metric, r, delta, mass, rows, cols, shape, max_bytes, chunks):
     """CSR of the pairs with P_ij >= delta r_i / m (the dropped mass is at most delta sum(P)), counted
     first and refused before allocating when it would exceed ``max_bytes``."""
     import scipy.sparse as sp
@@ -450,7 +457,8 @@ def _sparse_pairs(X, YT, f, g, reg, metric, r, delta, mass, rows, cols, shape, m
         log_cut = np.log(delta * r / m) if delta > 0 else np.full(n, -math.inf)
     indptr = np.empty(n + 1, dtype=np.int64)
     empty = np.empty(0, dtype=np.int32 if m < 2**31 else np.int64)
-    _kernels.cloud_select(X, YT, f, g, reg, metric, log_cut, indptr, empty, np.empty(0), False)
+    work = np.empty((chunks, m))
+    _kernels.cloud_select(X, YT, f, g, reg, metric, log_cut, indptr, empty, np.empty(0), False, work)
     nnz = int(indptr[-1])
     if 12 * nnz > max_bytes:
         raise ValueError(f"empirical_sinkhorn: `plan_sparse` would keep {nnz} pairs ({12 * nnz / 2**20:.1f} MiB), "
@@ -458,7 +466,7 @@ def _sparse_pairs(X, YT, f, g, reg, metric, r, delta, mass, rows, cols, shape, m
                          "potentials (P = exp((f + g - C) / reg)) directly.")
     indices = np.empty(nnz, dtype=np.int32 if m < 2**31 else np.int64)
     data = np.empty(nnz)
-    _kernels.cloud_select(X, YT, f, g, reg, metric, log_cut, indptr, indices, data, True)
+    _kernels.cloud_select(X, YT, f, g, reg, metric, log_cut, indptr, indices, data, True, work)
     if mass != 1.0:
         data *= mass
     S = sp.csr_array((data, indices, indptr), shape=(n, m))
