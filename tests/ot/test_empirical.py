@@ -105,3 +105,29 @@ def test_newton_on_the_pairs_that_carry_mass():
     assert np.nanmax(res.history["nnz_per_row"]) < 50  # the Hessian keeps a few pairs per row
     np.testing.assert_allclose(res.cost, ref.cost, rtol=1e-8)
     np.testing.assert_allclose(res.plan, ref.plan, rtol=1e-5, atol=1e-10)
+
+
+def test_contract_fields_callback_and_warning():
+    """The contract of tests/test_contract.py for empirical_sinkhorn: fields, CALLBACK, one warning."""
+    import warnings
+
+    x, y = _clouds(20, 15)
+    res = empirical_sinkhorn(x, y, 0.05, tol=1e-10)
+    for field in ("x", "success", "status", "message", "nit", "plan", "plan_sparse", "potentials", "cost"):
+        assert field in res.keys() and hasattr(res, field)
+    assert res.success and res.message.startswith(res.status.value) and "empirical_sinkhorn" not in res.message
+    seen = []
+
+    def callback(intermediate):
+        seen.append(intermediate)
+        raise StopIteration
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        stopped = empirical_sinkhorn(x, y, 0.05, callback=callback)
+    assert len(seen) == 1 and seen[0].plan is None and stopped.status is Status.CALLBACK and not stopped.success
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        failed = empirical_sinkhorn(x, y, 0.05, tol=1e-12, maxiter=1)
+    texts = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert texts == [f"empirical_sinkhorn: {failed.message}"] and texts[0].count("empirical_sinkhorn") == 1
