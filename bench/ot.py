@@ -265,11 +265,11 @@ def case_colour(repeat: int, quick: bool) -> list[Row]:
     for reg in (1e-1, 1e-2, 1e-3, 1e-4):
         t, res = median_time(lambda: not_.sinkhorn(a, a, M, reg, tol=1e-8), repeat, clock=time.process_time)
         peak = peak_memory(lambda: not_.sinkhorn(a, a, M, reg, tol=1e-8))
-        h = res.history
-        inside = float(h["time"].sum())
         w0 = time.perf_counter()
-        not_.sinkhorn(a, a, M, reg, tol=1e-8)
+        res = not_.sinkhorn(a, a, M, reg, tol=1e-8)
         wall = time.perf_counter() - w0
+        h = res.history
+        inside = float(h["time"].sum())  # the same run's iterations
         nnz = np.nanmean(h["nnz_per_row"]) if res.nit_newton else float("nan")
         note = (f"CPU s; numopt {res.nit_sinkhorn} Sinkhorn + {res.nit_newton} Newton ({res.nit_cg} CG, "
                 f"{nnz:.0f} nnz/row), {_phases(res)}, outside {max(0.0, 1 - inside / wall):.0%} of wall")
