@@ -17,8 +17,9 @@ __all__ = ["empirical_sinkhorn", "METRICS"]
 #: metric name -> the kernels' metric code
 METRICS = {"sqeuclidean": 0, "euclidean": 1}
 _OPTIONS = ("delta", "reg_init", "reg_factor", "sinkhorn_maxiter", "switch_sweeps", "cg_maxiter")
-#: Sinkhorn goes on past ``sinkhorn_maxiter`` in the last stage when its rate predicts ``tol`` within this
-#: many sweeps; otherwise Newton steps on the pairs that carry mass take over (a step costs about 2-4
+#: Sinkhorn goes on past ``sinkhorn_maxiter`` in the last stage while its rate (re-measured every 25
+#: sweeps at most) predicts ``tol`` within this many sweeps in all; otherwise Newton steps on the pairs
+#: that carry mass take over (a step costs about 2-4
 #: passes over the clouds, like 1-2 sweeps, plus CG on the kept pairs).
 _SWITCH_SWEEPS = 50
 #: Default ``max_plan_bytes``: the dense plan is returned when it fits (256 MiB: n = m = 5792).
@@ -183,9 +184,16 @@ def empirical_sinkhorn(x, y, reg, *, a=None, b=None, metric="sqeuclidean", tol=1
         else:
             start = run.nit
             status = _sweeps(prob, f, g, run, min(sinkhorn_maxiter, maxiter - run.nit))
-            if status is None and _predicted_sweeps(run, start, prob.mass) <= switch_sweeps:
-                status = _sweeps(prob, f, g, run, maxiter - run.nit)
-            if status is None:
+            budget = switch_sweeps
+            # Sinkhorn goes on in chunks while its rate, re-measured after each, predicts tol within the budget
+            while status is None and run.nit < maxiter:
+                need = _predicted_sweeps(run, start, prob.mass)
+                if need > budget:
+                    break
+                chunk = min(max(math.ceil(need), 1), 25, maxiter - run.nit)
+                budget -= chunk
+                status = _sweeps(prob, f, g, run, chunk)
+            if status is None and run.nit < maxiter:
                 status = _newton(prob, f, g, run, cg_maxiter, max_sparse_bytes)
         if status is None:
             status = Status.MAXITER

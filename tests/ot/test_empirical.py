@@ -131,3 +131,17 @@ def test_contract_fields_callback_and_warning():
         failed = empirical_sinkhorn(x, y, 0.05, tol=1e-12, maxiter=1)
     texts = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert texts == [f"empirical_sinkhorn: {failed.message}"] and texts[0].count("empirical_sinkhorn") == 1
+
+
+def test_sinkhorn_phase_is_bounded_by_switch_sweeps_when_the_rate_prediction_is_optimistic(monkeypatch):
+    """Before: one prediction within ``switch_sweeps`` sent the solve into Sinkhorn to the end (n = 1e4 clouds:
+    147 sweeps, 152 s CPU, when the rate slowed); now Sinkhorn goes on in chunks, re-predicted, within the
+    budget, then Newton takes over. The prediction is forced optimistic here (3 sweeps, always)."""
+    from numopt.ot import _empirical
+
+    monkeypatch.setattr(_empirical, "_predicted_sweeps", lambda run, start, mass: 3.0)
+    x, y = _clouds(40, 30, 2, seed=4)
+    res = empirical_sinkhorn(x, y, 5e-3, tol=1e-10, reg_init=5e-3, switch_sweeps=10)
+    assert res.success and res.nit_newton >= 1
+    first_newton = int(np.argmax(res.history["newton"]))
+    assert first_newton <= 20 + 10
