@@ -12,6 +12,12 @@ Cases (POT runs in the same process; skipped cleanly when POT is absent)
   ``sinkhorn``; n = 4000 at reg 1e-3 against POT ``sinkhorn`` run once.
 * ``cloud CPU``: n = 300 and 2500 at reg 0.1 and 0.01, the default ``sinkhorn`` against POT
   ``sinkhorn`` in CPU seconds (``time.process_time`` medians; POT's ``stopThr`` tuned to L1 1e-10 first).
+* ``colour transfer``: 2500 RGB pixels of scikit-image's ``astronaut`` and ``coffee`` (clustered: dense
+  plans), reg 0.1 to 1e-4, the default ``sinkhorn`` against POT ``sinkhorn`` to L1 1e-8 in CPU seconds,
+  with the time per phase and the share outside them (skipped without scikit-image).
+* ``empirical (clouds)``: ``empirical_sinkhorn`` on 3-D clouds, n = 2000 and 1e4, reg 1e-3 diam^2, tol
+  1e-6, against POT's lazy ``empirical_sinkhorn`` (extrapolated from 3 iterations).
+* ``several targets``: ``sinkhorn2`` with b of shape (m, 8) against POT's batched ``sinkhorn2`` and its loop.
 * ``w1 grid``: 1-D |x - y| on a 1000-point grid, reg 1e-3 (POT capped at 1e4 iterations).
 * ``digits``: two scikit-learn digits upsampled to 28 x 28, L1 and L2 pixel-position costs.
 * ``sparsity``: ``sparsity="mass"`` against the paper's ``"topk"``, each with and without the
@@ -225,6 +231,154 @@ def case_cloud_cpu(repeat: int, quick: bool) -> list[Row]:
     return rows
 
 
+def colour_transfer(n, seed=0):
+    """Colour transfer between two scikit-image photographs (``astronaut`` -> ``coffee``): ``n`` RGB pixels
+    sampled from each, squared Euclidean cost normalized to max 1 (clustered data: dense plans at
+    moderate reg). Raises ImportError without scikit-image."""
+    from scipy.spatial.distance import cdist
+    from skimage import data
+
+    rng = np.random.default_rng(seed)
+    pts = []
+    for im in (data.astronaut(), data.coffee()):
+        p = im.reshape(-1, 3).astype(float) / 255.0
+        pts.append(p[rng.choice(p.shape[0], n, replace=False)])
+    M = cdist(pts[0], pts[1], "sqeuclidean")
+    M /= M.max()
+    return M
+
+
+def case_colour(repeat: int, quick: bool) -> list[Row]:
+    """Colour transfer (issue 20): n = 2500 pixels of ``astronaut`` and ``coffee`` (500 with --quick), reg
+    0.1 to 1e-4, the default ``sinkhorn`` against POT ``sinkhorn`` to the same L1 marginal error 1e-8, in
+    CPU seconds (``time.process_time`` medians; POT's ``stopThr`` tightened to L1 1e-8 first, untimed;
+    POT runs once where it needs > 300 iterations, and not at 1e-4 where it needs >> 1e4). The note gives
+    the time per phase and the share outside the sweeps and Newton steps (setup, final plan pass)."""
+    try:
+        M = colour_transfer(500 if quick else 2500)
+    except ImportError:
+        return [Row("colour transfer", "astronaut -> coffee", float("nan"), "scikit-image absent", float("nan"), "")]
+    n = M.shape[0]
+    a = np.full(n, 1.0 / n)
+    ot = _pot()
+    rows = []
+    for reg in (1e-1, 1e-2, 1e-3, 1e-4):
+        t, res = median_time(lambda: not_.sinkhorn(a, a, M, reg, tol=1e-8), repeat, clock=time.process_time)
+        peak = peak_memory(lambda: not_.sinkhorn(a, a, M, reg, tol=1e-8))
+        w0 = time.perf_counter()
+        res = not_.sinkhorn(a, a, M, reg, tol=1e-8)
+        wall = time.perf_counter() - w0
+        h = res.history
+        inside = float(h["time"].sum())  # the same run's iterations
+        nnz = np.nanmean(h["nnz_per_row"]) if res.nit_newton else float("nan")
+        note = (f"CPU s; numopt {res.nit_sinkhorn} Sinkhorn + {res.nit_newton} Newton ({res.nit_cg} CG, "
+                f"{nnz:.0f} nnz/row), {_phases(res)}, outside {max(0.0, 1 - inside / wall):.0%} of wall")
+        size = f"n={n} reg={reg:g}"
+        if ot is None or reg < 1e-3:
+            rows.append(Row("colour transfer", size, t, "POT absent" if ot is None else "POT not run (>> 1e4 its)",
+                            float("nan"), f"L1 {res.marginal_error:.1e}", mib(peak), note))
+            continue
+        thr, its = 1e-8, -1
+        for _ in range(4):
+            P, log = ot.sinkhorn(a, a, M, reg, stopThr=thr, numItermax=100_000, log=True, warn=False)
+            its = log.get("niter", -1)
+            if _l1(P, a, a) <= 1e-8:
+                break
+            thr /= 10
+        tp, _ = median_time(lambda: ot.sinkhorn(a, a, M, reg, stopThr=thr, numItermax=100_000, warn=False),
+                            repeat if its <= 300 else 1, warmup=0, clock=time.process_time)
+        rows.append(Row("colour transfer", size, t, "POT sinkhorn", tp, f"L1 {res.marginal_error:.1e} vs "
+                        f"{_l1(P, a, a):.1e}", mib(peak), f"{note}; POT {its} its (stopThr {thr:g})"))
+    # what epsilon-scaling and the dense exact-Newton path buy at small reg (ratio = variant / default)
+    for reg in (1e-3, 1e-4):
+        t, res = median_time(lambda: not_.sinkhorn(a, a, M, reg, tol=1e-8), 1, clock=time.process_time)
+        for label, kw in (("no eps-scaling (reg_init=reg)", {"reg_init": reg}),
+                          ("switch after 250 sweeps (old rule)", {"switch_sweeps": 250})):
+            tv, rv = median_time(lambda: _quiet(lambda: not_.sinkhorn(a, a, M, reg, tol=1e-8, maxiter=5000, **kw)),
+                                 1, clock=time.process_time)
+            rows.append(Row("colour variants", f"n={n} reg={reg:g}", t, label, tv,
+                            f"L1 {res.marginal_error:.1e} vs {rv.marginal_error:.1e}", "",
+                            f"CPU s; default {res.nit_sinkhorn} + {res.nit_newton} Newton, variant "
+                            f"{rv.nit_sinkhorn} + {rv.nit_newton} Newton ({rv.status.name})"))
+    return rows
+
+
+def case_empirical(repeat: int, quick: bool) -> list[Row]:
+    """Point clouds without a cost matrix (issue 20): 3-D, x uniform in the unit cube, y normal(0.5, 0.2),
+    reg = 1e-3 diameter^2, tol 1e-6 (L1, relative to the mass); n = 2000 and 1e4 (500 with --quick;
+    1e5 is not run: about 100x the 1e4 row). One run each (wall and CPU seconds, tracemalloc peak).
+    Peer: POT ``empirical_sinkhorn(isLazy=True)``, 3 iterations timed, extrapolated to as many
+    iterations as numopt's Sinkhorn sweeps + 2 x Newton steps (a lower bound: plain Sinkhorn needs
+    more). GeomLoss is not installed here (no row)."""
+    import tracemalloc
+
+    rows = []
+    rng = np.random.default_rng(0)
+    x0 = rng.uniform(size=(50, 3))
+    not_.empirical_sinkhorn(x0, x0[::-1], 1e-2)  # compile outside the timings
+    ot = _pot()
+    for n in (500,) if quick else (2000, 10_000):
+        x, y = rng.uniform(size=(n, 3)), rng.normal(0.5, 0.2, size=(n, 3))
+        lo, hi = np.minimum(x.min(0), y.min(0)), np.maximum(x.max(0), y.max(0))
+        reg = 1e-3 * float(((hi - lo) ** 2).sum())
+        tracemalloc.start()
+        w0, c0 = time.perf_counter(), time.process_time()
+        res = not_.empirical_sinkhorn(x, y, reg, tol=1e-6, max_plan_bytes=0)
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        nnz = np.nanmean(res.history["nnz_per_row"]) if res.nit_newton else float("nan")
+        note = (f"CPU {cpu:.2f} s; {res.nit_sinkhorn} sweeps + {res.nit_newton} Newton ({res.nit_cg} CG, "
+                f"{nnz:.0f} pairs/row), {len(np.unique(res.history['reg']))} eps-stages, {res.status.name}; "
+                "plan not formed (max_plan_bytes=0)")
+        size = f"3-D n=m={n} reg=1e-3 diam^2"
+        if ot is None:
+            rows.append(Row("empirical (clouds)", size, wall, "POT absent", float("nan"),
+                            f"L1 {res.marginal_error:.1e}", mib(peak), note))
+            continue
+        its = res.nit_sinkhorn + 2 * res.nit_newton
+        t0 = time.perf_counter()
+        ot.bregman.empirical_sinkhorn(x, y, reg, numIterMax=3, stopThr=0.0, isLazy=True, batchSize=256,
+                                      verbose=False, log=False, warn=False)
+        tp = (time.perf_counter() - t0) / 3 * its
+        rows.append(Row("empirical (clouds)", size, wall, "POT empirical_sinkhorn lazy (extrap.)", tp,
+                        f"L1 {res.marginal_error:.1e}", mib(peak), f"{note}; POT 3 its x {its}"))
+    return rows
+
+
+def case_targets(repeat: int, quick: bool) -> list[Row]:
+    """Several problems at once (issue 16): ``sinkhorn2`` with b of shape (m, k), k = 8 targets on 2-D
+    clouds (n = 1000, 300 with --quick), reg 1e-2 and 1e-3, against POT ``sinkhorn2`` with the same b
+    (its batched scaling Sinkhorn: one matrix-matrix product per half-step) with ``stopThr`` 1e-9 (its
+    own criterion; the accuracy column compares the losses with numopt's at tol 1e-8), and against POT
+    called once per target. CPU seconds."""
+    ot = _pot()
+    n = 300 if quick else 1000
+    k = 8
+    M = clouds(n, np.random.default_rng(0))
+    a = np.full(n, 1.0 / n)
+    B = np.random.default_rng(1).uniform(0.5, 1.5, size=(n, k))
+    B /= B.sum(0)
+    rows = []
+    for reg in (1e-2, 1e-3):
+        t, losses = median_time(lambda: not_.sinkhorn2(a, B, M, reg, tol=1e-8), repeat, clock=time.process_time)
+        size = f"n={n} k={k} reg={reg:g}"
+        if ot is None:
+            rows.append(Row("several targets", size, t, "POT absent", float("nan"), ""))
+            continue
+        thr = 1e-9
+        tb, ref = median_time(lambda: ot.sinkhorn2(a, B, M, reg, stopThr=thr, numItermax=100_000, warn=False), 1,
+                              warmup=0, clock=time.process_time)
+        gap = float(np.max(np.abs(np.asarray(ref, dtype=float) - losses) / losses))
+        rows.append(Row("several targets", size, t, "POT sinkhorn2 (batched b)", tb, f"max rel. loss diff {gap:.1e}",
+                        "", f"CPU s; POT stopThr {thr:g}, 1 run"))
+        tl, _ = median_time(lambda: [ot.sinkhorn2(a, B[:, j], M, reg, stopThr=thr, numItermax=100_000, warn=False)
+                                     for j in range(k)], 1, warmup=0, clock=time.process_time)
+        rows.append(Row("several targets", size, t, "POT sinkhorn2 loop over targets", tl, "", "",
+                        f"CPU s; POT stopThr {thr:g}, 1 run"))
+    return rows
+
+
 def _grid_w1(n):
     x = np.linspace(0, 1, n)
     a = np.exp(-(((x - 0.3) / 0.1) ** 2)) + 1e-3
@@ -429,7 +583,7 @@ def _quiet(fn):
         return fn()
 
 
-CASES = [case_compile, case_lap, case_cloud, case_cloud_large_reg, case_cloud_cpu, case_cloud_4000, case_w1,
+CASES = [case_compile, case_lap, case_cloud, case_cloud_large_reg, case_cloud_cpu, case_colour, case_empirical, case_targets, case_cloud_4000, case_w1,
          case_digits, case_sparsity, case_iteration, case_memory]
 
 

@@ -415,10 +415,11 @@ class Scaling:
         c *= v
         return float(r.sum())
 
-    def selection(self, prob: Problem, f, g, rule: str, level: float, buffers: dict):
-        """CSR arrays of the entries of the plan of (f, g) kept by ``rule`` (see :func:`scaled_selection`)."""
+    def selection(self, prob: Problem, f, g, rule: str, level: float, buffers: dict, dense_share: float = 1.0):
+        """CSR arrays of the entries of the plan of (f, g) kept by ``rule`` (see :func:`scaled_selection`),
+        or None when they would be more than ``dense_share`` of the n m entries."""
         u, v = self.scalings(prob, f, g)
-        return scaled_selection(self.K, u, v, rule, level, buffers)
+        return scaled_selection(self.K, u, v, rule, level, buffers, dense_share)
 
     def plan(self, prob: Problem, f, g):
         """The plan of (f, g), formed in the buffer (which then no longer holds a kernel)."""
@@ -530,8 +531,28 @@ def value_histogram(K, u, v, buffers: dict):
     return buffers["chunk_mass"].sum(0), buffers["chunk_count"].sum(0)
 
 
-def scaled_selection(K, u, v, rule: str, level: float, buffers: dict):
-    """CSR arrays (indptr, indices, data) of the entries of P = diag(u) K diag(v) kept by ``rule``.
+def _cut(mass, count, rule: str, level: float, n: int, m: int) -> int:
+    """The first value bin kept by ``rule`` (see :func:`scaled_selection`)."""
+    if rule == "mass":
+        cum = np.cumsum(mass)
+        cut = int(np.searchsorted(cum, level * cum[-1], side="right"))
+    else:
+        k = max(1, math.ceil(level * n * m))
+        from_top = np.cumsum(count[::-1])
+        cut = _kernels.N_VALUE_BINS - 1 - int(np.searchsorted(from_top, k, side="left"))
+    return max(cut, 1)  # bin 0 holds the zeros
+
+
+def kept_entries(K, u, v, rule: str, level: float) -> int:
+    """How many entries of P = diag(u) K diag(v) :func:`scaled_selection` would keep (one histogram pass)."""
+    n, m = K.shape
+    mass, count = value_histogram(K, u, v, {})
+    return int(count[_cut(mass, count, rule, level, n, m):].sum())
+
+
+def scaled_selection(K, u, v, rule: str, level: float, buffers: dict, dense_share: float = 1.0):
+    """CSR arrays (indptr, indices, data) of the entries of P = diag(u) K diag(v) kept by ``rule``, or
+    None when they would be more than ``dense_share`` of the n m entries (nothing is then allocated).
 
     ``"mass"``: drop the smallest entries whose total is at most ``level`` times the mass of P.
     ``"topk"``: keep the ``ceil(level * n * m)`` largest entries (rounded up to a whole bin).
@@ -540,15 +561,10 @@ def scaled_selection(K, u, v, rule: str, level: float, buffers: dict):
     """
     n, m = K.shape
     mass, count = value_histogram(K, u, v, buffers)
-    if rule == "mass":
-        cum = np.cumsum(mass)
-        cut = int(np.searchsorted(cum, level * cum[-1], side="right"))
-    else:
-        k = max(1, math.ceil(level * n * m))
-        from_top = np.cumsum(count[::-1])
-        cut = _kernels.N_VALUE_BINS - 1 - int(np.searchsorted(from_top, k, side="left"))
-    cut = max(cut, 1)  # bin 0 holds the zeros
+    cut = _cut(mass, count, rule, level, n, m)
     nnz = int(count[cut:].sum())
+    if nnz > dense_share * n * m:
+        return None
     indptr = buffers.get("indptr")
     if indptr is None or indptr.shape[0] != n + 1:
         indptr = buffers["indptr"] = np.empty(n + 1, dtype=np.int64)

@@ -537,3 +537,151 @@ kernel_into_serial = _serial_twin(kernel_into)
 scale_rows_cols_serial = _serial_twin(scale_rows_cols)
 scaled_histogram_serial = _serial_twin(scaled_histogram)
 scaled_select_serial = _serial_twin(scaled_select)
+
+
+# --------------------------------------------------------------------------------------------------
+# Point clouds without a cost matrix (empirical_sinkhorn): costs computed on the fly. X is (n, d)
+# C-order; YT is (d, m), the other cloud transposed, so that a row of costs is computed by d
+# unit-stride (vectorised) passes into a scratch row. The rows are split into the chunks of
+# ``work`` (shape (chunks, m), one scratch row per chunk, from the caller), run in parallel.
+# metric 0: squared Euclidean, 1: Euclidean.
+# --------------------------------------------------------------------------------------------------
+
+
+@jit(inline="always")
+def _cost_row(x, YT, metric, out):
+    """out[j] = C(x, y_j) for every point y_j (the columns of YT)."""
+    d, m = YT.shape
+    for j in range(m):
+        out[j] = 0.0
+    for k in range(d):
+        xk = x[k]
+        yk = YT[k]
+        for j in range(m):
+            t = xk - yk[j]
+            out[j] += t * t
+    if metric == 1:
+        for j in range(m):
+            out[j] = math.sqrt(out[j])
+
+
+@jit(fastmath=False)
+def _shifted_logsumexp(fi, g, crow, inv):
+    """log sum_j exp((fi + g_j - crow_j) * inv), shifted by its maximum term (strict IEEE, as
+    :func:`_row_logsumexp`)."""
+    m = g.shape[0]
+    hmax = -math.inf
+    for j in range(m):
+        hmax = max(hmax, (fi + g[j] - crow[j]) * inv)
+    s = 0.0
+    for j in range(m):
+        s += exp_poly((fi + g[j] - crow[j]) * inv - hmax)
+    return hmax + math.log(s)
+
+
+@jit(parallel=True)
+def cloud_rows(X, YT, f, g, a, loga, reg, metric, rowsum, work):
+    """Row half-step of log-domain Sinkhorn on a point cloud: f_i <- f_i + reg (log a_i - log s_i) with
+    s_i = sum_j exp((f_i + g_j - C(x_i, y_j)) / reg); ``rowsum[i] = s_i`` (the row marginal before the
+    update). Returns sum_i |s_i - a_i|. The columns' half-step is the same kernel with the clouds,
+    potentials and weights swapped. A sum that under- or overflows is redone shifted by its maximum."""
+    n = X.shape[0]
+    chunks = work.shape[0]
+    size = (n + chunks - 1) // chunks
+    inv = 1.0 / reg
+    err = 0.0
+    for k in prange(chunks):
+        crow = work[k]
+        e = 0.0
+        for i in range(k * size, min(n, (k + 1) * size)):
+            _cost_row(X[i], YT, metric, crow)
+            fi = f[i]
+            s = 0.0
+            for j in range(crow.shape[0]):
+                s += exp_poly((fi + g[j] - crow[j]) * inv)
+            if s >= _SUM_LO and s < math.inf:
+                log_s = math.log(s)
+            else:
+                log_s = _shifted_logsumexp(fi, g, crow, inv)
+                s = exp_poly(log_s)
+            rowsum[i] = s
+            e += abs(s - a[i])
+            f[i] = fi + reg * (loga[i] - log_s)
+        err += e
+    return err
+
+
+@jit(parallel=True)
+def cloud_marginals(X, YT, f, g, reg, metric, r, chunk_cols, work):
+    """r = P 1 and the column sums of P = exp((f + g - C) / reg) by row chunks: ``chunk_cols[k]`` gets the
+    column sums of chunk k's rows (the shape of ``work``; the caller sums them). Returns <P, C>."""
+    n = X.shape[0]
+    inv = 1.0 / reg
+    chunks = work.shape[0]
+    size = (n + chunks - 1) // chunks
+    cost = 0.0
+    for k in prange(chunks):
+        cc = chunk_cols[k]
+        crow = work[k]
+        cc[:] = 0.0
+        t = 0.0
+        for i in range(k * size, min(n, (k + 1) * size)):
+            _cost_row(X[i], YT, metric, crow)
+            fi = f[i]
+            s = 0.0
+            for j in range(crow.shape[0]):
+                c = crow[j]
+                p = exp_poly((fi + g[j] - c) * inv)
+                s += p
+                t += p * c
+                cc[j] += p
+            r[i] = s
+        cost += t
+    return cost
+
+
+@jit(parallel=True)
+def cloud_select(X, YT, f, g, reg, metric, log_cut, indptr, indices, data, fill, work):
+    """The entries of P = exp((f + g - C) / reg) with log P_ij >= log_cut[i], as CSR. Without ``fill``
+    only ``indptr`` (cumulative counts) is written; with it, ``indices``/``data`` (sized from indptr)."""
+    n = X.shape[0]
+    inv = 1.0 / reg
+    chunks = work.shape[0]
+    size = (n + chunks - 1) // chunks
+    if not fill:
+        indptr[0] = 0
+    for k in prange(chunks):
+        crow = work[k]
+        for i in range(k * size, min(n, (k + 1) * size)):
+            _cost_row(X[i], YT, metric, crow)
+            fi = f[i]
+            lc = log_cut[i]
+            if not fill:
+                cnt = 0
+                for j in range(crow.shape[0]):
+                    cnt += (fi + g[j] - crow[j]) * inv >= lc
+                indptr[i + 1] = cnt
+            else:
+                q = indptr[i]
+                for j in range(crow.shape[0]):
+                    h = (fi + g[j] - crow[j]) * inv
+                    if h >= lc:
+                        indices[q] = j
+                        data[q] = exp_poly(h)
+                        q += 1
+    if not fill:
+        for i in range(n):
+            indptr[i + 1] += indptr[i]
+
+
+@jit(parallel=True)
+def cloud_plan(X, YT, f, g, reg, metric, P):
+    """P_ij = exp((f_i + g_j - C(x_i, y_j)) / reg), rows in parallel (each row's costs in P's row first)."""
+    n = X.shape[0]
+    inv = 1.0 / reg
+    for i in prange(n):
+        prow = P[i]
+        _cost_row(X[i], YT, metric, prow)
+        fi = f[i]
+        for j in range(prow.shape[0]):
+            prow[j] = exp_poly((fi + g[j] - prow[j]) * inv)

@@ -57,3 +57,12 @@ def precompile() -> None:
     # the CG kernels of numopt.linalg, through the core the Newton steps call
     diag, out = np.arange(1.0, m + 1.0), np.empty(m)
     cg_core(lambda x: np.multiply(x, diag, out=out), np.ones(m), rtol=1e-12, maxiter=m)
+    # point clouds (empirical_sinkhorn): half-steps, marginals, pair selection (count, fill) and the plan
+    X, YT = np.linspace(0.0, 1.0, 2 * n).reshape(n, 2), np.linspace(0.0, 1.0, 2 * m).reshape(2, m)
+    work = np.empty((2, m))
+    K.cloud_rows(X, YT, np.zeros(n), np.zeros(m), a, np.log(a), 1.0, 0, np.empty(n), work)
+    K.cloud_marginals(X, YT, np.zeros(n), np.zeros(m), 1.0, 0, np.empty(n), np.empty((2, m)), work)
+    for fill in (False, True):
+        K.cloud_select(X, YT, np.zeros(n), np.zeros(m), 1.0, 0, np.full(n, -np.inf), indptr, indices, data, fill,
+                       work)
+    K.cloud_plan(X, YT, np.zeros(n), np.zeros(m), 1.0, 0, np.empty((n, m)))

@@ -10,7 +10,7 @@ from .._result import Status, finish
 from .._validation import check_choice, check_int, check_no_extra, check_scalar
 from ..linalg._cg import cg_core
 from . import _kernels
-from ._common import OTResult, Problem, Run, Scaling, check_common, fast_sweeps, finish_plan
+from ._common import OTResult, Problem, Run, Scaling, check_common, fast_sweeps, finish_plan, kept_entries
 
 __all__ = ["sinkhorn_newton_sparse"]
 
@@ -25,10 +25,18 @@ _STALL = 0.5
 _MARGINAL_FLOOR = 1e-20
 _ABS_FLOOR = 1e-30
 _OPTIONS = ("delta", "density", "cg_maxiter", "cg_rtol", "reg_init", "reg_factor", "switch_sweeps")
-#: Default of the ``switch_sweeps`` option: Sinkhorn goes on past ``sinkhorn_maxiter`` when its rate
-#: predicts ``tol`` within this many more sweeps (a Newton phase costs a few steps of about 20-60
-#: scaling-domain sweeps each at n = 1000 here).
-_SWITCH_SWEEPS = 250
+#: The cost model of the default Sinkhorn/Newton switch (``switch_sweeps="auto"``), in seconds on this
+#: class of machine: a pass over an n x m kernel by BLAS costs about _ENTRY_S per entry, an indexed CSR
+#: pass about _CSR_FACTOR times more per kept entry; each sweep or CG iteration costs _CALL_S of Python
+#: on top, each Newton step _STEP_S (histogram, selection, line search bookkeeping) and about 4 passes.
+_ENTRY_S = 1e-9
+_CSR_FACTOR = 1.0 / 0.3
+_CALL_S = 2e-5
+_STEP_S = 3e-4
+#: Newton steps a phase is assumed to take, and CG iterations per step per sqrt of the condition number
+#: 1 / (1 - rate) that Sinkhorn's linear rate reveals (measured 2-3 on colour-transfer and cloud plans).
+_NEWTON_STEPS = 4
+_CG_PER_SQRT_KAPPA = 3.0
 #: The rate is measured over at least this many sweeps of the stage (the first sweeps after a change of
 #: reg decay much faster than the asymptotic rate), and re-predicted after every chunk of sweeps.
 _MIN_RATE_WINDOW = 5
@@ -40,6 +48,10 @@ _REG_FACTOR = 10.0
 _STAGE_TOL = 1e-6
 #: Sinkhorn sweeps at the start of each later epsilon-scaling stage (they restore the row/column scale).
 _STAGE_SWEEPS = 2
+#: When the sparsified Hessian would keep more than this share of the plan's entries, the Newton system
+#: uses the exact Hessian through dense BLAS products with the kernel instead (a CSR product costs
+#: 12 bytes and an indexed access per kept entry, a dense one 8 bytes per entry, streamed).
+DENSE_SHARE = 0.3
 
 
 def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_maxiter=20, sparsity="mass",
@@ -63,19 +75,24 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     Stage 1 runs ``sinkhorn_maxiter`` Sinkhorn sweeps (exact block ascent on :math:`D`), in the
     scaling domain of :func:`sinkhorn_knopp` (BLAS matrix-vector products with the Gibbs kernel,
     absorption, log-domain sweeps where the kernel underflows). Then Sinkhorn goes on while its
-    observed linear rate (geometric mean over the last 10 sweeps) predicts ``tol`` within
-    ``switch_sweeps`` more sweeps (default 250; re-predicted every 25): a Newton phase costs a few
-    steps of about 20-60 scaling-domain sweeps each at n = 1000 here, so at large ``reg`` (few
-    hundred sweeps to ``tol``) Sinkhorn alone is faster. This switch is numopt's addition to the
-    paper (``switch_sweeps=0`` gives the paper's fixed :math:`N_1`); measured on 2-D point clouds,
-    n = 1000, tol 1e-10: reg 1e-1 and 1e-2 finish in 22 and 228 sweeps (2.2x and 1.7x faster than
-    Newton after 20 sweeps), reg 1e-3 hands over to Newton.
+    observed linear rate (geometric mean over the last 10 sweeps) predicts ``tol`` in fewer sweeps
+    than a Newton phase would cost (re-predicted every 25 sweeps). That cost is predicted from this
+    plan: one histogram pass gives the density of the sparsified Hessian, which prices a CG iteration
+    (a dense BLAS pass, or a CSR pass over the kept entries), and the rate gives the condition number
+    that sets the CG iterations. So at large ``reg`` (tens of sweeps to ``tol``) Sinkhorn alone
+    finishes, and on dense plans at moderate ``reg`` Newton takes over. This switch is numopt's
+    addition to the paper (``switch_sweeps=0`` gives the paper's fixed :math:`N_1`; an integer
+    ``switch_sweeps`` replaces the predicted cost by that many sweeps).
     Stage 2 takes Newton steps on :math:`D`: its Hessian
     :math:`-\frac1\varepsilon\begin{bmatrix}\mathrm{diag}(P\mathbf 1) & P\\ P^\top & \mathrm{diag}(P^\top\mathbf 1)\end{bmatrix}`
     is approximated by keeping the diagonal blocks exact and replacing the off-diagonal :math:`P` by a
     sparse :math:`S` (which keeps it negative definite); the Newton system is reduced to the Schur
     complement on the smaller block, projected off the gauge direction :math:`(\mathbf 1, -\mathbf 1)`,
-    and solved by Jacobi-preconditioned conjugate gradients (:func:`numopt.linalg.cg`'s core). An
+    and solved by Jacobi-preconditioned conjugate gradients (:func:`numopt.linalg.cg`'s core). When
+    the sparsified block would keep more than 30 % of the entries (spread plans: clustered data,
+    moderate ``reg``), the exact Hessian is used instead, through two BLAS products with the kernel per
+    CG iteration (no CSR; exact Newton converges quadratically: 3 steps from 20 sweeps on 2500-pixel
+    colour transfer at ``reg = 0.01``, where Sinkhorn needs 249 sweeps). An
     Armijo backtracking line search on :math:`D` keeps the ascent monotone; steps are first clipped
     so that no log-plan entry moves by more than 50, and a failed or non-finite Newton step is
     replaced by 10 Sinkhorn sweeps (and a 10x denser sparsification). The Newton steps work in the
@@ -159,8 +176,9 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         ``reg`` the Schur complement is a badly conditioned weighted tree Laplacian and a truncated
         CG made Newton stall), ``cg_rtol`` (float, default: ``min(0.1, marginal error / sum(a))``, at
         least 1e-12, an inexact-Newton forcing term), ``reg_init`` (float >= ``reg`` or ``"auto"``)
-        and ``reg_factor`` (float > 1), see Epsilon-scaling above; ``switch_sweeps`` (int >= 0,
-        default 250), see Stage 1 above. Any other keyword is a TypeError.
+        and ``reg_factor`` (float > 1), see Epsilon-scaling above; ``switch_sweeps`` (int >= 0, or
+        ``"auto"``, the default: the predicted cost of a Newton phase), see Stage 1 above. Any other
+        keyword is a TypeError.
 
     Returns
     -------
@@ -233,7 +251,9 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     reg_factor = check_scalar(options.get("reg_factor", _REG_FACTOR), "reg_factor", func, low=1.0,
                               low_inclusive=False)
     stages = _reg_schedule(prob.reg, reg_init, reg_factor, max(maxiter, 1))
-    switch_sweeps = check_int(options.get("switch_sweeps", _SWITCH_SWEEPS), "switch_sweeps", func, low=0)
+    switch_sweeps = options.get("switch_sweeps", "auto")
+    if not (isinstance(switch_sweeps, str) and switch_sweeps == "auto"):
+        switch_sweeps = check_int(switch_sweeps, "switch_sweeps", func, low=0)
 
     run = Run(prob, "sns", tol, maxiter, callback, verbose)
     f, g = np.zeros(n), np.zeros(m)
@@ -251,7 +271,9 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         start = run.nit
         status, plan_ready = fast_sweeps(stage, f, g, run, min(sweeps, maxiter - run.nit), scaling)
         if status is None:
-            status, plan_ready = _more_sweeps(stage, f, g, run, scaling, start, switch_sweeps)
+            newton_cost = (switch_sweeps if switch_sweeps != "auto" else
+                           _NewtonCost(stage, f, g, scaling, sparsity, delta, density, cg_maxiter))
+            status, plan_ready = _more_sweeps(stage, f, g, run, scaling, start, newton_cost)
         if status is None:
             status = _newton_stage(stage, f, g, run, scaling, sparsity, delta, density, cg_maxiter, cg_rtol)
             plan_ready = False
@@ -270,15 +292,48 @@ _MAXITER_ADVICE = ("raise `maxiter`, loosen `tol` or increase `reg`; where Newto
                    "or a larger `cg_maxiter` helps.")
 
 
-def _more_sweeps(prob: Problem, f, g, run: Run, scaling: Scaling, start: int, budget: int):
-    """Go on with Sinkhorn sweeps while their linear rate predicts ``run.tol`` within ``budget`` sweeps.
+class _NewtonCost:
+    """The predicted cost of a Newton phase, in Sinkhorn sweeps, from the density of this plan's
+    sparsified Hessian (one histogram pass, measured once per stage) and Sinkhorn's observed rate."""
+
+    def __init__(self, prob: Problem, f, g, scaling: Scaling, sparsity, delta, density, cg_maxiter):
+        self.args = (prob, f, g, scaling, sparsity, delta, density)
+        self.cg_maxiter = cg_maxiter
+        self.kept = None
+
+    def sweeps(self, rate: float, err: float, need: float) -> float:
+        """The cost; when ``need`` sweeps are below the cost of the sparsest Newton phase, that lower
+        bound (without the histogram pass and its scratch arrays)."""
+        prob, f, g, scaling, sparsity, delta, density = self.args
+        n, m = prob.M.shape
+        if self.kept is None:
+            self.kept = 0
+            if need <= self.sweeps(rate, err, need):
+                self.kept = None
+                return need
+            u, v = scaling.scalings(prob, f, g)
+            level = delta * min(1.0, err) if sparsity == "mass" else density
+            self.kept = kept_entries(scaling.K, u, v, sparsity, level)
+        entries = n * m
+        dense = self.kept > DENSE_SHARE * entries
+        sweep = entries * _ENTRY_S + _CALL_S
+        cg = (entries if dense else _CSR_FACTOR * self.kept) * _ENTRY_S + _CALL_S
+        cg_its = min(self.cg_maxiter, _CG_PER_SQRT_KAPPA * math.sqrt(1.0 / (1.0 - rate)))
+        step = 4 * entries * _ENTRY_S + _STEP_S + cg_its * cg
+        return _NEWTON_STEPS * step / sweep
+
+
+def _more_sweeps(prob: Problem, f, g, run: Run, scaling: Scaling, start: int, budget):
+    """Go on with Sinkhorn sweeps while their linear rate predicts ``run.tol`` within ``budget`` sweeps
+    (an int, or a :class:`_NewtonCost`: the predicted cost of the Newton phase).
 
     The rate is the geometric mean of the error ratios over the last 5 to 10 sweeps of this stage
     (those since iteration ``start``; with fewer, Newton takes over); the prediction is renewed after
     every chunk of at most 25 sweeps. Returns ``(status, plan_ready)`` as :func:`fast_sweeps`; ``(None, False)`` hands over to Newton.
     """
     errors = run.hist["marginal_error"]
-    while budget > 0 and run.nit < run.maxiter:
+    cost = budget if isinstance(budget, _NewtonCost) else None
+    while run.nit < run.maxiter:
         window = min(10, run.nit - start - 1)
         if window < _MIN_RATE_WINDOW:
             return None, False
@@ -286,7 +341,9 @@ def _more_sweeps(prob: Problem, f, g, run: Run, scaling: Scaling, start: int, bu
         if not 0.0 < rate < 1.0:
             return None, False
         need = math.ceil(math.log(run.tol * prob.mass / errors[-1]) / math.log(rate))  # history is in units of a
-        if need > budget:
+        if cost is not None:
+            budget = cost.sweeps(rate, errors[-1] / prob.mass, need)
+        if need > budget or budget <= 0:
             return None, False
         chunk = min(max(need, 1), _SWITCH_CHUNK, budget, run.maxiter - run.nit)
         status, plan_ready = fast_sweeps(prob, f, g, run, chunk, scaling)
@@ -400,7 +457,11 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     """(df, dg, cg_nit, nnz) solving the sparsified Newton system, or None if it is not finite."""
     M, a, b, reg = prob.M, prob.a, prob.b, prob.reg
     n, m = M.shape
-    indptr, indices, data = scaling.selection(prob, f, g, sparsity, level, buffers)
+    # within a stage the kept share only grows (the mass rule's level shrinks with the error): once
+    # dense, the histogram pass that decides it is skipped
+    selected = None if buffers.get("dense") else scaling.selection(prob, f, g, sparsity, level, buffers,
+                                                                   DENSE_SHARE)
+    buffers["dense"] = selected is None
     ga, gb = a - r, b - c
     # An underflowed marginal (far from the solution) would make the Newton system infinite or
     # overflow CG. The floor bounds |ga_i / r_i| by 1e20 and every diagonal entry below by 1e-30 of
@@ -408,6 +469,16 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     # after a stalled Newton step rescales them.
     r = np.maximum(r, np.maximum(_MARGINAL_FLOOR * a, _ABS_FLOOR * prob.amax))
     c = np.maximum(c, np.maximum(_MARGINAL_FLOOR * b, _ABS_FLOOR * prob.bmax))
+    if selected is None:
+        return _dense_newton_direction(prob, f, g, r, c, ga, gb, scaling, cg_maxiter, cg_rtol)
+    return sparse_newton_direction(*selected, r, c, ga, gb, reg, cg_maxiter, cg_rtol)
+
+
+def sparse_newton_direction(indptr, indices, data, r, c, ga, gb, reg, cg_maxiter, cg_rtol):
+    """(df, dg, cg_nit, nnz) solving the Newton system whose off-diagonal block is the CSR (indptr,
+    indices, data), with the (floored) marginals r, c and the gradients ga = a - r, gb = b - c; None
+    when it is not finite."""
+    n, m = r.shape[0], c.shape[0]
     # the kernels write into their last argument and return nothing (see numopt.ot._kernels)
     if m <= n:  # Schur complement on the column block: (D_c - S^T D_r^-1 S) y = gb - S^T D_r^-1 ga
         r_inv = 1.0 / r
@@ -458,3 +529,64 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         return None
     return reg * x, reg * y, res.nit, indices.shape[0]
+
+
+def _dense_newton_direction(prob: Problem, f, g, r, c, ga, gb, scaling: Scaling, cg_maxiter, cg_rtol):
+    r"""The Newton direction with the exact Hessian, for plans whose kept entries would be more than
+    :data:`DENSE_SHARE` of all: the Schur complement's products are two BLAS matrix-vector products
+    with the kernel, :math:`P y = u \circ K (v \circ y)` (no CSR, nothing of size n x m allocated);
+    preconditioned by the diagonal blocks (the diagonal of :math:`P^\top D_r^{-1} P` is negligible on a
+    plan this spread). Returns (df, dg, cg_nit, nnz) as :func:`_newton_direction`, or None."""
+    reg = prob.reg
+    K = scaling.K
+    n, m = K.shape
+    u, v = scaling.scalings(prob, f, g)
+    if m <= n:  # (D_c - P^T D_r^-1 P) y = gb - P^T D_r^-1 ga
+        w = u * u / r
+        rhs = gb - v * (K.T @ (u * ga / r))
+        diag = c
+        t, out = np.empty(n), np.empty(m)
+
+        def matvec(y):
+            np.dot(K, v * y, out=t)
+            np.multiply(t, w, out=t)
+            np.dot(K.T, t, out=out)
+            np.multiply(out, v, out=out)
+            np.subtract(c * y, out, out=out)
+            np.subtract(out, out.mean(), out=out)
+            return out
+    else:  # (D_r - P D_c^-1 P^T) x = ga - P D_c^-1 gb
+        w = v * v / c
+        rhs = ga - u * (K @ (v * gb / c))
+        diag = r
+        t, out = np.empty(m), np.empty(n)
+
+        def matvec(x):
+            np.dot(K.T, u * x, out=t)
+            np.multiply(t, w, out=t)
+            np.dot(K, t, out=out)
+            np.multiply(out, u, out=out)
+            np.subtract(r * x, out, out=out)
+            np.subtract(out, out.mean(), out=out)
+            return out
+
+    rhs -= rhs.mean()
+    inv_diag = 1.0 / np.maximum(diag, 1e-300)
+    zbuf = np.empty_like(rhs)
+
+    def precond(z):
+        z = np.multiply(z, inv_diag, out=zbuf)
+        z -= z.mean()
+        return z
+
+    res = cg_core(matvec, rhs, rtol=cg_rtol, maxiter=cg_maxiter, precond=precond)
+    sol = res.x
+    if m <= n:
+        y = sol
+        x = (ga - u * (K @ (v * y))) / r
+    else:
+        x = sol
+        y = (gb - v * (K.T @ (u * x))) / c
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return None
+    return reg * x, reg * y, res.nit, n * m

@@ -7,7 +7,7 @@ from numba.core.registry import CPUDispatcher
 
 from numopt.linalg import _kernels as LK
 from numopt.ot import _kernels as K
-from numopt.ot import sinkhorn_knopp, sinkhorn_log, sinkhorn_newton_sparse
+from numopt.ot import empirical_sinkhorn, sinkhorn_knopp, sinkhorn_log, sinkhorn_newton_sparse
 from numopt.ot._precompile import precompile
 
 
@@ -31,7 +31,7 @@ def test_precompile_covers_every_kernel_the_solvers_use():
     ours = [name for name in dir(K) if isinstance(getattr(K, name), CPUDispatcher)
             and getattr(K, name).py_func.__module__ == K.__name__
             and not name.startswith("_") and name != "exp_poly"]
-    assert len(ours) == 19  # 15 kernels and the 4 serial twins
+    assert len(ours) == 23  # 19 kernels and the 4 serial twins
     assert [name for name in ours if not before[f"{K.__name__}.{name}"]] == []
     rng = np.random.default_rng(0)
     for n, m in ((30, 40), (40, 30)):
@@ -43,6 +43,11 @@ def test_precompile_covers_every_kernel_the_solvers_use():
             warnings.simplefilter("ignore")
             sinkhorn_log(None, None, M * 1e3, 0.1, maxiter=30)
             sinkhorn_knopp(None, None, M * 1e3, 0.1, maxiter=30)
+        x, y = rng.uniform(size=(n, 3)), rng.uniform(size=(m, 3))
+        for metric in ("sqeuclidean", "euclidean"):
+            res = empirical_sinkhorn(x, y, 0.01, a=a / a.sum(), metric=metric, tol=1e-8, switch_sweeps=0,
+                                     sinkhorn_maxiter=3)
+            assert res.nit_newton > 0 and res.plan_sparse.nnz > 0
     after = _signatures()
     new = {k: after[k] - before.get(k, set()) for k in after if after[k] - before.get(k, set())}
     assert new == {}

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import numopt
 from numopt import ConvergenceWarning, Status
-from numopt.ot import OTResult, sinkhorn, sinkhorn2, sinkhorn_log, sinkhorn_newton_sparse
+from numopt.ot import OTResult, sinkhorn, sinkhorn2, sinkhorn_knopp, sinkhorn_log, sinkhorn_newton_sparse
 
 SOLVERS = [sinkhorn_newton_sparse, sinkhorn_log]
 
@@ -741,4 +741,107 @@ def test_dense_plan_is_the_only_n_by_m_allocation(method):
     finally:
         tracemalloc.stop()
     assert res.success and res.plan.min() > 0  # a dense plan
+    assert peak <= 1.3 * res.plan.nbytes
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 20: dense plans (exact Newton by BLAS products with the kernel) and the density-aware switch
+# --------------------------------------------------------------------------------------------------
+
+
+def _cloud_cost(n, seed=0, dim=2):
+    rng = np.random.default_rng(seed)
+    X, Y = rng.uniform(size=(n, dim)), rng.uniform(size=(n, dim))
+    M = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+    return M / M.max()
+
+
+def test_sns_dense_plan_newton_is_exact_and_matches_sinkhorn():
+    """A plan whose sparsified Hessian would keep > 30 % of its entries: the Newton steps use the exact
+    Hessian through the kernel (nnz_per_row = m) and converge quadratically to Sinkhorn's plan."""
+    M = _cloud_cost(150)[:, :120]
+    res = sinkhorn_newton_sparse(None, None, M, 0.05, tol=1e-12, switch_sweeps=0, sinkhorn_maxiter=5)
+    ref = sinkhorn_log(None, None, M, 0.05, tol=1e-13)
+    assert res.success and res.nit_newton >= 1
+    newton = res.history["newton"]
+    np.testing.assert_array_equal(res.history["nnz_per_row"][newton], 120.0)
+    assert res.nit_newton <= 4  # exact Newton: quadratic convergence from 5 sweeps
+    np.testing.assert_allclose(res.plan, ref.plan, rtol=1e-9, atol=1e-14)
+    # the transposed problem takes the Schur complement on the other block
+    res_t = sinkhorn_newton_sparse(None, None, M.T, 0.05, tol=1e-12, switch_sweeps=0, sinkhorn_maxiter=5)
+    np.testing.assert_allclose(res_t.plan, ref.plan.T, rtol=1e-9, atol=1e-14)
+
+
+def test_sns_switches_to_newton_on_a_dense_plan_at_moderate_reg():
+    """Before: reg 0.01 on 2-D clouds (n = 200) stayed in Sinkhorn for ~180 sweeps (predicted within the
+    fixed budget of 250) although a Newton step on a dense plan costs a few sweeps: now the switch
+    compares against the cost of a Newton phase on this plan's density."""
+    M = _cloud_cost(200)
+    res = sinkhorn_newton_sparse(None, None, M, 0.01, tol=1e-10)
+    assert res.success and res.nit_newton >= 1
+    assert res.nit_sinkhorn <= 60
+    sk = sinkhorn_knopp(None, None, M, 0.01, tol=1e-10)
+    assert sk.nit > 100  # what the switch saved
+    np.testing.assert_allclose(res.plan, sk.plan, rtol=1e-6, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 16 section 3: several problems at once (b of shape (m, k), M of shape (B, n, m))
+# --------------------------------------------------------------------------------------------------
+
+
+def test_sinkhorn2_several_targets_against_pot():
+    """POT's multiple targets: b of shape (m, k) gives the k losses (before: a TypeError/ValueError on b)."""
+    ot = pytest.importorskip("ot")
+    rng = np.random.default_rng(5)
+    M = rng.uniform(size=(7, 6))
+    a = rng.uniform(size=7)
+    a /= a.sum()
+    B = rng.uniform(size=(6, 3))
+    B /= B.sum(0)
+    losses = sinkhorn2(a, B, M, 0.1, tol=1e-12)
+    assert losses.shape == (3,)
+    ref = ot.sinkhorn2(a, B, M, 0.1, stopThr=1e-14, numItermax=100_000)
+    np.testing.assert_allclose(losses, np.asarray(ref, dtype=float), rtol=1e-9)
+    for j in range(3):
+        np.testing.assert_allclose(losses[j], sinkhorn2(a, B[:, j], M, 0.1, tol=1e-12), rtol=1e-12)
+
+
+def test_sinkhorn2_batch_of_cost_matrices():
+    rng = np.random.default_rng(6)
+    Ms = rng.uniform(size=(4, 5, 6))
+    losses = sinkhorn2(None, None, Ms, 0.05, method="log", tol=1e-12)
+    assert losses.shape == (4,)
+    for i in range(4):
+        np.testing.assert_allclose(losses[i], sinkhorn(None, None, Ms[i], 0.05, tol=1e-12).cost, rtol=1e-9)
+
+
+@pytest.mark.parametrize("args, error, match", [
+    (dict(b=np.ones((6, 0))), ValueError, r"`b` must have at least one column"),
+    (dict(b=np.array([[0.5, -1.0]] * 3)), ValueError, r"`b` must be nonnegative; got b\[0, 1\] = -1"),
+    (dict(M=np.ones((2, 3, 3)), b=np.ones((3, 2)) / 3), ValueError, r"`b` must be 1-D when `M` is a batch"),
+    (dict(M=np.ones((0, 3, 3))), ValueError, r"`M` must hold at least one cost matrix"),
+    (dict(b=np.ones((3, 2)) / 3, method="nope"), ValueError, r"`method` must be one of"),
+])
+def test_sinkhorn2_several_problems_bad_input(args, error, match):
+    kw = dict(a=None, b=None, M=np.ones((3, 3)), method="sns")
+    kw.update(args)
+    with pytest.raises(error, match=match):
+        sinkhorn2(kw["a"], kw["b"], kw["M"], 0.1, method=kw["method"])
+
+
+def test_dense_newton_path_allocates_nothing_of_size_n_by_m():
+    """Guard for the exact-Newton path on dense plans (reg 0.01 on clouds): besides the returned plan only
+    O(n + m) vectors and the fixed histogram scratch (~1 MiB) are allocated."""
+    import tracemalloc
+
+    M = _cloud_cost(800, seed=1)
+    sinkhorn_newton_sparse(None, None, M, 0.01, tol=1e-10)  # compile outside the trace
+    tracemalloc.start()
+    try:
+        res = sinkhorn_newton_sparse(None, None, M, 0.01, tol=1e-10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert res.success and res.nit_newton >= 1 and np.nanmax(res.history["nnz_per_row"]) == 800
     assert peak <= 1.3 * res.plan.nbytes
