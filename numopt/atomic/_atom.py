@@ -563,10 +563,9 @@ def solve_atom(Z, *, relativistic=False, tol=1e-6, mesh=None, order=None, mixing
     :math:`E = T_s + E_H + E_{en} + E_{xc}`, which is quadratic in the SCF error. The initial potential
     is the generalized Thomas–Fermi one (LDA) or the converged LDA potential with relativistic exchange
     (RLDA). Dirac meshes have a small first element ``[0, r0]`` (the density and :math:`V_{xc}` carry
-    non-analytic powers of r there) whose quadrature is geometrically graded. At ``tol=1e-8`` uranium LDA
-    takes about 0.05 s and RLDA about 0.4 s of CPU on one core. The solve runs with BLAS limited to one
-    thread (:func:`numopt._blas.single_blas_thread`): its matrices are a few hundred rows, where
-    OpenBLAS's threads made uranium RLDA 3x slower in wall time (5x in CPU time).
+    non-analytic powers of r there) whose quadrature is geometrically graded. The solve runs with BLAS
+    limited to one thread (:func:`numopt._blas.single_blas_thread`): its matrices are a few hundred rows,
+    where OpenBLAS's threads cost more than they bring.
 
     The domain. The orbitals vanish at ``r_max``; by Hadamard's formula an eigenvalue moves as
     :math:`d\varepsilon/dR = -\frac12 u'(R)^2`, which gives the estimate ``truncation_error`` (within a

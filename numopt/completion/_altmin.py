@@ -280,12 +280,9 @@ def row_costs(d, k, *, cg_maxiter=_PCG_MAXITER, sketch="sparse_sign", sketch_siz
     the sketch costs :math:`14k` more per observation than the shared passes and the Gram
     :math:`k(k+1)/(2G)`, so it can win only when :math:`k + 1 > 28G`, i.e. :math:`k \ge 72`; the break-even
     is then :math:`d^* = k(2s + 2T - k/6) / ((k+1)/(2G) - 14)` observations (``k = 128``: about 6000,
-    ``k = 256``: about 7200). :math:`G` is fitted to ``bench/completion.py``'s crossover rows: at
-    ``k = 50`` the exact row solve was faster at every ``d`` up to 8000 (sketch/exact time 4x at
-    ``d = 250``, 1.4x at ``d = 8000``); at ``k = 128`` the sketch was faster from ``d`` between 4000 and
-    8000 on (1.17x at ``d = 8000``). Below these sizes ``"cg"`` is the inexact solver that pays (with 3 steps,
-    2.5x to 1.0x faster per row than the exact one at ``k = 50`` from ``d = 250`` to 8000, 4.4x to 2x at
-    ``k = 128``, on incoherent problems).
+    ``k = 256``: about 7200). :math:`G` is fitted to the crossover rows that ``bench/completion.py``
+    prints (exact against sketched row solves over ``d`` at ``k = 50`` and ``k = 128``). Below these sizes
+    ``"cg"`` is the inexact solver that pays (with 3 steps, on incoherent problems).
 
     Parameters
     ----------
@@ -619,8 +616,8 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, reg_scale="none", center
       :func:`row_costs` says is cheaper; the sketch wins only for large ``k`` and long rows
       (:math:`k \ge 72`; at ``k = 128`` rows with more than about 6000 observations). For well-conditioned
       (incoherent) problems ``"cg"`` is usually fastest: :math:`O(dk)` per step instead of the Gram's
-      :math:`O(dk^2)`; at ``k = 10`` its two steps cost about as many multiply-adds as the Gram matrix, at
-      ``k = 50`` it is 1.0x (``d = 8000``) to 2.5x (``d = 250``) faster per row.
+      :math:`O(dk^2)`; at ``k = 10`` its two steps cost about as many multiply-adds as the Gram matrix, and
+      fewer than it from ``k = 50``.
 
     Choices where the paper leaves details open (each tested):
 

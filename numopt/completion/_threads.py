@@ -2,10 +2,8 @@
 
 numopt's kernels are compiled ``nogil``, so several Python threads run them truly in parallel. Splitting
 the rows into blocks of about equal work (observations plus rows) and calling one *serial* kernel per
-block replaces Numba's ``parallel=True`` twins: each kernel is compiled once, serially (the ``prange``
-half-step kernel cost 13 s of CPU compiling on top of its serial twin's 22 s, on this project's shared
-2-core machine), and a sweep is no slower (4000^2, k = 10, 4e5 observations: median sweep 0.23 s exact and
-0.13 s cg against 0.15-0.27 s and 0.14-0.20 s with ``prange``, on a loaded machine). Below
+block replaces Numba's ``parallel=True`` twins: each kernel is compiled once, serially (a ``prange``
+twin roughly doubles the compile time of a half-step kernel), and a sweep is no slower. Below
 :data:`PARALLEL_WORK` observations, or with one thread, the kernel runs once in the calling thread over all
 rows. The thread count is numopt's (``numopt.set_num_threads``,
 i.e. Numba's).

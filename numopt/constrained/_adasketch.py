@@ -41,8 +41,8 @@ DENSE_CHECK_LIMIT = 1000
 #: ``sketch="auto"`` picks the direct solver up to this KKT size n + m.
 AUTO_DIRECT_LIMIT = 3000
 _MU_MAX, _NU_MIN = 1e8, 1e-8
-#: Default inner budget per outer iteration. A Kaczmarz step is one Numba row update (about 20 ns on
-#: 5-variable problems), so 1e7 steps cost about 0.2 s; a Gaussian step is a NumPy sketch and lstsq (about 13 us).
+#: Default inner budget per outer iteration. A Kaczmarz step is one Numba row update, hence the large
+#: budget; a Gaussian step is a NumPy sketch and lstsq, each far costlier.
 _INNER_BUDGET = {"kaczmarz": 10_000_000, "block_kaczmarz": 10_000_000, "gaussian": 1_000_000, "minres": 1000,
                  "schur_cg": 1000, "direct": 1}
 _EPS = float(np.finfo(float).eps)
@@ -194,8 +194,8 @@ def _add_shift(H, omega):
 class _Geometry:
     """Small-problem quantities for the Hessian modification, the rank safeguard and the paper's ψ test.
 
-    Its dense factorizations (n <= 1000) run with one BLAS thread: OpenBLAS's threads made the SVD of the 11 x 123
-    Jacobian of the logistic problem 75 times slower (0.12 s against 1.6 ms) on this project's 2-core machines.
+    Its dense factorizations (n <= 1000) run with one BLAS thread: OpenBLAS's threads cost far more than they bring
+    on such small matrices (e.g. the SVD of the 11 x 123 Jacobian of the logistic problem).
     """
 
     @single_blas_thread()
@@ -297,8 +297,8 @@ _LAMBDA0_MAX = 1e3
 
 def _ls_multipliers(g, G):
     """λ₀ = argmin ||∇f + Gᵀλ||₂ (IPOPT's initialization) for explicit G with n + m <= AUTO_DIRECT_LIMIT: dense
-    lstsq or the sparse system [[I, Gᵀ], [G, -εI]] (its factorization cost 2.8 s on semilinear control N = 224,
-    half the run, so larger problems start from 0); zeros when that fails or when |λ₀|_∞ > _LAMBDA0_MAX. The
+    lstsq or the sparse system [[I, Gᵀ], [G, -εI]] (its factorization can cost as much as the rest of
+    the run, so larger problems start from 0); zeros when that fails or when |λ₀|_∞ > _LAMBDA0_MAX. The
     Lagrangian Hessian at x₀ then carries the constraints' curvature."""
     import scipy.sparse.linalg as spla
 

@@ -48,7 +48,7 @@ from ..linalg._minres import FLOOR_C, minres_core, rounding_floor
 
 def _fro(A) -> float | None:
     """Frobenius norm of a dense or sparse matrix (None for an operator). einsum, not np.linalg.norm: its BLAS dot
-    runs OpenBLAS's threads, which cost 5 ms on a 123 x 123 matrix on this project's 2-core machines."""
+    runs OpenBLAS's threads, which cost more than the product on small matrices."""
     kind = matrix_kind(A)
     data = A if kind == "dense" else A.data if kind == "sparse" else None
     if data is None:

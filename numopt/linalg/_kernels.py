@@ -3,7 +3,7 @@
 Kernels assume clean input (validated by the public functions): C-contiguous float64 values,
 int32 or int64 index arrays as scipy stores them, preallocated outputs. Sparse loops run over
 unsigned (uint64) indices: Numba inserts a negative-index wraparound test for signed indices that
-blocks vectorisation (measured 2-4x on this machine class).
+blocks vectorisation.
 
 Kernels that update arrays in place return None (or a float), never an array: boxing a returned array
 calls back into Python (numba's ``_numba_unpickle``), where a pending Ctrl-C is raised inside the
@@ -129,7 +129,7 @@ def dense_normal_matvec(A, w, c, partial, sq, out):
     in a fixed order, so results do not depend on the thread schedule (nor on whether the parallel kernel
     or its serial twin :data:`dense_normal_matvec_serial` ran). Plain loops only: an array expression
     (``acc[:] = 0.0``, ``out += partial[k]``) in a ``parallel=True`` kernel becomes a parfor of its own,
-    which cost about 1.5 s of compiling (measured) and nothing at run time.
+    which costs compile time and gains nothing at run time.
     """
     m, n = A.shape
     n_chunks = partial.shape[0]
@@ -188,7 +188,7 @@ def _sum_chunks(partial, sq, out):
 
 
 #: Serial twins of the normal-equation products, for inputs below :data:`numopt.linalg._sparse.PARALLEL_NNZ`
-#: entries: the parallel kernels take about 4x longer to compile (measured: 2.1 s vs 0.6 s CPU), and a
+#: entries: the parallel kernels take several times longer to compile, and a
 #: small problem never needs them. Same chunks, same summation order: the same result as the parallel kernel.
 dense_normal_matvec_serial = serial_twin(dense_normal_matvec)
 csr_normal_matvec_serial = serial_twin(csr_normal_matvec)

@@ -15,13 +15,13 @@ from .._validation import as_float_array, check_int, check_scalar, fail
 
 __all__ = ["gauss_legendre", "gauss_lobatto", "gauss_jacobi", "lagrange_basis", "MAX_POINTS"]
 
-#: Most points a rule may have. Every rule costs O(n^2) time and O(n) memory (about 1 s for
-#: ``gauss_legendre(10_000)``); the bound keeps a typo such as ``10**9`` from running for days.
+#: Most points a rule may have. Every rule costs O(n^2) time and O(n) memory; the bound keeps a typo
+#: such as ``10**9`` from running for days.
 MAX_POINTS = 100_000
 #: Rules up to this size are cached (read-only arrays); larger ones are recomputed on each call.
 _CACHED_POINTS = 4096
-#: Up to this size ``numpy.polynomial.legendre.leggauss`` (companion eigenvalues, O(n^3), under 2 ms
-#: here) is used as before, so that the small rules of the spectral elements stay bit for bit the same;
+#: Up to this size ``numpy.polynomial.legendre.leggauss`` (companion eigenvalues, O(n^3))
+#: is used as before, so that the small rules of the spectral elements stay bit for bit the same;
 #: above it, Newton's method on the recurrence (O(n^2)).
 _EIGENVALUE_POINTS = 128
 

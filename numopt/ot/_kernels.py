@@ -4,7 +4,7 @@ Every kernel works on the log-plan ``h_ij = (f_i + g_j - M_ij) / reg`` of a dens
 matrix ``M`` and never validates its input (the public functions do). Exponentials go through
 :func:`exp_poly`, an inlined polynomial ``exp`` (Cody-Waite range reduction, degree-12 Horner
 polynomial, 2^k assembled from its bits): Numba's ``np.exp`` is a scalar libm call on this platform
-(no SVML), and the inlined version vectorises, measured about 5x faster at ~1e-16 relative error.
+(no SVML), and the inlined version vectorises, at ~1e-16 relative error.
 
 Fast-math policy: numopt's NaN-safe ``FASTMATH`` flags (reassociation, contraction, reciprocal, no
 signed zeros) let LLVM vectorise the row reductions. :func:`exp_poly` itself is compiled with
@@ -516,7 +516,7 @@ def schur_diagonal(indptr, indices, data, r, c, cols, out):
 
 #: Entries n * m from which the parallel kernels are used; below, their serial twins: no thread
 #: wake-ups on small problems, and a small problem never compiles the parallel versions (compiling
-#: the four parallel kernels took 6.1 s of CPU here, their serial twins 2.0 s).
+#: the parallel kernels takes several times longer than their serial twins).
 PARALLEL_ENTRIES = 1 << 17
 
 _SERIAL = {}

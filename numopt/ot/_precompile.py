@@ -14,7 +14,7 @@ __all__ = ["precompile"]
 
 
 def precompile() -> None:
-    """Compile (or load from the cache) every Numba kernel of the OT family; about 0.1 s once cached."""
+    """Compile (or load from the cache) every Numba kernel of the OT family."""
     from ..linalg._cg import cg_core
     from . import _kernels as K
 

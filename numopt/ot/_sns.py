@@ -103,7 +103,7 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     whenever :math:`u` or :math:`v` would leave :math:`[10^{-50}, 10^{50}]`, so nothing overflows or
     underflows for ``reg`` down to ``1e-4 * max(M)`` and beyond. Each Newton step costs a few passes
     over :math:`K` plus CG on a matrix with tens of entries per row: :math:`O(nm)`, like a Sinkhorn
-    sweep (about 3-4 ms at n = 1000 here). The n x m buffer of :math:`K` becomes the returned plan,
+    sweep. The n x m buffer of :math:`K` becomes the returned plan,
     so the solve holds one dense n x m array besides ``M``.
 
     Epsilon-scaling. When ``reg`` is small against the spread of the costs, the potentials must
@@ -114,12 +114,11 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
     and divides the regularization by ``reg_factor`` (default 10) per stage down to ``reg``; each
     stage is warm-started from the previous potentials (which are in the units of ``M``), runs 2
     Sinkhorn sweeps (``sinkhorn_maxiter`` in the first stage) and Newton steps to a marginal error
-    of ``1e-6 * sum(a)``; the last stage runs to ``tol``. Measured on this class of 2-core machine
-    (Newton steps, all stages): 30 x 40 uniform at ``reg = 1e-4 max(M)``: 35 (179 without);
-    200 x 300: 33 (failed without); 1-D W1 grid n = 1000 at ``reg = 1e-3``: 15 Newton steps, 0.23 s
-    (60 steps and 2.2 s without). ``reg_init=reg`` turns it off. Each stage takes at least one
-    iteration, so a schedule of more than ``maxiter`` stages (``reg_factor`` close to 1) is cut to
-    its last ``maxiter`` stages. The per-iteration ``history["reg"]`` says which stage an iteration
+    of ``1e-6 * sum(a)``; the last stage runs to ``tol``. Newton steps, all stages:
+    30 x 40 uniform at ``reg = 1e-4 max(M)``: 35 (179 without); 200 x 300: 33 (failed without);
+    1-D W1 grid n = 1000 at ``reg = 1e-3``: 15 (60 without). ``reg_init=reg`` turns it off. Each
+    stage takes at least one iteration, so a schedule of more than ``maxiter`` stages (``reg_factor``
+    close to 1) is cut to its last ``maxiter`` stages. The per-iteration ``history["reg"]`` says which stage an iteration
     belongs to; ``history["dual"]`` is nondecreasing within a stage.
 
     Scale. The solve works on the normalized problem: ``a`` and ``b`` divided by their total mass,
@@ -160,11 +159,11 @@ def sinkhorn_newton_sparse(a, b, M, reg, *, tol=1e-9, maxiter=1000, sinkhorn_max
         :math:`P` up to a share ``delta`` of its mass (adapts to the problem: 7 entries per row on a
         random assignment problem, ~90 on 2-D point clouds at ``reg = 1e-3``). ``"topk"`` keeps the
         ``density * n * m`` largest entries, as in the paper (:math:`\lambda = 2/n`: 2 per row).
-        Measured (``python -m bench ot``, case ``sparsity``, tol 1e-10): assignment n = 500,
-        reg = 1/1200: ``"mass"`` 16 sweeps + 9 Newton steps, 0.012 s; ``"topk"`` 57 + 45, 0.048 s.
-        Point clouds n = 1000, reg = 1e-3: ``"mass"`` 128 + 5, 0.056 s; ``"topk"`` 1401 + 1275
-        (each step barely moves: 2 entries per row make the approximate Hessian nearly diagonal),
-        2.6 s. Both converge; ``"mass"`` is 4x and 46x faster.
+        Iterations (``python -m bench ot``, case ``sparsity``, tol 1e-10, which also prints the
+        times): assignment n = 500, reg = 1/1200: ``"mass"`` 16 sweeps + 9 Newton steps; ``"topk"``
+        57 + 45. Point clouds n = 1000, reg = 1e-3: ``"mass"`` 128 + 5; ``"topk"`` 1401 + 1275 (each
+        step barely moves: 2 entries per row make the approximate Hessian nearly diagonal). Both
+        converge; ``"mass"`` takes far fewer iterations.
     callback : callable, optional
         ``callback(intermediate_result)`` after every iteration, with an :class:`OTResult` whose
         ``plan`` is None; raising ``StopIteration`` stops the solve (``status=Status.CALLBACK``).
