@@ -52,6 +52,7 @@ else:
         ax.semilogy(r.history["rmse"], "o-", label=solver)
     ax.set_xlabel("sweep")
     ax.set_ylabel("RMSE on the observed entries")
+    ax.set_title("Alternating minimization: convergence per row solver")
     ax.legend()
     fig.tight_layout()
     fig.savefig("completion_convergence.png", dpi=120)
