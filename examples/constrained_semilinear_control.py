@@ -39,11 +39,15 @@ try:
 except ImportError:
     plt = None
 if plt is not None:
-    M = N * N
-    fig, ax = plt.subplots(1, 2, figsize=(8, 3.5))
-    for a, field, title in ((ax[0], res.x[:M], "state y"), (ax[1], res.x[M:], "control u")):
-        im = a.imshow(field.reshape(N, N), origin="lower")
-        a.set_title(title)
+    M, h = N * N, 1.0 / (N + 1)
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.8))
+    for a, field, title in ((ax[0], res.x[:M], "optimal state y"), (ax[1], res.x[M:], "optimal control u")):
+        # unknowns at the interior grid points (i h, j h), i, j = 1..N, stored with x1 first ("ij")
+        im = a.imshow(field.reshape(N, N).T, origin="lower", extent=(h / 2, 1 - h / 2, h / 2, 1 - h / 2))
+        a.set_title(f"{title} (N = {N})")
+        a.set_xlabel("$x_1$")
+        a.set_ylabel("$x_2$")
         fig.colorbar(im, ax=a)
+    fig.suptitle("Semilinear elliptic control on the unit square (AdaSketch-Newton)")
     fig.savefig("constrained_control.png", dpi=100, bbox_inches="tight")
     print("wrote constrained_control.png")
