@@ -5,7 +5,8 @@ Starts a ``LocalCluster`` of 2 worker processes, generates the observations of a
 on the workers and writes them to Parquet (a progress bar follows the tasks), reads them back lazily with
 ``dask.dataframe.read_parquet`` and completes them with :func:`numopt.completion.complete_matrix_dask`:
 the observations are shuffled once into row and column blocks that stay on the workers; each sweep moves
-only the factors. Needs ``pip install numopt[dask]``.
+only the factors, and draws the RMSE per sweep in ``completion_dask.png`` (with matplotlib). Needs
+``pip install numopt[dask]``.
 """
 
 # %%
@@ -51,3 +52,22 @@ if __name__ == "__main__":
         res = complete_matrix_dask(obs, (m, n), k, tol=1e-10, rng=0, client=client, verbose=True)
         print(res.message)
         print(f"{res.nit} sweeps, relative error on the full matrix {res.relative_error(A, B):.1e}")
+
+        # %%
+        # The RMSE on the observed entries per sweep (``completion_dask.png``, when matplotlib is installed).
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            print("matplotlib is not installed: no plot written")
+        else:
+            fig, ax = plt.subplots(figsize=(5, 3.5))
+            ax.semilogy(res.history["rmse"], "o-")  # entry 0: the initial factors
+            ax.set_xlabel("sweep")
+            ax.set_ylabel("RMSE on the observed entries")
+            ax.set_title(f"Dask completion, {m} x {n}, rank {k}")
+            fig.tight_layout()
+            fig.savefig("completion_dask.png", dpi=120)
+            print("wrote completion_dask.png")
