@@ -37,6 +37,7 @@ try:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 except ImportError:
+    print("matplotlib is not installed: no plot written")
     plt = None
 if plt is not None:
     M, h = N * N, 1.0 / (N + 1)
