@@ -10,7 +10,7 @@ from .._result import Status, finish
 from .._validation import as_float_array, check_choice, check_int, check_no_extra, check_nonnegative, check_scalar, fail
 from .._validation import OT_MASS_RTOL
 from . import _kernels
-from ._common import REG_SPREAD_MIN, OTResult, Run, _Deferred, _norm, check_common, rounding_floor
+from ._common import REG_SPREAD_MIN, OTResult, Run, _Deferred, _norm, check_common, measured_status, rounding_floor
 
 __all__ = ["empirical_sinkhorn", "METRICS"]
 
@@ -430,16 +430,7 @@ def _finish(prob: _CloudProblem, f, g, run: Run, status: Status, max_plan_bytes,
     err_n = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
     value_n = float(r @ f + c @ g)
     floor = rounding_floor(prob, _norm(f) + _norm(g))
-    slack = 4 * (n + m) * np.finfo(float).eps
-    if status.success or status is Status.MAXITER:
-        if err_n <= run.tol * (1 + 1e-6) + slack:
-            status = Status.SUCCESS if status.success else status
-        elif err_n <= floor:
-            status = Status.ROUNDING_FLOOR
-        else:
-            status = Status.MAXITER
-    if not (math.isfinite(err_n) and math.isfinite(cost_n)):
-        status = Status.NONFINITE
+    status = measured_status(status, err_n, cost_n, run.tol, floor, n + m)
     N, Mc = prob.shape
     plan = None
     if 8 * N * Mc <= max_plan_bytes:
