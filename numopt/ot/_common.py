@@ -588,6 +588,36 @@ def sparse_plan(plan, delta: float):
     return sp.csr_array((data, indices, indptr), shape=(n, m))
 
 
+#: The Newton line search's sufficient increase of the dual (Armijo) ...
+NEWTON_ARMIJO = 1e-4
+#: ... and the first step, clipped so that no log-plan entry h_ij changes by more than this.
+NEWTON_MAX_LOG_CHANGE = 50.0
+
+
+def newton_line_search(a, b, f, g, df, dg, r, c, total, dual, reg, trial, max_backtracks):
+    """Backtracking along the Newton direction (df, dg) from the potentials (f, g), whose plan has the
+    marginals (r, c), the mass ``total`` and the dual value ``dual``: the step is first clipped to
+    :data:`NEWTON_MAX_LOG_CHANGE`, then halved until the dual rises by :data:`NEWTON_ARMIJO` times the
+    predicted increase (less rounding noise), at most ``max_backtracks`` tries. ``trial(ft, gt)`` computes
+    the trial plan's marginals into the caller's buffers and returns its mass. Returns
+    (alpha, ft, gt, total_t, dual_t) for the accepted step, or None (no ascent direction, or no step passed)."""
+    slope = float((a - r) @ df + (b - c) @ dg)
+    change = max(df.max() + dg.max(), -(df.min() + dg.min())) / reg
+    alpha = min(1.0, NEWTON_MAX_LOG_CHANGE / change) if change > 0 else 1.0
+    scale = abs(a @ f) + abs(b @ g) + reg * total
+    if slope > 0 and math.isfinite(slope):
+        for _ in range(max_backtracks):
+            ft = f + alpha * df
+            gt = g + alpha * dg
+            total_t = trial(ft, gt)
+            dual_t = float(a @ ft + b @ gt) - reg * total_t
+            noise = 64 * np.finfo(float).eps * (scale + abs(a @ ft) + abs(b @ gt) + reg * total_t)
+            if math.isfinite(dual_t) and dual_t - dual >= NEWTON_ARMIJO * alpha * slope - noise:
+                return alpha, ft, gt, total_t, dual_t
+            alpha *= 0.5
+    return None
+
+
 def measured_status(status: Status, err_n: float, cost_n: float, tol: float, floor: float, sums: int) -> Status:
     """The final status from the plan's measured marginal error ``err_n`` (and cost ``cost_n``): a solver's
     success or MAXITER is kept only when ``err_n`` meets ``tol``; else ROUNDING_FLOOR within
