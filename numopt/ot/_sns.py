@@ -461,6 +461,23 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     return sparse_newton_direction(*selected, r, c, ga, gb, reg, cg_maxiter, cg_rtol)
 
 
+def _schur_cg(matvec, rhs, diag, lower, cg_rtol, cg_maxiter):
+    """CG on a Newton system's Schur complement, singular along the constants (f + c, g - c is the same
+    plan): ``rhs`` is made mean-free (in place) and the Jacobi preconditioner, the diagonal ``diag``
+    clipped below at ``lower``, returns mean-free vectors. Returns :func:`~numopt.linalg._cg.cg_core`'s
+    result."""
+    rhs -= rhs.mean()
+    inv_diag = 1.0 / np.maximum(diag, lower)
+    zbuf = np.empty_like(rhs)
+
+    def precond(v):
+        z = np.multiply(v, inv_diag, out=zbuf)
+        z -= z.mean()
+        return z
+
+    return cg_core(matvec, rhs, rtol=cg_rtol, maxiter=cg_maxiter, precond=precond)
+
+
 def sparse_newton_direction(indptr, indices, data, r, c, ga, gb, reg, cg_maxiter, cg_rtol):
     """(df, dg, cg_nit, nnz) solving the Newton system whose off-diagonal block is the CSR (indptr,
     indices, data), with the (floored) marginals r, c and the gradients ga = a - r, gb = b - c; None
@@ -494,16 +511,7 @@ def sparse_newton_direction(indptr, indices, data, r, c, ga, gb, reg, cg_maxiter
             _kernels.schur_rows_matvec(indptr, indices, data, c_inv, r, v, w, out)
             return out
 
-    rhs -= rhs.mean()
-    inv_diag = 1.0 / np.maximum(diag, floor + 1e-300)
-    zbuf = np.empty_like(rhs)
-
-    def precond(v):
-        z = np.multiply(v, inv_diag, out=zbuf)
-        z -= z.mean()
-        return z
-
-    res = cg_core(matvec, rhs, rtol=cg_rtol, maxiter=cg_maxiter, precond=precond)
+    res = _schur_cg(matvec, rhs, diag, floor + 1e-300, cg_rtol, cg_maxiter)
     sol = res.x
     if m <= n:
         y, x = sol, np.empty(n)
@@ -557,16 +565,7 @@ def _dense_newton_direction(prob: Problem, f, g, r, c, ga, gb, scaling: Scaling,
             np.subtract(out, out.mean(), out=out)
             return out
 
-    rhs -= rhs.mean()
-    inv_diag = 1.0 / np.maximum(diag, 1e-300)
-    zbuf = np.empty_like(rhs)
-
-    def precond(z):
-        z = np.multiply(z, inv_diag, out=zbuf)
-        z -= z.mean()
-        return z
-
-    res = cg_core(matvec, rhs, rtol=cg_rtol, maxiter=cg_maxiter, precond=precond)
+    res = _schur_cg(matvec, rhs, diag, 1e-300, cg_rtol, cg_maxiter)
     sol = res.x
     if m <= n:
         y = sol
