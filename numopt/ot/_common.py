@@ -618,14 +618,20 @@ def newton_line_search(a, b, f, g, df, dg, r, c, total, dual, reg, trial, max_ba
     return None
 
 
-def measured_status(status: Status, err_n: float, cost_n: float, tol: float, floor: float, sums: int) -> Status:
-    """The final status from the plan's measured marginal error ``err_n`` (and cost ``cost_n``): a solver's
-    success or MAXITER is kept only when ``err_n`` meets ``tol``; else ROUNDING_FLOOR within
-    :data:`FLOOR_FACTOR` of ``floor`` (:func:`rounding_floor`), else MAXITER; NONFINITE when either is not
-    finite. ``sums`` is n + m, the number of marginal sums."""
+def measure_plan(prob, f, g, r, c, cost_n: float, status: Status, tol: float):
+    """The plan of (f, g) measured, and the final status: its marginals (r, c) and cost ``cost_n``. A solver's
+    success or MAXITER is kept only when the marginal error meets ``tol``; else ROUNDING_FLOOR within
+    :data:`FLOOR_FACTOR` of :func:`rounding_floor`, else MAXITER; NONFINITE when the error or the cost is not
+    finite. Returns (status, err_n, total_n, value_n, floor): the marginal error, the plan's mass, <r, f> +
+    <c, g> and the rounding floor."""
+    n, m = r.shape[0], c.shape[0]
+    total_n = float(r.sum())
+    err_n = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
+    value_n = float(r @ f + c @ g)
+    floor = rounding_floor(prob, _norm(f) + _norm(g))
     # The solver measured its error in another pass: the two differ by rounding in the n + m sums
     # (seen: 3e-15 on a 5 x 5 problem at tol 1e-12). Beyond that, never report a false success.
-    slack = 4 * sums * np.finfo(float).eps
+    slack = 4 * (n + m) * np.finfo(float).eps
     if status.success or status is Status.MAXITER:
         if err_n <= tol * (1 + 1e-6) + slack:
             status = Status.SUCCESS if status.success else status
@@ -635,7 +641,7 @@ def measured_status(status: Status, err_n: float, cost_n: float, tol: float, flo
             status = Status.MAXITER
     if not (math.isfinite(err_n) and math.isfinite(cost_n)):
         status = Status.NONFINITE
-    return status
+    return status, err_n, total_n, value_n, floor
 
 
 def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: float, advice: str,
@@ -652,11 +658,7 @@ def finish_plan(prob: Problem, f, g, run: Run, status: Status, *, delta_sparse: 
         _kernels.sized(_kernels.kernel_into, P.size)(M, f, g, reg, P)
     # (the sums are those of the normalized plan; the same pass maps it to the input's mass)
     cost_n = float(_kernels.plan_sums(P, M, r, c, prob.mass))
-    total_n = float(r.sum())
-    err_n = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
-    value_n = float(r @ f + c @ g)
-    floor = rounding_floor(prob, _norm(f) + _norm(g))
-    status = measured_status(status, err_n, cost_n, run.tol, floor, n + m)
+    status, err_n, total_n, value_n, floor = measure_plan(prob, f, g, r, c, cost_n, status, run.tol)
     N, Mc = prob.shape
     if prob.rows is None and prob.cols is None:
         plan = P

@@ -10,8 +10,8 @@ from .._result import Status, finish
 from .._validation import as_float_array, check_choice, check_int, check_no_extra, check_nonnegative, check_scalar, fail
 from .._validation import OT_MASS_RTOL
 from . import _kernels
-from ._common import (REG_SPREAD_MIN, OTResult, Run, _Deferred, _norm, check_common, measured_status,
-                      newton_line_search, rounding_floor)
+from ._common import (REG_SPREAD_MIN, OTResult, Run, _Deferred, _norm, check_common, measure_plan,
+                      newton_line_search)
 
 __all__ = ["empirical_sinkhorn", "METRICS"]
 
@@ -421,11 +421,7 @@ def _finish(prob: _CloudProblem, f, g, run: Run, status: Status, max_plan_bytes,
     cost_n = float(_kernels.cloud_marginals(prob.X, prob.YT, f, g, reg, prob.metric, r, chunk_cols, prob.work_x))
     c = chunk_cols.sum(0)
     del chunk_cols
-    total_n = float(r.sum())
-    err_n = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
-    value_n = float(r @ f + c @ g)
-    floor = rounding_floor(prob, _norm(f) + _norm(g))
-    status = measured_status(status, err_n, cost_n, run.tol, floor, n + m)
+    status, err_n, total_n, value_n, floor = measure_plan(prob, f, g, r, c, cost_n, status, run.tol)
     N, Mc = prob.shape
     plan = None
     if 8 * N * Mc <= max_plan_bytes:
