@@ -957,6 +957,34 @@ def _maxiter_detail(nit, change, tol, rmse, rho, solver_rows, split, maxiter):
             f"2.5 to 4 or more). Try {advice}.")
 
 
+def _record(hist, rmse, obj_v, obj, change, sv, su, elapsed):
+    """Append one sweep to the (scaled) history: the RMSE, the objective after each half-step, the change, the
+    inner steps and fallbacks of both half-steps (``sv``, ``su``) and the sweep's time."""
+    hist["rmse"].append(rmse)
+    hist["objective"].append(obj)
+    hist["objective_half"] += [obj_v, obj]
+    hist["change"].append(change)
+    hist["inner_steps"].append(int(sv[3] + su[3]))
+    hist["fallbacks"].append(int(sv[2] + su[2]))
+    hist["time"].append(elapsed)
+
+
+def _final_status(status, s, s_unit, E, nit, change, tol, rmse, rho, solver_rows, split, maxiter):
+    """(status, detail) of a finished run whose singular values are ``s`` (= ``s_unit`` * 2^E): the detail of a
+    MAXITER (:func:`_maxiter_detail`, whose arguments follow ``E``) or NONFINITE stop, and NONFINITE where ``s``
+    overflows float64."""
+    detail = ""
+    if status is Status.MAXITER:
+        detail = _maxiter_detail(nit, change, tol, rmse, rho, solver_rows, split, maxiter)
+    elif status is Status.NONFINITE:
+        detail = "The last finite iterate is returned; add a ridge `reg` > 0 or lower `rank`."
+    if not np.isfinite(s).all():
+        status = Status.NONFINITE
+        detail = (f"The completion's largest singular value, {float(s_unit[0]):.6g} * 2^{E}, overflows float64; "
+                  "complete the data divided by a constant instead.")
+    return status, detail
+
+
 def _sweep(row_side, col_side, Uo, Vw, reg, opts, sketcher, stats):
     """One alternating sweep from X = Uo Vw^T (Uo orthonormal): the V half-step, QR, the U half-step, QR.
     Returns (Uo, Vw, statistics of the V half-step, of the U half-step) (see ``_kernels.rows_exact``)."""
@@ -1143,13 +1171,7 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
             break
         rmse = math.sqrt(res / nnz)
         elapsed = time.perf_counter() - t0
-        hist["rmse"].append(rmse)
-        hist["objective"].append(obj)
-        hist["objective_half"] += [obj_v, obj]
-        hist["change"].append(change)
-        hist["inner_steps"].append(int(sv[3] + su[3]))
-        hist["fallbacks"].append(int(sv[2] + su[2]))
-        hist["time"].append(elapsed)
+        _record(hist, rmse, obj_v, obj, change, sv, su, elapsed)
         hist["cg_rtol"].append(forcing)
         forcing = _next_forcing(forcing, hist["change"])
         if printer is not None:
@@ -1169,15 +1191,8 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
                 break
     U, s_unit, V = _svd_factors(Uo, Vw)
     U, s, V, history = unscale(U, s_unit, V, hist)
-    detail = ""
-    if status is Status.MAXITER:
-        detail = _maxiter_detail(nit, change, tol, float(np.ldexp(rmse, E)), rho, solver_rows, split, maxiter)
-    elif status is Status.NONFINITE:
-        detail = "The last finite iterate is returned; add a ridge `reg` > 0 or lower `rank`."
-    if not np.isfinite(s).all():
-        status = Status.NONFINITE
-        detail = (f"The completion's largest singular value, {float(s_unit[0]):.6g} * 2^{E}, overflows float64; "
-                  "complete the data divided by a constant instead.")
+    status, detail = _final_status(status, s, s_unit, E, nit, change, tol, float(np.ldexp(rmse, E)), rho,
+                                   solver_rows, split, maxiter)
     result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, detail=detail,
                               rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
                               solver_rows=solver_rows, history=history, start_sweeps=start_sweeps, **offsets())

@@ -18,9 +18,9 @@ from .._result import IterationPrinter, Status, call_callback, finish
 from .._validation import (_describe, check_callable, check_choice, check_int, check_no_extra, check_rng,
                            check_scalar, fail)
 from . import _kernels
-from ._altmin import (_OPTIONS, _VERBOSE_COLUMNS, SOLVERS, CompletionResult, _half, _init, _maxiter_detail,
-                      _orthonormalize, _plan, _plan_counts, _Side, _Sketcher, _solver_options, _subspace_start,
-                      _svd_factors, _warn_underdetermined, _zero_result)
+from ._altmin import (_OPTIONS, _VERBOSE_COLUMNS, SOLVERS, CompletionResult, _change, _final_status, _half, _init,
+                      _orthonormalize, _plan, _plan_counts, _record, _Side, _Sketcher, _solver_options,
+                      _subspace_start, _svd_factors, _warn_underdetermined, _zero_result)
 
 __all__ = ["complete_matrix_dask"]
 
@@ -596,20 +596,14 @@ def _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback,
         Vw = np.ascontiguousarray(Vo @ Ru.T)
         nit = it + 1
         obj = su[0] + reg * xnorm2
-        change = (math.sqrt(sv[1]) + math.sqrt(su[1])) / math.sqrt(xnorm2) if xnorm2 > 0 else math.inf
+        change = _change(sv, su)
         if not (math.isfinite(obj) and not math.isnan(change) and np.isfinite(Uo).all() and np.isfinite(Vw).all()):
             Uo, Vw = saved
             status = Status.NONFINITE
             break
         rmse = math.sqrt(su[0] / nnz)
         elapsed = time.perf_counter() - t0
-        hist["rmse"].append(rmse)
-        hist["objective"].append(obj)
-        hist["objective_half"] += [obj_v, obj]
-        hist["change"].append(change)
-        hist["inner_steps"].append(int(sv[3] + su[3]))
-        hist["fallbacks"].append(int(sv[2] + su[2]))
-        hist["time"].append(elapsed)
+        _record(hist, rmse, obj_v, obj, change, sv, su, elapsed)
         if printer is not None:
             with np.errstate(over="ignore", under="ignore"):
                 printer.row(nit, float(np.ldexp(rmse, E)), change, float(np.ldexp(obj, 2 * E)), int(sv[3] + su[3]),
@@ -627,15 +621,8 @@ def _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback,
                 break
     U, s_unit, V = _svd_factors(Uo, Vw)
     U, s, V, history = unscale(U, s_unit, V, hist)
-    detail = ""
-    if status is Status.MAXITER:
-        detail = _maxiter_detail(nit, change, tol, float(np.ldexp(rmse, E)), rho, solver_rows, False, maxiter)
-    elif status is Status.NONFINITE:
-        detail = "The last finite iterate is returned; add a ridge `reg` > 0 or lower `rank`."
-    if not np.isfinite(s).all():
-        status = Status.NONFINITE
-        detail = (f"The completion's largest singular value, {float(s_unit[0]):.6g} * 2^{E}, overflows float64; "
-                  "complete the data divided by a constant instead.")
+    status, detail = _final_status(status, s, s_unit, E, nit, change, tol, float(np.ldexp(rmse, E)), rho,
+                                   solver_rows, False, maxiter)
     result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, detail=detail,
                               rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
                               solver_rows=solver_rows, history=history)

@@ -257,6 +257,16 @@ def _next_dw(dw, dw_last, scale) -> float:
     return dw * (_DW_GROW if dw_last > 0 else _DW_GROW_FIRST)
 
 
+def _raise_dw(H, omega, diag, dw, dw_last, scale):
+    """delta_w one trial up (:func:`_next_dw`); the Hessian shift ``omega``, the KKT system's ``diag`` (when
+    given) and the shifted Hessian follow it. Returns (omega, diag, dw, B)."""
+    new = _next_dw(dw, dw_last, scale)
+    omega += new - dw
+    if diag is not None:
+        diag = diag + (new - dw)
+    return omega, diag, new, _add_shift(H, omega)
+
+
 def _curvature_scale(H, g, x) -> float:
     """A scale of the Lagrangian's curvature for the relative shift and curvature test: the largest of max|H_ii|,
     ||H||_F / sqrt(n) (explicit H) and ||grad f|| / max(||x||, 1) (a curvature scale of f), 1 when all vanish."""
@@ -1103,12 +1113,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                         if rho == 0.0:
                             rho = _RHO_C
                         else:
-                            new = _next_dw(dw, dw_last, curv_scale)
-                            omega += new - dw
-                            if diag is not None:
-                                diag = diag + (new - dw)
-                            dw = new
-                            B = _add_shift(H, omega)
+                            omega, diag, dw, B = _raise_dw(H, omega, diag, dw, dw_last, curv_scale)
                         system = KKTSystem(B, G, rho, diagonal=diag)
                         prepare(system)
                         z = np.zeros(n + m)
@@ -1135,12 +1140,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                     continue
                 if test_curvature and curvature_retries < _DW_TRIES and shift_rounds == 0:
                     if not _curvature_ok(inner, b, dx, B, kappa, n, m):
-                        new = _next_dw(dw, dw_last, curv_scale)
-                        omega += new - dw
-                        if diag is not None:
-                            diag = diag + (new - dw)
-                        dw = new
-                        B = _add_shift(H, omega)
+                        omega, diag, dw, B = _raise_dw(H, omega, diag, dw, dw_last, curv_scale)
                         system = KKTSystem(B, G, rho, diagonal=diag)
                         prepare(system)
                         z = np.zeros(n + m)

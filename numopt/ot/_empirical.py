@@ -10,7 +10,8 @@ from .._result import Status, finish
 from .._validation import as_float_array, check_choice, check_int, check_no_extra, check_nonnegative, check_scalar, fail
 from .._validation import OT_MASS_RTOL
 from . import _kernels
-from ._common import REG_SPREAD_MIN, OTResult, Run, _Deferred, _norm, check_common, rounding_floor
+from ._common import (REG_SPREAD_MIN, OTResult, Run, _Deferred, _norm, check_common, measure_plan,
+                      newton_line_search)
 
 __all__ = ["empirical_sinkhorn", "METRICS"]
 
@@ -325,13 +326,12 @@ def _predicted_sweeps(run: Run, start: int, mass: float) -> float:
     return math.log(run.tol * mass / errors[-1]) / math.log(rate)
 
 
-_ARMIJO = 1e-4
 #: The Newton Hessian keeps the pairs with P_ij >= _NEWTON_LEVEL min(1, err) r_i: it only shapes the
 #: direction (the gradient is exact and the line search keeps the ascent), and at n = 2000 it kept
 #: 254 pairs a row where the 1e-4 r_i / m of plan_sparse keeps 482, with the same steps (3, 45 CG).
 _NEWTON_LEVEL = 1e-3
+#: The Newton line search's halvings (:func:`~numopt.ot._common.newton_line_search`).
 _MAX_BACKTRACKS = 30
-_MAX_LOG_CHANGE = 50.0
 
 
 def _newton(prob: _CloudProblem, f, g, run: Run, cg_maxiter, max_bytes):
@@ -374,25 +374,20 @@ def _newton(prob: _CloudProblem, f, g, run: Run, cg_maxiter, max_bytes):
             direction = sparse_newton_direction(indptr, indices, data, rf, cf, a - r, b - c, reg, cg_maxiter,
                                                 min(0.1, max(err, 1e-12)))
         del indices, data
-        accepted = False
+        step = None
         if direction is not None:
             df, dg, cg_nit, _ = direction
-            slope = float((a - r) @ df + (b - c) @ dg)
-            change = max(df.max() + dg.max(), -(df.min() + dg.min())) / reg
-            alpha = min(1.0, _MAX_LOG_CHANGE / change) if change > 0 else 1.0
-            scale = abs(a @ f) + abs(b @ g) + reg * total
             rt = np.empty(n)
-            if slope > 0 and math.isfinite(slope):
-                for _ in range(_MAX_BACKTRACKS):
-                    ft, gt = f + alpha * df, g + alpha * dg
-                    ct, total_t, _ = marginals(ft, gt, rt)
-                    dual_t = float(a @ ft + b @ gt) - reg * total_t
-                    noise = 64 * np.finfo(float).eps * (scale + abs(a @ ft) + abs(b @ gt) + reg * total_t)
-                    if math.isfinite(dual_t) and dual_t - dual >= _ARMIJO * alpha * slope - noise:
-                        accepted = True
-                        break
-                    alpha *= 0.5
-        if accepted:
+            ct = None
+
+            def trial(ft, gt):
+                nonlocal ct
+                ct, total_t, _ = marginals(ft, gt, rt)
+                return total_t
+
+            step = newton_line_search(a, b, f, g, df, dg, r, c, total, dual, reg, trial, _MAX_BACKTRACKS)
+        if step is not None:
+            alpha, ft, gt, total_t, dual_t = step
             f[:], g[:] = ft, gt
             r, c, total, dual = rt, ct, total_t, dual_t
             err_old, err = err, float(np.abs(r - a).sum() + np.abs(c - b).sum())
@@ -426,20 +421,7 @@ def _finish(prob: _CloudProblem, f, g, run: Run, status: Status, max_plan_bytes,
     cost_n = float(_kernels.cloud_marginals(prob.X, prob.YT, f, g, reg, prob.metric, r, chunk_cols, prob.work_x))
     c = chunk_cols.sum(0)
     del chunk_cols
-    total_n = float(r.sum())
-    err_n = float(np.abs(r - prob.a).sum() + np.abs(c - prob.b).sum())
-    value_n = float(r @ f + c @ g)
-    floor = rounding_floor(prob, _norm(f) + _norm(g))
-    slack = 4 * (n + m) * np.finfo(float).eps
-    if status.success or status is Status.MAXITER:
-        if err_n <= run.tol * (1 + 1e-6) + slack:
-            status = Status.SUCCESS if status.success else status
-        elif err_n <= floor:
-            status = Status.ROUNDING_FLOOR
-        else:
-            status = Status.MAXITER
-    if not (math.isfinite(err_n) and math.isfinite(cost_n)):
-        status = Status.NONFINITE
+    status, err_n, total_n, value_n, floor = measure_plan(prob, f, g, r, c, cost_n, status, run.tol)
     N, Mc = prob.shape
     plan = None
     if 8 * N * Mc <= max_plan_bytes:

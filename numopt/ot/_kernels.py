@@ -144,23 +144,28 @@ def sinkhorn_rows(M, f, g, a, loga, reg):
     the potentials are roughly scaled); a row whose sum under- or overflows is redone with the shift
     max_j h_ij (two passes over that row), so the update never overflows or loses the row.
     """
-    n, m = M.shape
+    n = M.shape[0]
     inv = 1.0 / reg
     err = 0.0
     for i in range(n):
-        row = M[i]
         fi = f[i]
-        s = 0.0
-        for j in range(m):
-            s += exp_poly((fi + g[j] - row[j]) * inv)
-        if s >= _SUM_LO and s < math.inf:
-            err += abs(s - a[i])
-            f[i] = fi + reg * (loga[i] - math.log(s))
-        else:
-            log_s = _row_logsumexp(row, fi, g, inv)
-            err += abs(exp_poly(log_s) - a[i])
-            f[i] = fi + reg * (loga[i] - log_s)
+        s, log_s = _row_sum(M[i], fi, g, inv)
+        err += abs(s - a[i])
+        f[i] = fi + reg * (loga[i] - log_s)
     return err
+
+
+@jit(inline="always")
+def _row_sum(row, fi, g, inv):
+    """(s, log s) for s = sum_j exp((fi + g_j - row_j) * inv): the plain sum when it lies in
+    [_SUM_LO, inf), else redone shifted by the row maximum (:func:`_row_logsumexp`), s = exp(log s)."""
+    s = 0.0
+    for j in range(row.shape[0]):
+        s += exp_poly((fi + g[j] - row[j]) * inv)
+    if s >= _SUM_LO and s < math.inf:
+        return s, math.log(s)
+    log_s = _row_logsumexp(row, fi, g, inv)
+    return exp_poly(log_s), log_s
 
 
 # The shifted sums below are the rare fallback where a plain sum under- or overflowed. They are
@@ -565,20 +570,6 @@ def _cost_row(x, YT, metric, out):
             out[j] = math.sqrt(out[j])
 
 
-@jit(fastmath=False)
-def _shifted_logsumexp(fi, g, crow, inv):
-    """log sum_j exp((fi + g_j - crow_j) * inv), shifted by its maximum term (strict IEEE, as
-    :func:`_row_logsumexp`)."""
-    m = g.shape[0]
-    hmax = -math.inf
-    for j in range(m):
-        hmax = max(hmax, (fi + g[j] - crow[j]) * inv)
-    s = 0.0
-    for j in range(m):
-        s += exp_poly((fi + g[j] - crow[j]) * inv - hmax)
-    return hmax + math.log(s)
-
-
 @jit(parallel=True)
 def cloud_rows(X, YT, f, g, a, loga, reg, metric, rowsum, work):
     """Row half-step of log-domain Sinkhorn on a point cloud: f_i <- f_i + reg (log a_i - log s_i) with
@@ -596,14 +587,7 @@ def cloud_rows(X, YT, f, g, a, loga, reg, metric, rowsum, work):
         for i in range(k * size, min(n, (k + 1) * size)):
             _cost_row(X[i], YT, metric, crow)
             fi = f[i]
-            s = 0.0
-            for j in range(crow.shape[0]):
-                s += exp_poly((fi + g[j] - crow[j]) * inv)
-            if s >= _SUM_LO and s < math.inf:
-                log_s = math.log(s)
-            else:
-                log_s = _shifted_logsumexp(fi, g, crow, inv)
-                s = exp_poly(log_s)
+            s, log_s = _row_sum(crow, fi, g, inv)
             rowsum[i] = s
             e += abs(s - a[i])
             f[i] = fi + reg * (loga[i] - log_s)

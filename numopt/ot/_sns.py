@@ -10,14 +10,13 @@ from .._result import Status, finish
 from .._validation import check_choice, check_int, check_no_extra, check_scalar
 from ..linalg._cg import cg_core
 from . import _kernels
-from ._common import OTResult, Problem, Run, Scaling, check_common, fast_sweeps, finish_plan, kept_entries
+from ._common import (OTResult, Problem, Run, Scaling, check_common, fast_sweeps, finish_plan, kept_entries,
+                      newton_line_search)
 
 __all__ = ["sinkhorn_newton_sparse"]
 
-_ARMIJO = 1e-4
+#: The Newton line search's halvings (:func:`~numopt.ot._common.newton_line_search`).
 _MAX_BACKTRACKS = 40
-#: A Newton step is first clipped so that no log-plan entry h_ij changes by more than this.
-_MAX_LOG_CHANGE = 50.0
 _FALLBACK_SWEEPS = 10
 #: An accepted Newton step that leaves the marginal error above this share of the previous one is
 #: followed by one Sinkhorn sweep.
@@ -397,25 +396,13 @@ def _newton_stage(prob: Problem, f, g, run: Run, scaling: Scaling, sparsity, del
             direction = _newton_direction(prob, f, g, r, c, scaling, sparsity, lvl, cg_maxiter,
                                           cg_rtol if cg_rtol is not None else min(0.1, max(err, 1e-12)),
                                           buffers)
-        accepted = False
+        step = None
         if direction is not None:
             df, dg, cg_nit, nnz = direction
-            slope = float((a - r) @ df + (b - c) @ dg)
-            change = max(df.max() + dg.max(), -(df.min() + dg.min())) / reg
-            alpha = min(1.0, _MAX_LOG_CHANGE / change) if change > 0 else 1.0
-            scale = abs(a @ f) + abs(b @ g) + reg * total
-            if slope > 0 and math.isfinite(slope):
-                for _ in range(_MAX_BACKTRACKS):
-                    ft = f + alpha * df
-                    gt = g + alpha * dg
-                    total_t = scaling.marginals(prob, ft, gt, rt, ct)
-                    dual_t = float(a @ ft + b @ gt) - reg * total_t
-                    noise = 64 * np.finfo(float).eps * (scale + abs(a @ ft) + abs(b @ gt) + reg * total_t)
-                    if math.isfinite(dual_t) and dual_t - dual >= _ARMIJO * alpha * slope - noise:
-                        accepted = True
-                        break
-                    alpha *= 0.5
-        if accepted:
+            step = newton_line_search(a, b, f, g, df, dg, r, c, total, dual, reg,
+                                      lambda ft, gt: scaling.marginals(prob, ft, gt, rt, ct), _MAX_BACKTRACKS)
+        if step is not None:
+            alpha, ft, gt, total_t, dual_t = step
             f[:], g[:] = ft, gt
             r, rt = rt, r
             c, ct = ct, c
@@ -473,6 +460,23 @@ def _newton_direction(prob: Problem, f, g, r, c, scaling: Scaling, sparsity, lev
     return sparse_newton_direction(*selected, r, c, ga, gb, reg, cg_maxiter, cg_rtol)
 
 
+def _schur_cg(matvec, rhs, diag, lower, cg_rtol, cg_maxiter):
+    """CG on a Newton system's Schur complement, singular along the constants (f + c, g - c is the same
+    plan): ``rhs`` is made mean-free (in place) and the Jacobi preconditioner, the diagonal ``diag``
+    clipped below at ``lower``, returns mean-free vectors. Returns :func:`~numopt.linalg._cg.cg_core`'s
+    result."""
+    rhs -= rhs.mean()
+    inv_diag = 1.0 / np.maximum(diag, lower)
+    zbuf = np.empty_like(rhs)
+
+    def precond(v):
+        z = np.multiply(v, inv_diag, out=zbuf)
+        z -= z.mean()
+        return z
+
+    return cg_core(matvec, rhs, rtol=cg_rtol, maxiter=cg_maxiter, precond=precond)
+
+
 def sparse_newton_direction(indptr, indices, data, r, c, ga, gb, reg, cg_maxiter, cg_rtol):
     """(df, dg, cg_nit, nnz) solving the Newton system whose off-diagonal block is the CSR (indptr,
     indices, data), with the (floored) marginals r, c and the gradients ga = a - r, gb = b - c; None
@@ -506,16 +510,7 @@ def sparse_newton_direction(indptr, indices, data, r, c, ga, gb, reg, cg_maxiter
             _kernels.schur_rows_matvec(indptr, indices, data, c_inv, r, v, w, out)
             return out
 
-    rhs -= rhs.mean()
-    inv_diag = 1.0 / np.maximum(diag, floor + 1e-300)
-    zbuf = np.empty_like(rhs)
-
-    def precond(v):
-        z = np.multiply(v, inv_diag, out=zbuf)
-        z -= z.mean()
-        return z
-
-    res = cg_core(matvec, rhs, rtol=cg_rtol, maxiter=cg_maxiter, precond=precond)
+    res = _schur_cg(matvec, rhs, diag, floor + 1e-300, cg_rtol, cg_maxiter)
     sol = res.x
     if m <= n:
         y, x = sol, np.empty(n)
@@ -569,16 +564,7 @@ def _dense_newton_direction(prob: Problem, f, g, r, c, ga, gb, scaling: Scaling,
             np.subtract(out, out.mean(), out=out)
             return out
 
-    rhs -= rhs.mean()
-    inv_diag = 1.0 / np.maximum(diag, 1e-300)
-    zbuf = np.empty_like(rhs)
-
-    def precond(z):
-        z = np.multiply(z, inv_diag, out=zbuf)
-        z -= z.mean()
-        return z
-
-    res = cg_core(matvec, rhs, rtol=cg_rtol, maxiter=cg_maxiter, precond=precond)
+    res = _schur_cg(matvec, rhs, diag, 1e-300, cg_rtol, cg_maxiter)
     sol = res.x
     if m <= n:
         y = sol
