@@ -957,6 +957,23 @@ def _maxiter_detail(nit, change, tol, rmse, rho, solver_rows, split, maxiter):
             f"2.5 to 4 or more). Try {advice}.")
 
 
+def _print_row(printer, nit, rmse, change, obj, sv, su, elapsed, E):
+    """The verbose row of one sweep, in the data's units (``E``: the power of two the data were divided by)."""
+    if printer is not None:
+        with np.errstate(over="ignore", under="ignore"):
+            printer.row(nit, float(np.ldexp(rmse, E)), change, float(np.ldexp(obj, 2 * E)), int(sv[3] + su[3]),
+                        elapsed)
+
+
+def _callback_stops(callback, Uo, Vw, hist, unscale, shape, nit, rmse, E, change, rho, **fields):
+    """Call ``callback`` with the intermediate result of this sweep; True when it asks to stop."""
+    U, s, V, history = unscale(*_svd_factors(Uo, Vw), hist)
+    inter = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=shape, status=Status.MAXITER, nit=nit,
+                             rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho, history=history,
+                             **fields)
+    return call_callback(callback, inter)
+
+
 def _record(hist, rmse, obj_v, obj, change, sv, su, elapsed):
     """Append one sweep to the (scaled) history: the RMSE, the objective after each half-step, the change, the
     inner steps and fallbacks of both half-steps (``sv``, ``su``) and the sweep's time."""
@@ -1174,21 +1191,14 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
         _record(hist, rmse, obj_v, obj, change, sv, su, elapsed)
         hist["cg_rtol"].append(forcing)
         forcing = _next_forcing(forcing, hist["change"])
-        if printer is not None:
-            with np.errstate(over="ignore", under="ignore"):
-                printer.row(nit, float(np.ldexp(rmse, E)), change, float(np.ldexp(obj, 2 * E)), int(sv[3] + su[3]),
-                            elapsed)
+        _print_row(printer, nit, rmse, change, obj, sv, su, elapsed, E)
         if change <= tol:
             status = Status.SUCCESS
             break
-        if callback is not None:
-            U, s, V, history = unscale(*_svd_factors(Uo, Vw), hist)
-            inter = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=Status.MAXITER, nit=nit,
-                                     rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
-                                     history=history, start_sweeps=start_sweeps, **offsets())
-            if call_callback(callback, inter):
-                status = Status.CALLBACK
-                break
+        if callback is not None and _callback_stops(callback, Uo, Vw, hist, unscale, (m, n), nit, rmse, E, change, rho,
+                                                    start_sweeps=start_sweeps, **offsets()):
+            status = Status.CALLBACK
+            break
     U, s_unit, V = _svd_factors(Uo, Vw)
     U, s, V, history = unscale(U, s_unit, V, hist)
     status, detail = _final_status(status, s, s_unit, E, nit, change, tol, float(np.ldexp(rmse, E)), rho,

@@ -14,13 +14,13 @@ import time
 import numpy as np
 
 from .._blas import single_blas_thread
-from .._result import IterationPrinter, Status, call_callback, finish
+from .._result import IterationPrinter, Status, finish
 from .._validation import (_describe, check_callable, check_choice, check_int, check_no_extra, check_rng,
                            check_scalar, fail)
 from . import _kernels
-from ._altmin import (_OPTIONS, _VERBOSE_COLUMNS, SOLVERS, CompletionResult, _change, _final_status, _half, _init,
-                      _orthonormalize, _plan, _plan_counts, _record, _Side, _Sketcher, _solver_options,
-                      _subspace_start, _svd_factors, _warn_underdetermined, _zero_result)
+from ._altmin import (_OPTIONS, _VERBOSE_COLUMNS, SOLVERS, CompletionResult, _callback_stops, _change, _final_status,
+                      _half, _init, _orthonormalize, _plan, _plan_counts, _print_row, _record, _Side, _Sketcher,
+                      _solver_options, _subspace_start, _svd_factors, _warn_underdetermined, _zero_result)
 
 __all__ = ["complete_matrix_dask"]
 
@@ -604,21 +604,13 @@ def _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback,
         rmse = math.sqrt(su[0] / nnz)
         elapsed = time.perf_counter() - t0
         _record(hist, rmse, obj_v, obj, change, sv, su, elapsed)
-        if printer is not None:
-            with np.errstate(over="ignore", under="ignore"):
-                printer.row(nit, float(np.ldexp(rmse, E)), change, float(np.ldexp(obj, 2 * E)), int(sv[3] + su[3]),
-                            elapsed)
+        _print_row(printer, nit, rmse, change, obj, sv, su, elapsed, E)
         if change <= tol:
             status = Status.SUCCESS
             break
-        if callback is not None:
-            U, s, V, history = unscale(*_svd_factors(Uo, Vw), hist)
-            inter = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=Status.MAXITER, nit=nit,
-                                     rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
-                                     history=history)
-            if call_callback(callback, inter):
-                status = Status.CALLBACK
-                break
+        if callback is not None and _callback_stops(callback, Uo, Vw, hist, unscale, (m, n), nit, rmse, E, change, rho):
+            status = Status.CALLBACK
+            break
     U, s_unit, V = _svd_factors(Uo, Vw)
     U, s, V, history = unscale(U, s_unit, V, hist)
     status, detail = _final_status(status, s, s_unit, E, nit, change, tol, float(np.ldexp(rmse, E)), rho,
