@@ -19,9 +19,9 @@ __all__ = ["empirical_sinkhorn", "METRICS"]
 METRICS = {"sqeuclidean": 0, "euclidean": 1}
 _OPTIONS = ("delta", "reg_init", "reg_factor", "sinkhorn_maxiter", "switch_sweeps", "cg_maxiter")
 #: Sinkhorn goes on past ``sinkhorn_maxiter`` in the last stage while its rate (re-measured every 25
-#: sweeps at most) predicts ``tol`` within this many sweeps in all; otherwise Newton steps on the pairs
-#: that carry mass take over (a step costs about 2-4
-#: passes over the clouds, like 1-2 sweeps, plus CG on the kept pairs).
+#: sweeps at most, from the 6th sweep) predicts ``tol`` within this many sweeps in all; otherwise Newton
+#: steps on the pairs that carry mass take over (a step costs one pass over the clouds per trial point,
+#: like half a sweep, plus CG on the kept pairs).
 _SWITCH_SWEEPS = 50
 #: Default ``max_plan_bytes``: the dense plan is returned when it fits (256 MiB: n = m = 5792).
 MAX_PLAN_BYTES = 2**28
@@ -29,8 +29,13 @@ MAX_PLAN_BYTES = 2**28
 MAX_SPARSE_BYTES = 2**30
 _AUTO_REG_INIT = 1e-2
 _REG_FACTOR = 10.0
-#: Marginal error (relative to the mass) at which an intermediate epsilon-scaling stage hands over.
-_STAGE_TOL = 1e-3
+#: Marginal error (relative to the mass) at which an intermediate epsilon-scaling stage hands over. Loose:
+#: the jump to the next reg raises the error to ~0.5 whatever it was (3-D clouds n = 4000: 1e-3 took 6
+#: sweeps of the first stage, 3e-2 two, with the same Newton steps after; 30 passes over the clouds -> 28).
+_STAGE_TOL = 3e-2
+#: Default ``sinkhorn_maxiter``: sweeps of the last stage before Newton may take over (n = 4000: 20 -> 3
+#: cut the passes over the clouds from 63 to 43, Newton converging from a marginal error of 0.3).
+_SINKHORN_MAXITER = 3
 
 _ADVICE = ("Sinkhorn's linear rate slows as `reg` shrinks: raise `maxiter`, loosen `tol` or increase `reg` (for "
            "clouds small enough to hold the cost matrix, sinkhorn_newton_sparse on it needs tens of Newton steps).")
@@ -50,16 +55,18 @@ def empirical_sinkhorn(x, y, reg, *, a=None, b=None, metric="sqeuclidean", tol=1
     epsilon-scaling: the solve starts at ``reg_init`` (default ``1e-2`` times the squared diameter of
     the clouds' bounding box, or the diameter for ``"euclidean"``) and divides it by ``reg_factor``
     (default 10) per stage down to ``reg``, each stage warm-started and run to a marginal error of
-    ``1e-3`` of the mass, the last to ``tol``. A sweep costs :math:`O(n m d)` (about 5 ns per pair
-    and half-step on this class of machine in 3-D), and Sinkhorn needs :math:`O(1/\varepsilon)`
-    sweeps or more at small ``reg``; so in the last stage, after ``sinkhorn_maxiter`` sweeps, when
-    Sinkhorn's observed rate predicts more than ``switch_sweeps`` further sweeps, Newton steps take
-    over (those of :func:`sinkhorn_newton_sparse`): the Hessian's off-diagonal block is sparsified to
-    the pairs with :math:`P_{ij} \ge \ell\, r_i` (:math:`\ell = 10^{-3}` times the marginal
-    error; the gradient stays exact, so this shapes only the direction), found by a counting and a filling pass over the
-    clouds and held as CSR (12 bytes a pair: the memory is :math:`O((n + m) k)` for k pairs per point);
-    the marginals of each trial step are one more pass. Where the pairs would exceed
-    ``max_sparse_bytes`` Sinkhorn goes on alone.
+    ``3e-2`` of the mass (the next stage starts far from its solution anyway), the last to ``tol``.
+    A sweep costs :math:`O(n m d)` (about 2 ns per pair and half-step on this class of machine in
+    3-D), and Sinkhorn needs :math:`O(1/\varepsilon)` sweeps or more at small ``reg``; so in the
+    last stage, after ``sinkhorn_maxiter`` sweeps, when Sinkhorn's observed rate predicts more than
+    ``switch_sweeps`` further sweeps (or cannot tell yet), Newton steps take over (those of
+    :func:`sinkhorn_newton_sparse`): the Hessian's off-diagonal block is sparsified to the pairs with
+    :math:`P_{ij} \ge \ell\, r_i` (:math:`\ell = 10^{-3}` times the marginal error; at most
+    :math:`2^{27} / (12 n)` pairs a row, its largest, so the Hessian takes at most 128 MiB; the
+    gradient stays exact, so this shapes only the direction), selected in the same pass over the
+    clouds that measures the marginals of each trial point and held as CSR (12 bytes a pair: the
+    memory is :math:`O((n + m) k)` for k pairs per point); a Newton step thus costs one pass per
+    trial point plus its CG. Where ``max_sparse_bytes`` is below :math:`12 n` Sinkhorn goes on alone.
 
     The potentials are in the units of the cost (not shifted or rescaled: clouds far from each other,
     whose smallest cost exceeds the spread of the costs by orders of magnitude, lose digits in them).
@@ -90,7 +97,7 @@ def empirical_sinkhorn(x, y, reg, *, a=None, b=None, metric="sqeuclidean", tol=1
         :math:`P_{ij} \ge \delta\, r_i / m` (:math:`r = P\mathbf 1`), so the mass it drops is at most
         ``delta`` times the total; ``reg_init`` (float >= ``reg`` or ``"auto"``; ``reg_init=reg``
         turns epsilon-scaling off) and ``reg_factor`` (float > 1); ``sinkhorn_maxiter`` (int, default
-        20), ``switch_sweeps`` (int, default 50; None: Sinkhorn only) and ``cg_maxiter`` (int,
+        3), ``switch_sweeps`` (int, default 50; None: Sinkhorn only) and ``cg_maxiter`` (int,
         default ``max(100, 10 min(n, m))``) for the Newton phase. Any other keyword is a TypeError.
 
     Returns
@@ -161,7 +168,7 @@ def empirical_sinkhorn(x, y, reg, *, a=None, b=None, metric="sqeuclidean", tol=1
         reg_init = check_scalar(reg_init, "reg_init", func, low=reg)
     reg_factor = check_scalar(options.get("reg_factor", _REG_FACTOR), "reg_factor", func, low=1.0,
                               low_inclusive=False)
-    sinkhorn_maxiter = check_int(options.get("sinkhorn_maxiter", 20), "sinkhorn_maxiter", func, low=0)
+    sinkhorn_maxiter = check_int(options.get("sinkhorn_maxiter", _SINKHORN_MAXITER), "sinkhorn_maxiter", func, low=0)
     switch_sweeps = options.get("switch_sweeps", _SWITCH_SWEEPS)
     if switch_sweeps is not None:
         switch_sweeps = check_int(switch_sweeps, "switch_sweeps", func, low=0)
@@ -195,7 +202,10 @@ def empirical_sinkhorn(x, y, reg, *, a=None, b=None, metric="sqeuclidean", tol=1
                 budget -= chunk
                 status = _sweeps(prob, f, g, run, chunk)
             if status is None and run.nit < maxiter:
-                status = _newton(prob, f, g, run, cg_maxiter, max_sparse_bytes)
+                if max_sparse_bytes < 12 * n:  # not one pair a row for the Hessian: Sinkhorn alone
+                    status = _sweeps(prob, f, g, run, maxiter - run.nit)
+                else:
+                    status = _newton(prob, f, g, run, cg_maxiter, max_sparse_bytes)
         if status is None:
             status = Status.MAXITER
         if not status.success or last:
@@ -332,64 +342,108 @@ def _predicted_sweeps(run: Run, start: int, mass: float) -> float:
 _NEWTON_LEVEL = 1e-3
 #: The Newton line search's halvings (:func:`~numopt.ot._common.newton_line_search`).
 _MAX_BACKTRACKS = 30
+#: Memory of the Newton Hessian's pairs (12 bytes each) when ``max_sparse_bytes`` allows it: a row keeps
+#: at most ``_HESSIAN_BYTES / (12 n)`` pairs (its largest; at n = 1e4, 1118), which bounds the memory
+#: and the CG's work; the direction only needs the pairs that carry most of the mass.
+_HESSIAN_BYTES = 2**27
+
+
+class _Scan:
+    """The Newton steps' pass over the clouds (:func:`_kernels.cloud_scan`): marginals and the Hessian's
+    pairs of a point (f, g) in one pass, the pairs kept in one buffer (grown when a pass overflows it,
+    then that pass is run again) and returned as CSR arrays."""
+
+    def __init__(self, prob, max_bytes):
+        n, m = prob.n, prob.m
+        self.prob = prob
+        self.chunks = prob.work_x.shape[0]
+        self.size = (n + self.chunks - 1) // self.chunks
+        self.kmax = max(1, min(m, max_bytes // (12 * n)))
+        self.chunk_cols = np.empty_like(prob.work_x)
+        self.counts = np.empty(n, dtype=np.int64)
+        self.idx_type = np.int32 if m < 2**31 else np.int64
+        # first guess: 128 pairs a row (grown to what the rows need)
+        self._allocate(np.full(self.chunks, min(self.kmax, 128) * self.size, dtype=np.int64))
+
+    def _allocate(self, per_chunk):
+        self.ends = np.cumsum(per_chunk)
+        self.starts = self.ends - per_chunk
+        total = int(self.ends[-1])
+        self.indices, self.data = np.empty(total, dtype=self.idx_type), np.empty(total)
+
+    def __call__(self, f, g, r, level):
+        """Marginals (r in place; returns c, sum(P)) and, with ``level`` <= 1, the CSR (indptr, indices,
+        data) of the pairs with P_ij >= level r_i (at most kmax a row); else None."""
+        prob = self.prob
+        args = (prob.X, prob.YT, f, g, prob.reg, prob.metric, level, self.kmax, r, self.chunk_cols, prob.work_x,
+                self.counts)
+        overflow = _kernels.cloud_scan(*args, self.starts, self.ends, self.indices, self.data)
+        if overflow:  # exact sizes now known: grow with room for the next steps and run the pass again
+            need = np.add.reduceat(self.counts, np.arange(0, self.prob.n, self.size))
+            self.indices = self.data = None
+            self._allocate(np.minimum(2 * need + 16 * self.size, self.kmax * self.size))
+            _kernels.cloud_scan(*args, self.starts, self.ends, self.indices, self.data)
+        c = self.chunk_cols.sum(0)
+        total = float(r.sum())
+        if level > 1.0:
+            return c, total, None
+        # the chunks' pairs are consecutive, each from its start: move them left into one CSR
+        indptr = np.zeros(prob.n + 1, dtype=np.int64)
+        np.cumsum(self.counts, out=indptr[1:])
+        for k in range(self.chunks):
+            lo, hi = min(k * self.size, prob.n), min((k + 1) * self.size, prob.n)
+            dst, cnt, src = int(indptr[lo]), int(indptr[hi] - indptr[lo]), int(self.starts[k])
+            if cnt and src != dst:
+                self.indices[dst:dst + cnt] = self.indices[src:src + cnt]
+                self.data[dst:dst + cnt] = self.data[src:src + cnt]
+        nnz = int(indptr[-1])
+        # (the next pass writes from the chunks' starts again; the CSR is used before that)
+        return c, total, (indptr, self.indices[:nnz], self.data[:nnz])
 
 
 def _newton(prob: _CloudProblem, f, g, run: Run, cg_maxiter, max_bytes):
     """Newton steps (SNS, :func:`numopt.ot.sinkhorn_newton_sparse`) with the Hessian sparsified to the
-    pairs with P_ij >= level min(1, err) r_i, found by a counting and a filling pass over the clouds; the
-    marginals (line search included) are one pass each. Falls back to Sinkhorn sweeps where a step
-    fails and to Sinkhorn alone where the pairs would exceed ``max_bytes``. Returns a Status or None."""
+    pairs with P_ij >= level min(1, err) r_i (at most a budget a row), selected in the same pass over
+    the clouds that measures the marginals (of each trial point of the line search, so a step costs
+    one pass plus its backtracks and CG). Falls back to Sinkhorn sweeps where a step fails. Returns a
+    Status or None."""
     from ._sns import _ABS_FLOOR, _MARGINAL_FLOOR, _STALL, sparse_newton_direction
 
     n, m, reg, a, b = prob.n, prob.m, prob.reg, prob.a, prob.b
-    chunk_cols = np.empty_like(prob.work_x)
-    indptr = np.empty(n + 1, dtype=np.int64)
-    idx_type = np.int32 if m < 2**31 else np.int64
-
-    def marginals(ft, gt, r):
-        cost = _kernels.cloud_marginals(prob.X, prob.YT, ft, gt, reg, prob.metric, r, chunk_cols, prob.work_x)
-        return chunk_cols.sum(0), float(r.sum()), cost
-
+    scan = _Scan(prob, min(max_bytes, _HESSIAN_BYTES))
+    level = _NEWTON_LEVEL
     r = np.empty(n)
-    c, total, _ = marginals(f, g, r)
+    err = run.hist["marginal_error"][-1] / prob.mass if run.hist["marginal_error"] else 1.0
+    c, total, sel = scan(f, g, r, level * min(1.0, err))
     dual = float(a @ f + b @ g) - reg * total
     err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
-    level = _NEWTON_LEVEL
     while run.nit < run.maxiter:
         if err <= run.tol:
             return Status.SUCCESS
-        lvl = level * min(1.0, err)
-        log_cut = np.log(lvl * np.maximum(r, 1e-300))
-        _kernels.cloud_select(prob.X, prob.YT, f, g, reg, prob.metric, log_cut, indptr, np.empty(0, idx_type),
-                              np.empty(0), False, prob.work_x)
-        nnz = int(indptr[-1])
-        if 12 * nnz > max_bytes:
-            return _sweeps(prob, f, g, run, run.maxiter - run.nit)
-        indices, data = np.empty(nnz, dtype=idx_type), np.empty(nnz)
-        _kernels.cloud_select(prob.X, prob.YT, f, g, reg, prob.metric, log_cut, indptr, indices, data, True,
-                              prob.work_x)
+        indptr, indices, data = sel
+        nnz = indices.shape[0]
         rf = np.maximum(r, np.maximum(_MARGINAL_FLOOR * a, _ABS_FLOOR * float(a.max())))
         cf = np.maximum(c, np.maximum(_MARGINAL_FLOOR * b, _ABS_FLOOR * float(b.max())))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             direction = sparse_newton_direction(indptr, indices, data, rf, cf, a - r, b - c, reg, cg_maxiter,
                                                 min(0.1, max(err, 1e-12)))
-        del indices, data
         step = None
+        lvl = level * min(1.0, err)
         if direction is not None:
             df, dg, cg_nit, _ = direction
             rt = np.empty(n)
-            ct = None
+            trial_out = {}
 
             def trial(ft, gt):
-                nonlocal ct
-                ct, total_t, _ = marginals(ft, gt, rt)
+                # the trial's pairs (for the next step) overwrite this step's: the direction is solved
+                trial_out["c"], total_t, trial_out["sel"] = scan(ft, gt, rt, lvl)
                 return total_t
 
             step = newton_line_search(a, b, f, g, df, dg, r, c, total, dual, reg, trial, _MAX_BACKTRACKS)
         if step is not None:
             alpha, ft, gt, total_t, dual_t = step
             f[:], g[:] = ft, gt
-            r, c, total, dual = rt, ct, total_t, dual_t
+            r, c, sel, total, dual = rt, trial_out["c"], trial_out["sel"], total_t, dual_t
             err_old, err = err, float(np.abs(r - a).sum() + np.abs(c - b).sum())
             stop = run.record(f, g, err, dual, newton=True, step=alpha, cg_nit=cg_nit, nnz_per_row=nnz / n)
             status = run.converged(err, lambda: _norm(f) + _norm(g))
@@ -406,7 +460,7 @@ def _newton(prob: _CloudProblem, f, g, run: Run, cg_maxiter, max_bytes):
         status = _sweeps(prob, f, g, run, min(sweeps, run.maxiter - run.nit))
         if status is not None:
             return status
-        c, total, _ = marginals(f, g, r)
+        c, total, sel = scan(f, g, r, level * min(1.0, err))
         dual = float(a @ f + b @ g) - reg * total
         err = float(np.abs(r - a).sum() + np.abs(c - b).sum())
     return None

@@ -119,6 +119,52 @@ def exp_poly(x):
     return y
 
 
+#: 1.5 * 2^52: adding it to a double of magnitude below 2^51 rounds that double to an integer, which
+#: then sits in the low bits of the sum (the float64 -> int64 conversion without a conversion
+#: instruction: AVX2 has no packed one, so ``np.int64(k)`` kept LLVM from vectorising exp loops).
+_ROUND_SHIFT = 6755399441055744.0
+#: exp_flush returns 0 below this (exp(-708) = 3.3e-308: about the smallest argument whose 2^k is normal).
+EXP_FLUSH_LO = -708.0
+
+
+@jit(fastmath={"contract"})
+def exp_flush(x):
+    """exp(x) as :func:`exp_poly` (the same polynomial, the same digits) for x >= EXP_FLUSH_LO, 0 below
+    (where exp_poly returns subnormal numbers), inf above EXP_HI, NaN for NaN.
+
+    For the hot sums and kernels, whose results below 1e-300 are flushed or do not count (a row sum
+    is trusted only above 1e-200): without the subnormal branch and with k read from the bits of
+    ``x log2(e) + 1.5 2^52`` (integer arithmetic only), loops over it vectorise with AVX2 (measured
+    1.5 ns against 3.5 ns per exp on this machine class).
+    """
+    xc = min(max(x, EXP_FLUSH_LO), EXP_HI)
+    t = xc * _LOG2E + _ROUND_SHIFT
+    k = t - _ROUND_SHIFT
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    p = _C12
+    p = p * r + _C11
+    p = p * r + _C10
+    p = p * r + _C9
+    p = p * r + _C8
+    p = p * r + _C7
+    p = p * r + _C6
+    p = p * r + _C5
+    p = p * r + _C4
+    p = p * r + _C3
+    p = p * r + _C2
+    p = p * r + 1.0
+    p = p * r + 1.0
+    kk = _float64_bits_as_int64(t) - _float64_bits_as_int64(_ROUND_SHIFT)
+    y = _int64_bits_as_float64(_float64_bits_as_int64(p) + (kk << 52))
+    if x < EXP_FLUSH_LO:
+        y = 0.0
+    if x > EXP_HI:
+        y = math.inf
+    if x != x:
+        y = x
+    return y
+
+
 @jit
 def exp_into(x, out):
     """out[i] = exp_poly(x[i]) over flat float64 arrays (for tests and for forming plans)."""
@@ -161,7 +207,7 @@ def _row_sum(row, fi, g, inv):
     [_SUM_LO, inf), else redone shifted by the row maximum (:func:`_row_logsumexp`), s = exp(log s)."""
     s = 0.0
     for j in range(row.shape[0]):
-        s += exp_poly((fi + g[j] - row[j]) * inv)
+        s += exp_flush((fi + g[j] - row[j]) * inv)
     if s >= _SUM_LO and s < math.inf:
         return s, math.log(s)
     log_s = _row_logsumexp(row, fi, g, inv)
@@ -226,7 +272,7 @@ def sinkhorn_cols(M, f, g, b, reg, logc):
         row = M[i]
         fi = f[i]
         for j in range(m):
-            logc[j] += exp_poly((fi + g[j] - row[j]) * inv)
+            logc[j] += exp_flush((fi + g[j] - row[j]) * inv)
     ok = True
     for j in range(m):
         s = logc[j]
@@ -265,7 +311,7 @@ def kernel_into(M, f, g, reg, K):
         krow = K[i]
         fi = f[i]
         for j in range(m):
-            e = exp_poly((fi + g[j] - row[j]) * inv)
+            e = exp_flush((fi + g[j] - row[j]) * inv)
             krow[j] = e if e >= KERNEL_FLUSH else 0.0
 
 
@@ -570,6 +616,56 @@ def _cost_row(x, YT, metric, out):
             out[j] = math.sqrt(out[j])
 
 
+@jit(inline="always")
+def _num_row(x, YT, metric, fi, g, out):
+    """out[j] = fi + g_j - C(x, y_j), the numerator of the log-plan (one fused pass for d <= 3)."""
+    d, m = YT.shape
+    if d == 3 and metric == 0:
+        x0, x1, x2 = x[0], x[1], x[2]
+        y0, y1, y2 = YT[0], YT[1], YT[2]
+        for j in range(m):
+            t0 = x0 - y0[j]
+            t1 = x1 - y1[j]
+            t2 = x2 - y2[j]
+            out[j] = fi + g[j] - (t0 * t0 + t1 * t1 + t2 * t2)
+    elif d == 2 and metric == 0:
+        x0, x1 = x[0], x[1]
+        y0, y1 = YT[0], YT[1]
+        for j in range(m):
+            t0 = x0 - y0[j]
+            t1 = x1 - y1[j]
+            out[j] = fi + g[j] - (t0 * t0 + t1 * t1)
+    else:
+        _cost_row(x, YT, metric, out)
+        for j in range(m):
+            out[j] = fi + g[j] - out[j]
+
+
+@jit(inline="always")
+def _num_sum(num, inv):
+    """(s, log s) for s = sum_j exp(num_j inv): the plain sum when it lies in [_SUM_LO, inf), else
+    redone shifted by the maximum (:func:`_num_logsumexp`), s = exp(log s)."""
+    s = 0.0
+    for j in range(num.shape[0]):
+        s += exp_flush(num[j] * inv)
+    if s >= _SUM_LO and s < math.inf:
+        return s, math.log(s)
+    log_s = _num_logsumexp(num, inv)
+    return exp_poly(log_s), log_s
+
+
+@jit(fastmath=False)
+def _num_logsumexp(num, inv):
+    """log sum_j exp(num_j inv), shifted by the maximum (strict arithmetic: see _row_logsumexp)."""
+    hmax = -math.inf
+    for j in range(num.shape[0]):
+        hmax = max(hmax, num[j] * inv)
+    s = 0.0
+    for j in range(num.shape[0]):
+        s += exp_poly(num[j] * inv - hmax)
+    return hmax + math.log(s)
+
+
 @jit(parallel=True)
 def cloud_rows(X, YT, f, g, a, loga, reg, metric, rowsum, work):
     """Row half-step of log-domain Sinkhorn on a point cloud: f_i <- f_i + reg (log a_i - log s_i) with
@@ -582,17 +678,73 @@ def cloud_rows(X, YT, f, g, a, loga, reg, metric, rowsum, work):
     inv = 1.0 / reg
     err = 0.0
     for k in prange(chunks):
-        crow = work[k]
+        num = work[k]
         e = 0.0
         for i in range(k * size, min(n, (k + 1) * size)):
-            _cost_row(X[i], YT, metric, crow)
             fi = f[i]
-            s, log_s = _row_sum(crow, fi, g, inv)
+            _num_row(X[i], YT, metric, fi, g, num)
+            s, log_s = _num_sum(num, inv)
             rowsum[i] = s
             e += abs(s - a[i])
             f[i] = fi + reg * (loga[i] - log_s)
         err += e
     return err
+
+
+@jit(parallel=True)
+def cloud_scan(X, YT, f, g, reg, metric, level, kmax, r, chunk_cols, work, counts, starts, ends, indices, data):
+    """One pass over the clouds for a Newton step: r = P 1, the column sums of P = exp((f + g - C) / reg)
+    by row chunks (``chunk_cols[k]``, summed by the caller), and the pairs with P_ij >= level r_i.
+
+    A row keeping more than ``kmax`` pairs raises its own cut by factors e^2 until it keeps at most
+    ``kmax`` (the Hessian's memory is bounded; the direction only needs the largest entries). Row
+    ``i``'s count goes to ``counts[i]``; chunk k writes its rows' pairs consecutively into
+    ``indices``/``data`` from ``starts[k]`` up to ``ends[k]``. Returns the number of chunks whose
+    pairs did not fit (their counts are still exact; nothing is written past ``ends[k]``). With
+    ``level`` > 1 nothing is selected (marginals only).
+    """
+    n = X.shape[0]
+    inv = 1.0 / reg
+    chunks = work.shape[0]
+    size = (n + chunks - 1) // chunks
+    overflow = 0
+    for k in prange(chunks):
+        cc = chunk_cols[k]
+        num = work[k]
+        cc[:] = 0.0
+        q = starts[k]
+        end = ends[k]
+        full = 0
+        for i in range(k * size, min(n, (k + 1) * size)):
+            _num_row(X[i], YT, metric, f[i], g, num)
+            s = 0.0
+            for j in range(num.shape[0]):
+                p = exp_flush(num[j] * inv)
+                num[j] = p
+                s += p
+                cc[j] += p
+            r[i] = s
+            cnt = 0
+            if level <= 1.0:
+                cut = level * s
+                for j in range(num.shape[0]):
+                    cnt += num[j] >= cut
+                while cnt > kmax:
+                    cut *= 7.38905609893065
+                    cnt = 0
+                    for j in range(num.shape[0]):
+                        cnt += num[j] >= cut
+                if full == 0 and q + cnt <= end:
+                    for j in range(num.shape[0]):
+                        if num[j] >= cut:
+                            indices[q] = j
+                            data[q] = num[j]
+                            q += 1
+                else:
+                    full = 1
+            counts[i] = cnt
+        overflow += full
+    return overflow
 
 
 @jit(parallel=True)
@@ -615,7 +767,7 @@ def cloud_marginals(X, YT, f, g, reg, metric, r, chunk_cols, work):
             s = 0.0
             for j in range(crow.shape[0]):
                 c = crow[j]
-                p = exp_poly((fi + g[j] - c) * inv)
+                p = exp_flush((fi + g[j] - c) * inv)
                 s += p
                 t += p * c
                 cc[j] += p
@@ -668,4 +820,4 @@ def cloud_plan(X, YT, f, g, reg, metric, P):
         _cost_row(X[i], YT, metric, prow)
         fi = f[i]
         for j in range(prow.shape[0]):
-            prow[j] = exp_poly((fi + g[j] - prow[j]) * inv)
+            prow[j] = exp_flush((fi + g[j] - prow[j]) * inv)

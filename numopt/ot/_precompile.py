@@ -62,6 +62,9 @@ def precompile() -> None:
     work = np.empty((2, m))
     K.cloud_rows(X, YT, np.zeros(n), np.zeros(m), a, np.log(a), 1.0, 0, np.empty(n), work)
     K.cloud_marginals(X, YT, np.zeros(n), np.zeros(m), 1.0, 0, np.empty(n), np.empty((2, m)), work)
+    for level in (1e-3, 2.0):  # the Newton steps' pass: marginals with and without the pairs
+        K.cloud_scan(X, YT, np.zeros(n), np.zeros(m), 1.0, 0, level, 2, np.empty(n), np.empty((2, m)), work,
+                     np.empty(n, dtype=np.int64), np.array([0, 4]), np.array([4, 8]), indices, data)
     for fill in (False, True):
         K.cloud_select(X, YT, np.zeros(n), np.zeros(m), 1.0, 0, np.full(n, -np.inf), indptr, indices, data, fill,
                        work)
