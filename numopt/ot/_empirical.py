@@ -350,8 +350,9 @@ _HESSIAN_BYTES = 2**27
 
 class _Scan:
     """The Newton steps' pass over the clouds (:func:`_kernels.cloud_scan`): marginals and the Hessian's
-    pairs of a point (f, g) in one pass, the pairs kept in one buffer (grown when a pass overflows it,
-    then that pass is run again) and returned as CSR arrays."""
+    pairs of a point (f, g) in one pass, kept in one buffer with room for kmax pairs a row (the
+    Hessian's budget; growing it from a smaller guess cost 2 of the 15 passes of the Newton phase at
+    n = 1e4, a pass that overflows having to run again) and returned as CSR arrays."""
 
     def __init__(self, prob, max_bytes):
         n, m = prob.n, prob.m
@@ -361,28 +362,20 @@ class _Scan:
         self.kmax = max(1, min(m, max_bytes // (12 * n)))
         self.chunk_cols = np.empty_like(prob.work_x)
         self.counts = np.empty(n, dtype=np.int64)
-        self.idx_type = np.int32 if m < 2**31 else np.int64
-        # first guess: 128 pairs a row (grown to what the rows need)
-        self._allocate(np.full(self.chunks, min(self.kmax, 128) * self.size, dtype=np.int64))
-
-    def _allocate(self, per_chunk):
-        self.ends = np.cumsum(per_chunk)
-        self.starts = self.ends - per_chunk
-        total = int(self.ends[-1])
-        self.indices, self.data = np.empty(total, dtype=self.idx_type), np.empty(total)
+        self.ends = np.cumsum(np.full(self.chunks, self.kmax * self.size, dtype=np.int64))
+        self.starts = self.ends - self.kmax * self.size
+        self.indices = np.empty(int(self.ends[-1]), dtype=np.int32 if m < 2**31 else np.int64)
+        self.data = np.empty(int(self.ends[-1]))
 
     def __call__(self, f, g, r, level):
         """Marginals (r in place; returns c, sum(P)) and, with ``level`` <= 1, the CSR (indptr, indices,
         data) of the pairs with P_ij >= level r_i (at most kmax a row); else None."""
         prob = self.prob
-        args = (prob.X, prob.YT, f, g, prob.reg, prob.metric, level, self.kmax, r, self.chunk_cols, prob.work_x,
-                self.counts)
-        overflow = _kernels.cloud_scan(*args, self.starts, self.ends, self.indices, self.data)
-        if overflow:  # exact sizes now known: grow with room for the next steps and run the pass again
-            need = np.add.reduceat(self.counts, np.arange(0, self.prob.n, self.size))
-            self.indices = self.data = None
-            self._allocate(np.minimum(2 * need + 16 * self.size, self.kmax * self.size))
-            _kernels.cloud_scan(*args, self.starts, self.ends, self.indices, self.data)
+        overflow = _kernels.cloud_scan(prob.X, prob.YT, f, g, prob.reg, prob.metric, level, self.kmax, r,
+                                       self.chunk_cols, prob.work_x, self.counts, self.starts, self.ends,
+                                       self.indices, self.data)
+        if overflow:  # pragma: no cover - the buffer holds kmax pairs for every row
+            raise RuntimeError("empirical_sinkhorn: internal error: the Hessian's pairs overflowed their buffer")
         c = self.chunk_cols.sum(0)
         total = float(r.sum())
         if level > 1.0:
