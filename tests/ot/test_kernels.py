@@ -206,3 +206,85 @@ def test_fused_sweep_bookkeeping():
         assert not K.divide_checked(num, d, 1e-200, out)[0]
         np.testing.assert_array_equal(out, keep)
         assert not K.column_error(v, d, b, 1e-200)[0]
+
+
+def test_exp_flush_is_exp_poly_above_its_floor_and_zero_below():
+    """exp_flush (the vectorisable exp of the hot sums) gives exp_poly's digits for x >= -708, 0 below
+    (where exp_poly returns subnormal numbers), and exp_poly's inf and NaN."""
+    import numba
+
+    @numba.njit
+    def flush_into(x, out):
+        for i in range(x.shape[0]):
+            out[i] = K.exp_flush(x[i])
+
+    rng = np.random.default_rng(1)
+    x = np.concatenate([np.linspace(-750.0, 709.78, 200_001), rng.uniform(-50, 50, 50_000),
+                        [K.EXP_FLUSH_LO, -708.0000001, K.EXP_HI, 710.0, np.inf, -np.inf, 0.0, -0.0]])
+    y = np.empty_like(x)
+    flush_into(x, y)
+    ref = _exp(x)
+    above = x >= K.EXP_FLUSH_LO
+    np.testing.assert_array_equal(y[above], ref[above])
+    assert (y[~above] == 0.0).all() and ref[~above].max() < 3.4e-308
+    out = np.empty(1)
+    flush_into(np.array([np.nan]), out)
+    assert np.isnan(out[0])
+
+
+def _cloud_num(x, y, f, g, metric):
+    C = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    return f[:, None] + g[None, :] - (np.sqrt(C) if metric == 1 else C)
+
+
+@pytest.mark.parametrize("d, metric", [(2, 0), (3, 0), (3, 1), (4, 0), (1, 1)])
+def test_cloud_rows_and_scan_match_numpy(d, metric):
+    """The fused 2-/3-D cost rows and the generic one; cloud_scan's marginals, and its pairs: those with
+    P_ij >= level r_i, the cut raised by factors e^2 in the rows that would keep more than kmax."""
+    rng = np.random.default_rng(d + 10 * metric)
+    n, m, reg = 37, 29, 0.05
+    x, y = rng.uniform(size=(n, d)), rng.uniform(size=(m, d))
+    f, g = rng.normal(0, 0.05, n), rng.normal(0, 0.05, m)
+    a = rng.uniform(0.5, 1.0, n)
+    a /= a.sum()
+    YT = np.ascontiguousarray(y.T)
+    work = np.empty((3, m))
+    P = np.exp(_cloud_num(x, y, f, g, metric) / reg)
+    f1, rowsum = f.copy(), np.empty(n)
+    err = K.cloud_rows(x, YT, f1, g, a, np.log(a), reg, metric, rowsum, work)
+    np.testing.assert_allclose(rowsum, P.sum(1), rtol=1e-13)
+    np.testing.assert_allclose(err, np.abs(P.sum(1) - a).sum(), rtol=1e-12)
+    np.testing.assert_allclose(f1, f + reg * (np.log(a) - np.log(P.sum(1))), rtol=1e-13, atol=1e-15)
+    level, kmax = 0.02, 6
+    size = -(-n // 3)
+    starts = np.arange(3, dtype=np.int64) * kmax * size
+    ends = starts + kmax * size
+    indices, data = np.full(3 * kmax * size, -1, dtype=np.int32), np.zeros(3 * kmax * size)
+    r, cols, counts = np.empty(n), np.empty((3, m)), np.empty(n, dtype=np.int64)
+    overflow = K.cloud_scan(x, YT, f, g, reg, metric, level, kmax, r, cols, work, counts, starts, ends, indices, data)
+    assert overflow == 0
+    np.testing.assert_allclose(r, P.sum(1), rtol=1e-13)
+    np.testing.assert_allclose(cols.sum(0), P.sum(0), rtol=1e-13)
+    capped = 0
+    for i in range(n):
+        cut = level * P[i].sum()
+        while (P[i] >= cut * (1 + 1e-12)).sum() > kmax:
+            cut *= np.exp(2.0)
+            capped += 1
+        want = np.flatnonzero(P[i] >= cut)
+        k, q = divmod(i, size)
+        start = starts[k] + counts[k * size:i].sum()
+        got = indices[start:start + counts[i]]
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(data[start:start + counts[i]], P[i, want], rtol=1e-13)
+    assert capped > 0 and counts.max() <= kmax
+    # too little room: the chunk reports it, counts stay exact, nothing is written past its end
+    ends_small = starts + kmax
+    indices[:] = -1
+    counts2 = np.empty(n, dtype=np.int64)
+    overflow = K.cloud_scan(x, YT, f, g, reg, metric, level, kmax, r, cols, work, counts2, starts, ends_small,
+                            indices, data)
+    assert overflow == 3
+    np.testing.assert_array_equal(counts2, counts)
+    for k in range(3):
+        assert (indices[ends_small[k]:starts[k] + kmax * size] == -1).all()
