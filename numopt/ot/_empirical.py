@@ -61,9 +61,9 @@ def empirical_sinkhorn(x, y, reg, *, a=None, b=None, metric="sqeuclidean", tol=1
     last stage, after ``sinkhorn_maxiter`` sweeps, when Sinkhorn's observed rate predicts more than
     ``switch_sweeps`` further sweeps (or cannot tell yet), Newton steps take over (those of
     :func:`sinkhorn_newton_sparse`): the Hessian's off-diagonal block is sparsified to the pairs with
-    :math:`P_{ij} \ge \ell\, r_i` (:math:`\ell = 10^{-3}` times the marginal error; at most
-    :math:`2^{27} / (12 n)` pairs a row, its largest, so the Hessian takes at most 128 MiB; the
-    gradient stays exact, so this shapes only the direction), selected in the same pass over the
+    :math:`P_{ij} \ge \ell\, r_i` (:math:`\ell = 10^{-3}` times the marginal error; at most 1024
+    pairs a row, its largest, and at most ``max_sparse_bytes`` in all; the gradient stays exact, so
+    this shapes only the direction), selected in the same pass over the
     clouds that measures the marginals of each trial point and held as CSR (12 bytes a pair: the
     memory is :math:`O((n + m) k)` for k pairs per point); a Newton step thus costs one pass per
     trial point plus its CG. Where ``max_sparse_bytes`` is below :math:`12 n` Sinkhorn goes on alone.
@@ -89,7 +89,8 @@ def empirical_sinkhorn(x, y, reg, *, a=None, b=None, metric="sqeuclidean", tol=1
         ``plan`` (dense) is returned only when its ``8 n m`` bytes are at most this; otherwise it is None.
     max_sparse_bytes : int, default 2**30
         Budget of ``plan_sparse``; it is built on first access, after one counting pass, and refused
-        with a ValueError (before allocating) when its pairs would take more (12 bytes a pair).
+        with a ValueError (before allocating) when its pairs would take more (12 bytes a pair). Also
+        the budget of the Newton Hessian's pairs (allocated once: 12 n min(m, 1024) bytes at most).
     callback, verbose
         As in :func:`sinkhorn_newton_sparse`.
     **options
@@ -342,10 +343,10 @@ def _predicted_sweeps(run: Run, start: int, mass: float) -> float:
 _NEWTON_LEVEL = 1e-3
 #: The Newton line search's halvings (:func:`~numopt.ot._common.newton_line_search`).
 _MAX_BACKTRACKS = 30
-#: Memory of the Newton Hessian's pairs (12 bytes each) when ``max_sparse_bytes`` allows it: a row keeps
-#: at most ``_HESSIAN_BYTES / (12 n)`` pairs (its largest; at n = 1e4, 1118), which bounds the memory
-#: and the CG's work; the direction only needs the pairs that carry most of the mass.
-_HESSIAN_BYTES = 2**27
+#: A row of the Newton Hessian keeps at most this many pairs (its largest; fewer where ``max_sparse_bytes``
+#: allows fewer, at 12 bytes a pair): it bounds the memory (n = 1e4: 123 MB) and the CG's work; the
+#: direction only needs the pairs that carry most of the mass (n = 1e4 kept up to 903 a row on average).
+_HESSIAN_ROW = 1024
 
 
 class _Scan:
@@ -359,7 +360,7 @@ class _Scan:
         self.prob = prob
         self.chunks = prob.work_x.shape[0]
         self.size = (n + self.chunks - 1) // self.chunks
-        self.kmax = max(1, min(m, max_bytes // (12 * n)))
+        self.kmax = max(1, min(m, _HESSIAN_ROW, max_bytes // (12 * n)))
         self.chunk_cols = np.empty_like(prob.work_x)
         self.counts = np.empty(n, dtype=np.int64)
         self.ends = np.cumsum(np.full(self.chunks, self.kmax * self.size, dtype=np.int64))
@@ -403,7 +404,7 @@ def _newton(prob: _CloudProblem, f, g, run: Run, cg_maxiter, max_bytes):
     from ._sns import _ABS_FLOOR, _MARGINAL_FLOOR, _STALL, sparse_newton_direction
 
     n, m, reg, a, b = prob.n, prob.m, prob.reg, prob.a, prob.b
-    scan = _Scan(prob, min(max_bytes, _HESSIAN_BYTES))
+    scan = _Scan(prob, max_bytes)
     level = _NEWTON_LEVEL
     r = np.empty(n)
     err = run.hist["marginal_error"][-1] / prob.mass if run.hist["marginal_error"] else 1.0
