@@ -15,8 +15,9 @@ Cases (POT runs in the same process; skipped cleanly when POT is absent)
 * ``colour transfer``: 2500 RGB pixels of scikit-image's ``astronaut`` and ``coffee`` (clustered: dense
   plans), reg 0.1 to 1e-4, the default ``sinkhorn`` against POT ``sinkhorn`` to L1 1e-8 in CPU seconds,
   with the time per phase and the share outside them (skipped without scikit-image).
-* ``empirical (clouds)``: ``empirical_sinkhorn`` on 3-D clouds, n = 2000 and 1e4, reg 1e-3 diam^2, tol
-  1e-6, against POT's lazy ``empirical_sinkhorn`` (extrapolated from 3 iterations).
+* ``empirical (clouds)``: ``empirical_sinkhorn`` on 3-D clouds, n = 2000, 1e4 and 1e5, reg 1e-3 diam^2,
+  tol 1e-6, in CPU seconds, against POT's lazy ``empirical_sinkhorn`` (extrapolated from 3 iterations)
+  and GeomLoss's tensorized ``SamplesLoss`` (n <= 1e4; its L1 marginal error next to numopt's).
 * ``several targets``: ``sinkhorn2`` with b of shape (m, 8) against POT's batched ``sinkhorn2`` and its loop.
 * ``w1 grid``: 1-D |x - y| on a 1000-point grid, reg 1e-3 (POT capped at 1e4 iterations).
 * ``digits``: two scikit-learn digits upsampled to 28 x 28, L1 and L2 pixel-position costs.
@@ -303,24 +304,86 @@ def case_colour(repeat: int, quick: bool) -> list[Row]:
     return rows
 
 
+def _clouds3(n, rng):
+    """x uniform in the unit cube, y normal(0.5, 0.2) (3-D), and reg = 1e-3 diameter^2 of both."""
+    x, y = rng.uniform(size=(n, 3)), rng.normal(0.5, 0.2, size=(n, 3))
+    lo, hi = np.minimum(x.min(0), y.min(0)), np.maximum(x.max(0), y.max(0))
+    return x, y, 1e-3 * float(((hi - lo) ** 2).sum())
+
+
+def _cloud_l1(x, y, f, g, reg):
+    """L1 marginal error of the plan exp((f + g - |x - y|^2) / reg) of uniform clouds, measured on the fly
+    by numopt's kernel (float64; no n x m array)."""
+    from numopt.ot import _kernels
+
+    n, m = x.shape[0], y.shape[0]
+    r, cols = np.empty(n), np.empty((8, m))
+    _kernels.cloud_marginals(x, np.ascontiguousarray(y.T), np.asarray(f, float), np.asarray(g, float), reg, 0, r,
+                             cols, np.empty((8, m)))
+    return float(np.abs(r - 1.0 / n).sum() + np.abs(cols.sum(0) - 1.0 / m).sum())
+
+
+def _geomloss_rows(size, x, y, reg, t_numopt, peak_numopt, res):
+    """GeomLoss ``SamplesLoss("sinkhorn", debias=False, potentials=True)``, tensorized backend (torch CPU,
+    float32 as its users run it), cost |x - y|^2 (blur = sqrt(reg): epsilon = reg), epsilon-scaling 0.5
+    (default) and 0.9; its potentials turned into ours (f = F + reg log a) and the L1 marginal error of
+    their plan measured in float64. The online backend needs pykeops (not installed: it compiles C++)."""
+    try:
+        import torch
+        from geomloss import SamplesLoss
+    except ImportError:
+        return [Row("empirical (clouds)", size, t_numopt, "GeomLoss absent", float("nan"), "", mib(peak_numopt))]
+    import tracemalloc
+
+    n, m = x.shape[0], y.shape[0]
+    if 4.0 * n * m * 4 > 2**32:  # the tensorized backend holds a few n x m float32 arrays
+        return [Row("empirical (clouds)", size, t_numopt, "GeomLoss tensorized: not run (n m memory)", float("nan"),
+                    "", mib(peak_numopt), "online backend needs pykeops (not installed: compiles C++ at first use)")]
+
+    def cost(X, Y):
+        return ((X[:, :, None, :] - Y[:, None, :, :]) ** 2).sum(-1)
+
+    diameter = float(np.sqrt(reg / 1e-3))
+    tx, ty = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+    ta, tb = torch.full((n,), 1.0 / n), torch.full((m,), 1.0 / m)
+    rows = []
+    for scaling in (0.5, 0.9):
+        loss = SamplesLoss("sinkhorn", p=2, blur=float(np.sqrt(reg)), scaling=scaling, cost=cost, debias=False,
+                           potentials=True, backend="tensorized", diameter=diameter)
+        loss(ta[:50], tx[:50], tb[:50], ty[:50])  # warm-up
+        tracemalloc.start()  # torch's CPU allocator is not traced: the peak is a lower bound
+        c0 = time.process_time()
+        F, G = loss(ta, tx, tb, ty)
+        tg = time.process_time() - c0
+        tracemalloc.stop()
+        f = F.double().numpy().ravel() + reg * np.log(1.0 / n)
+        g = G.double().numpy().ravel() + reg * np.log(1.0 / m)
+        err = _cloud_l1(x, y, f, g, reg)
+        rows.append(Row("empirical (clouds)", size, t_numopt, f"GeomLoss tensorized scaling={scaling}", tg,
+                        f"L1 {res.marginal_error:.1e} vs {err:.1e}", mib(peak_numopt),
+                        f"CPU s; GeomLoss stops after its epsilon schedule (float32): its L1 error is far above "
+                        f"numopt's; {4 * n * m / 2**20:.0f} MiB per n x m float32 array (not traced)"))
+    return rows
+
+
 def case_empirical(repeat: int, quick: bool) -> list[Row]:
     """Point clouds without a cost matrix (issue 20): 3-D, x uniform in the unit cube, y normal(0.5, 0.2),
-    reg = 1e-3 diameter^2, tol 1e-6 (L1, relative to the mass); n = 2000 and 1e4 (500 with --quick;
-    1e5 is not run: about 100x the 1e4 row). One run each (wall and CPU seconds, tracemalloc peak).
-    Peer: POT ``empirical_sinkhorn(isLazy=True)``, 3 iterations timed, extrapolated to as many
-    iterations as numopt's Sinkhorn sweeps + 2 x Newton steps (a lower bound: plain Sinkhorn needs
-    more). GeomLoss is not installed here (no row)."""
+    reg = 1e-3 diameter^2, tol 1e-6 (L1, relative to the mass); n = 2000, 1e4 and 1e5 (500 with --quick).
+    One run each, CPU seconds (``time.process_time``; wall in the note), tracemalloc peak. Peers: POT
+    ``empirical_sinkhorn(isLazy=True)``, 3 iterations timed (at n = 1e5 extrapolated from n = 1e4 by
+    (n / 1e4)^2), extrapolated to as many iterations as numopt's Sinkhorn sweeps + 2 x Newton steps (a
+    lower bound: plain Sinkhorn needs more); GeomLoss (tensorized, n <= 1e4; see _geomloss_rows)."""
     import tracemalloc
 
     rows = []
     rng = np.random.default_rng(0)
     x0 = rng.uniform(size=(50, 3))
     not_.empirical_sinkhorn(x0, x0[::-1], 1e-2)  # compile outside the timings
+    not_.empirical_sinkhorn(x0, x0[::-1], 1e-4)
     ot = _pot()
-    for n in (500,) if quick else (2000, 10_000):
-        x, y = rng.uniform(size=(n, 3)), rng.normal(0.5, 0.2, size=(n, 3))
-        lo, hi = np.minimum(x.min(0), y.min(0)), np.maximum(x.max(0), y.max(0))
-        reg = 1e-3 * float(((hi - lo) ** 2).sum())
+    pot_per_pair = None
+    for n in (500,) if quick else (2000, 10_000, 100_000):
+        x, y, reg = _clouds3(n, rng)
         tracemalloc.start()
         w0, c0 = time.perf_counter(), time.process_time()
         res = not_.empirical_sinkhorn(x, y, reg, tol=1e-6, max_plan_bytes=0)
@@ -328,21 +391,27 @@ def case_empirical(repeat: int, quick: bool) -> list[Row]:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         nnz = np.nanmean(res.history["nnz_per_row"]) if res.nit_newton else float("nan")
-        note = (f"CPU {cpu:.2f} s; {res.nit_sinkhorn} sweeps + {res.nit_newton} Newton ({res.nit_cg} CG, "
+        note = (f"CPU s (wall {wall:.2f} s); {res.nit_sinkhorn} sweeps + {res.nit_newton} Newton ({res.nit_cg} CG, "
                 f"{nnz:.0f} pairs/row), {len(np.unique(res.history['reg']))} eps-stages, {res.status.name}; "
                 "plan not formed (max_plan_bytes=0)")
         size = f"3-D n=m={n} reg=1e-3 diam^2"
-        if ot is None:
-            rows.append(Row("empirical (clouds)", size, wall, "POT absent", float("nan"),
-                            f"L1 {res.marginal_error:.1e}", mib(peak), note))
-            continue
         its = res.nit_sinkhorn + 2 * res.nit_newton
-        t0 = time.perf_counter()
-        ot.bregman.empirical_sinkhorn(x, y, reg, numIterMax=3, stopThr=0.0, isLazy=True, batchSize=256,
-                                      verbose=False, log=False, warn=False)
-        tp = (time.perf_counter() - t0) / 3 * its
-        rows.append(Row("empirical (clouds)", size, wall, "POT empirical_sinkhorn lazy (extrap.)", tp,
-                        f"L1 {res.marginal_error:.1e}", mib(peak), f"{note}; POT 3 its x {its}"))
+        if ot is None:
+            rows.append(Row("empirical (clouds)", size, cpu, "POT absent", float("nan"),
+                            f"L1 {res.marginal_error:.1e}", mib(peak), note))
+        elif n <= 10_000:
+            c0 = time.process_time()
+            ot.bregman.empirical_sinkhorn(x, y, reg, numIterMax=3, stopThr=0.0, isLazy=True, batchSize=256,
+                                          verbose=False, log=False, warn=False)
+            per_it = (time.process_time() - c0) / 3
+            pot_per_pair = per_it / n**2
+            rows.append(Row("empirical (clouds)", size, cpu, "POT empirical_sinkhorn lazy (extrap.)", per_it * its,
+                            f"L1 {res.marginal_error:.1e}", mib(peak), f"{note}; POT 3 its x {its}"))
+        else:
+            rows.append(Row("empirical (clouds)", size, cpu, "POT lazy (extrap. from n=1e4)",
+                            pot_per_pair * n**2 * its, f"L1 {res.marginal_error:.1e}", mib(peak),
+                            f"{note}; POT per iteration from n = 1e4 x (n / 1e4)^2, x {its} its"))
+        rows += _geomloss_rows(size, x, y, reg, cpu, peak, res)
     return rows
 
 
