@@ -115,6 +115,17 @@ def test_default_solver_cap_gives_inner_failed():
     assert res.status is Status.INNER_SOLVER
 
 
+@pytest.mark.parametrize("per_feature", [False, True])
+def test_budget_is_never_exceeded(per_feature):
+    """The counted work stays within `budget` for every small budget (was 1-2 over: the FISTA call with no budget
+    left, and the CG warm start's and true residual's products were not reserved)."""
+    p = make_ridge(per_feature=per_feature)
+    for budget in range(5, 60):
+        with pytest.warns(ConvergenceWarning, match="the work budget `budget` was spent"):
+            res = maid(p, np.zeros(p.p if per_feature else 1), budget=budget)
+        assert res.status is Status.BUDGET and res.n_lower + res.n_linear <= budget, budget
+
+
 def test_budget_and_maxiter_and_callback():
     p = make_ridge(per_feature=True)
     with pytest.warns(ConvergenceWarning, match="the work budget `budget` was spent"):
