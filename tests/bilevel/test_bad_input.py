@@ -25,6 +25,7 @@ def test_non_finite_theta0():
     ({"delta0": np.inf}, r"`delta0` must be finite"),
     ({"step0": -1.0}, r"`step0` must be > 0"),
     ({"maxiter": -1}, r"`maxiter` must be >= 0"),
+    ({"memory": -1}, r"maid: `memory` must be >= 0; got -1"),
 ])
 def test_bad_scalars(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -38,6 +39,8 @@ def test_bad_types():
         maid(shrinkage(), np.zeros(1), verbose="no")
     with pytest.raises(TypeError, match="`budget` must be an integer"):
         maid(shrinkage(), np.zeros(1), budget=1.5)
+    with pytest.raises(TypeError, match="`memory` must be an integer"):
+        maid(shrinkage(), np.zeros(1), memory=2.5)
 
 
 class _Broken(Shrinkage):
