@@ -452,7 +452,15 @@ def case_tv(repeat, quick):
     def psnr(x, c):
         return 10 * np.log10(1.0 / np.mean((x - c) ** 2))
 
+    def mean_gain(theta):
+        d = _tv_exact(pt, noisy[te], theta, tol=1e-7)
+        return float(np.mean([psnr(d[i], clean[te][i]) - psnr(noisy[te][i], clean[te][i]) for i in range(4)]))
+
     gains = [psnr(den[i], clean[te][i]) - psnr(noisy[te][i], clean[te][i]) for i in range(4)]
+    # the ceiling: the best mean held-out gain any shared theta gives (Nelder-Mead on the held-out PSNR itself,
+    # from the learned theta; 6.82 dB with these images, so the >= 7 dB target is out of reach of smoothed TV)
+    ceiling = -minimize(lambda t: -mean_gain(t), res.theta, method="Nelder-Mead",
+                        options=dict(xatol=1e-3, fatol=1e-4, maxfev=80)).fun
     rows = [Row("B4 TV scikit-image 64x64", "4 train + 4 held-out, sigma 0.1, theta0 (-5,-5)", wall,
                 "best of HOAG-geo / fixed eps=1e-3", float("nan"),
                 f"cost to gap 1e-3 {costs['MAID']} vs {ref} ({ratio:.2f}x)", "",
@@ -463,7 +471,8 @@ def case_tv(repeat, quick):
                 f"{costs['fixed eps=1e-3']}, fixed with MAID's metric {costs['fixed eps=1e-3 +metric']} (MAID "
                 f"{costs['MAID'] / ref_all:.2f}x the best of the three), MAID memory=0 (the paper's steps) "
                 f"{costs['MAID memory=0']} (HOAG wall {wall_h:.1f} s); held-out PSNR gains "
-                f"{', '.join(f'{n} {g:.2f}' for n, g in zip(TV_IMAGES[4:], gains))} dB (mean {np.mean(gains):.2f}); "
+                f"{', '.join(f'{n} {g:.2f}' for n, g in zip(TV_IMAGES[4:], gains))} dB (mean {np.mean(gains):.2f}; the best mean any theta gives on the held-out images, by "
+                f"Nelder-Mead on their PSNR: {ceiling:.2f}); "
                 f"targets: gain >= 7 dB on each held-out image: {'met' if min(gains) >= 7 else 'MISSED'} (mean "
                 f"{'>=' if np.mean(gains) >= 7 else '<'} 7), cost <= 1.3x: {'met' if ratio <= 1.3 else 'MISSED'}, "
                 f"<= 60 s: {'met' if wall <= 60 else 'MISSED'} (wall of the whole budgeted run)")]
