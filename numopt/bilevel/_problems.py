@@ -596,7 +596,7 @@ class TVDenoisingProblem(_Denoising):
         return np.ascontiguousarray(x, dtype=np.float64).reshape(self._y3.shape)
 
     def lower_grad(self, x, theta):
-        from ._kernels import tv_grad
+        from ._tv._kernels import tv_grad
 
         a, nu = self._an(theta)
         out = np.empty(self._y3.shape)
@@ -604,7 +604,7 @@ class TVDenoisingProblem(_Denoising):
         return out.reshape(self.y.shape)
 
     def lower_hessp(self, x, theta, v):
-        from ._kernels import tv_hessp, tv_weights
+        from ._tv._kernels import tv_hessp, tv_weights
 
         a, nu = self._an(theta)
         x3 = self._stack(x)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from .._numba import jit
+from ..._numba import jit
 
 
 @jit
