@@ -200,6 +200,8 @@ class Oracle:
         else:
             theta_s = self._t(theta)
             grad = lambda v: self.problem.lower_grad(v, theta_s)  # noqa: E731
+            if self.remaining() < 1:
+                self._budget_check_strict()
             maxiter = int(max(1, min(self.lower_maxiter, self.remaining())))
             res = fista(grad, self._x(x0), mu, L, tol, maxiter)
             self.n_lower += res.nit
@@ -241,7 +243,11 @@ class Oracle:
     def adjoint(self, x, theta, rhs, delta: float, q0):
         """CG on H(x̃, θ) q = ∇g(x̃) to the absolute residual δ (Alg. 3.2, step 2); returns (q, true residual)."""
         matvec = lambda v: self.hessp(x, theta, v)  # noqa: E731
-        maxiter = int(max(1, min(self.cg_maxiter, self.remaining())))
+        # the warm start's residual and the final true residual are two more products: keep them in the budget
+        extra = 1 + (1 if q0 is not None else 0)
+        if self.remaining() < extra + 1:
+            self._budget_check_strict()
+        maxiter = int(max(1, min(self.cg_maxiter, self.remaining() - extra)))
         res = cg_core(matvec, rhs, x0=q0, rtol=0.0, atol=delta, maxiter=maxiter)
         self.n_linear += res.nit + (1 if q0 is not None else 0)
         if res.status is Status.ZERO_RHS:
@@ -298,6 +304,8 @@ class Oracle:
 
     def residual(self, x, theta, q, rhs) -> float:
         """‖H(x, θ) q - rhs‖ (one Hessian-vector product, counted as a CG iteration)."""
+        if self.remaining() < 1:
+            self._budget_check_strict()
         self.n_linear += 1
         return float(np.linalg.norm(self.hessp(x, theta, q) - rhs))
 

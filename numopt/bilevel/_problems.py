@@ -573,6 +573,8 @@ class TVDenoisingProblem(_Denoising):
 
     def __init__(self, noisy, clean):
         self.y, self.clean = noisy, clean
+        self._y3 = np.ascontiguousarray(noisy.reshape((-1,) + noisy.shape[-2:]))
+        self._weights = None   # (x, ν, wh, wv): the Hessian weights at the last x (CG calls hessp at one x)
 
     @staticmethod
     def _an(theta):
@@ -590,17 +592,31 @@ class TVDenoisingProblem(_Denoising):
     def _div(self, ph, pv):
         return _dh_t(ph, self.y.shape) + _dv_t(pv, self.y.shape)
 
+    def _stack(self, x):
+        return np.ascontiguousarray(x, dtype=np.float64).reshape(self._y3.shape)
+
     def lower_grad(self, x, theta):
+        from ._tv._kernels import tv_grad
+
         a, nu = self._an(theta)
-        gh, gv = _dh(x), _dv(x)
-        return x - self.y + 0.5 * a * self._div(gh / np.sqrt(gh * gh + nu * nu), gv / np.sqrt(gv * gv + nu * nu))
+        out = np.empty(self._y3.shape)
+        tv_grad(self._stack(x), self._y3, 0.5 * a, nu * nu, out)
+        return out.reshape(self.y.shape)
 
     def lower_hessp(self, x, theta, v):
+        from ._tv._kernels import tv_hessp, tv_weights
+
         a, nu = self._an(theta)
-        gh, gv = _dh(x), _dv(x)
-        wh = nu * nu / (gh * gh + nu * nu) ** 1.5
-        wv = nu * nu / (gv * gv + nu * nu) ** 1.5
-        return v + 0.5 * a * self._div(wh * _dh(v), wv * _dv(v))
+        x3 = self._stack(x)
+        w = self._weights
+        if w is None or w[1] != nu or not np.array_equal(w[0], x3):
+            m, H, W = x3.shape
+            wh, wv = np.empty((m, H, W - 1)), np.empty((m, H - 1, W))
+            tv_weights(x3, nu * nu, wh, wv)
+            self._weights = w = (x3.copy(), nu, wh, wv)
+        out = np.empty(x3.shape)
+        tv_hessp(self._stack(v), w[2], w[3], 0.5 * a, out)
+        return out.reshape(self.y.shape)
 
     def _columns(self, x, theta):
         a, nu = self._an(theta)

@@ -25,6 +25,7 @@ def test_non_finite_theta0():
     ({"delta0": np.inf}, r"`delta0` must be finite"),
     ({"step0": -1.0}, r"`step0` must be > 0"),
     ({"maxiter": -1}, r"`maxiter` must be >= 0"),
+    ({"memory": -1}, r"maid: `memory` must be >= 0; got -1"),
 ])
 def test_bad_scalars(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -38,6 +39,8 @@ def test_bad_types():
         maid(shrinkage(), np.zeros(1), verbose="no")
     with pytest.raises(TypeError, match="`budget` must be an integer"):
         maid(shrinkage(), np.zeros(1), budget=1.5)
+    with pytest.raises(TypeError, match="`memory` must be an integer"):
+        maid(shrinkage(), np.zeros(1), memory=2.5)
 
 
 class _Broken(Shrinkage):
@@ -113,6 +116,17 @@ def test_default_solver_cap_gives_inner_failed():
     with pytest.warns(ConvergenceWarning, match=r"raise problem.lower_maxiter \(now 2\)"):
         res = maid(p, np.zeros(1), eps0=1e-8)
     assert res.status is Status.INNER_SOLVER
+
+
+@pytest.mark.parametrize("per_feature", [False, True])
+def test_budget_is_never_exceeded(per_feature):
+    """The counted work stays within `budget` for every small budget (was 1-2 over: the FISTA call with no budget
+    left, and the CG warm start's and true residual's products were not reserved)."""
+    p = make_ridge(per_feature=per_feature)
+    for budget in range(5, 60):
+        with pytest.warns(ConvergenceWarning, match="the work budget `budget` was spent"):
+            res = maid(p, np.zeros(p.p if per_feature else 1), budget=budget)
+        assert res.status is Status.BUDGET and res.n_lower + res.n_linear <= budget, budget
 
 
 def test_budget_and_maxiter_and_callback():

@@ -101,3 +101,32 @@ def test_default_first_step_is_problem_scaled():
     j = np.log(h["step"][first] / alpha0) / np.log(CONSTANTS.rho)
     np.testing.assert_allclose(j, np.round(j), atol=1e-9)
     assert 0 <= round(j) < CONSTANTS.J0 + len(h["eps"])
+
+
+def test_metric_reaches_tol_in_few_steps_on_an_ill_conditioned_quadratic():
+    """The limited-memory BFGS metric (Constants.memory = 5): 14 certified steps where the paper's -z steps take 72
+    and stop at the rounding floor (f is a least-squares quadratic in θ, cond(H) = 10)."""
+    p = make_quadratic(seed=0, cond=10.0)
+    thetas = [np.zeros(3)]
+    res = maid(p, np.zeros(3), tol=1e-8, callback=lambda r: thetas.append(r.theta.copy()))
+    assert res.success and res.grad_norm + res.omega <= 1e-8
+    assert res.nit <= 25
+    np.testing.assert_allclose(res.theta, p.theta_star(), rtol=1e-6)
+    # every accepted step is a descent direction of the exact f, and f decreases
+    for a, b in zip(thetas[:-1], thetas[1:]):
+        assert float(p.exact_gradient(a) @ (a - b)) > 0
+    f = [p.upper_fun(np.linalg.solve(p.H, p.c - p.C @ t)) for t in thetas]
+    assert np.all(np.diff(f) <= 1e-12 * abs(f[0]))
+
+
+def test_memory_zero_takes_the_papers_steps_along_z():
+    """memory=0: θ_{k+1} - θ_k = -α_k z_k (so ‖θ_{k+1} - θ_k‖ = α_k‖z_k‖ on each accepted round)."""
+    p = make_quadratic(seed=4, cond=20.0)
+    thetas = [np.zeros(3)]
+    with pytest.warns(ConvergenceWarning, match="raise `maxiter`"):
+        res = maid(p, np.zeros(3), tol=1e-8, maxiter=20, memory=0, callback=lambda r: thetas.append(r.theta.copy()))
+    h = res.history
+    acc = np.flatnonzero(h["accepted"])
+    moves = np.linalg.norm(np.diff(thetas, axis=0), axis=1)
+    np.testing.assert_allclose(moves, h["step"][acc] * h["grad_norm"][acc], rtol=1e-8)
+    assert maid(p, np.zeros(3), tol=1e-8, maxiter=20).success   # the default metric gets there within 20 steps
