@@ -26,7 +26,7 @@ FCLS_KKT_RTOL = 1e-13
 # --------------------------------------------------------------------------------------------------
 
 
-@jit
+@jit(inline="always")
 def _solve_bordered(G, b, nfree, idx, S, rhs, z, ridge):
     """Solve [G_FF  -1; 1'  0] [z_F; nu] = [b_F; 1] by Gaussian elimination with partial pivoting.
 
@@ -92,7 +92,7 @@ def fcls_columns(G, B, A, stats):
     singular (then a tiny ridge is added and the solve repeated).
     """
     K, N = B.shape
-    free = np.zeros(K, dtype=np.bool_)
+    free = np.empty(K, dtype=np.int64)   # 0/1 flags: a boolean array would compile two more allocators
     idx = np.empty(K, dtype=np.int64)
     a = np.empty(K)
     z = np.empty(K)
@@ -115,9 +115,9 @@ def fcls_columns(G, B, A, stats):
                 best = j
         for j in range(K):
             a[j] = 0.0
-            free[j] = False
+            free[j] = 0
         a[best] = 1.0
-        free[best] = True
+        free[best] = 1
         npass = 0
         bad = False
         ridge = 0.0
@@ -128,7 +128,7 @@ def fcls_columns(G, B, A, stats):
                 break
             nfree = 0
             for j in range(K):
-                if free[j]:
+                if free[j] != 0:
                     idx[nfree] = j
                     nfree += 1
             nu = _solve_bordered(G, b, nfree, idx, S, rhs, z, ridge)
@@ -153,12 +153,12 @@ def fcls_columns(G, B, A, stats):
                     j = idx[r]
                     a[j] += alpha * (z[j] - a[j])
                 a[block] = 0.0
-                free[block] = False
+                free[block] = 0
                 for r in range(nfree):
                     j = idx[r]
                     if a[j] <= 0.0:
                         a[j] = 0.0
-                        free[j] = False
+                        free[j] = 0
                 continue
             for r in range(nfree):
                 a[idx[r]] = z[idx[r]]
@@ -173,14 +173,14 @@ def fcls_columns(G, B, A, stats):
             worst = -1
             wv = -FCLS_KKT_RTOL * (gmax + scale)
             for i in range(K):
-                if not free[i]:
+                if free[i] == 0:
                     lam = g[i] - nu
                     if lam < wv:
                         wv = lam
                         worst = i
             if worst < 0:
                 break
-            free[worst] = True
+            free[worst] = 1
         for j in range(K):
             A[j, n] = a[j]
         stats[0] += npass
