@@ -325,7 +325,9 @@ PIXEL_BLOCK = 2048
 @jit
 def products_yat(Y, A, scale, out):
     """``out = scale * Y A^T`` (``L x K``), blocked over pixels; ``Y`` float64 or integer (converted as read,
-    so an integer cube needs no float64 copy). Two channels per pass over a block of ``A``."""
+    so an integer cube needs no float64 copy). Two channels per pass over a block of ``A``; an odd last
+    channel is paired with itself and its second sum dropped (one code path for the tail too: a second
+    one is more to compile, for one channel)."""
     L, N = Y.shape
     K = A.shape[0]
     for l in range(L):
@@ -333,30 +335,20 @@ def products_yat(Y, A, scale, out):
             out[l, k] = 0.0
     for n0 in range(0, N, PIXEL_BLOCK):
         m = min(PIXEL_BLOCK, N - n0)
-        l = 0
-        while l < L:
-            if l + 2 <= L:
-                y0 = Y[l, n0:n0 + m]
-                y1 = Y[l + 1, n0:n0 + m]
-                for k in range(K):
-                    a = A[k, n0:n0 + m]
-                    t0 = 0.0
-                    t1 = 0.0
-                    for i in range(m):
-                        t0 += y0[i] * a[i]
-                        t1 += y1[i] * a[i]
-                    out[l, k] += t0
-                    out[l + 1, k] += t1
-                l += 2
-            else:
-                y0 = Y[l, n0:n0 + m]
-                for k in range(K):
-                    a = A[k, n0:n0 + m]
-                    t0 = 0.0
-                    for i in range(m):
-                        t0 += y0[i] * a[i]
-                    out[l, k] += t0
-                l += 1
+        for l in range(0, L, 2):
+            l1 = min(l + 1, L - 1)
+            y0 = Y[l, n0:n0 + m]
+            y1 = Y[l1, n0:n0 + m]
+            for k in range(K):
+                a = A[k, n0:n0 + m]
+                t0 = 0.0
+                t1 = 0.0
+                for i in range(m):
+                    t0 += y0[i] * a[i]
+                    t1 += y1[i] * a[i]
+                out[l, k] += t0
+                if l1 > l:
+                    out[l1, k] += t1
     for l in range(L):
         for k in range(K):
             out[l, k] *= scale
@@ -365,7 +357,8 @@ def products_yat(Y, A, scale, out):
 @jit
 def products_wty(W, Y, scale, out):
     """``out = scale * W^T Y`` (``K x N``), blocked over pixels; ``Y`` float64 or integer. Four channels per
-    pass over a block of ``out``."""
+    pass over a block of ``out``; past the last channel the weights are zero (on a repeated, finite channel),
+    so one code path serves the tail too (a second one is more to compile)."""
     L, N = Y.shape
     K = W.shape[1]
     for n0 in range(0, N, PIXEL_BLOCK):
@@ -374,30 +367,22 @@ def products_wty(W, Y, scale, out):
             o = out[k, n0:n0 + m]
             for i in range(m):
                 o[i] = 0.0
-        l = 0
-        while l < L:
-            if l + 4 <= L:
-                y0 = Y[l, n0:n0 + m]
-                y1 = Y[l + 1, n0:n0 + m]
-                y2 = Y[l + 2, n0:n0 + m]
-                y3 = Y[l + 3, n0:n0 + m]
-                for k in range(K):
-                    w0 = scale * W[l, k]
-                    w1 = scale * W[l + 1, k]
-                    w2 = scale * W[l + 2, k]
-                    w3 = scale * W[l + 3, k]
-                    o = out[k, n0:n0 + m]
-                    for i in range(m):
-                        o[i] += w0 * y0[i] + w1 * y1[i] + w2 * y2[i] + w3 * y3[i]
-                l += 4
-            else:
-                y0 = Y[l, n0:n0 + m]
-                for k in range(K):
-                    w0 = scale * W[l, k]
-                    o = out[k, n0:n0 + m]
-                    for i in range(m):
-                        o[i] += w0 * y0[i]
-                l += 1
+        for l in range(0, L, 4):
+            l1 = min(l + 1, L - 1)
+            l2 = min(l + 2, L - 1)
+            l3 = min(l + 3, L - 1)
+            y0 = Y[l, n0:n0 + m]
+            y1 = Y[l1, n0:n0 + m]
+            y2 = Y[l2, n0:n0 + m]
+            y3 = Y[l3, n0:n0 + m]
+            for k in range(K):
+                w0 = scale * W[l, k]
+                w1 = scale * W[l1, k] if l1 > l else 0.0
+                w2 = scale * W[l2, k] if l2 > l1 else 0.0
+                w3 = scale * W[l3, k] if l3 > l2 else 0.0
+                o = out[k, n0:n0 + m]
+                for i in range(m):
+                    o[i] += w0 * y0[i] + w1 * y1[i] + w2 * y2[i] + w3 * y3[i]
 
 
 @jit
