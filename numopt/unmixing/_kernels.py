@@ -197,7 +197,9 @@ def fcls_columns(G, B, A, stats):
 @jit
 def residual_row_norms(Y, scale, M, A, out):
     """``out[l] = |scale y^l - m^l A|^2`` for every channel ``l`` (one pass over ``Y``; the residual is not
-    stored). ``Y`` may be float64 or an integer type (read as is and multiplied by ``scale``)."""
+    stored). ``Y`` may be float64 or an integer type (read as is and multiplied by ``scale``). With ``M = 0``
+    it gives ``|scale y^l|^2`` without reading ``A`` (what a kernel of its own gave, with one kernel less
+    to compile)."""
     L, N = Y.shape
     K = A.shape[0]
     r = np.empty(N)
@@ -213,19 +215,6 @@ def residual_row_norms(Y, scale, M, A, out):
         s = 0.0
         for n in range(N):
             s += r[n] * r[n]
-        out[l] = s
-
-
-@jit
-def row_sq(Y, scale, out):
-    """``out[l] = |scale y^l|^2`` (``Y`` float64 or integer)."""
-    L, N = Y.shape
-    for l in range(L):
-        y = Y[l]
-        s = 0.0
-        for n in range(N):
-            v = scale * y[n]
-            s += v * v
         out[l] = s
 
 
@@ -288,19 +277,6 @@ def penalty_stats(A, p, eps, c_out):
         c_out[n] = cn
         asc = max(asc, abs(s - 1.0))
     return asc
-
-
-@jit
-def asc_sq(A):
-    """``sum_n (1'a_n - 1)^2``."""
-    K, N = A.shape
-    t = 0.0
-    for n in range(N):
-        s = -1.0
-        for k in range(K):
-            s += A[k, n]
-        t += s * s
-    return t
 
 
 @jit
