@@ -1,6 +1,9 @@
 """vca, fcls and the metrics: oracles (noiseless pure pixels), cvxpy, a brute-force NumPy FCLS reference."""
 
 import itertools
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -189,6 +192,23 @@ def test_tour_rows():
     assert float(rows[0][1].split("max SAD ")[1].split()[0]) < 1e-6
     assert float(rows[1][1].split("max error ")[1].split()[0]) < 1e-6
     assert float(rows[2][1].split("max SAD ")[1].split()[0]) < 0.01
+
+
+def test_tour_compiles_each_kernel_once():
+    """In a fresh process the tour compiles (or loads) one specialisation per kernel: no kernel is compiled
+    twice for the argument types of one run (``_solve_bordered`` was, for a literal and an int ``nfree``;
+    it is now inlined into ``fcls_columns``), and ``row_sq``/``asc_sq`` are gone (issue 11: compile time)."""
+    code = ("import json, numba\n"
+            "from numopt.unmixing._tour import tour_rows\n"
+            "from numopt.unmixing import _kernels as K\n"
+            "tour_rows()\n"
+            "print(json.dumps({n: len(f.signatures) for n, f in vars(K).items() "
+            "if isinstance(f, numba.core.registry.CPUDispatcher)}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert counts.pop("_solve_bordered") == 0            # inlined: never a kernel of its own
+    assert "row_sq" not in counts and "asc_sq" not in counts
+    assert counts and set(counts.values()) == {1}, counts   # the tour reaches every other kernel, once
 
 
 @pytest.mark.parametrize("name", ["numopt.unmixing._extract", "numopt.unmixing._rrlbs", "numopt.unmixing._estimator"])
