@@ -19,7 +19,7 @@ import time
 
 from ._runner import Row
 
-FAMILIES = ("linalg", "ot", "constrained", "completion", "atomic")
+FAMILIES = ("linalg", "ot", "constrained", "completion", "atomic", "unmixing")
 
 #: A typical first call of the families whose tour is not one (sizes a user tries first).
 FIRST_CALLS = {
@@ -37,6 +37,18 @@ A, B = rng.standard_normal((m, k)), rng.standard_normal((n, k))
 lin = rng.choice(m * n, size=4 * k * (m + n - k), replace=False)
 r, c = lin // n, lin % n
 complete_matrix((r, c, np.einsum("ij,ij->i", A[r], B[c]), (m, n)), k, rng=0)
+"""),
+    "unmixing": ("unmix 156x(95x95) K=3 uint16", """
+import warnings
+import numpy as np
+from numopt.unmixing import unmix
+rng = np.random.default_rng(0)
+L, K, N = 156, 3, 95 * 95
+M = 0.1 + rng.uniform(size=(L, K))
+Y = np.round(1000 * M @ rng.dirichlet(np.ones(K), size=N).T).astype(np.uint16)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    unmix(Y, K, maxiter=200, rng=0)
 """),
 }
 

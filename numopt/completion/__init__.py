@@ -19,6 +19,10 @@ Input: a scipy sparse matrix (stored entries are the observations), a triplet
 ``(rows, cols, values, shape)`` or a dense array with NaN (or a mask) for missing entries. Output: a
 :class:`CompletionResult` holding the factors ``U, s, V``; the dense completion is never formed unless
 asked for (``to_dense``, refused above 1e8 entries).
+
+Each row-solver path (exact, CG, sketched) is a Numba kernel of its own, compiled on its first use only (about
+2-3 s each on a cold cache), so ``numopt tour`` runs the default solver alone: at the tour's size
+``solver="auto"`` solves every row exactly, as a user's first call does.
 """
 
 from ._altmin import (SOLVERS, CompletionResult, UnderdeterminedWarning, complete_matrix, low_rank_relative_error,

@@ -158,7 +158,8 @@ def _gram(BT, y, d, reg, G, rhs):
 
 @jit(inline="always")
 def _cholesky_solve(G, rhs, L, x):
-    """Solve G x = rhs by Cholesky (L lower); False when a pivot is below SINGULAR_RTOL * max diag."""
+    """Solve G x = rhs by Cholesky (L lower, k + 1 rows: its last row receives L^{-1} rhs, the forward
+    substitution done by the factorization's own loop); False when a pivot is below SINGULAR_RTOL * max diag."""
     k = G.shape[0]
     dmax = 0.0
     for a in range(k):
@@ -167,25 +168,23 @@ def _cholesky_solve(G, rhs, L, x):
         return False
     floor = SINGULAR_RTOL * dmax
     for j in range(k):
+        Lj = L[j]
         s = G[j, j]
         for p in range(j):
-            s -= L[j, p] * L[j, p]
+            s -= Lj[p] * Lj[p]
         if not s > floor:
             return False
         ljj = math.sqrt(s)
-        L[j, j] = ljj
-        for i in range(j + 1, k):
-            s = G[i, j]
+        Lj[j] = ljj
+        for i in range(j + 1, k + 1):
+            Li = L[i]
+            s = G[i, j] if i < k else rhs[j]
             for p in range(j):
-                s -= L[i, p] * L[j, p]
-            L[i, j] = s / ljj
-    for i in range(k):  # L z = rhs
-        s = rhs[i]
-        for p in range(i):
-            s -= L[i, p] * x[p]
-        x[i] = s / L[i, i]
+                s -= Li[p] * Lj[p]
+            Li[j] = s / ljj
+    z = L[k]
     for i in range(k - 1, -1, -1):  # L^T x = z
-        s = x[i]
+        s = z[i]
         for p in range(i + 1, k):
             s -= L[p, i] * x[p]
         x[i] = s / L[i, i]
@@ -605,7 +604,7 @@ def rows_exact_core(lo, hi, indptr, idx, val, F, X, reg, plan, stats, singular):
     y = np.empty(dmax)
     r = np.empty(dmax)
     G = np.empty((k, k))
-    L = np.empty((k, k))
+    L = np.empty((k + 1, k))
     rhs = np.empty(k)
     x_old = np.empty(k)
     n_singular = 0
@@ -723,7 +722,7 @@ def rows_sketch_core(lo, hi, indptr, idx, val, F, X, reg, plan, cg_maxiter, cg_r
     r = np.empty(dmax)
     q = np.empty(dmax)
     G = np.empty((k, k))
-    L = np.empty((k, k))
+    L = np.empty((k + 1, k))
     rhs = np.empty(k)
     g = np.empty(k)
     p = np.empty(k)
@@ -835,7 +834,7 @@ def rows_exact_weighted(lo, hi, indptr, idx, val, F, X, reg, weights, plan, stat
     y = np.empty(dmax)
     r = np.empty(dmax)
     G = np.empty((k, k))
-    L = np.empty((k, k))
+    L = np.empty((k + 1, k))
     rhs = np.empty(k)
     x_old = np.empty(k)
     for i in range(lo, hi):

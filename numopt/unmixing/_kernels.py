@@ -26,7 +26,7 @@ FCLS_KKT_RTOL = 1e-13
 # --------------------------------------------------------------------------------------------------
 
 
-@jit
+@jit(inline="always")
 def _solve_bordered(G, b, nfree, idx, S, rhs, z, ridge):
     """Solve [G_FF  -1; 1'  0] [z_F; nu] = [b_F; 1] by Gaussian elimination with partial pivoting.
 
@@ -92,7 +92,7 @@ def fcls_columns(G, B, A, stats):
     singular (then a tiny ridge is added and the solve repeated).
     """
     K, N = B.shape
-    free = np.zeros(K, dtype=np.bool_)
+    free = np.empty(K, dtype=np.int64)   # 0/1 flags: a boolean array would compile two more allocators
     idx = np.empty(K, dtype=np.int64)
     a = np.empty(K)
     z = np.empty(K)
@@ -115,9 +115,9 @@ def fcls_columns(G, B, A, stats):
                 best = j
         for j in range(K):
             a[j] = 0.0
-            free[j] = False
+            free[j] = 0
         a[best] = 1.0
-        free[best] = True
+        free[best] = 1
         npass = 0
         bad = False
         ridge = 0.0
@@ -128,7 +128,7 @@ def fcls_columns(G, B, A, stats):
                 break
             nfree = 0
             for j in range(K):
-                if free[j]:
+                if free[j] != 0:
                     idx[nfree] = j
                     nfree += 1
             nu = _solve_bordered(G, b, nfree, idx, S, rhs, z, ridge)
@@ -153,12 +153,12 @@ def fcls_columns(G, B, A, stats):
                     j = idx[r]
                     a[j] += alpha * (z[j] - a[j])
                 a[block] = 0.0
-                free[block] = False
+                free[block] = 0
                 for r in range(nfree):
                     j = idx[r]
                     if a[j] <= 0.0:
                         a[j] = 0.0
-                        free[j] = False
+                        free[j] = 0
                 continue
             for r in range(nfree):
                 a[idx[r]] = z[idx[r]]
@@ -173,14 +173,14 @@ def fcls_columns(G, B, A, stats):
             worst = -1
             wv = -FCLS_KKT_RTOL * (gmax + scale)
             for i in range(K):
-                if not free[i]:
+                if free[i] == 0:
                     lam = g[i] - nu
                     if lam < wv:
                         wv = lam
                         worst = i
             if worst < 0:
                 break
-            free[worst] = True
+            free[worst] = 1
         for j in range(K):
             A[j, n] = a[j]
         stats[0] += npass
@@ -197,7 +197,9 @@ def fcls_columns(G, B, A, stats):
 @jit
 def residual_row_norms(Y, scale, M, A, out):
     """``out[l] = |scale y^l - m^l A|^2`` for every channel ``l`` (one pass over ``Y``; the residual is not
-    stored). ``Y`` may be float64 or an integer type (read as is and multiplied by ``scale``)."""
+    stored). ``Y`` may be float64 or an integer type (read as is and multiplied by ``scale``). With ``M = 0``
+    it gives ``|scale y^l|^2`` without reading ``A`` (what a kernel of its own gave, with one kernel less
+    to compile)."""
     L, N = Y.shape
     K = A.shape[0]
     r = np.empty(N)
@@ -213,19 +215,6 @@ def residual_row_norms(Y, scale, M, A, out):
         s = 0.0
         for n in range(N):
             s += r[n] * r[n]
-        out[l] = s
-
-
-@jit
-def row_sq(Y, scale, out):
-    """``out[l] = |scale y^l|^2`` (``Y`` float64 or integer)."""
-    L, N = Y.shape
-    for l in range(L):
-        y = Y[l]
-        s = 0.0
-        for n in range(N):
-            v = scale * y[n]
-            s += v * v
         out[l] = s
 
 
@@ -291,19 +280,6 @@ def penalty_stats(A, p, eps, c_out):
 
 
 @jit
-def asc_sq(A):
-    """``sum_n (1'a_n - 1)^2``."""
-    K, N = A.shape
-    t = 0.0
-    for n in range(N):
-        s = -1.0
-        for k in range(K):
-            s += A[k, n]
-        t += s * s
-    return t
-
-
-@jit
 def gram_rows(A, out):
     """``out = A A^T`` for a short, wide ``A`` (K x N): K(K+1)/2 unit-stride dot products."""
     K, N = A.shape
@@ -325,7 +301,9 @@ PIXEL_BLOCK = 2048
 @jit
 def products_yat(Y, A, scale, out):
     """``out = scale * Y A^T`` (``L x K``), blocked over pixels; ``Y`` float64 or integer (converted as read,
-    so an integer cube needs no float64 copy). Two channels per pass over a block of ``A``."""
+    so an integer cube needs no float64 copy). Two channels per pass over a block of ``A``; an odd last
+    channel is paired with itself and its second sum dropped (one code path for the tail too: a second
+    one is more to compile, for one channel)."""
     L, N = Y.shape
     K = A.shape[0]
     for l in range(L):
@@ -333,30 +311,20 @@ def products_yat(Y, A, scale, out):
             out[l, k] = 0.0
     for n0 in range(0, N, PIXEL_BLOCK):
         m = min(PIXEL_BLOCK, N - n0)
-        l = 0
-        while l < L:
-            if l + 2 <= L:
-                y0 = Y[l, n0:n0 + m]
-                y1 = Y[l + 1, n0:n0 + m]
-                for k in range(K):
-                    a = A[k, n0:n0 + m]
-                    t0 = 0.0
-                    t1 = 0.0
-                    for i in range(m):
-                        t0 += y0[i] * a[i]
-                        t1 += y1[i] * a[i]
-                    out[l, k] += t0
-                    out[l + 1, k] += t1
-                l += 2
-            else:
-                y0 = Y[l, n0:n0 + m]
-                for k in range(K):
-                    a = A[k, n0:n0 + m]
-                    t0 = 0.0
-                    for i in range(m):
-                        t0 += y0[i] * a[i]
-                    out[l, k] += t0
-                l += 1
+        for l in range(0, L, 2):
+            l1 = min(l + 1, L - 1)
+            y0 = Y[l, n0:n0 + m]
+            y1 = Y[l1, n0:n0 + m]
+            for k in range(K):
+                a = A[k, n0:n0 + m]
+                t0 = 0.0
+                t1 = 0.0
+                for i in range(m):
+                    t0 += y0[i] * a[i]
+                    t1 += y1[i] * a[i]
+                out[l, k] += t0
+                if l1 > l:
+                    out[l1, k] += t1
     for l in range(L):
         for k in range(K):
             out[l, k] *= scale
@@ -365,7 +333,8 @@ def products_yat(Y, A, scale, out):
 @jit
 def products_wty(W, Y, scale, out):
     """``out = scale * W^T Y`` (``K x N``), blocked over pixels; ``Y`` float64 or integer. Four channels per
-    pass over a block of ``out``."""
+    pass over a block of ``out``; past the last channel the weights are zero (on a repeated, finite channel),
+    so one code path serves the tail too (a second one is more to compile)."""
     L, N = Y.shape
     K = W.shape[1]
     for n0 in range(0, N, PIXEL_BLOCK):
@@ -374,30 +343,22 @@ def products_wty(W, Y, scale, out):
             o = out[k, n0:n0 + m]
             for i in range(m):
                 o[i] = 0.0
-        l = 0
-        while l < L:
-            if l + 4 <= L:
-                y0 = Y[l, n0:n0 + m]
-                y1 = Y[l + 1, n0:n0 + m]
-                y2 = Y[l + 2, n0:n0 + m]
-                y3 = Y[l + 3, n0:n0 + m]
-                for k in range(K):
-                    w0 = scale * W[l, k]
-                    w1 = scale * W[l + 1, k]
-                    w2 = scale * W[l + 2, k]
-                    w3 = scale * W[l + 3, k]
-                    o = out[k, n0:n0 + m]
-                    for i in range(m):
-                        o[i] += w0 * y0[i] + w1 * y1[i] + w2 * y2[i] + w3 * y3[i]
-                l += 4
-            else:
-                y0 = Y[l, n0:n0 + m]
-                for k in range(K):
-                    w0 = scale * W[l, k]
-                    o = out[k, n0:n0 + m]
-                    for i in range(m):
-                        o[i] += w0 * y0[i]
-                l += 1
+        for l in range(0, L, 4):
+            l1 = min(l + 1, L - 1)
+            l2 = min(l + 2, L - 1)
+            l3 = min(l + 3, L - 1)
+            y0 = Y[l, n0:n0 + m]
+            y1 = Y[l1, n0:n0 + m]
+            y2 = Y[l2, n0:n0 + m]
+            y3 = Y[l3, n0:n0 + m]
+            for k in range(K):
+                w0 = scale * W[l, k]
+                w1 = scale * W[l1, k] if l1 > l else 0.0
+                w2 = scale * W[l2, k] if l2 > l1 else 0.0
+                w3 = scale * W[l3, k] if l3 > l2 else 0.0
+                o = out[k, n0:n0 + m]
+                for i in range(m):
+                    o[i] += w0 * y0[i] + w1 * y1[i] + w2 * y2[i] + w3 * y3[i]
 
 
 @jit

@@ -162,7 +162,9 @@ def _weights(model, rho):
 def _objective(model, st):
     f = _loss(model, st.rho)
     if model.w_delta > 0:
-        f += model.w_delta * model.delta**2 * _kernels.asc_sq(st.A)
+        col = st.A.sum(axis=0)     # sum_n (1'a_n - 1)^2 (NumPy: not worth a kernel to compile)
+        col -= 1.0
+        f += model.w_delta * model.delta**2 * float(col @ col)
     if model.lam > 0:
         f += model.lam * float(st.h @ st.c)
     if model.guidance == "learned" and math.isfinite(model.gamma):
@@ -470,7 +472,7 @@ def _unmix(Y, n_endmembers, *, method, lam, p, guidance, support, delta, init, M
     eps_lp = _EPS_LP
     st.asc_error = _kernels.penalty_stats(A, p, eps_lp, st.c)
     ysq = np.empty(L)
-    _kernels.row_sq(Y, 1.0 / scale, ysq)
+    _kernels.residual_row_norms(Y, 1.0 / scale, np.zeros((L, K)), A, ysq)   # |y^l / scale|^2 (M = 0)
     eps_loss = _EPS_LOSS * max(float(ysq.sum()) / L, 1e-300)
     model = _Model(Y=Y, scale=scale, loss=loss, guidance=guide, lam=0.0, p=p,
                    delta=delta if asc else 0.0, w_delta=0.0, gamma=math.inf, eps_loss=eps_loss, eps_lp=eps_lp, ysq=ysq,

@@ -82,11 +82,20 @@ def test_sklearn_clone_and_pipeline():
     assert pipe.named_steps["complete"].n_iter_ > 0 and sklearn.__version__
 
 
-def test_tour_rows():
+def test_tour_rows(monkeypatch):
+    """The tour's rows, and it runs one row-solver path only (the exact kernel): each other path is a kernel
+    of its own that a cold cache would compile for the tour (issue 11: the tour ran exact and cg)."""
+    from numopt.completion import _kernels
     from numopt.completion._tour import tour_rows
 
+    def other_path(*args):
+        raise AssertionError("the tour must not run the cg or sketched row kernels")
+
+    for name in ("rows_cg", "rows_sketch", "rows_sketch_core", "rows_exact_weighted"):
+        monkeypatch.setattr(_kernels, name, other_path)
     rows = tour_rows()
     assert 1 <= len(rows) <= 3 and all(len(r) == 3 and all(isinstance(x, str) for x in r) for r in rows)
+    assert "exact rows" in rows[0][1]
     for what, computed, known in rows[:2]:
         err = float(computed.split("rel. error ")[1].split()[0])
         assert err <= 1e-8

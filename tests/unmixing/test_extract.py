@@ -1,6 +1,9 @@
 """vca, fcls and the metrics: oracles (noiseless pure pixels), cvxpy, a brute-force NumPy FCLS reference."""
 
 import itertools
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -189,6 +192,48 @@ def test_tour_rows():
     assert float(rows[0][1].split("max SAD ")[1].split()[0]) < 1e-6
     assert float(rows[1][1].split("max error ")[1].split()[0]) < 1e-6
     assert float(rows[2][1].split("max SAD ")[1].split()[0]) < 0.01
+
+
+def _run_json(code, **env):
+    import os
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, **env})
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_tour_uses_one_specialisation_per_kernel():
+    """In a fresh process the tour reaches every kernel with one set of argument types (issue 11: compile
+    time); ``row_sq`` and ``asc_sq`` are gone (``residual_row_norms`` with M = 0, NumPy)."""
+    counts = _run_json("import json, numba\n"
+                       "from numopt.unmixing._tour import tour_rows\n"
+                       "from numopt.unmixing import _kernels as K\n"
+                       "tour_rows()\n"
+                       "print(json.dumps({n: len(f.signatures) for n, f in vars(K).items() "
+                       "if isinstance(f, numba.core.registry.CPUDispatcher) and not n.startswith('_')}))\n")
+    assert "row_sq" not in counts and "asc_sq" not in counts
+    assert counts and set(counts.values()) == {1}, counts
+
+
+def test_fcls_compiles_its_solve_once_cold():
+    """A cold compile of the FCLS kernel compiles nothing twice: ``_solve_bordered`` was compiled on its own,
+    twice (for a literal and an int ``nfree``, with an 'A'-layout column); it is inlined now. Cache off, so
+    the nested compiles happen (a warm cache loads ``fcls_columns`` without them)."""
+    events = _run_json("import json\n"
+                       "from numba.core import event\n"
+                       "seen = []\n"
+                       "class L(event.Listener):\n"
+                       "    def on_start(self, ev): seen.append(ev.data['dispatcher'].py_func.__qualname__)\n"
+                       "    def on_end(self, ev): pass\n"
+                       "event.register('numba:compile', L())\n"
+                       "import numpy as np\n"
+                       "from numopt.unmixing import fcls\n"
+                       "M = np.array([[1.0, 0.2, 0.1], [0.3, 1.0, 0.2], [0.1, 0.4, 1.0], [0.5, 0.5, 0.5]])\n"
+                       "fcls(M @ np.array([[0.2, 1.0], [0.3, 0.0], [0.5, 0.0]]), M)\n"
+                       "print(json.dumps(seen))\n", NUMOPT_NUMBA_CACHE="0")
+    assert events.count("fcls_columns") == 1 and "_solve_bordered" not in events, events
+    ours = [e for e in events if "<locals>" not in e]   # numba's own overloads (np.empty, max) are compiled once each
+    assert len(ours) == len(set(ours)), events
 
 
 @pytest.mark.parametrize("name", ["numopt.unmixing._extract", "numopt.unmixing._rrlbs", "numopt.unmixing._estimator"])
