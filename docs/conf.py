@@ -4,6 +4,7 @@ Build (warnings are errors), from the repository root::
 
     python -m pip install -e ".[docs]"
     python -m sphinx -b html docs docs/_build/html -W --keep-going
+    python docs/check_html.py docs/_build/html    # pages, links, API pages and gallery figures (CI runs it)
 
 The gallery runs the scripts of ``examples/`` (sphinx-gallery) except those named in ``NOT_EXECUTED``
 (they need data outside the repository or run too long for a docs build): those are shown as code only.
