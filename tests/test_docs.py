@@ -5,6 +5,7 @@ consistent with examples/, docs/check_html.py (CI's check of the built HTML) fin
 Build it yourself: ``python -m pip install -e ".[docs]" && python -m sphinx -b html docs docs/_build/html -W
 --keep-going && python docs/check_html.py docs/_build/html`` (or ``python -m pytest -m slow tests/test_docs.py``)."""
 
+import ast
 import importlib
 import importlib.util
 import inspect
@@ -79,11 +80,29 @@ def test_every_example_has_a_gallery_title(path):
         "sphinx-gallery needs a title underlined with '=' on the docstring's second line")
 
 
-def test_docs_extra_installs_the_build():
+#: Top-level modules the examples may import, and the distribution of the ``docs`` extra (or of numopt's own
+#: dependencies, None) that provides each: the gallery runs every example, so a new import needs an entry here
+#: and in the extra.
+EXAMPLE_IMPORTS = {"numpy": None, "scipy": None, "threadpoolctl": None, "numopt": None, "bench": None,
+                   "matplotlib": "matplotlib", "dask": "dask", "distributed": "dask", "pandas": "dask",
+                   "skimage": "scikit-image"}
+
+
+def test_docs_extra_installs_the_build_and_what_the_examples_import():
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
     names = {re.split(r"[<>=!~ \[]", req)[0].lower() for req in extras["docs"]}
-    assert {"sphinx", "numpydoc", "sphinx-gallery", "pydata-sphinx-theme", "matplotlib"} <= names
+    assert {"sphinx", "numpydoc", "sphinx-gallery", "pydata-sphinx-theme"} <= names
+    assert {d for d in EXAMPLE_IMPORTS.values() if d} | {"pyarrow"} <= names  # pyarrow: Dask's to_parquet
+    assert any(req.startswith("dask[dataframe,distributed]") for req in extras["docs"])
+    for path in sorted((ROOT / "examples").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                       else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for module in modules:
+                top = module.split(".")[0]
+                assert top in sys.stdlib_module_names or top in EXAMPLE_IMPORTS, (
+                    f"{path.name} imports {module}: add its distribution to the docs extra and EXAMPLE_IMPORTS")
 
 
 @pytest.mark.slow
