@@ -7,7 +7,8 @@ Run after the build (CI does, see ``.ci/run``)::
 
 It checks that
 
-* every HTML page (not the theme's templates in ``_static/``) parses (Python's ``html.parser``) and has a ``<title>``; ``index.html`` names numopt;
+* every HTML page (not the theme's templates in ``_static/``) parses (Python's ``html.parser``) and has a
+  ``<title>``; ``index.html`` names numopt;
 * every local ``href``/``src`` of every page (stylesheets, scripts, images, other pages; not ``http(s):``
   links, not anchors) names a file that exists in the build;
 * every public function and class of every family listed in ``docs/api/<family>.rst`` has its page;
@@ -168,8 +169,8 @@ def main(argv=None) -> int:
         print(f"check_html: {line}", file=sys.stderr)
     if problems:
         return 1
-    print(f"check_html: {len(_pages(out))} pages parse, their local links resolve, the API reference and the gallery's figures "
-          "are complete")
+    print(f"check_html: {len(_pages(out))} pages parse, their local links resolve, the API reference and the "
+          "gallery's figures are complete")
     return 0
 
 

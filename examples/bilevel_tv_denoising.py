@@ -29,7 +29,8 @@ from numopt.bilevel import maid, tv_denoising_problem  # noqa: E402
 from numopt.bilevel._problem import fista  # noqa: E402
 
 rng = np.random.default_rng(0)
-blas = threadpool_limits(1, user_api="blas")   # restored at the end (the docs' gallery runs every example in one process)
+# one BLAS thread, restored at the end (the docs' gallery runs every example in one process)
+blas = threadpool_limits(1, user_api="blas")
 warnings.simplefilter("ignore", ConvergenceWarning)   # every method stops at the same `budget` here
 
 

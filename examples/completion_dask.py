@@ -39,7 +39,8 @@ def observations(p):
 # The cluster: 2 processes x 1 thread. The dashboard shows the task stream of every sweep. (The guard keeps
 # the worker processes, which import this script to start, from starting clusters of their own.)
 if __name__ == "__main__":
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
         print("dashboard:", client.dashboard_link)
         folder = tempfile.mkdtemp(prefix="numopt-dask-example-")
         frames = dd.from_delayed([dask.delayed(observations)(p) for p in range(parts)],
