@@ -94,3 +94,14 @@ def test_readme_python_examples_print_what_the_readme_says():
             assert _matches(want, printed[line]), f"README says {want!r}, the code prints {printed[line]!r}"
             checked += 1
     assert checked >= 8
+
+
+def test_ci_builds_and_checks_the_docs_with_the_readme_command():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Documentation", 1)[1]
+    command = section.split("```bash", 1)[1].split("```", 1)[0].strip()
+    install, build, check = (part.strip() for part in command.split("&&"))
+    assert install == 'python -m pip install -e ".[docs]"' and "-W" in build.split()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert build in ci and check in ci and ci.index(build) < ci.index(check)
+    assert ci.index("python -m pytest") < ci.index(build), "the docs build is a step after the tests"
