@@ -19,8 +19,9 @@ from .._validation import (_describe, check_callable, check_choice, check_int, c
                            check_scalar, fail)
 from . import _kernels
 from ._altmin import (_OPTIONS, _VERBOSE_COLUMNS, SOLVERS, CompletionResult, _callback_stops, _change, _final_status,
-                      _half, _init, _orthonormalize, _plan, _plan_counts, _print_row, _record, _Side, _Sketcher,
-                      _solver_options, _subspace_start, _svd_factors, _warn_underdetermined, _zero_result)
+                      _half, _hash_signs, _init, _next_forcing, _orthonormalize, _plan, _plan_counts, _print_row,
+                      _record, _Side, _Sketcher, _solver_options, _staged_start, _svd_factors, _warn_underdetermined,
+                      _zero_result)
 
 __all__ = ["complete_matrix_dask"]
 
@@ -165,18 +166,22 @@ def _block_info(assembled, e):
 
 @dataclasses.dataclass
 class _Part:
-    """A persisted block of one side, values divided by 2^E, with its solve plan (a ``_Side``)."""
+    """A persisted block of one side, values divided by 2^E, with its solve plan at ``rank`` for ``solver`` (a
+    ``_Side``)."""
 
     lo: int
     hi: int
     side: _Side
+    rank: int
+    solver: str
+    by_rows: bool   # rows of the matrix (else columns, as the rows of the transpose)
 
 
-def _make_part(assembled, E, k, solver, opts, reg, any_sketch, any_cg):
+def _make_part(assembled, E, k, solver, opts, reg, any_sketch, any_cg, by_rows):
     block, _ = assembled
     side = _Side(block.ptr, block.idx, np.ldexp(block.val, -E), block.n_other, k, solver, opts, reg)
     side.any_sketch, side.any_cg = any_sketch, any_cg   # the kernel the single-machine solver runs
-    return _Part(block.lo, block.hi, side)
+    return _Part(block.lo, block.hi, side, k, solver, by_rows)
 
 
 class _Drawn:
@@ -189,18 +194,97 @@ class _Drawn:
         return self.drawn
 
 
-def _part_half(part, F, reg, opts, drawn, Xw):
-    """One block's share of a half-step (``_altmin._half`` on the block's rows, in the worker's thread);
-    ``drawn``: a ``_Drawn``."""
-    X = np.array(Xw, dtype=np.float64, order="C")
+@dataclasses.dataclass(frozen=True)
+class _HalfSpec:
+    """What the block tasks of one half-step share besides the factors: the rank and solver of the plan, the
+    global kernel flags (any sketch, any cg) of that plan, the solver options and the ridge."""
+
+    rank: int
+    solver: str
+    flags: tuple
+    opts: dict
+    reg: float
+
+
+def _pick(pack, key, b=None):
+    """``pack[key]`` (``pack[key][b]``): one piece of a center task's output, as its own key, so that a task
+    fetches only what it reads."""
+    return pack[key] if b is None else pack[key][b]
+
+
+def _block_half(part, Fpack, W, spec, drawn):
+    """One block's share of a half-step: ``_altmin._half`` (the Numba row kernels of :func:`complete_matrix`)
+    on the block's rows with the fixed factor and the sweep's forcing term ``Fpack = (F, cg_rtol)`` and the
+    block's rows ``W`` of the warm start; returns (the updated rows, the block's statistics)."""
+    F, forcing = Fpack
+    side = part.side
+    if (spec.rank, spec.solver) != (part.rank, part.solver):   # a sweep of the staged start at a lower rank
+        side = _Side(side.ptr, side.idx, side.val, side.n_other, spec.rank, spec.solver, spec.opts, spec.reg)
+        side.any_sketch, side.any_cg = spec.flags
+    opts = spec.opts if forcing == spec.opts["cg_rtol"] else {**spec.opts, "cg_rtol": forcing}
+    X = np.array(W, dtype=np.float64, order="C")
     stats = np.zeros(5)
-    _half(part.side, F, X, reg, opts, drawn, stats, parallel=False)
+    with single_blas_thread():
+        _half(side, F, X, spec.reg, opts, _Drawn(drawn), stats, parallel=False)
     return X, stats
 
 
-def _part_times(part, Y):
-    out = np.empty((part.hi - part.lo, Y.shape[1]))
-    _kernels.sparse_times_dense(part.side.ptr, part.side.idx, part.side.val, Y, 0, part.hi - part.lo, out)
+def _center_cols(Fpack, row_bounds, *outs):
+    """After the V half-step: Vw from its blocks, Vw = Vo Rv (QR), the warm start Uw = Uo Rv^T of the U
+    half-step cut into the row blocks, and the half-step's summed statistics (in block order)."""
+    Uo, forcing = Fpack
+    Vw = np.ascontiguousarray(np.concatenate([o[0] for o in outs]))
+    sv = np.sum([o[1] for o in outs], axis=0)
+    with single_blas_thread():
+        Vo, Rv = _orthonormalize(Vw)
+        Uw = np.ascontiguousarray(Uo @ Rv.T)
+    return {"F": (Vo, forcing), "W": [Uw[row_bounds[b]:row_bounds[b + 1]] for b in range(len(row_bounds) - 1)],
+            "sv": sv}
+
+
+def _center_rows(Fpack, sv, last_change, reg, adapt, col_bounds, *outs):
+    """After the U half-step: Uw from its blocks, Uw = Uo Ru, Vw = Vo Ru^T cut into the column blocks, the
+    stopping statistics and the next sweep's forcing term (``_altmin._next_forcing`` when ``adapt``).
+    ``record``: the V and U half-steps' statistics (5 + 5), the forcing term used, the change and whether
+    the sweep stayed finite: the one small array the client gathers per sweep."""
+    Vo, forcing = Fpack
+    Uw = np.ascontiguousarray(np.concatenate([o[0] for o in outs]))
+    su = np.sum([o[1] for o in outs], axis=0)
+    with single_blas_thread():
+        Uo, Ru = _orthonormalize(Uw)
+        Vw = np.ascontiguousarray(Vo @ Ru.T)
+    change = _change(sv, su)
+    obj = su[0] + reg * su[4]
+    finite = math.isfinite(obj) and not math.isnan(change) and bool(np.isfinite(Uo).all() and np.isfinite(Vw).all())
+    changes = [change] if last_change is None else [last_change, change]
+    nxt = _next_forcing(forcing, changes) if adapt else forcing
+    record = np.concatenate([sv, su, [forcing, change, float(finite)]])
+    return {"F": (Uo, nxt), "W": [Vw[col_bounds[b]:col_bounds[b + 1]] for b in range(len(col_bounds) - 1)],
+            "Vw": Vw, "record": record, "change": change}
+
+
+def _part_times(part, Y, UV, salt, n):
+    """The block's rows of A Y for A = P_Omega(M - Uo Vw^T) (``UV = (Uo, Vw)``, or None: the observations),
+    with its entries multiplied by ``_hash_signs(i, j, n, salt)`` unless ``salt`` is None: the products of
+    the staged start's ``_ObsSource``, entry by entry the same arithmetic."""
+    s = part.side
+    rows = part.hi - part.lo
+    val = s.val
+    if UV is not None or salt is not None:
+        key = np.empty(s.idx.shape[0], dtype=s.idx.dtype)
+        _kernels.expand_indptr(s.ptr, key)
+        key = key.astype(np.int64) + part.lo
+        other = s.idx.astype(np.int64)
+        i, j = (key, other) if part.by_rows else (other, key)
+        if UV is not None:
+            pred = np.empty(val.shape[0])
+            if val.shape[0]:
+                _kernels.predict_entries(UV[0], UV[1], i, j, pred)
+            val = val - pred
+        if salt is not None:
+            val = val * _hash_signs(i, j, n, salt)
+    out = np.empty((rows, Y.shape[1]))
+    _kernels.sparse_times_dense(s.ptr, s.idx, val, Y, 0, rows, out)
     return out
 
 
@@ -256,22 +340,34 @@ class _Summary:
 class _Distributed:
     """The persisted row and column blocks of the observations and the block-wise operations on them."""
 
-    def __init__(self, client, shape, rows, row_bounds, cols, col_bounds):
+    def __init__(self, client, shape, rows, row_bounds, cols, col_bounds, counts, opts, reg):
         self.client, self.shape = client, shape
         self.rows, self.row_bounds, self.cols, self.col_bounds = rows, row_bounds, cols, col_bounds
+        self.counts, self.opts, self.reg = counts, opts, reg
+        self._flags = {}
+
+    def flags(self, rank, solver):
+        """((any sketch, any cg) of the rows, of the columns) of the plan at ``rank`` for ``solver``: the kernel
+        :func:`complete_matrix` runs for a whole side."""
+        if (rank, solver) not in self._flags:
+            plans = [_plan(c, rank, solver, self.opts, self.reg) for c in self.counts]
+            self._flags[rank, solver] = tuple((bool((pl == _kernels.SKETCH).any()), bool((pl == _kernels.CG).any()))
+                                              for pl in plans)
+        return self._flags[rank, solver]
 
     def _map(self, fn, parts, shared, per_part):
-        """``[fn(part, *shared, *per_part[b])]`` gathered; ``shared`` (large) scattered to every worker once.
-        A run that loses a worker mid-call is re-submitted (the blocks come back from their lineage)."""
+        """``[fn(part, *shared, *per_part[b])]`` gathered; the arrays of ``shared`` scattered to every worker
+        once (one round trip). A run that loses a worker mid-call is re-submitted (the blocks come back from
+        their lineage). Used by the start's products, not by the sweeps."""
         last = None
         for _ in range(_RETRIES + 1):
             futures = []
             try:
-                big = [i for i, a in enumerate(shared) if isinstance(a, np.ndarray)
-                       or (isinstance(a, _Drawn) and a.drawn is not None)]
+                big = [i for i, a in enumerate(shared) if isinstance(a, np.ndarray) or (
+                    isinstance(a, tuple) and a and all(isinstance(x, np.ndarray) for x in a))]
                 sh = list(shared)
                 for i, f in zip(big, self.client.scatter([shared[i] for i in big], broadcast=True, hash=False)):
-                    sh[i] = f   # one scatter call (one round trip) for the factor and the sketch
+                    sh[i] = f
                 futures = [self.client.submit(fn, part, *sh, *per_part[b], pure=False)
                            for b, part in enumerate(parts)]
                 return self.client.gather(futures)
@@ -283,26 +379,78 @@ class _Distributed:
                 del futures
         raise last
 
-    def half(self, side, F, Xw, reg, opts, drawn):
-        parts, bounds = (self.rows, self.row_bounds) if side == "rows" else (self.cols, self.col_bounds)
-        per = [(Xw[bounds[b]:bounds[b + 1]],) for b in range(len(parts))]
-        out = self._map(_part_half, parts, (F, reg, opts, _Drawn(drawn)), per)
-        X = np.concatenate([o[0] for o in out]) if out else np.empty_like(Xw)
-        return np.ascontiguousarray(X), np.sum([o[1] for o in out], axis=0)
-
-    def times(self, Y):   # A Y
-        return np.concatenate(self._map(_part_times, self.rows, (np.ascontiguousarray(Y),), [()] * len(self.rows)))
-
-    def rtimes(self, Z):  # A^T Z
-        return np.concatenate(self._map(_part_times, self.cols, (np.ascontiguousarray(Z),), [()] * len(self.cols)))
-
     def residual(self, U, V):
         b = self.row_bounds
         per = [(np.ascontiguousarray(U[b[i]:b[i + 1]]),) for i in range(len(self.rows))]
         return float(sum(self._map(_part_residual, self.rows, (np.ascontiguousarray(V),), per)))
 
+    def pack(self, Uo, Vw, forcing):
+        """A future of the state between two sweeps (what ``_center_rows`` returns), from the client's factors."""
+        cb = self.col_bounds
+        Vw = np.ascontiguousarray(Vw)
+        state = {"F": (np.ascontiguousarray(Uo), forcing), "W": [Vw[cb[b]:cb[b + 1]] for b in range(len(self.cols))],
+                 "Vw": Vw, "change": None}
+        return self.client.scatter([state], hash=False)[0]
+
+    def factors(self, pack):
+        """(Uo, Vw) of a sweep's state, gathered on the client (one round trip)."""
+        futures = [self.client.submit(_pick, pack, "F", pure=False), self.client.submit(_pick, pack, "Vw", pure=False)]
+        (Uo, _), Vw = self.client.gather(futures)
+        return Uo, Vw
+
+    def sweep(self, pack, spec_cols, spec_rows, adapt, drawn_cols, drawn_rows):
+        """Submit one whole sweep as one graph (no round trip): the column blocks' V half-step, the QR task,
+        the row blocks' U half-step, the QR and statistics task. Returns the futures of the new state and of
+        its ``record``; the factors stay on the workers."""
+        import dask
+
+        def task(fn, *args):
+            return dask.delayed(fn, pure=False, traverse=False)(*args)
+
+        def literal(x):
+            return None if x is None else dask.delayed(x, pure=False, traverse=False)
+
+        rb, cb = tuple(int(x) for x in self.row_bounds), tuple(int(x) for x in self.col_bounds)
+        dv, du = literal(drawn_cols), literal(drawn_rows)
+        F0 = task(_pick, pack, "F")
+        outs = [task(_block_half, part, F0, task(_pick, pack, "W", b), spec_cols, dv) for b, part in enumerate(self.cols)]
+        cv = task(_center_cols, F0, rb, *outs)
+        F1 = task(_pick, cv, "F")
+        outs = [task(_block_half, part, F1, task(_pick, cv, "W", b), spec_rows, du) for b, part in enumerate(self.rows)]
+        cu = task(_center_rows, F1, task(_pick, cv, "sv"), task(_pick, pack, "change"), spec_rows.reg, adapt, cb, *outs)
+        state, record = self.client.compute([cu, task(_pick, cu, "record")], optimize_graph=False)
+        return state, record
+
     def release(self):
         self.client.cancel(self.rows + self.cols)
+
+
+class _BlockSource:
+    """The staged start's view of the blocks (``_altmin._ObsSource``'s methods): products with the observations,
+    their residual P_Omega(M - Uo Vw^T) (``UV``) and sign-flipped copies (``salt``), computed block by block
+    on the fly (nothing more is persisted)."""
+
+    def __init__(self, data, UV=None, salt=None):
+        self.data, self.UV, self.salt = data, UV, salt
+
+    def residual(self, Uo, Vw):
+        if Uo.shape[1] == 0:
+            return self
+        return _BlockSource(self.data, (np.ascontiguousarray(Uo), np.ascontiguousarray(Vw)))
+
+    def flipped(self, salt):
+        return _BlockSource(self.data, self.UV, salt)
+
+    def _product(self, parts, Y):
+        d = self.data
+        out = d._map(_part_times, parts, (np.ascontiguousarray(Y), self.UV, self.salt, d.shape[1]), [()] * len(parts))
+        return np.concatenate(out)
+
+    def times(self, Y):
+        return self._product(self.data.rows, Y)
+
+    def rtimes(self, Z):
+        return self._product(self.data.cols, Z)
 
 
 def _lost(exc) -> bool:
@@ -375,15 +523,16 @@ def _distribute(client, obs, shape, k, n_blocks, solver, opts, reg, func):
     E = e + int(round(math.log2(rms)))
     plans = (_plan(row_counts, k, solver, opts, reg), _plan(col_counts, k, solver, opts, reg))
     flags = [(bool((pl == _kernels.SKETCH).any()), bool((pl == _kernels.CG).any())) for pl in plans]
-    rows = [client.submit(_make_part, raw[b], E, k, solver, opts, reg, *flags[0], pure=False) for b in range(nr)]
-    cols = [client.submit(_make_part, raw[nr + b], E, k, solver, opts, reg, *flags[1], pure=False)
+    rows = [client.submit(_make_part, raw[b], E, k, solver, opts, reg, *flags[0], True, pure=False)
+            for b in range(nr)]
+    cols = [client.submit(_make_part, raw[nr + b], E, k, solver, opts, reg, *flags[1], False, pure=False)
             for b in range(nc)]
     from distributed import wait
 
     wait(rows + cols)
     del raw   # the blocks keep their lineage on the scheduler: a lost block is rebuilt from the input
-    data = _Distributed(client, shape, rows, row_bounds, cols, col_bounds)
-    data.plans, data.flags = plans, flags
+    data = _Distributed(client, shape, rows, row_bounds, cols, col_bounds, (row_counts, col_counts), opts, reg)
+    data.plans = plans
     data.dmax = (int(row_counts.max()) if m else 0, int(col_counts.max()) if n else 0)
     return data, summary, E
 
@@ -545,28 +694,57 @@ def complete_matrix_dask(obs, shape, rank, *, solver="auto", reg=0.0, tol=1e-6, 
         data.release()
 
 
-def _start(data, summary, init, k, gen, E, func):
-    m, n = summary.shape
-    if init == "svd" and summary.nnz > 0:
-        return _subspace_start(data.times, data.rtimes, (m, n), summary.nnz, k, gen)
-    Uo, Vw, _ = _init(init, summary, k, gen, func, None)
-    if not isinstance(init, str):
-        Vw = np.ldexp(Vw, -E)
-    return Uo, Vw
+#: Sweeps submitted ahead of the one whose statistics the client waits for: the workers start sweep t + 1
+#: while the client reads sweep t's record (a sweep past the stop is cancelled; after the main loop's start
+#: nothing else draws from ``rng``, so the extra sketches change nothing).
+_AHEAD = 1
 
 
 def _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback, verbose, opts, func):
-    """The sweeps of ``_altmin._solve`` (split=False) with the half-steps mapped over the blocks."""
+    """The sweeps of ``_altmin._solve`` (split=False) as one graph per sweep on the workers."""
     m, n = summary.shape
     sketcher = _Sketcher(opts["sketch"], opts["sketch_size"], opts["nnz_per_column"], gen)
-    Uo, Vw = _start(data, summary, init, k, gen, E, func)
+
+    def drawn(rank, solver_, side):   # the sketch complete_matrix draws for this half-step, in the same order
+        any_sketch = data.flags(rank, solver_)[side][0]
+        return sketcher.draw(n if side == 0 else m, data.dmax[side]) if any_sketch else None
+
+    def specs(rank, solver_):
+        fl = data.flags(rank, solver_)
+        return (_HalfSpec(rank, solver_, fl[1], opts, reg), _HalfSpec(rank, solver_, fl[0], opts, reg))
+
+    def start_sweeps(rank, Uo, Vw, count, stop):   # _altmin._sweeps of the staged start, one sweep at a time
+        solver_ = "exact" if solver == "cg" else solver
+        spec_c, spec_r = specs(rank, solver_)
+        good = pack = data.pack(Uo, Vw, opts["cg_rtol"])
+        done = count
+        for it in range(count):
+            pack, record = data.sweep(pack, spec_c, spec_r, False, drawn(rank, solver_, 1), drawn(rank, solver_, 0))
+            change, finite = record.result()[11:13]
+            if math.isnan(change) or not finite:
+                done = it
+                break
+            good = pack
+            if change <= stop:
+                done = it + 1
+                break
+        Uo, Vw = data.factors(good)
+        return Uo, Vw, done
+
+    start = 0
+    if init == "svd" and summary.nnz > 0:
+        Uo, Vw, start = _staged_start(_BlockSource(data), (m, n), summary.nnz, k, gen, start_sweeps)
+    else:
+        Uo, Vw, _ = _init(init, summary, k, gen, func, None)
+        if not isinstance(init, str):
+            Vw = np.ldexp(Vw, -E)
     rho = _warn_underdetermined(summary, k, func)
     solver_rows = {"rows": _plan_counts(data.plans[0]), "columns": _plan_counts(data.plans[1])}
     printer = IterationPrinter(_VERBOSE_COLUMNS) if verbose else None
     res0 = data.residual(Uo, Vw)
     nnz = max(summary.nnz, 1)
     hist = {"rmse": [math.sqrt(res0 / nnz)], "objective": [res0 + reg * float(np.sum(Vw * Vw))],
-            "objective_half": [], "change": [], "inner_steps": [], "fallbacks": [], "time": []}
+            "objective_half": [], "change": [], "inner_steps": [], "fallbacks": [], "time": [], "cg_rtol": []}
     status, nit, change, rmse = Status.MAXITER, 0, math.inf, hist["rmse"][0]
 
     def unscale(U, s, V, hist):
@@ -579,43 +757,55 @@ def _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback,
             s = np.ldexp(s, E)
         return U, s, V, history
 
-    def drawn(side):   # the sketch complete_matrix draws for this half-step, in the same order
-        (any_sketch, _), dmax = data.flags[side], data.dmax[side]
-        return sketcher.draw(n if side == 0 else m, dmax) if any_sketch else None
+    spec_c, spec_r = specs(k, solver)
+    good = nxt = data.pack(Uo, Vw, opts["cg_rtol"])
+    inflight = []
 
-    for it in range(maxiter):
-        t0 = time.perf_counter()
-        saved = (Uo, Vw)
-        Vw, sv = data.half("cols", Uo, Vw, reg, opts, drawn(1))   # V half-step, Uo orthonormal
-        Vo, Rv = _orthonormalize(Vw)
-        Uw = np.ascontiguousarray(Uo @ Rv.T)
-        obj_v = sv[0] + reg * sv[4]
-        Uw, su = data.half("rows", Vo, Uw, reg, opts, drawn(0))   # U half-step, Vo orthonormal
-        xnorm2 = su[4]
-        Uo, Ru = _orthonormalize(Uw)
-        Vw = np.ascontiguousarray(Vo @ Ru.T)
-        nit = it + 1
-        obj = su[0] + reg * xnorm2
-        change = _change(sv, su)
-        if not (math.isfinite(obj) and not math.isnan(change) and np.isfinite(Uo).all() and np.isfinite(Vw).all()):
-            Uo, Vw = saved
-            status = Status.NONFINITE
-            break
-        rmse = math.sqrt(su[0] / nnz)
-        elapsed = time.perf_counter() - t0
-        _record(hist, rmse, obj_v, obj, change, sv, su, elapsed)
-        _print_row(printer, nit, rmse, change, obj, sv, su, elapsed, E)
-        if change <= tol:
-            status = Status.SUCCESS
-            break
-        if callback is not None and _callback_stops(callback, Uo, Vw, hist, unscale, (m, n), nit, rmse, E, change, rho):
-            status = Status.CALLBACK
-            break
+    def submit():
+        nonlocal nxt
+        nxt, record = data.sweep(nxt, spec_c, spec_r, True, drawn(k, solver, 1), drawn(k, solver, 0))
+        inflight.append((nxt, record))
+
+    submitted = min(maxiter, _AHEAD + 1)
+    for _ in range(submitted):
+        submit()
+    t0 = time.perf_counter()
+    try:
+        while inflight:
+            state, record = inflight.pop(0)
+            rec = record.result()
+            sv, su, forcing, change, finite = rec[:5], rec[5:10], float(rec[10]), float(rec[11]), bool(rec[12])
+            nit += 1
+            obj_v, obj = sv[0] + reg * sv[4], su[0] + reg * su[4]
+            if not (math.isfinite(obj) and finite):
+                status = Status.NONFINITE   # the last finite iterate is returned
+                break
+            good = state
+            rmse = math.sqrt(su[0] / nnz)
+            t1 = time.perf_counter()
+            elapsed, t0 = t1 - t0, t1
+            _record(hist, rmse, obj_v, obj, change, sv, su, elapsed)
+            hist["cg_rtol"].append(forcing)
+            _print_row(printer, nit, rmse, change, obj, sv, su, elapsed, E)
+            if change <= tol:
+                status = Status.SUCCESS
+                break
+            if callback is not None and _callback_stops(callback, *data.factors(state), hist, unscale, (m, n), nit,
+                                                        rmse, E, change, rho, start_sweeps=start):
+                status = Status.CALLBACK
+                break
+            if submitted < maxiter:
+                submit()
+                submitted += 1
+        Uo, Vw = data.factors(good)
+    finally:
+        data.client.cancel([f for pair in inflight for f in pair])
+        del inflight, good, nxt
     U, s_unit, V = _svd_factors(Uo, Vw)
     U, s, V, history = unscale(U, s_unit, V, hist)
     status, detail = _final_status(status, s, s_unit, E, nit, change, tol, float(np.ldexp(rmse, E)), rho,
                                    solver_rows, False, maxiter)
     result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, detail=detail,
                               rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
-                              solver_rows=solver_rows, history=history)
+                              solver_rows=solver_rows, history=history, start_sweeps=start)
     return finish(result, func)
