@@ -384,19 +384,20 @@ class _Distributed:
         per = [(np.ascontiguousarray(U[b[i]:b[i + 1]]),) for i in range(len(self.rows))]
         return float(sum(self._map(_part_residual, self.rows, (np.ascontiguousarray(V),), per)))
 
-    def pack(self, Uo, Vw, forcing):
-        """A future of the state between two sweeps (what ``_center_rows`` returns), from the client's factors."""
+    def pack(self, Uo, Vw, forcing, change):
+        """A future of the state between two sweeps (what ``_center_rows`` returns), from the client's factors,
+        the forcing term of the next sweep and the last sweep's change (None before the first)."""
         cb = self.col_bounds
         Vw = np.ascontiguousarray(Vw)
         state = {"F": (np.ascontiguousarray(Uo), forcing), "W": [Vw[cb[b]:cb[b + 1]] for b in range(len(self.cols))],
-                 "Vw": Vw, "change": None}
+                 "Vw": Vw, "change": change}
         return self.client.scatter([state], hash=False)[0]
 
     def factors(self, pack):
-        """(Uo, Vw) of a sweep's state, gathered on the client (one round trip)."""
+        """(Uo, Vw, next forcing term) of a sweep's state, gathered on the client (one round trip)."""
         futures = [self.client.submit(_pick, pack, "F", pure=False), self.client.submit(_pick, pack, "Vw", pure=False)]
-        (Uo, _), Vw = self.client.gather(futures)
-        return Uo, Vw
+        (Uo, forcing), Vw = self.client.gather(futures)
+        return Uo, Vw, forcing
 
     def sweep(self, pack, spec_cols, spec_rows, adapt, drawn_cols, drawn_rows):
         """Submit one whole sweep as one graph (no round trip): the column blocks' V half-step, the QR task,
@@ -694,10 +695,65 @@ def complete_matrix_dask(obs, shape, rank, *, solver="auto", reg=0.0, tol=1e-6, 
         data.release()
 
 
-#: Sweeps submitted ahead of the one whose statistics the client waits for: the workers start sweep t + 1
-#: while the client reads sweep t's record (a sweep past the stop is cancelled; after the main loop's start
-#: nothing else draws from ``rng``, so the extra sketches change nothing).
+#: Sweeps submitted ahead of the one whose record the client waits for: the workers run sweep t + 1 while
+#: the client reads sweep t's record and fetches its checkpoint (a sweep past the stop is cancelled; in the
+#: main loop nothing else draws from ``rng`` afterwards, so its sketch changes nothing).
 _AHEAD = 1
+
+
+def _run(data, Uo, Vw, forcing, specs, adapt, draw, count, ahead, on_record):
+    """At most ``count`` sweeps from the client's factors (Uo, Vw), each submitted as one graph, ``ahead``
+    sweeps ahead of the one waited for; ``draw()`` gives a sweep's sketches (column, row half-steps), in
+    order. After sweep t the client gets its record and its factors (the checkpoint: fetched while the next
+    sweep runs, so no worker waits for it) and ``on_record(t, record, Uo, Vw)`` answers "go", "stop" (keep
+    sweep t) or "undo" (keep sweep t - 1). A worker lost with the state of a sweep in flight: the sweeps
+    after the checkpoint are re-submitted from it with the same sketches (the same arithmetic), at most
+    _RETRIES times. Returns (Uo, Vw, sweeps kept)."""
+    last_change, kept = None, 0
+    inflight = []   # (t, state, record, sketches)
+    tries = 0
+
+    def submit(t, pack, drawn):
+        state, record = data.sweep(pack, specs[0], specs[1], adapt, drawn[0], drawn[1])
+        inflight.append((t, state, record, drawn))
+        return state
+
+    nxt = data.pack(Uo, Vw, forcing, last_change)
+    submitted = 0
+    while submitted < min(count, ahead + 1):
+        submitted += 1
+        nxt = submit(submitted, nxt, draw())
+    try:
+        while inflight:
+            t, state, record, _ = inflight[0]
+            try:
+                rec = record.result()
+                if submitted < count:
+                    submitted += 1
+                    nxt = submit(submitted, nxt, draw())
+                U1, V1, f1 = data.factors(state)
+            except Exception as exc:   # noqa: BLE001 - a lost worker surfaces as several exception types
+                if not _lost(exc) or tries == _RETRIES:
+                    raise
+                tries += 1
+                data.client.cancel([f for entry in inflight for f in entry[1:3]])
+                redo = [(entry[0], entry[3]) for entry in inflight]
+                inflight.clear()
+                nxt = data.pack(Uo, Vw, forcing, last_change)
+                for t_, drawn in redo:
+                    nxt = submit(t_, nxt, drawn)
+                continue
+            inflight.pop(0)
+            verdict = on_record(t, rec, U1, V1)
+            if verdict == "undo":
+                break
+            Uo, Vw, forcing, last_change, kept = U1, V1, f1, float(rec[11]), t
+            if verdict == "stop":
+                break
+    finally:
+        data.client.cancel([f for entry in inflight for f in entry[1:3]])
+        inflight.clear()
+    return Uo, Vw, kept
 
 
 def _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback, verbose, opts, func):
@@ -713,23 +769,16 @@ def _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback,
         fl = data.flags(rank, solver_)
         return (_HalfSpec(rank, solver_, fl[1], opts, reg), _HalfSpec(rank, solver_, fl[0], opts, reg))
 
-    def start_sweeps(rank, Uo, Vw, count, stop):   # _altmin._sweeps of the staged start, one sweep at a time
+    def start_sweeps(rank, Uo, Vw, count, stop):   # _altmin._sweeps of the staged start
         solver_ = "exact" if solver == "cg" else solver
-        spec_c, spec_r = specs(rank, solver_)
-        good = pack = data.pack(Uo, Vw, opts["cg_rtol"])
-        done = count
-        for it in range(count):
-            pack, record = data.sweep(pack, spec_c, spec_r, False, drawn(rank, solver_, 1), drawn(rank, solver_, 0))
-            change, finite = record.result()[11:13]
-            if math.isnan(change) or not finite:
-                done = it
-                break
-            good = pack
-            if change <= stop:
-                done = it + 1
-                break
-        Uo, Vw = data.factors(good)
-        return Uo, Vw, done
+
+        def on_record(t, rec, U1, V1):
+            change, finite = float(rec[11]), bool(rec[12])
+            return "undo" if math.isnan(change) or not finite else "stop" if change <= stop else "go"
+
+        # nothing submitted ahead: the next stage draws from rng after these sweeps
+        return _run(data, Uo, Vw, opts["cg_rtol"], specs(rank, solver_), False,
+                    lambda: (drawn(rank, solver_, 1), drawn(rank, solver_, 0)), count, 0, on_record)
 
     start = 0
     if init == "svd" and summary.nnz > 0:
@@ -757,50 +806,34 @@ def _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback,
             s = np.ldexp(s, E)
         return U, s, V, history
 
-    spec_c, spec_r = specs(k, solver)
-    good = nxt = data.pack(Uo, Vw, opts["cg_rtol"])
-    inflight = []
-
-    def submit():
-        nonlocal nxt
-        nxt, record = data.sweep(nxt, spec_c, spec_r, True, drawn(k, solver, 1), drawn(k, solver, 0))
-        inflight.append((nxt, record))
-
-    submitted = min(maxiter, _AHEAD + 1)
-    for _ in range(submitted):
-        submit()
     t0 = time.perf_counter()
-    try:
-        while inflight:
-            state, record = inflight.pop(0)
-            rec = record.result()
-            sv, su, forcing, change, finite = rec[:5], rec[5:10], float(rec[10]), float(rec[11]), bool(rec[12])
-            nit += 1
-            obj_v, obj = sv[0] + reg * sv[4], su[0] + reg * su[4]
-            if not (math.isfinite(obj) and finite):
-                status = Status.NONFINITE   # the last finite iterate is returned
-                break
-            good = state
-            rmse = math.sqrt(su[0] / nnz)
-            t1 = time.perf_counter()
-            elapsed, t0 = t1 - t0, t1
-            _record(hist, rmse, obj_v, obj, change, sv, su, elapsed)
-            hist["cg_rtol"].append(forcing)
-            _print_row(printer, nit, rmse, change, obj, sv, su, elapsed, E)
-            if change <= tol:
-                status = Status.SUCCESS
-                break
-            if callback is not None and _callback_stops(callback, *data.factors(state), hist, unscale, (m, n), nit,
-                                                        rmse, E, change, rho, start_sweeps=start):
-                status = Status.CALLBACK
-                break
-            if submitted < maxiter:
-                submit()
-                submitted += 1
-        Uo, Vw = data.factors(good)
-    finally:
-        data.client.cancel([f for pair in inflight for f in pair])
-        del inflight, good, nxt
+
+    def on_record(t, rec, U1, V1):
+        nonlocal status, nit, change, rmse, t0
+        sv, su, forcing = rec[:5], rec[5:10], float(rec[10])
+        nit = t
+        obj_v, obj = sv[0] + reg * sv[4], su[0] + reg * su[4]
+        change = float(rec[11])
+        if not (math.isfinite(obj) and bool(rec[12])):
+            status = Status.NONFINITE   # the last finite iterate is returned
+            return "undo"
+        rmse = math.sqrt(su[0] / nnz)
+        t1 = time.perf_counter()
+        elapsed, t0 = t1 - t0, t1
+        _record(hist, rmse, obj_v, obj, change, sv, su, elapsed)
+        hist["cg_rtol"].append(forcing)
+        _print_row(printer, nit, rmse, change, obj, sv, su, elapsed, E)
+        if change <= tol:
+            status = Status.SUCCESS
+            return "stop"
+        if callback is not None and _callback_stops(callback, U1, V1, hist, unscale, (m, n), nit, rmse, E, change,
+                                                    rho, start_sweeps=start):
+            status = Status.CALLBACK
+            return "stop"
+        return "go"
+
+    Uo, Vw, _ = _run(data, Uo, Vw, opts["cg_rtol"], specs(k, solver), True,
+                     lambda: (drawn(k, solver, 1), drawn(k, solver, 0)), maxiter, _AHEAD, on_record)
     U, s_unit, V = _svd_factors(Uo, Vw)
     U, s, V, history = unscale(U, s_unit, V, hist)
     status, detail = _final_status(status, s, s_unit, E, nit, change, tol, float(np.ldexp(rmse, E)), rho,
