@@ -206,17 +206,19 @@ class _HalfSpec:
     reg: float
 
 
-def _pick(pack, key, b=None):
-    """``pack[key]`` (``pack[key][b]``): one piece of a center task's output, as its own key, so that a task
-    fetches only what it reads."""
-    return pack[key] if b is None else pack[key][b]
+def _pick(pack, key):
+    """``pack[key]``: a piece of a state, for the client."""
+    return pack[key]
 
 
-def _block_half(part, Fpack, W, spec, drawn):
+def _block_half(part, b, pack, spec, drawn):
     """One block's share of a half-step: ``_altmin._half`` (the Numba row kernels of :func:`complete_matrix`)
-    on the block's rows with the fixed factor and the sweep's forcing term ``Fpack = (F, cg_rtol)`` and the
-    block's rows ``W`` of the warm start; returns (the updated rows, the block's statistics)."""
-    F, forcing = Fpack
+    on the block's rows with the fixed factor and the sweep's forcing term ``pack["F"] = (F, cg_rtol)`` and
+    the block's rows ``pack["W"][b]`` of the warm start; returns (the updated rows, the block's statistics).
+    (Each worker fetches the whole ``pack`` once for all its blocks: a task per piece would add a scheduler
+    round trip to every half-step.)"""
+    F, forcing = pack["F"]
+    W = pack["W"][b]
     side = part.side
     if (spec.rank, spec.solver) != (part.rank, part.solver):   # a sweep of the staged start at a lower rank
         side = _Side(side.ptr, side.idx, side.val, side.n_other, spec.rank, spec.solver, spec.opts, spec.reg)
@@ -229,10 +231,11 @@ def _block_half(part, Fpack, W, spec, drawn):
     return X, stats
 
 
-def _center_cols(Fpack, row_bounds, *outs):
-    """After the V half-step: Vw from its blocks, Vw = Vo Rv (QR), the warm start Uw = Uo Rv^T of the U
-    half-step cut into the row blocks, and the half-step's summed statistics (in block order)."""
-    Uo, forcing = Fpack
+def _center_cols(pack, row_bounds, *outs):
+    """After the V half-step from the state ``pack``: Vw from its blocks, Vw = Vo Rv (QR), the warm start
+    Uw = Uo Rv^T of the U half-step cut into the row blocks, and the half-step's summed statistics (in block
+    order)."""
+    Uo, forcing = pack["F"]
     Vw = np.ascontiguousarray(np.concatenate([o[0] for o in outs]))
     sv = np.sum([o[1] for o in outs], axis=0)
     with single_blas_thread():
@@ -242,12 +245,13 @@ def _center_cols(Fpack, row_bounds, *outs):
             "sv": sv}
 
 
-def _center_rows(Fpack, sv, last_change, reg, adapt, col_bounds, *outs):
+def _center_rows(cv, pack, reg, adapt, col_bounds, *outs):
     """After the U half-step: Uw from its blocks, Uw = Uo Ru, Vw = Vo Ru^T cut into the column blocks, the
     stopping statistics and the next sweep's forcing term (``_altmin._next_forcing`` when ``adapt``).
     ``record``: the V and U half-steps' statistics (5 + 5), the forcing term used, the change and whether
-    the sweep stayed finite: the one small array the client gathers per sweep."""
-    Vo, forcing = Fpack
+    the sweep stayed finite: the small array the client waits for. ``cv``: the V half-step's center,
+    ``pack``: the state before the sweep (its change)."""
+    (Vo, forcing), sv, last_change = cv["F"], cv["sv"], pack["change"]
     Uw = np.ascontiguousarray(np.concatenate([o[0] for o in outs]))
     su = np.sum([o[1] for o in outs], axis=0)
     with single_blas_thread():
@@ -413,12 +417,10 @@ class _Distributed:
 
         rb, cb = tuple(int(x) for x in self.row_bounds), tuple(int(x) for x in self.col_bounds)
         dv, du = literal(drawn_cols), literal(drawn_rows)
-        F0 = task(_pick, pack, "F")
-        outs = [task(_block_half, part, F0, task(_pick, pack, "W", b), spec_cols, dv) for b, part in enumerate(self.cols)]
-        cv = task(_center_cols, F0, rb, *outs)
-        F1 = task(_pick, cv, "F")
-        outs = [task(_block_half, part, F1, task(_pick, cv, "W", b), spec_rows, du) for b, part in enumerate(self.rows)]
-        cu = task(_center_rows, F1, task(_pick, cv, "sv"), task(_pick, pack, "change"), spec_rows.reg, adapt, cb, *outs)
+        outs = [task(_block_half, part, b, pack, spec_cols, dv) for b, part in enumerate(self.cols)]
+        cv = task(_center_cols, pack, rb, *outs)
+        outs = [task(_block_half, part, b, cv, spec_rows, du) for b, part in enumerate(self.rows)]
+        cu = task(_center_rows, cv, pack, spec_rows.reg, adapt, cb, *outs)
         state, record = self.client.compute([cu, task(_pick, cu, "record")], optimize_graph=False)
         return state, record
 
@@ -496,7 +498,8 @@ def _distribute(client, obs, shape, k, n_blocks, solver, opts, reg, func):
     amax = max((s[1] for s in scans), default=0.0)
     hist_r = np.sum([s[2] for s in scans], axis=0) if scans else np.zeros(_bins(m), dtype=np.int64)
     hist_c = np.sum([s[3] for s in scans], axis=0) if scans else np.zeros(_bins(n), dtype=np.int64)
-    B = check_int(n_blocks if n_blocks is not None else max(len(parts), 1), "blocks", func, low=1)
+    threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+    B = check_int(n_blocks if n_blocks is not None else max(threads, 1), "blocks", func, low=1)
     row_bounds, col_bounds = _bounds(hist_r, m, B), _bounds(hist_c, n, B)
     nr, nc = row_bounds.shape[0] - 1, col_bounds.shape[0] - 1
     splits = [dask.delayed(_split, nout=2, pure=True)(part, p, shape, row_bounds, col_bounds)
@@ -524,10 +527,19 @@ def _distribute(client, obs, shape, k, n_blocks, solver, opts, reg, func):
     E = e + int(round(math.log2(rms)))
     plans = (_plan(row_counts, k, solver, opts, reg), _plan(col_counts, k, solver, opts, reg))
     flags = [(bool((pl == _kernels.SKETCH).any()), bool((pl == _kernels.CG).any())) for pl in plans]
-    rows = [client.submit(_make_part, raw[b], E, k, solver, opts, reg, *flags[0], True, pure=False)
+    # the blocks of each side dealt round-robin to the workers (the half-steps' tasks run where their block
+    # is: placed where the shuffle left them, one worker can hold most of a side and do most of each
+    # half-step); a lost worker's blocks are rebuilt on any other
+    workers = sorted(client.scheduler_info()["workers"]) or [None]
+
+    def place(b):
+        where = workers[b % len(workers)]
+        return dict(workers=[where], allow_other_workers=True) if where else {}
+
+    rows = [client.submit(_make_part, raw[b], E, k, solver, opts, reg, *flags[0], True, pure=False, **place(b))
             for b in range(nr)]
-    cols = [client.submit(_make_part, raw[nr + b], E, k, solver, opts, reg, *flags[1], False, pure=False)
-            for b in range(nc)]
+    cols = [client.submit(_make_part, raw[nr + b], E, k, solver, opts, reg, *flags[1], False, pure=False,
+                          **place(b)) for b in range(nc)]
     from distributed import wait
 
     wait(rows + cols)
@@ -626,8 +638,10 @@ def complete_matrix_dask(obs, shape, rank, *, solver="auto", reg=0.0, tol=1e-6, 
     client : distributed.Client, optional
         The cluster to run on; default the running client (``distributed.default_client()``).
     blocks : int, optional
-        Row blocks (and column blocks) of the shuffle; default the number of input partitions. Each
-        block is one task per half-step: a few per worker thread balance the load.
+        Row blocks (and column blocks) of the shuffle; default the number of worker threads (one block of
+        each side per thread: the blocks are of equal work and dealt round-robin to the workers). Each
+        block is one task per half-step, and each task costs the scheduler and the worker a few
+        milliseconds: more blocks only pay with unequal workers or threads.
 
     Returns
     -------
@@ -736,7 +750,6 @@ def _run(data, Uo, Vw, forcing, specs, adapt, draw, count, ahead, on_record):
                 if not _lost(exc) or tries == _RETRIES:
                     raise
                 tries += 1
-                data.client.cancel([f for entry in inflight for f in entry[1:3]])
                 redo = [(entry[0], entry[3]) for entry in inflight]
                 inflight.clear()
                 nxt = data.pack(Uo, Vw, forcing, last_change)
@@ -751,8 +764,7 @@ def _run(data, Uo, Vw, forcing, specs, adapt, draw, count, ahead, on_record):
             if verdict == "stop":
                 break
     finally:
-        data.client.cancel([f for entry in inflight for f in entry[1:3]])
-        inflight.clear()
+        inflight.clear()   # released: the scheduler forgets the sweeps past the stop (cancel can race with them)
     return Uo, Vw, kept
 
 
