@@ -579,47 +579,58 @@ def complete_matrix_dask(obs, shape, rank, *, solver="auto", reg=0.0, tol=1e-6, 
        (CSR rows with sorted columns, exactly the rows of :func:`complete_matrix`'s structure) and divided
        by the same power of two :math:`2^E` (exact). Both copies, by rows and by columns, are persisted:
        :math:`2 \times 12` bytes per observation over the cluster. The observations never move again.
-    3. *Sweeps*: each half-step scatters the fixed factor (:math:`n k` or :math:`m k` floats) to every
-       worker and maps ``_altmin._half`` -- the Numba row kernels ``exact`` / ``cg`` / ``sketch`` of the
-       single-machine solver, not a copy -- over the blocks, each with its rows of the warm start; the
-       client gathers the updated rows (:math:`m k` or :math:`n k` floats) and the per-block sums (residual,
-       change, norm) that make the stopping test, then orthonormalizes the factor (thin QR, on the client).
-       The sketches of ``"sketch"`` / ``"auto"`` are drawn on the client from ``rng`` in the same order and
-       scattered with the factor.
-    4. *Start*: ``init="svd"`` is the first stage of :func:`complete_matrix`'s staged start (its plain
-       spectral start; the later rank-revealing stages for ill-conditioned matrices and the adaptive ``cg``
-       forcing term are not ported to blocks yet), the randomized block subspace iteration, each
-       product :math:`AY` / :math:`A^\top Z` a map over the row / column blocks with :math:`Y` / :math:`Z`
-       (:math:`(k + 10)` columns) scattered; the QRs and the Rayleigh-Ritz step on the client.
+    3. *Sweeps*: each sweep is submitted as one graph (no client round trip inside it): a task per column
+       block runs ``_altmin._half`` -- the Numba row kernels ``exact`` / ``cg`` / ``sketch`` of the
+       single-machine solver, not a copy -- on its rows with the orthonormal factor and its rows of the warm
+       start; one task concatenates the updated factor, orthonormalizes it (thin QR) and forms the other
+       warm start; a task per row block solves the U half-step; a last task does the QR, the stopping
+       statistics (residual, change, norm, summed in block order) and the next forcing term of ``cg``
+       (the adaptive rule of :func:`complete_matrix`). The factors stay on the workers: each worker fetches
+       a half-step's factor and warm start once for all its blocks. Sweep :math:`t + 1` is submitted
+       before the client waits for sweep :math:`t`'s record (15 floats), and while it runs the client
+       fetches sweep :math:`t`'s factors as a checkpoint, so no worker waits for the client. The sketches
+       of ``"sketch"`` / ``"auto"`` are drawn on the client from ``rng`` in the order of
+       :func:`complete_matrix` and travel with the graph. The blocks of each side are dealt round-robin
+       to the workers (one per worker thread by default), so every worker does an equal share of every
+       half-step.
+    4. *Start*: ``init="svd"`` is :func:`complete_matrix`'s staged rank-revealing start, the same function
+       (``_altmin._staged_start``) given the blocks as its source: each product :math:`AY` /
+       :math:`A^\top Z` with the observations, with their residual :math:`P_\Omega(M - U W^\top)` or with
+       their sign-flipped copy (the noise-edge estimate) is a map over the row / column blocks that forms
+       those entries on the fly (nothing more is persisted), the QRs and Rayleigh-Ritz steps run on the
+       client, and the start's sweeps at lower ranks are the sweeps above, one at a time.
 
     Fault tolerance: the persisted blocks keep their lineage on the scheduler, so a block lost with a
-    worker is rebuilt from the input partitions (re-read from Parquet, say) by Dask itself; a half-step
-    whose gather fails because a worker died is re-submitted (at most 3 times) with the factor
-    re-scattered. The answer does not change: each row's solve depends only on its own observations and
-    the factor.
+    worker is rebuilt from the input partitions (re-read from Parquet, say) by Dask itself. The factors of
+    the sweeps in flight are not rebuilt from lineage (their inputs are released as the run moves on):
+    when a sweep's result is lost with a worker, the client re-submits the sweeps after its last
+    checkpoint from the checkpoint, with the same sketches (at most 3 times). The answer does not change:
+    each row's solve depends only on its own observations and the factor.
 
     Agreement with :func:`complete_matrix`: every row solve, every block product and every QR gets
     bitwise the same input, so the factors agree to the last bit in the tests (see
-    ``tests/completion/test_dask.py``); the per-block sums of the residual, the change and the norm are
-    added in another order than the threads of :func:`complete_matrix` add theirs (relative difference
-    of order 1e-16), which can move the stopping test only when the change lands within rounding of
-    ``tol``; the scale exponent :math:`E` comes from a sum of squares in another order, which changes it
-    only if :math:`\log_2` of the RMS is within rounding of a half-integer.
+    ``tests/completion/test_dask.py``: default start, staged start with the adaptive forcing term of
+    ``cg``, sketches); the per-block sums of the residual, the change and the norm are added in another
+    order than the threads of :func:`complete_matrix` add theirs (relative difference of order 1e-16),
+    which can move the stopping test (or the forcing term's contraction test) only when a change lands
+    within rounding of ``tol`` (of half the previous change); the scale exponent :math:`E` comes from a
+    sum of squares in another order, which changes it only if :math:`\log_2` of the RMS is within
+    rounding of a half-integer.
 
-    Beyond one machine (a plan, not measured here): per half-step the network carries the scattered
-    factor to each of the :math:`W` workers (:math:`W n k \cdot 8` bytes; a tree broadcast keeps the
-    client's share at a few copies) and the updated rows back (:math:`m k \cdot 8` bytes), plus the
-    warm-start rows out; per sweep about :math:`(W + 2)(m + n) k \cdot 8` bytes -- for
-    :math:`m = n = 10^6`, :math:`k = 10`, :math:`W = 16` about 2.9 GB -- against :math:`24|\Omega|`
+    Beyond one machine (a plan, not measured here): per half-step each of the :math:`W` workers fetches
+    the orthonormal factor and the warm start (:math:`(m + n) k \cdot 8` bytes) and the center task
+    fetches the updated rows (:math:`m k` or :math:`n k`); the client fetches one checkpoint per sweep,
+    :math:`(m + n) k \cdot 8` bytes. Per sweep about :math:`(2W + 2)(m + n) k \cdot 8` bytes -- for
+    :math:`m = n = 10^6`, :math:`k = 10`, :math:`W = 16` about 5.4 GB -- against :math:`24|\Omega|`
     bytes of observations that stay put after the shuffle (2.4 TB at :math:`|\Omega| = 10^{11}`).
-    The compute per sweep is :math:`O(|\Omega| k^2)` spread over the workers, the client's
-    :math:`O((m + n) k^2)` QR and the serial gather/scatter are not: it stops scaling when
-    :math:`(m + n) k` is no longer small next to :math:`|\Omega| k / W`, i.e. with few observations per
-    row (recommendation data at :math:`|\Omega|/(m+n) \approx 10`) on many workers, and when one
-    client's memory no longer holds the factors (:math:`m = 10^9`, :math:`k = 100`: 800 GB). The
-    next steps would be factors kept as blocks on the workers (the warm starts never leave; a TSQR
-    reduction of the :math:`k \times k` R factors replaces the client's QR) and an all-to-all exchange of
-    only the factor rows each block observes.
+    The compute per sweep is :math:`O(|\Omega| k^2)` spread over the workers; the two QR tasks'
+    :math:`O((m + n) k^2)` and the factor traffic are not: it stops scaling when :math:`(m + n) k W` is no
+    longer small next to :math:`|\Omega| k^2`, i.e. with few observations per row (recommendation data at
+    :math:`|\Omega|/(m+n) \approx 10`) on many workers, and when one worker (or the client) no longer
+    holds a factor (:math:`m = 10^9`, :math:`k = 100`: 800 GB). The next steps would be a TSQR reduction
+    of the :math:`k \times k` R factors instead of the QR task, and an all-to-all exchange of only the
+    factor rows each block observes. Each task costs the scheduler and a worker a few milliseconds, so
+    at small sizes (a sweep of a fraction of a second) that, not the arithmetic, bounds the speed.
 
     Parameters
     ----------
