@@ -79,8 +79,10 @@ def test_exact_recovery_and_agreement_2000x1500_rank5_8_partitions(client, big, 
     (m, n, k), A, B, (r, c, v), df = big
     moved = []
     scatter, gather = distributed.Client.scatter, distributed.Client.gather
-    monkeypatch.setattr(distributed.Client, "scatter", lambda self, *a, **kw: moved.append("s") or scatter(self, *a, **kw))
-    monkeypatch.setattr(distributed.Client, "gather", lambda self, *a, **kw: moved.append("g") or gather(self, *a, **kw))
+    monkeypatch.setattr(distributed.Client, "scatter",
+                        lambda self, *a, **kw: moved.append("s") or scatter(self, *a, **kw))
+    monkeypatch.setattr(distributed.Client, "gather",
+                        lambda self, *a, **kw: moved.append("g") or gather(self, *a, **kw))
     res = complete_matrix_dask(df, (m, n), k, tol=1e-9, rng=3, client=client)
     assert res.success and res.status is Status.SUCCESS
     assert res.relative_error(A, B) <= 1e-8
