@@ -92,7 +92,7 @@ def run(repeat: int = 1, quick: bool = False, size: float | None = None) -> list
     path = tempfile.mkdtemp(prefix="numopt-bench-dask-")
     try:
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="4GB",
-                          dashboard_address=None, silence_logs=40) as cluster, Client(cluster) as client:
+                          dashboard_address=":0", silence_logs=40) as cluster, Client(cluster) as client:
             t0, c0 = time.perf_counter(), time.process_time()
             A, B, nnz = generate(client, path, m, n, k, nobs, P)
             t_gen = time.perf_counter() - t0
@@ -102,25 +102,38 @@ def run(repeat: int = 1, quick: bool = False, size: float | None = None) -> list
                             f"{disk / nnz:.1f} B/obs on disk", mib(disk),
                             f"client cpu {time.process_time() - c0:.1f} s"))
             df = dd.read_parquet(path)
-            # warm the workers' kernels (numba cache loads) on a tiny run
+            # warm the workers' kernels (numba cache loads: the start's products and the sweeps) on a tiny run
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 tiny = dd.from_pandas(df.partitions[0].head(2000, compute=True), npartitions=2)
-                complete_matrix_dask(tiny, (m, n), 2, maxiter=1, client=client, init="random")
+                complete_matrix_dask(tiny, (m, n), 2, maxiter=1, client=client)
+            # the scheduler of a LocalCluster runs in this process: its CPU is in the client's
+            in_process = client.run_on_scheduler(os.getpid) == os.getpid()
+
+            def cluster_cpu():
+                return sum(client.run(_cpu_seconds).values()) + (0.0 if in_process else
+                                                                 client.run_on_scheduler(_cpu_seconds))
+
+            w0, t0 = cluster_cpu(), time.perf_counter()
+            time.sleep(5.0)
+            idle = (cluster_cpu() - w0) / (time.perf_counter() - t0)   # heartbeats, monitors: CPU s per s
             before = client.run(_worker_peak)
-            cpu0 = sum(client.run(_cpu_seconds).values()) + client.run_on_scheduler(_cpu_seconds)
+            cpu0 = cluster_cpu()
+            load = [os.getloadavg()[0]]
             with PeakRSS() as peak:
                 t0, c0 = time.perf_counter(), time.process_time()
                 res = complete_matrix_dask(df, (m, n), k, tol=tol, rng=0, client=client)
                 t_dask, c_dask = time.perf_counter() - t0, time.process_time() - c0
-            cpu_cluster = sum(client.run(_cpu_seconds).values()) + client.run_on_scheduler(_cpu_seconds) - cpu0
+            cpu_cluster = cluster_cpu() - cpu0
             workers = client.run(_worker_peak)
             err = low_rank_relative_error(A, B, res.U, res.s, res.V)
             client_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             wk = ", ".join(f"{mib(v)}" for v in workers.values())
             rows.append(Row("complete_matrix_dask", size_s, t_dask, "-", math.nan,
                             f"err {err:.1e}, {res.nit} sweeps", mib(peak.peak),
-                            f"cpu {c_dask:.1f} s client + {cpu_cluster:.1f} s workers and scheduler; "
+                            f"cpu {c_dask:.1f} s client{' and scheduler' if in_process else ''} + "
+                            f"{cpu_cluster:.1f} s workers{'' if in_process else ' and scheduler'} (of which "
+                            f"{idle * t_dask:.1f} s idle background: {idle:.3f} CPU s/s); "
                             f"worker peak RSS {wk} (before: "
                             f"{', '.join(mib(v) for v in before.values())}); client peak RSS {mib(client_peak)}; "
                             f"{res.message.split('.')[0]}"))
@@ -132,12 +145,13 @@ def run(repeat: int = 1, quick: bool = False, size: float | None = None) -> list
             t0, c0 = time.perf_counter(), time.process_time()
             ref = complete_matrix((r, c, v, (m, n)), k, tol=tol, rng=0)
             t_mem, c_mem = time.perf_counter() - t0, time.process_time() - c0
+        load.append(os.getloadavg()[0])
         diff = max(float(np.max(np.abs(res.s - ref.s)) / ref.s[0]), float(np.max(np.abs(res.V - ref.V))))
         rows.append(Row("dask vs in-memory", size_s, t_dask, "complete_matrix (2 thr)", t_mem,
                         f"err {low_rank_relative_error(A, B, ref.U, ref.s, ref.V):.1e}, {ref.nit} sweeps; "
                         f"diff {diff:.0e}", mib(peak.peak),
                         f"cpu {c_mem:.1f} s in-memory; dask overhead {t_dask / t_mem:.2f}x wall, "
-                        f"{(c_dask + cpu_cluster) / c_mem:.2f}x cpu"))
+                        f"{(c_dask + cpu_cluster) / c_mem:.2f}x cpu; load {load[0]:.1f} -> {load[1]:.1f}"))
     finally:
         shutil.rmtree(path, ignore_errors=True)
     return rows

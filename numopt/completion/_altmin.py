@@ -406,27 +406,14 @@ def _sparse_times(ptr, idx, val, Y, n_out):
     return out
 
 
-def _top_singular(obs: Observations, l, gen, power=None):
-    """(U, sv, V): the top-``l`` singular triplets of P_Omega(values) / p, p = |Omega| / (m n), by a seeded
-    randomized block subspace iteration (Halko, Martinsson, Tropp 2011, Algorithm 4.4; INIT_POWER products
-    with A A^T, each re-orthonormalised by QR, then Rayleigh-Ritz) on the sparse observations (CSR and CSC
-    products, never densified): reproducible for a given ``rng`` even when singular values tie (ARPACK's
-    svds drew its start from a process-wide seed), and 2 (2 + INIT_POWER) sparse products of a thin block
-    instead of hundreds of matrix-vector products."""
-    m, n = obs.shape
-
-    def times(Y):
-        return _sparse_times(obs.row_ptr, obs.row_idx, obs.row_val, Y, m)
-
-    def rtimes(Z):
-        return _sparse_times(obs.col_ptr, obs.col_idx, obs.col_val, Z, n)
-
-    return _subspace_triplets(times, rtimes, (m, n), obs.nnz, l, gen, power)
-
-
 def _subspace_triplets(times, rtimes, shape, nnz, l, gen, power=None):
-    """The randomized subspace iteration of :func:`_top_singular` given the products ``times(Y)`` = A Y and
-    ``rtimes(Z)`` = A^T Z of the observations A (also run by the Dask solver over its blocks)."""
+    """(U, sv, V): the top-``l`` singular triplets of A / p, p = |Omega| / (m n), for the observations A given
+    by their products ``times(Y)`` = A Y and ``rtimes(Z)`` = A^T Z (CSR and CSC products here, block products
+    in the Dask solver; never densified), by a seeded randomized block subspace iteration (Halko, Martinsson,
+    Tropp 2011, Algorithm 4.4; INIT_POWER products with A A^T, each re-orthonormalised by QR, then
+    Rayleigh-Ritz): reproducible for a given ``rng`` even when singular values tie (ARPACK's svds drew its
+    start from a process-wide seed), and 2 (2 + INIT_POWER) sparse products of a thin block instead of
+    hundreds of matrix-vector products."""
     m, n = shape
     Q, _ = np.linalg.qr(times(gen.standard_normal((n, l))))
     for _ in range(INIT_POWER if power is None else power):
@@ -436,14 +423,6 @@ def _subspace_triplets(times, rtimes, shape, nnz, l, gen, power=None):
     Ub, sv, Vbt = np.linalg.svd(Rb.T)
     p = nnz / (m * n)
     return Q @ Ub, sv / p, Qb @ Vbt.T
-
-
-def _subspace_start(times, rtimes, shape, nnz, k, gen):
-    """The single-stage spectral start (Uo, Vw) of rank k (the first stage of :func:`_staged_start`, JNS13's
-    plain start), used by the Dask solver."""
-    m, n = shape
-    U, sv, V = _subspace_triplets(times, rtimes, shape, nnz, min(k + INIT_OVERSAMPLING, m, n), gen)
-    return np.ascontiguousarray(U[:, :k]), np.ascontiguousarray(V[:, :k] * sv[:k])
 
 
 #: The staged SVD start (see ``complete_matrix``'s ``init``): a direction of the residual's spectral start
@@ -458,42 +437,71 @@ START_SWEEPS = 3
 START_TOL = 5e-2
 
 
-def _residual_obs(obs: Observations, Uo, Vw):
-    """``obs`` with its values replaced by the residuals value - (Uo Vw^T)_ij (CSR and CSC order)."""
-    rows, cols, _ = obs.coo()
-    col_of = np.empty(obs.nnz, dtype=obs.col_idx.dtype)
-    _kernels.expand_indptr(obs.col_ptr, col_of)
-    A, B = np.ascontiguousarray(Uo), np.ascontiguousarray(Vw)
-    pr = np.empty(obs.nnz)
-    pc = np.empty(obs.nnz)
-    if obs.nnz:
-        _kernels.predict_entries(A, B, rows.astype(np.int64), cols.astype(np.int64), pr)
-        _kernels.predict_entries(A, B, obs.col_idx.astype(np.int64), col_of.astype(np.int64), pc)
-    return dataclasses.replace(obs, row_val=obs.row_val - pr, col_val=obs.col_val - pc)
+def _hash_signs(i, j, n, salt):
+    """+-1 for each entry (i[t], j[t]) of an m x n matrix, from a hash of its linear index i n + j and ``salt``
+    (so the CSR and CSC copies, and any block of them, agree)."""
+    with np.errstate(over="ignore"):
+        h = (i.astype(np.uint64) * np.uint64(n) + j.astype(np.uint64) + salt) * np.uint64(0x9E3779B97F4A7C15)
+    return np.where((h >> np.uint64(63)) == 1, -1.0, 1.0)
 
 
-def _noise_edge(obs: Observations, gen):
+class _ObsSource:
+    """The staged start's view of the observations in memory (the Dask solver has the same three methods on
+    its blocks): ``times(Y)`` = A Y and ``rtimes(Z)`` = A^T Z of the observations A, ``residual(Uo, Vw)``
+    the source of P_Omega(M - Uo Vw^T) (the observations themselves for factors of rank 0) and
+    ``flipped(salt)`` that of A with its entries multiplied by :func:`_hash_signs`."""
+
+    def __init__(self, obs: Observations):
+        self.obs = obs
+
+    def times(self, Y):
+        o = self.obs
+        return _sparse_times(o.row_ptr, o.row_idx, o.row_val, Y, o.shape[0])
+
+    def rtimes(self, Z):
+        o = self.obs
+        return _sparse_times(o.col_ptr, o.col_idx, o.col_val, Z, o.shape[1])
+
+    def _coo(self):
+        """(rows, cols) of the CSR order and (rows, cols) of the CSC order."""
+        o = self.obs
+        rows, _, _ = o.coo()
+        col_of = np.empty(o.nnz, dtype=o.col_idx.dtype)
+        _kernels.expand_indptr(o.col_ptr, col_of)
+        return rows, o.row_idx, o.col_idx, col_of
+
+    def residual(self, Uo, Vw):
+        o = self.obs
+        if Uo.shape[1] == 0:
+            return self
+        r1, c1, r2, c2 = self._coo()
+        A, B = np.ascontiguousarray(Uo), np.ascontiguousarray(Vw)
+        pr, pc = np.empty(o.nnz), np.empty(o.nnz)
+        if o.nnz:
+            _kernels.predict_entries(A, B, r1.astype(np.int64), c1.astype(np.int64), pr)
+            _kernels.predict_entries(A, B, r2.astype(np.int64), c2.astype(np.int64), pc)
+        return _ObsSource(dataclasses.replace(o, row_val=o.row_val - pr, col_val=o.col_val - pc))
+
+    def flipped(self, salt):
+        o = self.obs
+        r1, c1, r2, c2 = self._coo()
+        n = o.shape[1]
+        return _ObsSource(dataclasses.replace(o, row_val=o.row_val * _hash_signs(r1, c1, n, salt),
+                                              col_val=o.col_val * _hash_signs(r2, c2, n, salt)))
+
+
+def _noise_edge(src, shape, nnz, gen):
     """An estimate of the top of the sampling noise's spectrum: the largest singular value of the
-    observations with random signs, P_Omega(S o M) / p (S_ij = +-1 drawn from a hash of (i, j) so that the
-    CSR and CSC copies agree). Its entries have the magnitudes of those of the noise P_Omega(M)/p - M and
-    no low-rank part (a sign-flip test)."""
-    m, n = obs.shape
-    salt = np.uint64(gen.integers(0, 2**63))
-    rows, cols, _ = obs.coo()
-    col_of = np.empty(obs.nnz, dtype=obs.col_idx.dtype)
-    _kernels.expand_indptr(obs.col_ptr, col_of)
-
-    def signs(i, j):
-        with np.errstate(over="ignore"):
-            h = (i.astype(np.uint64) * np.uint64(n) + j.astype(np.uint64) + salt) * np.uint64(0x9E3779B97F4A7C15)
-        return np.where((h >> np.uint64(63)) == 1, -1.0, 1.0)
-
-    flipped = dataclasses.replace(obs, row_val=obs.row_val * signs(rows, obs.row_idx),
-                                  col_val=obs.col_val * signs(obs.col_idx, col_of))
-    return float(_top_singular(flipped, min(START_NOISE_BLOCK, m, n), gen, START_POWER)[1][0])
+    observations of ``src`` with random signs, P_Omega(S o M) / p (S_ij = +-1 from :func:`_hash_signs`). Its
+    entries have the magnitudes of those of the noise P_Omega(M)/p - M and no low-rank part (a sign-flip
+    test)."""
+    m, n = shape
+    flipped = src.flipped(np.uint64(gen.integers(0, 2**63)))
+    return float(_subspace_triplets(flipped.times, flipped.rtimes, shape, nnz, min(START_NOISE_BLOCK, m, n), gen,
+                                    START_POWER)[1][0])
 
 
-def _staged_start(obs: Observations, k, gen, sweeps):
+def _staged_start(source, shape, nnz, k, gen, sweeps):
     """The rank-revealing SVD start: returns (Uo, Vw, sweeps spent).
 
     The spectral start of P_Omega(M)/p is accurate only for the singular directions that stand above the
@@ -504,16 +512,21 @@ def _staged_start(obs: Observations, k, gen, sweeps):
     grows in stages: the directions of the residual's spectral start whose singular values exceed START_EDGE
     times the top of its noise spectrum (:func:`_noise_edge`) are added (at least one), a few sweeps fit the
     factors of that rank, and the residual, now smaller and with it its sampling noise, reveals the next
-    directions. A well-conditioned M has all k directions above the edge: one stage, the plain start."""
-    m, n = obs.shape
+    directions. A well-conditioned M has all k directions above the edge: one stage, the plain start.
+
+    ``source``: the observations' products (:class:`_ObsSource`, or the Dask solver's blocks);
+    ``sweeps(rank, Uo, Vw, count, tol)`` runs at most ``count`` sweeps at ``rank`` and returns (Uo, Vw, sweeps).
+    """
+    m, n = shape
     Uo, Vw = np.zeros((m, 0)), np.zeros((n, 0))
     spent = 0
     scale = None
     while True:
         r = Uo.shape[1]
         need = k - r
-        res = obs if r == 0 else _residual_obs(obs, Uo, Vw)
-        U1, sv, V1 = _top_singular(res, min(need + INIT_OVERSAMPLING, m, n), gen, None if r == 0 else START_POWER)
+        res = source.residual(Uo, Vw)
+        U1, sv, V1 = _subspace_triplets(res.times, res.rtimes, shape, nnz, min(need + INIT_OVERSAMPLING, m, n), gen,
+                                        None if r == 0 else START_POWER)
         if scale is None:
             scale = float(sv[0])
         if not sv[0] > 1e-12 * scale:   # the residual vanishes (M has rank r < k): random directions
@@ -521,13 +534,13 @@ def _staged_start(obs: Observations, k, gen, sweeps):
             sv, V1 = np.zeros(need), np.zeros((n, need))
             add = need
         else:
-            edge = _noise_edge(res, gen) if need > 0 else 0.0
+            edge = _noise_edge(res, shape, nnz, gen) if need > 0 else 0.0
             add = min(need, max(1, int(np.sum(sv[:need] > START_EDGE * edge))))
         Uo, R = _orthonormalize(np.hstack([Uo, U1[:, :add]]))
         Vw = np.ascontiguousarray(np.hstack([Vw, V1[:, :add] * sv[:add]]) @ R.T)
         if r + add == k:
             return Uo, Vw, spent
-        Uo, Vw, nit = sweeps(obs, r + add, Uo, Vw, START_SWEEPS, START_TOL)
+        Uo, Vw, nit = sweeps(r + add, Uo, Vw, START_SWEEPS, START_TOL)
         spent += nit
 
 
@@ -539,7 +552,8 @@ def _init(init, obs, k, gen, func, clip_mu, sweeps=None):
     if isinstance(init, str):
         init = check_choice(init, "init", func, ("svd", "random"))
         if init == "svd" and obs.nnz > 0:
-            Uo, Vw, spent = _staged_start(obs, k, gen, sweeps)
+            Uo, Vw, spent = _staged_start(_ObsSource(obs), obs.shape, obs.nnz, k, gen,
+                                          lambda *args: sweeps(obs, *args))
         else:
             Uo, _ = _orthonormalize(gen.standard_normal((m, k)))
             Vw = np.zeros((n, k))

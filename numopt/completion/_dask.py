@@ -19,8 +19,9 @@ from .._validation import (_describe, check_callable, check_choice, check_int, c
                            check_scalar, fail)
 from . import _kernels
 from ._altmin import (_OPTIONS, _VERBOSE_COLUMNS, SOLVERS, CompletionResult, _callback_stops, _change, _final_status,
-                      _half, _init, _orthonormalize, _plan, _plan_counts, _print_row, _record, _Side, _Sketcher,
-                      _solver_options, _subspace_start, _svd_factors, _warn_underdetermined, _zero_result)
+                      _half, _hash_signs, _init, _next_forcing, _orthonormalize, _plan, _plan_counts, _print_row,
+                      _record, _Side, _Sketcher, _solver_options, _staged_start, _svd_factors, _warn_underdetermined,
+                      _zero_result)
 
 __all__ = ["complete_matrix_dask"]
 
@@ -165,18 +166,22 @@ def _block_info(assembled, e):
 
 @dataclasses.dataclass
 class _Part:
-    """A persisted block of one side, values divided by 2^E, with its solve plan (a ``_Side``)."""
+    """A persisted block of one side, values divided by 2^E, with its solve plan at ``rank`` for ``solver`` (a
+    ``_Side``)."""
 
     lo: int
     hi: int
     side: _Side
+    rank: int
+    solver: str
+    by_rows: bool   # rows of the matrix (else columns, as the rows of the transpose)
 
 
-def _make_part(assembled, E, k, solver, opts, reg, any_sketch, any_cg):
+def _make_part(assembled, E, k, solver, opts, reg, any_sketch, any_cg, by_rows):
     block, _ = assembled
     side = _Side(block.ptr, block.idx, np.ldexp(block.val, -E), block.n_other, k, solver, opts, reg)
     side.any_sketch, side.any_cg = any_sketch, any_cg   # the kernel the single-machine solver runs
-    return _Part(block.lo, block.hi, side)
+    return _Part(block.lo, block.hi, side, k, solver, by_rows)
 
 
 class _Drawn:
@@ -189,18 +194,101 @@ class _Drawn:
         return self.drawn
 
 
-def _part_half(part, F, reg, opts, drawn, Xw):
-    """One block's share of a half-step (``_altmin._half`` on the block's rows, in the worker's thread);
-    ``drawn``: a ``_Drawn``."""
-    X = np.array(Xw, dtype=np.float64, order="C")
+@dataclasses.dataclass(frozen=True)
+class _HalfSpec:
+    """What the block tasks of one half-step share besides the factors: the rank and solver of the plan, the
+    global kernel flags (any sketch, any cg) of that plan, the solver options and the ridge."""
+
+    rank: int
+    solver: str
+    flags: tuple
+    opts: dict
+    reg: float
+
+
+def _pick(pack, key):
+    """``pack[key]``: a piece of a state, for the client."""
+    return pack[key]
+
+
+def _block_half(part, b, pack, spec, drawn):
+    """One block's share of a half-step: ``_altmin._half`` (the Numba row kernels of :func:`complete_matrix`)
+    on the block's rows with the fixed factor and the sweep's forcing term ``pack["F"] = (F, cg_rtol)`` and
+    the block's rows ``pack["W"][b]`` of the warm start; returns (the updated rows, the block's statistics).
+    (Each worker fetches the whole ``pack`` once for all its blocks: a task per piece would add a scheduler
+    round trip to every half-step.)"""
+    F, forcing = pack["F"]
+    W = pack["W"][b]
+    side = part.side
+    if (spec.rank, spec.solver) != (part.rank, part.solver):   # a sweep of the staged start at a lower rank
+        side = _Side(side.ptr, side.idx, side.val, side.n_other, spec.rank, spec.solver, spec.opts, spec.reg)
+        side.any_sketch, side.any_cg = spec.flags
+    opts = spec.opts if forcing == spec.opts["cg_rtol"] else {**spec.opts, "cg_rtol": forcing}
+    X = np.array(W, dtype=np.float64, order="C")
     stats = np.zeros(5)
-    _half(part.side, F, X, reg, opts, drawn, stats, parallel=False)
+    with single_blas_thread():
+        _half(side, F, X, spec.reg, opts, _Drawn(drawn), stats, parallel=False)
     return X, stats
 
 
-def _part_times(part, Y):
-    out = np.empty((part.hi - part.lo, Y.shape[1]))
-    _kernels.sparse_times_dense(part.side.ptr, part.side.idx, part.side.val, Y, 0, part.hi - part.lo, out)
+def _center_cols(pack, row_bounds, *outs):
+    """After the V half-step from the state ``pack``: Vw from its blocks, Vw = Vo Rv (QR), the warm start
+    Uw = Uo Rv^T of the U half-step cut into the row blocks, and the half-step's summed statistics (in block
+    order)."""
+    Uo, forcing = pack["F"]
+    Vw = np.ascontiguousarray(np.concatenate([o[0] for o in outs]))
+    sv = np.sum([o[1] for o in outs], axis=0)
+    with single_blas_thread():
+        Vo, Rv = _orthonormalize(Vw)
+        Uw = np.ascontiguousarray(Uo @ Rv.T)
+    return {"F": (Vo, forcing), "W": [Uw[row_bounds[b]:row_bounds[b + 1]] for b in range(len(row_bounds) - 1)],
+            "sv": sv}
+
+
+def _center_rows(cv, pack, reg, adapt, col_bounds, *outs):
+    """After the U half-step: Uw from its blocks, Uw = Uo Ru, Vw = Vo Ru^T cut into the column blocks, the
+    stopping statistics and the next sweep's forcing term (``_altmin._next_forcing`` when ``adapt``).
+    ``record``: the V and U half-steps' statistics (5 + 5), the forcing term used, the change and whether
+    the sweep stayed finite: the small array the client waits for. ``cv``: the V half-step's center,
+    ``pack``: the state before the sweep (its change)."""
+    (Vo, forcing), sv, last_change = cv["F"], cv["sv"], pack["change"]
+    Uw = np.ascontiguousarray(np.concatenate([o[0] for o in outs]))
+    su = np.sum([o[1] for o in outs], axis=0)
+    with single_blas_thread():
+        Uo, Ru = _orthonormalize(Uw)
+        Vw = np.ascontiguousarray(Vo @ Ru.T)
+    change = _change(sv, su)
+    obj = su[0] + reg * su[4]
+    finite = math.isfinite(obj) and not math.isnan(change) and bool(np.isfinite(Uo).all() and np.isfinite(Vw).all())
+    changes = [change] if last_change is None else [last_change, change]
+    nxt = _next_forcing(forcing, changes) if adapt else forcing
+    record = np.concatenate([sv, su, [forcing, change, float(finite)]])
+    return {"F": (Uo, nxt), "W": [Vw[col_bounds[b]:col_bounds[b + 1]] for b in range(len(col_bounds) - 1)],
+            "Vw": Vw, "record": record, "change": change}
+
+
+def _part_times(part, Y, UV, salt, n):
+    """The block's rows of A Y for A = P_Omega(M - Uo Vw^T) (``UV = (Uo, Vw)``, or None: the observations),
+    with its entries multiplied by ``_hash_signs(i, j, n, salt)`` unless ``salt`` is None: the products of
+    the staged start's ``_ObsSource``, entry by entry the same arithmetic."""
+    s = part.side
+    rows = part.hi - part.lo
+    val = s.val
+    if UV is not None or salt is not None:
+        key = np.empty(s.idx.shape[0], dtype=s.idx.dtype)
+        _kernels.expand_indptr(s.ptr, key)
+        key = key.astype(np.int64) + part.lo
+        other = s.idx.astype(np.int64)
+        i, j = (key, other) if part.by_rows else (other, key)
+        if UV is not None:
+            pred = np.empty(val.shape[0])
+            if val.shape[0]:
+                _kernels.predict_entries(UV[0], UV[1], i, j, pred)
+            val = val - pred
+        if salt is not None:
+            val = val * _hash_signs(i, j, n, salt)
+    out = np.empty((rows, Y.shape[1]))
+    _kernels.sparse_times_dense(s.ptr, s.idx, val, Y, 0, rows, out)
     return out
 
 
@@ -256,22 +344,34 @@ class _Summary:
 class _Distributed:
     """The persisted row and column blocks of the observations and the block-wise operations on them."""
 
-    def __init__(self, client, shape, rows, row_bounds, cols, col_bounds):
+    def __init__(self, client, shape, rows, row_bounds, cols, col_bounds, counts, opts, reg):
         self.client, self.shape = client, shape
         self.rows, self.row_bounds, self.cols, self.col_bounds = rows, row_bounds, cols, col_bounds
+        self.counts, self.opts, self.reg = counts, opts, reg
+        self._flags = {}
+
+    def flags(self, rank, solver):
+        """((any sketch, any cg) of the rows, of the columns) of the plan at ``rank`` for ``solver``: the kernel
+        :func:`complete_matrix` runs for a whole side."""
+        if (rank, solver) not in self._flags:
+            plans = [_plan(c, rank, solver, self.opts, self.reg) for c in self.counts]
+            self._flags[rank, solver] = tuple((bool((pl == _kernels.SKETCH).any()), bool((pl == _kernels.CG).any()))
+                                              for pl in plans)
+        return self._flags[rank, solver]
 
     def _map(self, fn, parts, shared, per_part):
-        """``[fn(part, *shared, *per_part[b])]`` gathered; ``shared`` (large) scattered to every worker once.
-        A run that loses a worker mid-call is re-submitted (the blocks come back from their lineage)."""
+        """``[fn(part, *shared, *per_part[b])]`` gathered; the arrays of ``shared`` scattered to every worker
+        once (one round trip). A run that loses a worker mid-call is re-submitted (the blocks come back from
+        their lineage). Used by the start's products, not by the sweeps."""
         last = None
         for _ in range(_RETRIES + 1):
             futures = []
             try:
-                big = [i for i, a in enumerate(shared) if isinstance(a, np.ndarray)
-                       or (isinstance(a, _Drawn) and a.drawn is not None)]
+                big = [i for i, a in enumerate(shared) if isinstance(a, np.ndarray) or (
+                    isinstance(a, tuple) and a and all(isinstance(x, np.ndarray) for x in a))]
                 sh = list(shared)
                 for i, f in zip(big, self.client.scatter([shared[i] for i in big], broadcast=True, hash=False)):
-                    sh[i] = f   # one scatter call (one round trip) for the factor and the sketch
+                    sh[i] = f
                 futures = [self.client.submit(fn, part, *sh, *per_part[b], pure=False)
                            for b, part in enumerate(parts)]
                 return self.client.gather(futures)
@@ -283,26 +383,77 @@ class _Distributed:
                 del futures
         raise last
 
-    def half(self, side, F, Xw, reg, opts, drawn):
-        parts, bounds = (self.rows, self.row_bounds) if side == "rows" else (self.cols, self.col_bounds)
-        per = [(Xw[bounds[b]:bounds[b + 1]],) for b in range(len(parts))]
-        out = self._map(_part_half, parts, (F, reg, opts, _Drawn(drawn)), per)
-        X = np.concatenate([o[0] for o in out]) if out else np.empty_like(Xw)
-        return np.ascontiguousarray(X), np.sum([o[1] for o in out], axis=0)
-
-    def times(self, Y):   # A Y
-        return np.concatenate(self._map(_part_times, self.rows, (np.ascontiguousarray(Y),), [()] * len(self.rows)))
-
-    def rtimes(self, Z):  # A^T Z
-        return np.concatenate(self._map(_part_times, self.cols, (np.ascontiguousarray(Z),), [()] * len(self.cols)))
-
     def residual(self, U, V):
         b = self.row_bounds
         per = [(np.ascontiguousarray(U[b[i]:b[i + 1]]),) for i in range(len(self.rows))]
         return float(sum(self._map(_part_residual, self.rows, (np.ascontiguousarray(V),), per)))
 
+    def pack(self, Uo, Vw, forcing, change):
+        """A future of the state between two sweeps (what ``_center_rows`` returns), from the client's factors,
+        the forcing term of the next sweep and the last sweep's change (None before the first)."""
+        cb = self.col_bounds
+        Vw = np.ascontiguousarray(Vw)
+        state = {"F": (np.ascontiguousarray(Uo), forcing), "W": [Vw[cb[b]:cb[b + 1]] for b in range(len(self.cols))],
+                 "Vw": Vw, "change": change}
+        return self.client.scatter([state], hash=False)[0]
+
+    def factors(self, pack):
+        """(Uo, Vw, next forcing term) of a sweep's state, gathered on the client (one round trip)."""
+        futures = [self.client.submit(_pick, pack, "F", pure=False), self.client.submit(_pick, pack, "Vw", pure=False)]
+        (Uo, forcing), Vw = self.client.gather(futures)
+        return Uo, Vw, forcing
+
+    def sweep(self, pack, spec_cols, spec_rows, adapt, drawn_cols, drawn_rows):
+        """Submit one whole sweep as one graph (no round trip): the column blocks' V half-step, the QR task,
+        the row blocks' U half-step, the QR and statistics task. Returns the futures of the new state and of
+        its ``record``; the factors stay on the workers."""
+        import dask
+
+        def task(fn, *args):
+            return dask.delayed(fn, pure=False, traverse=False)(*args)
+
+        def literal(x):
+            return None if x is None else dask.delayed(x, pure=False, traverse=False)
+
+        rb, cb = tuple(int(x) for x in self.row_bounds), tuple(int(x) for x in self.col_bounds)
+        dv, du = literal(drawn_cols), literal(drawn_rows)
+        outs = [task(_block_half, part, b, pack, spec_cols, dv) for b, part in enumerate(self.cols)]
+        cv = task(_center_cols, pack, rb, *outs)
+        outs = [task(_block_half, part, b, cv, spec_rows, du) for b, part in enumerate(self.rows)]
+        cu = task(_center_rows, cv, pack, spec_rows.reg, adapt, cb, *outs)
+        state, record = self.client.compute([cu, task(_pick, cu, "record")], optimize_graph=False)
+        return state, record
+
     def release(self):
         self.client.cancel(self.rows + self.cols)
+
+
+class _BlockSource:
+    """The staged start's view of the blocks (``_altmin._ObsSource``'s methods): products with the observations,
+    their residual P_Omega(M - Uo Vw^T) (``UV``) and sign-flipped copies (``salt``), computed block by block
+    on the fly (nothing more is persisted)."""
+
+    def __init__(self, data, UV=None, salt=None):
+        self.data, self.UV, self.salt = data, UV, salt
+
+    def residual(self, Uo, Vw):
+        if Uo.shape[1] == 0:
+            return self
+        return _BlockSource(self.data, (np.ascontiguousarray(Uo), np.ascontiguousarray(Vw)))
+
+    def flipped(self, salt):
+        return _BlockSource(self.data, self.UV, salt)
+
+    def _product(self, parts, Y):
+        d = self.data
+        out = d._map(_part_times, parts, (np.ascontiguousarray(Y), self.UV, self.salt, d.shape[1]), [()] * len(parts))
+        return np.concatenate(out)
+
+    def times(self, Y):
+        return self._product(self.data.rows, Y)
+
+    def rtimes(self, Z):
+        return self._product(self.data.cols, Z)
 
 
 def _lost(exc) -> bool:
@@ -347,7 +498,8 @@ def _distribute(client, obs, shape, k, n_blocks, solver, opts, reg, func):
     amax = max((s[1] for s in scans), default=0.0)
     hist_r = np.sum([s[2] for s in scans], axis=0) if scans else np.zeros(_bins(m), dtype=np.int64)
     hist_c = np.sum([s[3] for s in scans], axis=0) if scans else np.zeros(_bins(n), dtype=np.int64)
-    B = check_int(n_blocks if n_blocks is not None else max(len(parts), 1), "blocks", func, low=1)
+    threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+    B = check_int(n_blocks if n_blocks is not None else max(threads, 1), "blocks", func, low=1)
     row_bounds, col_bounds = _bounds(hist_r, m, B), _bounds(hist_c, n, B)
     nr, nc = row_bounds.shape[0] - 1, col_bounds.shape[0] - 1
     splits = [dask.delayed(_split, nout=2, pure=True)(part, p, shape, row_bounds, col_bounds)
@@ -375,15 +527,25 @@ def _distribute(client, obs, shape, k, n_blocks, solver, opts, reg, func):
     E = e + int(round(math.log2(rms)))
     plans = (_plan(row_counts, k, solver, opts, reg), _plan(col_counts, k, solver, opts, reg))
     flags = [(bool((pl == _kernels.SKETCH).any()), bool((pl == _kernels.CG).any())) for pl in plans]
-    rows = [client.submit(_make_part, raw[b], E, k, solver, opts, reg, *flags[0], pure=False) for b in range(nr)]
-    cols = [client.submit(_make_part, raw[nr + b], E, k, solver, opts, reg, *flags[1], pure=False)
-            for b in range(nc)]
+    # the blocks of each side dealt round-robin to the workers (the half-steps' tasks run where their block
+    # is: placed where the shuffle left them, one worker can hold most of a side and do most of each
+    # half-step); a lost worker's blocks are rebuilt on any other
+    workers = sorted(client.scheduler_info()["workers"]) or [None]
+
+    def place(b):
+        where = workers[b % len(workers)]
+        return dict(workers=[where], allow_other_workers=True) if where else {}
+
+    rows = [client.submit(_make_part, raw[b], E, k, solver, opts, reg, *flags[0], True, pure=False, **place(b))
+            for b in range(nr)]
+    cols = [client.submit(_make_part, raw[nr + b], E, k, solver, opts, reg, *flags[1], False, pure=False,
+                          **place(b)) for b in range(nc)]
     from distributed import wait
 
     wait(rows + cols)
     del raw   # the blocks keep their lineage on the scheduler: a lost block is rebuilt from the input
-    data = _Distributed(client, shape, rows, row_bounds, cols, col_bounds)
-    data.plans, data.flags = plans, flags
+    data = _Distributed(client, shape, rows, row_bounds, cols, col_bounds, (row_counts, col_counts), opts, reg)
+    data.plans = plans
     data.dmax = (int(row_counts.max()) if m else 0, int(col_counts.max()) if n else 0)
     return data, summary, E
 
@@ -417,47 +579,58 @@ def complete_matrix_dask(obs, shape, rank, *, solver="auto", reg=0.0, tol=1e-6, 
        (CSR rows with sorted columns, exactly the rows of :func:`complete_matrix`'s structure) and divided
        by the same power of two :math:`2^E` (exact). Both copies, by rows and by columns, are persisted:
        :math:`2 \times 12` bytes per observation over the cluster. The observations never move again.
-    3. *Sweeps*: each half-step scatters the fixed factor (:math:`n k` or :math:`m k` floats) to every
-       worker and maps ``_altmin._half`` -- the Numba row kernels ``exact`` / ``cg`` / ``sketch`` of the
-       single-machine solver, not a copy -- over the blocks, each with its rows of the warm start; the
-       client gathers the updated rows (:math:`m k` or :math:`n k` floats) and the per-block sums (residual,
-       change, norm) that make the stopping test, then orthonormalizes the factor (thin QR, on the client).
-       The sketches of ``"sketch"`` / ``"auto"`` are drawn on the client from ``rng`` in the same order and
-       scattered with the factor.
-    4. *Start*: ``init="svd"`` is the first stage of :func:`complete_matrix`'s staged start (its plain
-       spectral start; the later rank-revealing stages for ill-conditioned matrices and the adaptive ``cg``
-       forcing term are not ported to blocks yet), the randomized block subspace iteration, each
-       product :math:`AY` / :math:`A^\top Z` a map over the row / column blocks with :math:`Y` / :math:`Z`
-       (:math:`(k + 10)` columns) scattered; the QRs and the Rayleigh-Ritz step on the client.
+    3. *Sweeps*: each sweep is submitted as one graph (no client round trip inside it): a task per column
+       block runs ``_altmin._half`` -- the Numba row kernels ``exact`` / ``cg`` / ``sketch`` of the
+       single-machine solver, not a copy -- on its rows with the orthonormal factor and its rows of the warm
+       start; one task concatenates the updated factor, orthonormalizes it (thin QR) and forms the other
+       warm start; a task per row block solves the U half-step; a last task does the QR, the stopping
+       statistics (residual, change, norm, summed in block order) and the next forcing term of ``cg``
+       (the adaptive rule of :func:`complete_matrix`). The factors stay on the workers: each worker fetches
+       a half-step's factor and warm start once for all its blocks. Sweep :math:`t + 1` is submitted
+       before the client waits for sweep :math:`t`'s record (15 floats), and while it runs the client
+       fetches sweep :math:`t`'s factors as a checkpoint, so no worker waits for the client. The sketches
+       of ``"sketch"`` / ``"auto"`` are drawn on the client from ``rng`` in the order of
+       :func:`complete_matrix` and travel with the graph. The blocks of each side are dealt round-robin
+       to the workers (one per worker thread by default), so every worker does an equal share of every
+       half-step.
+    4. *Start*: ``init="svd"`` is :func:`complete_matrix`'s staged rank-revealing start, the same function
+       (``_altmin._staged_start``) given the blocks as its source: each product :math:`AY` /
+       :math:`A^\top Z` with the observations, with their residual :math:`P_\Omega(M - U W^\top)` or with
+       their sign-flipped copy (the noise-edge estimate) is a map over the row / column blocks that forms
+       those entries on the fly (nothing more is persisted), the QRs and Rayleigh-Ritz steps run on the
+       client, and the start's sweeps at lower ranks are the sweeps above, one at a time.
 
     Fault tolerance: the persisted blocks keep their lineage on the scheduler, so a block lost with a
-    worker is rebuilt from the input partitions (re-read from Parquet, say) by Dask itself; a half-step
-    whose gather fails because a worker died is re-submitted (at most 3 times) with the factor
-    re-scattered. The answer does not change: each row's solve depends only on its own observations and
-    the factor.
+    worker is rebuilt from the input partitions (re-read from Parquet, say) by Dask itself. The factors of
+    the sweeps in flight are not rebuilt from lineage (their inputs are released as the run moves on):
+    when a sweep's result is lost with a worker, the client re-submits the sweeps after its last
+    checkpoint from the checkpoint, with the same sketches (at most 3 times). The answer does not change:
+    each row's solve depends only on its own observations and the factor.
 
     Agreement with :func:`complete_matrix`: every row solve, every block product and every QR gets
     bitwise the same input, so the factors agree to the last bit in the tests (see
-    ``tests/completion/test_dask.py``); the per-block sums of the residual, the change and the norm are
-    added in another order than the threads of :func:`complete_matrix` add theirs (relative difference
-    of order 1e-16), which can move the stopping test only when the change lands within rounding of
-    ``tol``; the scale exponent :math:`E` comes from a sum of squares in another order, which changes it
-    only if :math:`\log_2` of the RMS is within rounding of a half-integer.
+    ``tests/completion/test_dask.py``: default start, staged start with the adaptive forcing term of
+    ``cg``, sketches); the per-block sums of the residual, the change and the norm are added in another
+    order than the threads of :func:`complete_matrix` add theirs (relative difference of order 1e-16),
+    which can move the stopping test (or the forcing term's contraction test) only when a change lands
+    within rounding of ``tol`` (of half the previous change); the scale exponent :math:`E` comes from a
+    sum of squares in another order, which changes it only if :math:`\log_2` of the RMS is within
+    rounding of a half-integer.
 
-    Beyond one machine (a plan, not measured here): per half-step the network carries the scattered
-    factor to each of the :math:`W` workers (:math:`W n k \cdot 8` bytes; a tree broadcast keeps the
-    client's share at a few copies) and the updated rows back (:math:`m k \cdot 8` bytes), plus the
-    warm-start rows out; per sweep about :math:`(W + 2)(m + n) k \cdot 8` bytes -- for
-    :math:`m = n = 10^6`, :math:`k = 10`, :math:`W = 16` about 2.9 GB -- against :math:`24|\Omega|`
+    Beyond one machine (a plan, not measured here): per half-step each of the :math:`W` workers fetches
+    the orthonormal factor and the warm start (:math:`(m + n) k \cdot 8` bytes) and the center task
+    fetches the updated rows (:math:`m k` or :math:`n k`); the client fetches one checkpoint per sweep,
+    :math:`(m + n) k \cdot 8` bytes. Per sweep about :math:`(2W + 2)(m + n) k \cdot 8` bytes -- for
+    :math:`m = n = 10^6`, :math:`k = 10`, :math:`W = 16` about 5.4 GB -- against :math:`24|\Omega|`
     bytes of observations that stay put after the shuffle (2.4 TB at :math:`|\Omega| = 10^{11}`).
-    The compute per sweep is :math:`O(|\Omega| k^2)` spread over the workers, the client's
-    :math:`O((m + n) k^2)` QR and the serial gather/scatter are not: it stops scaling when
-    :math:`(m + n) k` is no longer small next to :math:`|\Omega| k / W`, i.e. with few observations per
-    row (recommendation data at :math:`|\Omega|/(m+n) \approx 10`) on many workers, and when one
-    client's memory no longer holds the factors (:math:`m = 10^9`, :math:`k = 100`: 800 GB). The
-    next steps would be factors kept as blocks on the workers (the warm starts never leave; a TSQR
-    reduction of the :math:`k \times k` R factors replaces the client's QR) and an all-to-all exchange of
-    only the factor rows each block observes.
+    The compute per sweep is :math:`O(|\Omega| k^2)` spread over the workers; the two QR tasks'
+    :math:`O((m + n) k^2)` and the factor traffic are not: it stops scaling when :math:`(m + n) k W` is no
+    longer small next to :math:`|\Omega| k^2`, i.e. with few observations per row (recommendation data at
+    :math:`|\Omega|/(m+n) \approx 10`) on many workers, and when one worker (or the client) no longer
+    holds a factor (:math:`m = 10^9`, :math:`k = 100`: 800 GB). The next steps would be a TSQR reduction
+    of the :math:`k \times k` R factors instead of the QR task, and an all-to-all exchange of only the
+    factor rows each block observes. Each task costs the scheduler and a worker a few milliseconds, so
+    at small sizes (a sweep of a fraction of a second) that, not the arithmetic, bounds the speed.
 
     Parameters
     ----------
@@ -476,8 +649,10 @@ def complete_matrix_dask(obs, shape, rank, *, solver="auto", reg=0.0, tol=1e-6, 
     client : distributed.Client, optional
         The cluster to run on; default the running client (``distributed.default_client()``).
     blocks : int, optional
-        Row blocks (and column blocks) of the shuffle; default the number of input partitions. Each
-        block is one task per half-step: a few per worker thread balance the load.
+        Row blocks (and column blocks) of the shuffle; default the number of worker threads (one block of
+        each side per thread: the blocks are of equal work and dealt round-robin to the workers). Each
+        block is one task per half-step, and each task costs the scheduler and the worker a few
+        milliseconds: more blocks only pay with unequal workers or threads.
 
     Returns
     -------
@@ -545,28 +720,103 @@ def complete_matrix_dask(obs, shape, rank, *, solver="auto", reg=0.0, tol=1e-6, 
         data.release()
 
 
-def _start(data, summary, init, k, gen, E, func):
-    m, n = summary.shape
-    if init == "svd" and summary.nnz > 0:
-        return _subspace_start(data.times, data.rtimes, (m, n), summary.nnz, k, gen)
-    Uo, Vw, _ = _init(init, summary, k, gen, func, None)
-    if not isinstance(init, str):
-        Vw = np.ldexp(Vw, -E)
-    return Uo, Vw
+#: Sweeps submitted ahead of the one whose record the client waits for: the workers run sweep t + 1 while
+#: the client reads sweep t's record and fetches its checkpoint (a sweep past the stop is cancelled; in the
+#: main loop nothing else draws from ``rng`` afterwards, so its sketch changes nothing).
+_AHEAD = 1
+
+
+def _run(data, Uo, Vw, forcing, specs, adapt, draw, count, ahead, on_record):
+    """At most ``count`` sweeps from the client's factors (Uo, Vw), each submitted as one graph, ``ahead``
+    sweeps ahead of the one waited for; ``draw()`` gives a sweep's sketches (column, row half-steps), in
+    order. After sweep t the client gets its record and its factors (the checkpoint: fetched while the next
+    sweep runs, so no worker waits for it) and ``on_record(t, record, Uo, Vw)`` answers "go", "stop" (keep
+    sweep t) or "undo" (keep sweep t - 1). A worker lost with the state of a sweep in flight: the sweeps
+    after the checkpoint are re-submitted from it with the same sketches (the same arithmetic), at most
+    _RETRIES times. Returns (Uo, Vw, sweeps kept)."""
+    last_change, kept = None, 0
+    inflight = []   # (t, state, record, sketches)
+    tries = 0
+
+    def submit(t, pack, drawn):
+        state, record = data.sweep(pack, specs[0], specs[1], adapt, drawn[0], drawn[1])
+        inflight.append((t, state, record, drawn))
+        return state
+
+    nxt = data.pack(Uo, Vw, forcing, last_change)
+    submitted = 0
+    while submitted < min(count, ahead + 1):
+        submitted += 1
+        nxt = submit(submitted, nxt, draw())
+    try:
+        while inflight:
+            t, state, record, _ = inflight[0]
+            try:
+                rec = record.result()
+                if submitted < count:
+                    submitted += 1
+                    nxt = submit(submitted, nxt, draw())
+                U1, V1, f1 = data.factors(state)
+            except Exception as exc:   # noqa: BLE001 - a lost worker surfaces as several exception types
+                if not _lost(exc) or tries == _RETRIES:
+                    raise
+                tries += 1
+                redo = [(entry[0], entry[3]) for entry in inflight]
+                inflight.clear()
+                nxt = data.pack(Uo, Vw, forcing, last_change)
+                for t_, drawn in redo:
+                    nxt = submit(t_, nxt, drawn)
+                continue
+            inflight.pop(0)
+            verdict = on_record(t, rec, U1, V1)
+            if verdict == "undo":
+                break
+            Uo, Vw, forcing, last_change, kept = U1, V1, f1, float(rec[11]), t
+            if verdict == "stop":
+                break
+    finally:
+        inflight.clear()   # released: the scheduler forgets the sweeps past the stop (cancel can race with them)
+    return Uo, Vw, kept
 
 
 def _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback, verbose, opts, func):
-    """The sweeps of ``_altmin._solve`` (split=False) with the half-steps mapped over the blocks."""
+    """The sweeps of ``_altmin._solve`` (split=False) as one graph per sweep on the workers."""
     m, n = summary.shape
     sketcher = _Sketcher(opts["sketch"], opts["sketch_size"], opts["nnz_per_column"], gen)
-    Uo, Vw = _start(data, summary, init, k, gen, E, func)
+
+    def drawn(rank, solver_, side):   # the sketch complete_matrix draws for this half-step, in the same order
+        any_sketch = data.flags(rank, solver_)[side][0]
+        return sketcher.draw(n if side == 0 else m, data.dmax[side]) if any_sketch else None
+
+    def specs(rank, solver_):
+        fl = data.flags(rank, solver_)
+        return (_HalfSpec(rank, solver_, fl[1], opts, reg), _HalfSpec(rank, solver_, fl[0], opts, reg))
+
+    def start_sweeps(rank, Uo, Vw, count, stop):   # _altmin._sweeps of the staged start
+        solver_ = "exact" if solver == "cg" else solver
+
+        def on_record(t, rec, U1, V1):
+            change, finite = float(rec[11]), bool(rec[12])
+            return "undo" if math.isnan(change) or not finite else "stop" if change <= stop else "go"
+
+        # nothing submitted ahead: the next stage draws from rng after these sweeps
+        return _run(data, Uo, Vw, opts["cg_rtol"], specs(rank, solver_), False,
+                    lambda: (drawn(rank, solver_, 1), drawn(rank, solver_, 0)), count, 0, on_record)
+
+    start = 0
+    if init == "svd" and summary.nnz > 0:
+        Uo, Vw, start = _staged_start(_BlockSource(data), (m, n), summary.nnz, k, gen, start_sweeps)
+    else:
+        Uo, Vw, _ = _init(init, summary, k, gen, func, None)
+        if not isinstance(init, str):
+            Vw = np.ldexp(Vw, -E)
     rho = _warn_underdetermined(summary, k, func)
     solver_rows = {"rows": _plan_counts(data.plans[0]), "columns": _plan_counts(data.plans[1])}
     printer = IterationPrinter(_VERBOSE_COLUMNS) if verbose else None
     res0 = data.residual(Uo, Vw)
     nnz = max(summary.nnz, 1)
     hist = {"rmse": [math.sqrt(res0 / nnz)], "objective": [res0 + reg * float(np.sum(Vw * Vw))],
-            "objective_half": [], "change": [], "inner_steps": [], "fallbacks": [], "time": []}
+            "objective_half": [], "change": [], "inner_steps": [], "fallbacks": [], "time": [], "cg_rtol": []}
     status, nit, change, rmse = Status.MAXITER, 0, math.inf, hist["rmse"][0]
 
     def unscale(U, s, V, hist):
@@ -579,43 +829,39 @@ def _sweeps(data, summary, E, k, solver, reg, tol, maxiter, init, gen, callback,
             s = np.ldexp(s, E)
         return U, s, V, history
 
-    def drawn(side):   # the sketch complete_matrix draws for this half-step, in the same order
-        (any_sketch, _), dmax = data.flags[side], data.dmax[side]
-        return sketcher.draw(n if side == 0 else m, dmax) if any_sketch else None
+    t0 = time.perf_counter()
 
-    for it in range(maxiter):
-        t0 = time.perf_counter()
-        saved = (Uo, Vw)
-        Vw, sv = data.half("cols", Uo, Vw, reg, opts, drawn(1))   # V half-step, Uo orthonormal
-        Vo, Rv = _orthonormalize(Vw)
-        Uw = np.ascontiguousarray(Uo @ Rv.T)
-        obj_v = sv[0] + reg * sv[4]
-        Uw, su = data.half("rows", Vo, Uw, reg, opts, drawn(0))   # U half-step, Vo orthonormal
-        xnorm2 = su[4]
-        Uo, Ru = _orthonormalize(Uw)
-        Vw = np.ascontiguousarray(Vo @ Ru.T)
-        nit = it + 1
-        obj = su[0] + reg * xnorm2
-        change = _change(sv, su)
-        if not (math.isfinite(obj) and not math.isnan(change) and np.isfinite(Uo).all() and np.isfinite(Vw).all()):
-            Uo, Vw = saved
-            status = Status.NONFINITE
-            break
+    def on_record(t, rec, U1, V1):
+        nonlocal status, nit, change, rmse, t0
+        sv, su, forcing = rec[:5], rec[5:10], float(rec[10])
+        nit = t
+        obj_v, obj = sv[0] + reg * sv[4], su[0] + reg * su[4]
+        change = float(rec[11])
+        if not (math.isfinite(obj) and bool(rec[12])):
+            status = Status.NONFINITE   # the last finite iterate is returned
+            return "undo"
         rmse = math.sqrt(su[0] / nnz)
-        elapsed = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        elapsed, t0 = t1 - t0, t1
         _record(hist, rmse, obj_v, obj, change, sv, su, elapsed)
+        hist["cg_rtol"].append(forcing)
         _print_row(printer, nit, rmse, change, obj, sv, su, elapsed, E)
         if change <= tol:
             status = Status.SUCCESS
-            break
-        if callback is not None and _callback_stops(callback, Uo, Vw, hist, unscale, (m, n), nit, rmse, E, change, rho):
+            return "stop"
+        if callback is not None and _callback_stops(callback, U1, V1, hist, unscale, (m, n), nit, rmse, E, change,
+                                                    rho, start_sweeps=start):
             status = Status.CALLBACK
-            break
+            return "stop"
+        return "go"
+
+    Uo, Vw, _ = _run(data, Uo, Vw, opts["cg_rtol"], specs(k, solver), True,
+                     lambda: (drawn(k, solver, 1), drawn(k, solver, 0)), maxiter, _AHEAD, on_record)
     U, s_unit, V = _svd_factors(Uo, Vw)
     U, s, V, history = unscale(U, s_unit, V, hist)
     status, detail = _final_status(status, s, s_unit, E, nit, change, tol, float(np.ldexp(rmse, E)), rho,
                                    solver_rows, False, maxiter)
     result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, detail=detail,
                               rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
-                              solver_rows=solver_rows, history=history)
+                              solver_rows=solver_rows, history=history, start_sweeps=start)
     return finish(result, func)

@@ -20,12 +20,13 @@ from numopt import ConvergenceWarning, Status  # noqa: E402
 from numopt.completion import UnderdeterminedWarning, complete_matrix, complete_matrix_dask  # noqa: E402
 from numopt.completion import _dask  # noqa: E402
 
-from . import low_rank, sample  # noqa: E402
+from . import low_rank, problem, sample  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    # dashboard on a free port: another cluster on this machine may hold the default 8787
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=50) as cluster, distributed.Client(cluster) as c:
         yield c
 
@@ -74,19 +75,47 @@ def test_import_numopt_does_not_import_dask_and_no_client_is_a_clear_error():
            "and no running Client" in out.stdout, out.stdout + out.stderr
 
 
-def test_exact_recovery_and_agreement_2000x1500_rank5_8_partitions(client, big):
+def test_exact_recovery_and_agreement_2000x1500_rank5_8_partitions(client, big, monkeypatch):
     (m, n, k), A, B, (r, c, v), df = big
+    moved = []
+    scatter, gather = distributed.Client.scatter, distributed.Client.gather
+    monkeypatch.setattr(distributed.Client, "scatter",
+                        lambda self, *a, **kw: moved.append("s") or scatter(self, *a, **kw))
+    monkeypatch.setattr(distributed.Client, "gather",
+                        lambda self, *a, **kw: moved.append("g") or gather(self, *a, **kw))
     res = complete_matrix_dask(df, (m, n), k, tol=1e-9, rng=3, client=client)
     assert res.success and res.status is Status.SUCCESS
     assert res.relative_error(A, B) <= 1e-8
-    # complete_matrix's SVD start is staged (rank-revealing); the Dask solver runs its first stage only (the
-    # staged start is not ported to blocks yet), so the sweeps are compared from the same random start
-    res = complete_matrix_dask(df, (m, n), k, tol=1e-9, rng=3, init="random", client=client)
-    ref = complete_matrix((r, c, v, (m, n)), k, tol=1e-9, rng=3, init="random")
+    # the default (staged SVD) start and the sweeps agree with complete_matrix
+    ref = complete_matrix((r, c, v, (m, n)), k, tol=1e-9, rng=3)
     _assert_same(res, ref)
     # the stopping test's sums are added in another order: equal to rounding
     np.testing.assert_allclose(res.history["change"], ref.history["change"], rtol=1e-12)
     np.testing.assert_allclose(res.history["rmse"], ref.history["rmse"], rtol=1e-9, atol=1e-13 * res.rmse)
+    # a sweep is one graph submitted ahead: the client scatters nothing per sweep (only the start's 12 block
+    # products - 8 of the subspace iteration, 4 of the noise edge -, the first residual and the state before
+    # the first sweep) and gathers one checkpoint of the factors per sweep, while the next sweep runs (plus
+    # the shuffle's 2 gathers and the start's 13); before: a scatter and a gather per half-step
+    monkeypatch.undo()
+    assert res.start_sweeps == 0 and res.nit >= 10
+    assert moved.count("s") == 12 + 1 + 1, "".join(moved)
+    assert moved.count("g") == 2 + 12 + 1 + res.nit, "".join(moved)
+
+
+def test_staged_start_and_adaptive_forcing_agree_with_complete_matrix(client):
+    # condition number 1000 at oversampling 4: the start grows the rank in stages (residual and sign-flipped
+    # products over the blocks, sweeps at lower ranks) and "cg" tightens its forcing term; before, the Dask
+    # solver ran the one-stage start with a fixed forcing term (it did not agree with complete_matrix)
+    m, n, k = 400, 300, 5
+    M, A, B, r, c, v = problem(m, n, k, 4.0, 1000.0, seed=1)
+    res = complete_matrix_dask(_frame(r, c, v, 3), (m, n), k, solver="cg", rng=2, client=client, blocks=4)
+    ref = complete_matrix((r, c, v, (m, n)), k, solver="cg", rng=2)
+    assert ref.success and ref.start_sweeps > 0 and ref.history["cg_rtol"][-1] < 0.1
+    assert res.success and res.start_sweeps == ref.start_sweeps
+    _assert_same(res, ref)
+    np.testing.assert_array_equal(res.history["cg_rtol"], ref.history["cg_rtol"])
+    assert res.history["inner_steps"].tolist() == ref.history["inner_steps"].tolist()
+    assert res.relative_error(A, B) <= 1e-6
 
 
 @pytest.mark.parametrize("solver", ["cg", "sketch"])
@@ -116,21 +145,22 @@ def test_dask_array_input_and_random_start(client):
 
 
 def test_worker_killed_mid_sweep_gives_the_same_answer(client, monkeypatch):
-    """The worker holding most persisted blocks is SIGKILLed between the two half-steps of sweep 2: its
-    blocks are lost. Dask rebuilds them from their lineage (the shuffle's tasks re-run from the input
-    partitions; numopt re-persists nothing) and the run finishes with the same factors."""
+    """The worker holding most persisted blocks is SIGKILLed right after sweep 3 is submitted, while sweep 2
+    runs (sweep t + 1 is submitted when sweep t's record arrives): its blocks and the factors it held are
+    lost. Dask rebuilds them from their lineage (the shuffle's tasks re-run from the input partitions, the
+    lost sweep tasks re-run; numopt re-persists nothing) and the run finishes with the same factors."""
     m, n, k = 600, 500, 4
     A, B, r, c, v = _problem(m, n, k, 8.0, seed=9)
     df = _frame(r, c, v, 6)
-    kw = dict(tol=1e-6, rng=5, maxiter=50, init="random")
+    kw = dict(tol=1e-6, rng=5, maxiter=50)
     ref = complete_matrix((r, c, v, (m, n)), k, **kw)
     calls, lost, blocks = [], [], []
-    half = _dask._Distributed.half
+    sweep = _dask._Distributed.sweep
 
-    def half_then_kill(self, side, *args):
-        out = half(self, side, *args)
-        calls.append(side)
-        if len(calls) == 3:   # sweep 2's V half-step is done, its U half-step not started
+    def sweep_then_kill(self, *args):
+        out = sweep(self, *args)
+        calls.append(1)
+        if len(calls) == 3:
             holders = client.who_has(self.rows + self.cols)
             counts = {}
             for where in holders.values():
@@ -145,10 +175,10 @@ def test_worker_killed_mid_sweep_gives_the_same_answer(client, monkeypatch):
                 time.sleep(0.05)
         return out
 
-    monkeypatch.setattr(_dask._Distributed, "half", half_then_kill)
+    monkeypatch.setattr(_dask._Distributed, "sweep", sweep_then_kill)
     with distributed.get_task_stream(client) as stream:
         res = complete_matrix_dask(df, (m, n), k, client=client, **kw)
-    assert lost and lost[0] > 0 and len(calls) == 2 * res.nit > 4
+    assert lost and lost[0] > 0 and res.nit > 4
     assert res.success
     _assert_same(res, ref)
     # the lost blocks were rebuilt by re-running the shuffle's reduce tasks
