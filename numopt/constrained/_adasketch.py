@@ -24,7 +24,7 @@ from .._validation import (
     fail,
 )
 from ._inner import DirectInner, KKTSystem, MinresInner, SchurCGInner, SketchInner, matrix_diagonal
-from ._merit import merit_gradient, merit_value
+from ._merit import merit_value
 from ._oracles import Oracles, finite_matrix, matrix_kind
 
 __all__ = ["minimize", "ConstrainedResult", "METHODS", "SKETCHES"]
@@ -352,6 +352,60 @@ def _step_curvature(B, dx, scale) -> float | None:
     return None
 
 
+class _MeritParts(NamedTuple):
+    """The direction-independent vectors of the merit's directional derivative at an iterate: the derivative
+    along (dx, dl) is ``a + mu b_mu + nu b_nu`` with a = ∇ₓLᵀdx + cᵀdl, b_mu = (Gᵀc)ᵀdx and
+    b_nu = (∇²ₓL ∇ₓL)ᵀdx + (G∇ₓL)ᵀdl (the gradient of :func:`merit_gradient` split by parameter)."""
+
+    Hgl: np.ndarray
+    Ggl: np.ndarray
+    Gtc: np.ndarray
+
+    @classmethod
+    def at(cls, grad_lag, c, H, G):
+        return cls(np.asarray(H @ grad_lag).ravel(), np.asarray(G @ grad_lag).ravel(), np.asarray(G.T @ c).ravel())
+
+
+def _dmerit_terms(dx, dl, grad_lag, c, parts):
+    """(a, b_mu, b_nu) of :class:`_MeritParts` for the direction (dx, dl)."""
+    return (float(grad_lag @ dx + c @ dl), float(parts.Gtc @ dx), float(parts.Hgl @ dx + parts.Ggl @ dl))
+
+
+def _dmerit(dx, dl, grad_lag, c, parts, mu, nu) -> float:
+    """∇𝓛_{μ,ν}ᵀ(dx, dl)."""
+    a, b_mu, b_nu = _dmerit_terms(dx, dl, grad_lag, c, parts)
+    return a + mu * b_mu + nu * b_nu
+
+
+def _penalty_update(dx, dl, grad_lag, c, parts, bnorm, mu, nu, phi):
+    """(μ, ν) after a refused descent test, sized from the direction actually taken.
+
+    The test ``a + μ b_μ + ν b_ν <= -ν‖b‖²/2`` is affine in each parameter. Either μ is raised (when b_μ < 0,
+    i.e. the step reduces ‖c‖ to first order) or ν lowered (when the ν-term is what fails: a Hessian shift ω
+    adds ``-ν ω ∇ₓLᵀdx > 0``, so a heavily shifted step needs ν ≲ 1/ω whatever μ is), to φ times past the
+    value at which the test holds with equality, at least by the paper's factors (φ², 1/φ), whichever moves
+    its parameter by the smaller factor. The paper's rule moves both together: at a feasible start (c = 0,
+    where μ does nothing) under a first shift of 1e6 it drove μ to its limit 1e8 for the rest of the run
+    (COPS elec np = 50: 149 iterations). Neither applies: the paper's joint step."""
+    a, b_mu, b_nu = _dmerit_terms(dx, dl, grad_lag, c, parts)
+    e = b_nu + 0.5 * bnorm * bnorm
+    options = []
+    if b_mu < 0.0:
+        need = (a + nu * e) / -b_mu
+        new_mu = min(max(mu * phi * phi, phi * need), _MU_MAX)
+        if math.isfinite(new_mu):
+            options.append((new_mu / mu, new_mu, nu))
+    if e > 0.0 and a + mu * b_mu < 0.0:
+        need = -(a + mu * b_mu) / e
+        new_nu = max(min(nu / phi, need / phi), _NU_MIN)
+        if new_nu > 0.0:
+            options.append((nu / new_nu, mu, new_nu))
+    if not options:
+        return mu * phi * phi, nu / phi
+    _, mu, nu = min(options)
+    return mu, nu
+
+
 def _aitken_step(pure, z):
     """Extrapolated step length 1/(1 - r) when the last Newton steps shrink by a steady ratio r, else None.
 
@@ -589,11 +643,20 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
 
     whose gradient uses the Lagrangian Hessian :math:`\nabla^2_xL` (:math:`\nabla_x\mathcal L_{\mu,\nu} =
     \nabla_xL + \nu\nabla_x^2L\nabla_xL + \mu G^\top c`, :math:`\nabla_\lambda\mathcal L_{\mu,\nu} = c + \nu G\nabla_xL`).
-    While it is not, :math:`\mu \leftarrow \phi^2\mu`, :math:`\nu\leftarrow\nu/\phi`, :math:`\delta\leftarrow
-    \max(\delta/\phi^4, \delta_{\min})` (``factor`` :math:`\phi = 1.5`; in paper mode δ is also capped by
-    :math:`\delta_{\rm trial} = (\tfrac12-\beta)\nu/((1+\mu+\nu)\Upsilon^2\psi^2)`, :math:`\Upsilon =
-    \max(\|G\|,\|\nabla_x^2L\|,1)`) and the sketch iterations *continue from the current iterate*. μ only grows,
-    ν and δ only shrink, over the whole run. Then Armijo backtracking (halving from α = 1) on
+    While it is not, :math:`\delta\leftarrow \max(\delta/\phi^4, \delta_{\min})` and the penalty grows: with
+    ``accuracy="paper"`` by the paper's joint rule :math:`\mu \leftarrow \phi^2\mu`, :math:`\nu\leftarrow\nu/\phi`
+    (``factor`` :math:`\phi = 1.5`; δ is also capped by :math:`\delta_{\rm trial} =
+    (\tfrac12-\beta)\nu/((1+\mu+\nu)\Upsilon^2\psi^2)`, :math:`\Upsilon = \max(\|G\|,\|\nabla_x^2L\|,1)`); by
+    default one parameter is sized from the direction actually taken. The test reads :math:`a + \mu b_\mu +
+    \nu b_\nu \le -\tfrac\nu2\|b_k\|^2` with :math:`b_\mu = c^\top G\Delta x` (about :math:`-\|c\|^2`) and
+    :math:`b_\nu` the part of :math:`\nabla_x^2L\nabla_xL` and :math:`G\nabla_xL`; either μ is raised (when
+    :math:`b_\mu < 0`) or ν lowered, to φ times past the value at which the test holds with equality and at
+    least by φ² (μ) or φ (ν), whichever moves its parameter by the smaller factor. A Hessian shift δ_w adds
+    :math:`+\nu\delta_w|\nabla_xL^\top\Delta x|` to the derivative, so a heavily shifted step needs
+    :math:`\nu \lesssim 1/\delta_w` whatever μ is; the joint rule then drove μ to its limit 1e8 (COPS elec np =
+    50 from its feasible start: the merit's μ‖c‖² term then refused full steps on the spheres for the rest of the
+    run, 149 iterations; now 45 with μ = 1). The sketch iterations *continue from the current iterate*. μ only
+    grows, ν and δ only shrink, over the whole run. Then Armijo backtracking (halving from α = 1) on
     :math:`\mathcal L_{\mu,\nu}` with constant ``beta`` moves x and λ by the same α.
     Defaults are the paper's: μ₀ = 1, ν₀ = 0.1, δ₀ = 0.1, β = 0.1, φ = 1.5, ξ_B = 0.1.
 
@@ -1042,6 +1105,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             break
         b = -np.concatenate([grad_lag, c])
         bnorm = kkt
+        merit_parts = _MeritParts.at(grad_lag, c, H, G)
         paper = o["accuracy"] == "paper"
 
         def scales(mu_, nu_):
@@ -1146,8 +1210,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                         z = np.zeros(n + m)
                         curvature_retries += 1
                         continue
-                gx, gl = merit_gradient(c, grad_lag, H, G, mu, nu)
-                dmerit = float(gx @ dx + gl @ dl)
+                dmerit = _dmerit(dx, dl, grad_lag, c, merit_parts, mu, nu)
                 if dmerit <= -0.5 * nu * bnorm * bnorm:
                     break
                 if mu >= _MU_MAX or nu <= _NU_MIN:
@@ -1163,8 +1226,10 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                               "(limits 1e8 and 1e-8). Check that the constraint Jacobian has full row rank near "
                               "the solution (drop redundant constraints), or rescale the constraints.")
                     break
-                mu *= phi * phi
-                nu /= phi
+                if paper:
+                    mu, nu = mu * phi * phi, nu / phi
+                else:
+                    mu, nu = _penalty_update(dx, dl, grad_lag, c, merit_parts, bnorm, mu, nu, phi)
                 penalty_updates += 1
                 if paper:
                     kscale, trial = scales(mu, nu)
