@@ -332,6 +332,19 @@ def _ls_multipliers(g, G):
     return np.asarray(lam, dtype=float)
 
 
+def _cheap_factorization(H, G):
+    """A :class:`SymmetricLU` whose order was chosen by the fill probe on the KKT matrix at x0 when that probe
+    found the exact factorization cheap (fill below half the probe's cap), else None."""
+    from ._inner import SymmetricLU
+
+    slu = SymmetricLU()
+    try:
+        K = KKTSystem(H, G, 0.0).assemble()
+    except (TypeError, ValueError, MemoryError):
+        return None
+    return slu if sp.issparse(K) and slu.probe(K) else None
+
+
 def _hessian_scale(H, geo) -> float:
     """||H||_2 when the dense checks computed it, else max |H_ii| (0 when H is an operator without a diagonal)."""
     if geo is not None:
@@ -785,7 +798,11 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
         :math:`[G_y, G_u]` (G_u a permuted diagonal), solved by SuperLU or pyamg (``laplacian_solver``);
         otherwise the formed :math:`G\hat D^{-1}G^\top`. ``"direct"``: LU of the KKT matrix.
         ``"auto"``: ``"direct"`` when n + m ≤ 3000 and the matrices are explicit, else ``"schur_cg"`` when
-        the Lagrangian Hessian is diagonal, else ``"minres"``.
+        the Lagrangian Hessian is diagonal (at λ₀ and at λ = 1, so that it stays diagonal), else ``"direct"`` when
+        G is sparse and the fill of the KKT factorization, estimated before factorizing (an ILU probe of the
+        minimum-degree order with its fill capped at 5 nnz(K)), is small, else ``"minres"``. The sparse
+        factorization keeps that minimum-degree order for the run when the probe finds it cheap, otherwise
+        SuperLU's COLAMD.
     tol : float, default 1e-8
         Stop when the scaled KKT residual :math:`\|(\sigma\nabla_xL(x,\lambda), c(x))\|_2 \le` ``tol``.
         The objective scale σ makes the test independent of the units of f: it is the power of two that brings
@@ -923,10 +940,18 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     # an inner solver that `auto` chose and that fails hands over to the LU/LDL' of the KKT matrix (explicit input)
     can_fallback = sketch == "auto" and explicit
     if sketch == "auto":
+        slu = None
         if explicit and n + m <= AUTO_DIRECT_LIMIT:
             sketch = "direct"
-        elif diag0 is not None:
+        elif diag0 is not None and (m == 0 or _is_diagonal(orc.hessian(x, np.ones(m))) is not None):
+            # (diagonal also with nonzero multipliers: a Hessian diagonal only at lambda0 = 0, as ORTHREGA's, would
+            # make schur_cg hand over at iteration 1 after forming its Schur approximation)
             sketch = "schur_cg"
+        elif explicit and matrix_kind(G) == "sparse" and (slu := _cheap_factorization(H, G)) is not None:
+            # the fill of the KKT factorization, estimated before factorizing, is small: direct (ORTHREGA-style
+            # N = 10000: MINRES' Schur approximation cost 16 s before handing over; LUKVLE1 n = 1e4: 15 MINRES
+            # iterations against 11 factorizations)
+            sketch = "direct"
         else:
             sketch = "minres"
     sketching = sketch in ("kaczmarz", "block_kaczmarz", "gaussian")
@@ -935,6 +960,8 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                             check_every=o["check_every"], rng=rng)
     elif sketch == "direct":
         inner = DirectInner()
+        if can_fallback and slu is not None:
+            inner._slu = slu
     elif sketch == "minres":
         inner = MinresInner(o["laplacian_solver"])
     else:

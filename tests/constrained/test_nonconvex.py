@@ -48,9 +48,11 @@ def test_second_order_correction_on_the_spheres():
     (With the default mu0 = 1 and the penalty sized from the direction both take 22: before issue 12's penalty
     rule mu reached 1e8 by default and the figures were 163 and 25.)"""
     res = minimize(**thomson(20), mu0=1e6)
-    off = minimize(**thomson(20), mu0=1e6, soc=False)
-    assert res.success and off.success
-    assert 3 * res.nit <= off.nit
+    assert res.success
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numopt.ConvergenceWarning)
+        off = minimize(**thomson(20), mu0=1e6, soc=False, maxiter=3 * res.nit)
+    assert not off.success
 
 
 def test_elec_penalty_stays_moderate_from_a_feasible_start():
@@ -115,12 +117,13 @@ def test_schur_approximation_memory_error_is_not_raised(iterative_auto, monkeypa
 
 def test_schur_cg_losing_its_diagonal_hands_over_under_auto(iterative_auto):
     """Item 3: `auto` chose schur_cg from the diagonal Hessian at lambda0 = 0; the constraint Hessian makes it
-    non-diagonal at iteration 1, which ended the run."""
+    non-diagonal at iteration 1, which ended the run (then: a hand-over to the factorization). `auto` now looks at
+    the Hessian with nonzero multipliers too and does not pick schur_cg here at all."""
     con = {"type": "eq", "fun": lambda x: np.array([x[0] * x[1] - 1.0]), "jac": lambda x: np.array([[x[1], x[0]]]),
            "hess": lambda x, v: v[0] * np.array([[0.0, 1.0], [1.0, 0.0]])}
     res = minimize(lambda x: 0.5 * x @ x, np.array([2.0, 0.3]), jac=lambda x: x.copy(), hess=lambda x: np.eye(2),
                    constraints=con, lambda0=np.zeros(1))
-    assert res.success and res.sketch == "direct"
+    assert res.success and res.sketch in ("direct", "minres")
     np.testing.assert_allclose(np.abs(res.x), [1.0, 1.0], atol=1e-8)
 
 
@@ -173,3 +176,48 @@ def test_inconsistent_linearization_still_uses_stabilized_regularization():
     res = minimize(**p.kwargs())
     assert res.success and res.nit <= 10
     assert res.history["rho"][0] > 1e-4
+
+
+def _kkt_at_x0(p):
+    import scipy.sparse as sp
+
+    x = p.x0
+    G = sp.csr_matrix(p.cons_jac(x))
+    H = sp.csr_matrix(p.hess(x) + p.cons_hess(x, np.full(p.m, 0.1)))
+    return sp.bmat([[H, G.T], [G, None]], format="csr")
+
+
+@pytest.mark.parametrize("build, limit", [("orthreg", 2.0), ("chain", 5.0)])
+def test_kkt_factorization_fill_is_measured_before_factorizing(build, limit):
+    """Issue 12, orthreg N = 10000: SuperLU's default order (COLAMD, threshold pivoting 1) kept 116 nnz(K) entries in
+    L + U on the ORTHREGA-style arrow (N = 2000: 7e6), 3 iterations in 60 s at N = 10000. The fill of minimum
+    degree is now probed (capped ILU) before factorizing and kept when small; the chain (one dense row, where
+    minimum degree fills 400-fold) keeps COLAMD."""
+    from numopt.constrained._cops import chain as cops_chain, orthreg
+
+    p = orthreg(1000) if build == "orthreg" else cops_chain(800)
+    K = _kkt_at_x0(p)
+    slu = _inner.SymmetricLU()
+    lu = slu.factor(K)
+    assert lu.L.nnz + lu.U.nnz <= limit * K.nnz
+    b = np.cos(np.arange(K.shape[0]))
+    np.testing.assert_allclose(K @ slu.solve(b), b, atol=1e-8)
+    assert (slu._q is not None) == (build == "orthreg")
+
+
+def test_auto_factorizes_when_the_fill_is_small(monkeypatch):
+    """Issue 12: `auto` chose Schur-CG on ORTHREGA (its Hessian is diagonal only at lambda0 = 0), formed the dense Schur
+    approximation (16 s at N = 10000) and handed over at iteration 1; with n + m > 3000 and a non-diagonal Hessian it
+    chose MINRES (LUKVLE1 n = 1e4: 15 iterations against 6 factorizations). With the fill probed small it now
+    factorizes from the start."""
+    from numopt.constrained._cops import lukvle1, orthreg
+
+    def no_schur(self, *args, **kwargs):
+        raise AssertionError("the Schur approximation was formed")
+
+    monkeypatch.setattr(_inner.SchurApprox, "__init__", no_schur)
+    for p in (orthreg(1000), lukvle1(4000)):
+        assert p.n + p.m > _adasketch.AUTO_DIRECT_LIMIT
+        res = minimize(**p.kwargs())
+        assert res.success and res.sketch == "direct" and res.nit <= 8, (p.name, res.nit, res.message)
+        assert res.kkt_residual <= 1e-8
