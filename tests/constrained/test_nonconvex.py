@@ -221,3 +221,21 @@ def test_auto_factorizes_when_the_fill_is_small(monkeypatch):
         res = minimize(**p.kwargs())
         assert res.success and res.sketch == "direct" and res.nit <= 8, (p.name, res.nit, res.message)
         assert res.kkt_residual <= 1e-8
+
+
+def test_sparse_runs_use_one_blas_thread():
+    """Issue 12 (LUKVLE1 n = 1e4 took 4.5-6.5 s CPU against 0.7 s of work): OpenBLAS's threads spun in the vector
+    operations of a sparse run on a loaded machine. Sparse (and small dense) runs now hold one BLAS thread."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from numopt.constrained._cops import lukvle1
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    if not before or max(before) == 1:
+        pytest.skip("BLAS runs one thread here anyway")
+    seen = []
+    res = minimize(**lukvle1(200).kwargs(), callback=lambda r: seen.append(max(blas_threads())))
+    assert res.success and seen and max(seen) == 1
+    assert blas_threads() == before
