@@ -24,7 +24,7 @@ from .._validation import (
     fail,
 )
 from ._inner import DirectInner, KKTSystem, MinresInner, SchurCGInner, SketchInner, matrix_diagonal
-from ._merit import merit_gradient, merit_value
+from ._merit import merit_value
 from ._oracles import Oracles, finite_matrix, matrix_kind
 
 __all__ = ["minimize", "ConstrainedResult", "METHODS", "SKETCHES"]
@@ -332,6 +332,19 @@ def _ls_multipliers(g, G):
     return np.asarray(lam, dtype=float)
 
 
+def _cheap_factorization(H, G):
+    """A :class:`SymmetricLU` whose order was chosen by the fill probe on the KKT matrix at x0 when that probe
+    found the exact factorization cheap (fill below half the probe's cap), else None."""
+    from ._inner import SymmetricLU
+
+    slu = SymmetricLU()
+    try:
+        K = KKTSystem(H, G, 0.0).assemble()
+    except (TypeError, ValueError, MemoryError):
+        return None
+    return slu if sp.issparse(K) and slu.probe(K) else None
+
+
 def _hessian_scale(H, geo) -> float:
     """||H||_2 when the dense checks computed it, else max |H_ii| (0 when H is an operator without a diagonal)."""
     if geo is not None:
@@ -350,6 +363,60 @@ def _step_curvature(B, dx, scale) -> float | None:
         if q > 0.0 and math.isfinite(q):
             return q
     return None
+
+
+class _MeritParts(NamedTuple):
+    """The direction-independent vectors of the merit's directional derivative at an iterate: the derivative
+    along (dx, dl) is ``a + mu b_mu + nu b_nu`` with a = ∇ₓLᵀdx + cᵀdl, b_mu = (Gᵀc)ᵀdx and
+    b_nu = (∇²ₓL ∇ₓL)ᵀdx + (G∇ₓL)ᵀdl (the gradient of :func:`merit_gradient` split by parameter)."""
+
+    Hgl: np.ndarray
+    Ggl: np.ndarray
+    Gtc: np.ndarray
+
+    @classmethod
+    def at(cls, grad_lag, c, H, G):
+        return cls(np.asarray(H @ grad_lag).ravel(), np.asarray(G @ grad_lag).ravel(), np.asarray(G.T @ c).ravel())
+
+
+def _dmerit_terms(dx, dl, grad_lag, c, parts):
+    """(a, b_mu, b_nu) of :class:`_MeritParts` for the direction (dx, dl)."""
+    return (float(grad_lag @ dx + c @ dl), float(parts.Gtc @ dx), float(parts.Hgl @ dx + parts.Ggl @ dl))
+
+
+def _dmerit(dx, dl, grad_lag, c, parts, mu, nu) -> float:
+    """∇𝓛_{μ,ν}ᵀ(dx, dl)."""
+    a, b_mu, b_nu = _dmerit_terms(dx, dl, grad_lag, c, parts)
+    return a + mu * b_mu + nu * b_nu
+
+
+def _penalty_update(dx, dl, grad_lag, c, parts, bnorm, mu, nu, phi):
+    """(μ, ν) after a refused descent test, sized from the direction actually taken.
+
+    The test ``a + μ b_μ + ν b_ν <= -ν‖b‖²/2`` is affine in each parameter. Either μ is raised (when b_μ < 0,
+    i.e. the step reduces ‖c‖ to first order) or ν lowered (when the ν-term is what fails: a Hessian shift ω
+    adds ``-ν ω ∇ₓLᵀdx > 0``, so a heavily shifted step needs ν ≲ 1/ω whatever μ is), to φ times past the
+    value at which the test holds with equality, at least by the paper's factors (φ², 1/φ), whichever moves
+    its parameter by the smaller factor. The paper's rule moves both together: at a feasible start (c = 0,
+    where μ does nothing) under a first shift of 1e6 it drove μ to its limit 1e8 for the rest of the run
+    (COPS elec np = 50: 149 iterations). Neither applies: the paper's joint step."""
+    a, b_mu, b_nu = _dmerit_terms(dx, dl, grad_lag, c, parts)
+    e = b_nu + 0.5 * bnorm * bnorm
+    options = []
+    if b_mu < 0.0:
+        need = (a + nu * e) / -b_mu
+        new_mu = min(max(mu * phi * phi, phi * need), _MU_MAX)
+        if math.isfinite(new_mu):
+            options.append((new_mu / mu, new_mu, nu))
+    if e > 0.0 and a + mu * b_mu < 0.0:
+        need = -(a + mu * b_mu) / e
+        new_nu = max(min(nu / phi, need / phi), _NU_MIN)
+        if new_nu > 0.0:
+            options.append((nu / new_nu, mu, new_nu))
+    if not options:
+        return mu * phi * phi, nu / phi
+    _, mu, nu = min(options)
+    return mu, nu
 
 
 def _aitken_step(pure, z):
@@ -589,11 +656,20 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
 
     whose gradient uses the Lagrangian Hessian :math:`\nabla^2_xL` (:math:`\nabla_x\mathcal L_{\mu,\nu} =
     \nabla_xL + \nu\nabla_x^2L\nabla_xL + \mu G^\top c`, :math:`\nabla_\lambda\mathcal L_{\mu,\nu} = c + \nu G\nabla_xL`).
-    While it is not, :math:`\mu \leftarrow \phi^2\mu`, :math:`\nu\leftarrow\nu/\phi`, :math:`\delta\leftarrow
-    \max(\delta/\phi^4, \delta_{\min})` (``factor`` :math:`\phi = 1.5`; in paper mode δ is also capped by
-    :math:`\delta_{\rm trial} = (\tfrac12-\beta)\nu/((1+\mu+\nu)\Upsilon^2\psi^2)`, :math:`\Upsilon =
-    \max(\|G\|,\|\nabla_x^2L\|,1)`) and the sketch iterations *continue from the current iterate*. μ only grows,
-    ν and δ only shrink, over the whole run. Then Armijo backtracking (halving from α = 1) on
+    While it is not, :math:`\delta\leftarrow \max(\delta/\phi^4, \delta_{\min})` and the penalty grows: with
+    ``accuracy="paper"`` by the paper's joint rule :math:`\mu \leftarrow \phi^2\mu`, :math:`\nu\leftarrow\nu/\phi`
+    (``factor`` :math:`\phi = 1.5`; δ is also capped by :math:`\delta_{\rm trial} =
+    (\tfrac12-\beta)\nu/((1+\mu+\nu)\Upsilon^2\psi^2)`, :math:`\Upsilon = \max(\|G\|,\|\nabla_x^2L\|,1)`); by
+    default one parameter is sized from the direction actually taken. The test reads :math:`a + \mu b_\mu +
+    \nu b_\nu \le -\tfrac\nu2\|b_k\|^2` with :math:`b_\mu = c^\top G\Delta x` (about :math:`-\|c\|^2`) and
+    :math:`b_\nu` the part of :math:`\nabla_x^2L\nabla_xL` and :math:`G\nabla_xL`; either μ is raised (when
+    :math:`b_\mu < 0`) or ν lowered, to φ times past the value at which the test holds with equality and at
+    least by φ² (μ) or φ (ν), whichever moves its parameter by the smaller factor. A Hessian shift δ_w adds
+    :math:`+\nu\delta_w|\nabla_xL^\top\Delta x|` to the derivative, so a heavily shifted step needs
+    :math:`\nu \lesssim 1/\delta_w` whatever μ is; the joint rule then drove μ to its limit 1e8 (COPS elec np =
+    50 from its feasible start: the merit's μ‖c‖² term then refused full steps on the spheres for the rest of the
+    run, 149 iterations; now 45 with μ = 1). The sketch iterations *continue from the current iterate*. μ only
+    grows, ν and δ only shrink, over the whole run. Then Armijo backtracking (halving from α = 1) on
     :math:`\mathcal L_{\mu,\nu}` with constant ``beta`` moves x and λ by the same α.
     Defaults are the paper's: μ₀ = 1, ν₀ = 0.1, δ₀ = 0.1, β = 0.1, φ = 1.5, ξ_B = 0.1.
 
@@ -722,7 +798,11 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
         :math:`[G_y, G_u]` (G_u a permuted diagonal), solved by SuperLU or pyamg (``laplacian_solver``);
         otherwise the formed :math:`G\hat D^{-1}G^\top`. ``"direct"``: LU of the KKT matrix.
         ``"auto"``: ``"direct"`` when n + m ≤ 3000 and the matrices are explicit, else ``"schur_cg"`` when
-        the Lagrangian Hessian is diagonal, else ``"minres"``.
+        the Lagrangian Hessian is diagonal (at λ₀ and at λ = 1, so that it stays diagonal), else ``"direct"`` when
+        G is sparse and the fill of the KKT factorization, estimated before factorizing (an ILU probe of the
+        minimum-degree order with its fill capped at 5 nnz(K)), is small, else ``"minres"``. The sparse
+        factorization keeps that minimum-degree order for the run when the probe finds it cheap, otherwise
+        SuperLU's COLAMD.
     tol : float, default 1e-8
         Stop when the scaled KKT residual :math:`\|(\sigma\nabla_xL(x,\lambda), c(x))\|_2 \le` ``tol``.
         The objective scale σ makes the test independent of the units of f: it is the power of two that brings
@@ -808,7 +888,19 @@ def minimize(fun, x0, *, jac, hess, constraints, method="adasketch", sketch="aut
                            maxiter=maxiter, rng=rng, callback=callback, verbose=verbose, **method_options)
 
 
-def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, callback, verbose, **opts):
+def _adasketch_one_blas_thread(fun, x0, **kwargs):
+    """:func:`_adasketch` with one BLAS thread for sparse, operator and small dense problems (decided once the
+    matrices' kinds are known): their BLAS calls are vector operations and small dense factorizations, for which
+    OpenBLAS's threads only spin. Under a load of 8-12 on 2 cores they multiplied the CPU time of LUKVLE1 n = 1e4 by
+    2.8-6 (0.18 s with one thread, 0.51 s with the default; the old MINRES path 0.72 s against 4.46 s)."""
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        return _adasketch(fun, x0, _blas_stack=stack, **kwargs)
+
+
+def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, callback, verbose, _blas_stack=None,
+               **opts):
     x = as_float_array(x0, "x0", FUNC, ndim=1, copy=True)
     n = x.shape[0]
     if n == 0:
@@ -847,6 +939,8 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     explicit = "operator" not in kinds
     # Exact reduced-Hessian / Jacobian-rank checks only for small *dense* input: sparse input is never densified.
     dense_checks = n <= DENSE_CHECK_LIMIT and kinds == {"dense"}
+    if _blas_stack is not None and ("dense" not in kinds or n <= DENSE_CHECK_LIMIT):
+        _blas_stack.enter_context(single_blas_thread())
     if sketch in ("kaczmarz", "block_kaczmarz", "gaussian", "direct") and not explicit:
         raise fail(FUNC, "sketch", "be 'minres' or 'auto' when a Jacobian or Hessian is a LinearOperator "
                    f"(sketch={sketch!r} reads rows of the KKT matrix)", repr(sketch), error=TypeError)
@@ -860,10 +954,18 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
     # an inner solver that `auto` chose and that fails hands over to the LU/LDL' of the KKT matrix (explicit input)
     can_fallback = sketch == "auto" and explicit
     if sketch == "auto":
+        slu = None
         if explicit and n + m <= AUTO_DIRECT_LIMIT:
             sketch = "direct"
-        elif diag0 is not None:
+        elif diag0 is not None and (m == 0 or _is_diagonal(orc.hessian(x, np.ones(m))) is not None):
+            # (diagonal also with nonzero multipliers: a Hessian diagonal only at lambda0 = 0, as ORTHREGA's, would
+            # make schur_cg hand over at iteration 1 after forming its Schur approximation)
             sketch = "schur_cg"
+        elif explicit and matrix_kind(G) == "sparse" and (slu := _cheap_factorization(H, G)) is not None:
+            # the fill of the KKT factorization, estimated before factorizing, is small: direct (ORTHREGA-style
+            # N = 10000: MINRES' Schur approximation cost 16 s before handing over; LUKVLE1 n = 1e4: 15 MINRES
+            # iterations against 11 factorizations)
+            sketch = "direct"
         else:
             sketch = "minres"
     sketching = sketch in ("kaczmarz", "block_kaczmarz", "gaussian")
@@ -872,6 +974,8 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                             check_every=o["check_every"], rng=rng)
     elif sketch == "direct":
         inner = DirectInner()
+        if can_fallback and slu is not None:
+            inner._slu = slu
     elif sketch == "minres":
         inner = MinresInner(o["laplacian_solver"])
     else:
@@ -1042,6 +1146,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             break
         b = -np.concatenate([grad_lag, c])
         bnorm = kkt
+        merit_parts = _MeritParts.at(grad_lag, c, H, G)
         paper = o["accuracy"] == "paper"
 
         def scales(mu_, nu_):
@@ -1146,8 +1251,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                         z = np.zeros(n + m)
                         curvature_retries += 1
                         continue
-                gx, gl = merit_gradient(c, grad_lag, H, G, mu, nu)
-                dmerit = float(gx @ dx + gl @ dl)
+                dmerit = _dmerit(dx, dl, grad_lag, c, merit_parts, mu, nu)
                 if dmerit <= -0.5 * nu * bnorm * bnorm:
                     break
                 if mu >= _MU_MAX or nu <= _NU_MIN:
@@ -1163,8 +1267,10 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                               "(limits 1e8 and 1e-8). Check that the constraint Jacobian has full row rank near "
                               "the solution (drop redundant constraints), or rescale the constraints.")
                     break
-                mu *= phi * phi
-                nu /= phi
+                if paper:
+                    mu, nu = mu * phi * phi, nu / phi
+                else:
+                    mu, nu = _penalty_update(dx, dl, grad_lag, c, merit_parts, bnorm, mu, nu, phi)
                 penalty_updates += 1
                 if paper:
                     kscale, trial = scales(mu, nu)
@@ -1279,4 +1385,4 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
 
 
 #: ``method=`` dispatch.
-METHODS = {"adasketch": _adasketch}
+METHODS = {"adasketch": _adasketch_one_blas_thread}

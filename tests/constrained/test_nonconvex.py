@@ -43,12 +43,30 @@ def test_thomson_reaches_the_best_energy(npts, energy):
 
 
 def test_second_order_correction_on_the_spheres():
-    """The spheres' curvature makes the merit refuse full Newton steps (Maratos effect): without the second-order
-    correction the Thomson problem np = 20 takes 163 iterations, with it 25."""
-    res = minimize(**thomson(20))
-    off = minimize(**thomson(20), soc=False)
-    assert res.success and off.success
-    assert 3 * res.nit <= off.nit
+    """The spheres' curvature makes a merit with a large penalty refuse full Newton steps (Maratos effect): at
+    mu0 = 1e6 the Thomson problem np = 20 takes 473 iterations without the second-order correction, 61 with it.
+    (With the default mu0 = 1 and the penalty sized from the direction both take 22: before issue 12's penalty
+    rule mu reached 1e8 by default and the figures were 163 and 25.)"""
+    res = minimize(**thomson(20), mu0=1e6)
+    assert res.success
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numopt.ConvergenceWarning)
+        off = minimize(**thomson(20), mu0=1e6, soc=False, maxiter=3 * res.nit)
+    assert not off.success
+
+
+def test_elec_penalty_stays_moderate_from_a_feasible_start():
+    """Issue 12: COPS elec np = 50 starts on the spheres (c = 0) and its first Hessian needs a shift of 2e6; the paper's
+    joint update (mu *= 2.25 with nu /= 1.5) drove mu to 1.26e8 there, where mu does nothing, only nu ~ 1/shift
+    helps. That mu then made every later step a Maratos case: 149 iterations (IPOPT: 56). The penalty is now sized
+    from the direction: mu stays 1, nu drops once."""
+    from numopt.constrained._cops import elec
+
+    p = elec(50)
+    res = minimize(**p.kwargs())
+    assert res.success and res.nit <= 84  # 1.5 x IPOPT's 56
+    assert res.mu_history.max() < 1e4
+    np.testing.assert_allclose(res.fun, p.info["fbest"], rtol=1e-8)
 
 
 def test_curvature_along_the_tangential_step_on_sparse_input():
@@ -99,12 +117,13 @@ def test_schur_approximation_memory_error_is_not_raised(iterative_auto, monkeypa
 
 def test_schur_cg_losing_its_diagonal_hands_over_under_auto(iterative_auto):
     """Item 3: `auto` chose schur_cg from the diagonal Hessian at lambda0 = 0; the constraint Hessian makes it
-    non-diagonal at iteration 1, which ended the run."""
+    non-diagonal at iteration 1, which ended the run (then: a hand-over to the factorization). `auto` now looks at
+    the Hessian with nonzero multipliers too and does not pick schur_cg here at all."""
     con = {"type": "eq", "fun": lambda x: np.array([x[0] * x[1] - 1.0]), "jac": lambda x: np.array([[x[1], x[0]]]),
            "hess": lambda x, v: v[0] * np.array([[0.0, 1.0], [1.0, 0.0]])}
     res = minimize(lambda x: 0.5 * x @ x, np.array([2.0, 0.3]), jac=lambda x: x.copy(), hess=lambda x: np.eye(2),
                    constraints=con, lambda0=np.zeros(1))
-    assert res.success and res.sketch == "direct"
+    assert res.success and res.sketch in ("direct", "minres")
     np.testing.assert_allclose(np.abs(res.x), [1.0, 1.0], atol=1e-8)
 
 
@@ -157,3 +176,66 @@ def test_inconsistent_linearization_still_uses_stabilized_regularization():
     res = minimize(**p.kwargs())
     assert res.success and res.nit <= 10
     assert res.history["rho"][0] > 1e-4
+
+
+def _kkt_at_x0(p):
+    import scipy.sparse as sp
+
+    x = p.x0
+    G = sp.csr_matrix(p.cons_jac(x))
+    H = sp.csr_matrix(p.hess(x) + p.cons_hess(x, np.full(p.m, 0.1)))
+    return sp.bmat([[H, G.T], [G, None]], format="csr")
+
+
+@pytest.mark.parametrize("build, limit", [("orthreg", 2.0), ("chain", 5.0)])
+def test_kkt_factorization_fill_is_measured_before_factorizing(build, limit):
+    """Issue 12, orthreg N = 10000: SuperLU's default order (COLAMD, threshold pivoting 1) kept 116 nnz(K) entries in
+    L + U on the ORTHREGA-style arrow (N = 2000: 7e6), 3 iterations in 60 s at N = 10000. The fill of minimum
+    degree is now probed (capped ILU) before factorizing and kept when small; the chain (one dense row, where
+    minimum degree fills 400-fold) keeps COLAMD."""
+    from numopt.constrained._cops import chain as cops_chain, orthreg
+
+    p = orthreg(1000) if build == "orthreg" else cops_chain(800)
+    K = _kkt_at_x0(p)
+    slu = _inner.SymmetricLU()
+    lu = slu.factor(K)
+    assert lu.L.nnz + lu.U.nnz <= limit * K.nnz
+    b = np.cos(np.arange(K.shape[0]))
+    np.testing.assert_allclose(K @ slu.solve(b), b, atol=1e-8)
+    assert (slu._q is not None) == (build == "orthreg")
+
+
+def test_auto_factorizes_when_the_fill_is_small(monkeypatch):
+    """Issue 12: `auto` chose Schur-CG on ORTHREGA (its Hessian is diagonal only at lambda0 = 0), formed the dense Schur
+    approximation (16 s at N = 10000) and handed over at iteration 1; with n + m > 3000 and a non-diagonal Hessian it
+    chose MINRES (LUKVLE1 n = 1e4: 15 iterations against 6 factorizations). With the fill probed small it now
+    factorizes from the start."""
+    from numopt.constrained._cops import lukvle1, orthreg
+
+    def no_schur(self, *args, **kwargs):
+        raise AssertionError("the Schur approximation was formed")
+
+    monkeypatch.setattr(_inner.SchurApprox, "__init__", no_schur)
+    for p in (orthreg(1000), lukvle1(4000)):
+        assert p.n + p.m > _adasketch.AUTO_DIRECT_LIMIT
+        res = minimize(**p.kwargs())
+        assert res.success and res.sketch == "direct" and res.nit <= 8, (p.name, res.nit, res.message)
+        assert res.kkt_residual <= 1e-8
+
+
+def test_sparse_runs_use_one_blas_thread():
+    """Issue 12 (LUKVLE1 n = 1e4 took 4.5-6.5 s CPU against 0.7 s of work): OpenBLAS's threads spun in the vector
+    operations of a sparse run on a loaded machine. Sparse (and small dense) runs now hold one BLAS thread."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from numopt.constrained._cops import lukvle1
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    if not before or max(before) == 1:
+        pytest.skip("BLAS runs one thread here anyway")
+    seen = []
+    res = minimize(**lukvle1(200).kwargs(), callback=lambda r: seen.append(max(blas_threads())))
+    assert res.success and seen and max(seen) == 1
+    assert blas_threads() == before
