@@ -159,9 +159,6 @@ def test_convergence_warnings_of_other_entry_points_point_at_the_caller(call):
     assert found and all(w.filename == __file__ for w in found), [(w.filename, w.lineno) for w in found]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16 §6: completion's UnderdeterminedWarning is issued with a fixed "
-                   "stacklevel=4 (numopt/completion/_altmin.py, _warn_underdetermined) and lands in contextlib.py; "
-                   "numopt._result.warn_user finds the caller's frame. Not this slice's file: left to completion.")
 @pytest.mark.parametrize("call", [
     pytest.param(lambda: numopt.completion.complete_matrix(_underdetermined(), 3, rng=0, maxiter=3),
                  id="complete_matrix"),

@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import warnings
 from typing import Any
 
 import numpy as np
 
 from .._blas import single_blas_thread
-from .._result import IterationPrinter, Result, Status, call_callback, finish
+from .._result import IterationPrinter, Result, Status, call_callback, finish, warn_user
 from .._validation import (
     _describe,
     as_float_array,
@@ -839,13 +838,13 @@ def _warn_underdetermined(obs, k, func):
     zero_r, zero_c = int((rc == 0).sum()), int((cc == 0).sum())
     rho = obs.nnz / (k * (m + n - k))
     if few_r or few_c or rho <= 2.0:
-        warnings.warn(
+        warn_user(
             f"{func}: {few_r} of {m} rows and {few_c} of {n} columns have fewer than rank = {k} observations "
             f"({zero_r} rows and {zero_c} columns have none), and the oversampling |Omega| / (k (m + n - k)) is "
             f"{rho:.3g}{' (at most 2: recovery is unlikely)' if rho <= 2.0 else ''}. Entries of rows and columns "
             "with fewer than rank observations are not determined by the data: those with none are set to zero, "
             "the others get the minimum-norm (or, with reg > 0, the ridge) solution.",
-            UnderdeterminedWarning, stacklevel=4)
+            UnderdeterminedWarning)
     return rho
 
 
