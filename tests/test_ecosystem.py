@@ -172,3 +172,16 @@ def test_underdetermined_warning_points_at_the_caller(call):
         call()
     found = [w for w in caught if w.category.__name__ == "UnderdeterminedWarning"]
     assert found and all(w.filename == __file__ for w in found), [(w.filename, w.lineno) for w in found]
+
+
+def test_bilevel_estimator_warnings_point_at_the_caller():
+    from numopt.bilevel import BilevelRidge
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    y = X @ rng.standard_normal(4) + 0.1 * rng.standard_normal(60)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        BilevelRidge().fit(X, y[:, None])
+    found = [w for w in caught if "column-vector y" in str(w.message)]
+    assert found and all(w.filename == __file__ for w in found), [(w.filename, w.lineno) for w in found]

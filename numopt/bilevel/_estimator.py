@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from .._estimator import EstimatorParams
-from .._result import ConvergenceWarning
+from .._result import ConvergenceWarning, warn_user
 from .._validation import check_bool, check_int, check_rng, check_scalar, fail
 from ._maid import maid
 from ._problems import logistic_problem, ridge_problem
@@ -59,8 +59,7 @@ def _check_y(y, n, func, *, numeric=True):
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         cls = getattr(sys.modules.get("sklearn.exceptions"), "DataConversionWarning", UserWarning)
-        warnings.warn(f"A column-vector y was passed when a 1d array was expected ({func} raveled it).", cls,
-                      stacklevel=3)
+        warn_user(f"A column-vector y was passed when a 1d array was expected ({func} raveled it).", cls)
         y = y.ravel()
     if y.ndim != 1 or y.shape[0] != n:
         raise fail(func, "y", f"be a 1-D array of {n} targets (one per row of X)", f"shape {y.shape}")
@@ -110,7 +109,7 @@ class _Base(EstimatorParams):
             warnings.simplefilter("ignore", ConvergenceWarning)
             res = maid(problem, theta0, tol=tol, maxiter=maxiter, budget=budget)
         if not res.success and res.status.name not in ("MAXITER", "BUDGET"):
-            warnings.warn(f"{func}: {res.message}", ConvergenceWarning, stacklevel=3)
+            warn_user(f"{func}: {res.message}", ConvergenceWarning)
         return res
 
 
