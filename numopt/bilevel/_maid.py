@@ -57,6 +57,11 @@ class Constants:
         current one is rejected without solving (counted as a failed test). With θ the log of weights a long
         first step can ask for e^50, whose lower solve would spend the whole budget; 16 limits the growth of
         the FISTA iteration count (∝ √(L/μ)) to 4x per step.
+    metric_growth : float
+        Not in the paper: the first trial step along a metric direction p is α = min(1, g·max‖s‖/‖p‖), g =
+        ``metric_growth``, so it moves at most g times the longest step in the (s, y) memory. A pair with small
+        curvature sᵀy (noisy z differences) can make H_m z huge: without the cap a trial of |Δθ| ≈ 700 asked
+        for e^700 (an overflow) on a per-feature ridge. 10 here.
     """
 
     nu: float = 0.5
@@ -68,6 +73,7 @@ class Constants:
     J0: int = 10
     memory: int = 5
     kappa_growth: float = 16.0
+    metric_growth: float = 10.0
 
 
 #: The constants :func:`maid` uses.
@@ -288,7 +294,11 @@ def _line_search(ora: Oracle, st: _State, c: Constants, J: int) -> tuple[float, 
     """
     g = st.gradient
     L_g = ora.L_g()
-    alpha = 1.0 if g.metric else st.step
+    if g.metric:
+        longest = max(float(np.linalg.norm(s)) for s, _, _ in st.pairs)
+        alpha = min(1.0, c.metric_growth * longest / g.p_norm) if g.p_norm > 0 else 1.0
+    else:
+        alpha = st.step
     mu0 = ora.mu(st.theta)
     kappa = ora.L(st.theta, mu0) / mu0
     tried = alpha
