@@ -649,9 +649,27 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, reg_scale="none", center
         :math:`k`, with :math:`1 \le k < \min(m, n)`.
     solver : {"auto", "exact", "cg", "sketch"}, default "auto"
         How each row's least-squares problem is solved (see above).
-    reg : float, default 0.0
+    reg : float or "auto", default 0.0
         Ridge weight :math:`\ge 0` on :math:`\|\hat X\|_F^2`. With this objective ``(c M, reg)`` is
         completed by ``c X``: the scaling equivariance holds for any ``reg``.
+        ``"auto"``: every regularization is learned from the data, for noisy data such as ratings, with no
+        grid over ``reg``. The model :math:`M_{ij} = \mu + b_i + c_j + a_i^\top b'_j + \varepsilon_{ij}`,
+        :math:`\varepsilon \sim N(0, \sigma^2)`, with the priors :math:`a_{il} \sim N(0, 1/\alpha_l)`,
+        :math:`b'_{jl} \sim N(0, 1/\beta_l)` (one precision per dimension and side),
+        :math:`b_i \sim N(0, \tau_b^2)`, :math:`c_j \sim N(0, \tau_c^2)`, is fitted by mean-field variational
+        Bayes (Lim and Teh 2007): each half-step gives every row the Gaussian posterior of its factor given the
+        other side's posterior means *and covariances* (an exact :math:`k \times k` solve per row, so
+        ``solver`` "auto" or "exact"), the offsets are refitted as above with the ridge weights
+        :math:`\sigma^2/\tau^2`, and after every sweep :math:`\alpha, \beta, \tau^2, \sigma^2` take their
+        EM updates (a dimension's inverse mean posterior second moment; the mean expected squared residual).
+        A row with few observations is shrunk by the other side's uncertainty too, which a fixed ridge
+        does not do. The completion is the posterior mean; ``history["objective"]`` uses the weights learned
+        so far (it can rise when they change). A ``rank`` above the data's is safe: the precisions of the
+        dimensions the data do not support grow and switch them off. The learned shrinkage keeps turning the
+        factors slowly within near-degenerate subspaces long after the predictions have settled (relative
+        changes of 1e-3 per sweep for hundreds of sweeps): ``tol=1e-2`` suffices for ratings (on the
+        synthetic ratings the test RMSE at ``tol=1e-2`` and ``1e-3`` agree to 0.1 %). Not with
+        ``reg_scale="counts"`` or ``split``.
     reg_scale : {"none", "counts"}, default "none"
         ``"counts"``: ALS-WR's regularization (Zhou, Wilkinson, Schreiber, Pan 2008) on unnormalised factors
         :math:`\hat X = AB^\top`: the objective becomes
@@ -740,7 +758,10 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, reg_scale="none", center
     ----------
     Y. Gu, Z. Song, J. Yin, L. Zhang, "Low rank matrix completion via robust alternating minimization in
     nearly linear time", ICLR 2024, arXiv:2302.11068. P. Jain, P. Netrapalli, S. Sanghavi, "Low-rank
-    matrix completion using alternating minimization", STOC 2013, arXiv:1212.0467.
+    matrix completion using alternating minimization", STOC 2013, arXiv:1212.0467. Y. J. Lim, Y. W. Teh,
+    "Variational Bayesian approach to movie rating prediction", KDD Cup and Workshop 2007 (``reg="auto"``).
+    Y. Zhou, D. Wilkinson, R. Schreiber, R. Pan, "Large-scale parallel collaborative filtering for the
+    Netflix prize", AAIM 2008 (``reg_scale="counts"``).
 
     Examples
     --------
@@ -1315,6 +1336,11 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
     U, s, V, history = unscale(U, s_unit, V, hist)
     status, detail = _final_status(status, s, s_unit, E, nit, change, tol, float(np.ldexp(rmse, E)), rho,
                                    solver_rows, split, maxiter)
+    if variational is not None and status is Status.MAXITER and math.isfinite(change):
+        detail = (f"After {nit} sweeps the relative change is {change:.3g} (tol {tol:g}); the learned noise standard "
+                  f"deviation is {math.ldexp(math.sqrt(variational.noise_var), E):.3g} (observed RMSE "
+                  f"{math.ldexp(rmse, E):.3g}). On noisy data the predictions settle long before the factors stop "
+                  "moving: try tol=1e-2, or a larger `maxiter`.")
     result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, detail=detail,
                               rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
                               solver_rows=solver_rows, history=history, start_sweeps=start_sweeps, **offsets())
