@@ -408,13 +408,57 @@ def case_cmfrec_exact(repeat: int, quick: bool) -> list[Row]:
     return out
 
 
+def ratings_oracle(d, side="user"):
+    """Test RMSE of an oracle that knows every parameter of the other side (item biases and factors for
+    ``side="user"``), the global mean and the noise, and fits each user's bias and factors from its training
+    ratings alone: the Gaussian posterior of (b_u, p_u) under the generator's priors, the stars linearised as
+    a + s z + N(0, sigma^2) (a, s, sigma^2 fitted on the training split with the true scores z), and the
+    prediction E[star | posterior] (exact for the rounded, clipped normal). A method that must also learn the
+    other side cannot do better in expectation (up to the linearisation): a lower bound for the test RMSE."""
+    from scipy.special import ndtr
+
+    t = d.truth
+    r, c, v, (m, n) = d.train
+    tr_, tc_, tv_, _ = d.test
+    P, Q, b, cb = t["user_factors"], t["item_factors"], t["user_bias"], t["item_bias"]
+    k = P.shape[1]
+    if side == "item":
+        r, c, tr_, tc_ = c, r, tc_, tr_
+        P, Q, b, cb = Q, P, cb, b
+    z = t["mean"] + b[r] + cb[c] + np.einsum("ij,ij->i", P[r], Q[c])
+    slope, icpt = np.polyfit(z, v, 1)
+    s2 = float(np.mean((v - icpt - slope * z) ** 2))
+    prior = np.r_[np.var(b), np.full(k, np.var(P))]   # the generator's prior variances (sample estimates)
+    target = (v - icpt - slope * (t["mean"] + cb[c])) / slope
+    X = np.hstack([np.ones((r.size, 1)), Q[c]])
+    order = np.argsort(r, kind="stable")
+    ptr = np.searchsorted(r[order], np.arange(b.size + 1))
+    snr = slope**2 / s2
+    theta = np.zeros((b.size, k + 1))
+    cov = np.zeros((b.size, k + 1, k + 1))
+    for u in range(b.size):
+        ii = order[ptr[u]:ptr[u + 1]]
+        H = snr * X[ii].T @ X[ii] + np.diag(1.0 / prior)
+        cov[u] = np.linalg.inv(H)
+        theta[u] = cov[u] @ (snr * X[ii].T @ target[ii])
+    Xt = np.hstack([np.ones((tr_.size, 1)), Q[tc_]])
+    zhat = t["mean"] + cb[tc_] + np.einsum("ij,ij->i", Xt, theta[tr_])
+    var = np.einsum("ij,ijk,ik->i", Xt, cov[tr_], Xt)
+    sd = np.sqrt(t["noise"] ** 2 + var)
+    edges = ndtr((np.arange(1.5, 5.0)[None, :] - zhat[:, None]) / sd[:, None])
+    probs = np.diff(np.hstack([np.zeros((zhat.size, 1)), edges, np.ones((zhat.size, 1))]), axis=1)
+    return float(np.sqrt(np.mean((probs @ np.arange(1.0, 6.0) - tv_) ** 2)))
+
+
 def case_cmfrec_ratings(repeat: int, quick: bool) -> list[Row]:
     """Synthetic ratings (numopt.completion.synthetic_ratings: 1e4 users x 5e3 items, 1e6 ratings; --quick:
-    2000 x 1000, 1e5), 80/10/10 split. Each tool picks rank in {5, 8} and its regularization from three
-    values on the validation split; the row reports the chosen fit's test RMSE and CPU seconds (one thread
-    each). numopt: center="biases", reg_scale="counts", value_range=(1, 5), tol 1e-4; cmfrec: ALS with CG
-    (its default), user and item biases, centering, scale_lam (its lambda * counts), predictions clipped to
-    [1, 5]."""
+    2000 x 1000, 1e5), 80/10/10 split, one thread each, CPU seconds. numopt: ``reg="auto"`` (learned priors and
+    noise: no regularization grid), center="biases", value_range=(1, 5), tol 1e-2, rank 5 or 8 chosen on the
+    validation split. cmfrec: ALS with CG (its default), user and item biases, centering, predictions clipped
+    to [1, 5]; rank 5 or 8 and lambda from {1, 2, 4, 8} (its default unscaled penalty) or {0.02, 0.05, 0.1}
+    with scale_lam (lambda * counts, as ALS-WR), chosen on the validation split. The rows give each tool's
+    chosen fit (test RMSE, CPU s of that fit) and the whole selection, and the oracle bounds of
+    :func:`ratings_oracle` (users fitted with the items known, and the reverse)."""
     try:
         import cmfrec
         import pandas as pd
@@ -438,24 +482,28 @@ def case_cmfrec_ratings(repeat: int, quick: bool) -> list[Row]:
     before = get_num_threads()
     numopt.set_num_threads(1)
     try:
-        best_no = None
+        with warnings.catch_warnings():   # compile the kernels of reg="auto" (the index types of the run)
+            warnings.simplefilter("ignore")
+            complete_matrix(synthetic_ratings(200, 100, 4000, rng=0).train, 2, reg="auto", center="biases",
+                            value_range=(1, 5), tol=1e-2, maxiter=3, rng=0)
+        runs_no = []
         for k in (5, 8):
-            for reg in (0.02, 0.05, 0.1):
-                t = time.process_time()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    res = complete_matrix(d.train, k, reg=reg, reg_scale="counts", center="biases",
-                                          value_range=(1, 5), tol=1e-4, maxiter=100, rng=0)
-                cost = time.process_time() - t
-                cand = (rmse(res.predict(vr, vc), vv), k, reg, cost, rmse(res.predict(tr, tc), tv))
-                best_no = cand if best_no is None or cand < best_no else best_no
+            t = time.process_time()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = complete_matrix(d.train, k, reg="auto", center="biases", value_range=(1, 5), tol=1e-2,
+                                      maxiter=100, rng=0)
+            cost = time.process_time() - t
+            runs_no.append((rmse(res.predict(vr, vc), vv), k, "auto", cost, rmse(res.predict(tr, tc), tv),
+                            f"{res.start_sweeps}+{res.nit} sweeps"))
         df = pd.DataFrame({"UserId": r, "ItemId": c, "Rating": v})
-        best_cm = None
+        runs_cm = []
+        grid = [(False, lam) for lam in (1.0, 2.0, 4.0, 8.0)] + [(True, lam) for lam in (0.02, 0.05, 0.1)]
         for k in (5, 8):
-            for lam in (0.02, 0.05, 0.1):
+            for scale_lam, lam in grid:
                 t = time.process_time()
-                mod = cmfrec.CMF(k=k, lambda_=lam, scale_lam=True, method="als", user_bias=True, item_bias=True,
-                                 center=True, nthreads=1, random_state=1)
+                mod = cmfrec.CMF(k=k, lambda_=lam, scale_lam=scale_lam, method="als", user_bias=True,
+                                 item_bias=True, center=True, nthreads=1, random_state=1)
                 mod.fit(df)
                 cost = time.process_time() - t
 
@@ -463,15 +511,30 @@ def case_cmfrec_ratings(repeat: int, quick: bool) -> list[Row]:
                     p = mod.predict(user=rows, item=cols)
                     return np.clip(np.nan_to_num(p, nan=float(v.mean())), 1.0, 5.0)
 
-                cand = (rmse(pred(vr, vc), vv), k, lam, cost, rmse(pred(tr, tc), tv))
-                best_cm = cand if best_cm is None or cand < best_cm else best_cm
+                runs_cm.append((rmse(pred(vr, vc), vv), k, f"{lam:g}{' scaled' if scale_lam else ''}", cost,
+                                rmse(pred(tr, tc), tv), f"niter {mod.niter}"))
     finally:
         numopt.set_num_threads(before)
+    best_no, best_cm = min(runs_no), min(runs_cm)
+    floor = d.noise_floor
+    best_test_cm = min(run[4] for run in runs_cm)
+    ok = "met" if best_no[4] <= best_cm[4] and best_no[3] <= best_cm[3] else "MISSED"
+    user, item = ratings_oracle(d, "user"), ratings_oracle(d, "item")
+    joint = float(np.sqrt(user**2 + item**2 - floor**2))
     return [Row("ratings test RMSE", f"{sh[0]}x{sh[1]}, {v.size:.1e} train, 1 thread", best_no[3],
-                f"cmfrec k={best_cm[1]} lam={best_cm[2]:g}", best_cm[3],
-                f"{best_no[4]:.4f} vs {best_cm[4]:.4f} (floor {d.noise_floor:.4f})",
-                note=f"numopt k={best_no[1]} reg={best_no[2]:g}; RMSE/floor {best_no[4] / d.noise_floor:.3f} vs "
-                     f"{best_cm[4] / d.noise_floor:.3f}")]
+                f"cmfrec k={best_cm[1]} lam={best_cm[2]}", best_cm[3],
+                f"{best_no[4]:.4f} vs {best_cm[4]:.4f} (floor {floor:.4f})",
+                note=f"numopt k={best_no[1]} reg=auto ({best_no[5]}); RMSE/floor {best_no[4] / floor:.4f} vs "
+                     f"{best_cm[4] / floor:.4f} (cmfrec's best test RMSE over its grid {best_test_cm / floor:.4f}); "
+                     f"selection CPU {sum(run[3] for run in runs_no):.2f} s ({len(runs_no)} fits) vs "
+                     f"{sum(run[3] for run in runs_cm):.2f} s ({len(runs_cm)} fits); target <= cmfrec's RMSE "
+                     f"and time: {ok}"),
+            Row("ratings oracle bounds", f"{sh[0]}x{sh[1]}", float("nan"), "", float("nan"),
+                f"users alone {user / floor:.4f}x, items alone {item / floor:.4f}x, both ~{joint / floor:.4f}x "
+                "the floor",
+                note="oracle fitting one side's biases and factors by their Bayes posterior with the other side, "
+                     "the link and the noise known; 'both' adds the two excess variances (optimistic); the issue's "
+                     f"target 1.02x is below the users-alone bound: {'unreachable' if user / floor > 1.02 else 'open'}")]
 
 
 CASES = [case_compile, case_small, case_large, case_crossover, case_crossover_128, case_huge, case_cmfrec_exact,
