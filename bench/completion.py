@@ -21,10 +21,14 @@ Cases
 * ``exact k=10 kappa=1|100|1000`` (cmfrec): 1e4 x 1e4, rank 10, oversampling 5 (about 1e6 observations):
   numopt's default settings against cmfrec's ALS (Cholesky, float64, lambda 1e-8, no biases), cmfrec's sweep
   count doubled from 10 until it reaches numopt's error (or 1e-6); one thread each; CPU seconds.
-  Target: numopt succeeds to 1e-6 at every kappa in at most half of cmfrec's time.
+  Target: numopt succeeds to 1e-6 at every kappa in at most half of cmfrec's time. Peak RSS growth of each run.
+* ``1e5^2 k=10 vs cmfrec``: the ``1e5^2 k=10`` problem, numopt's default solver and ``cg`` against cmfrec's ALS
+  as above (one thread each, one run each, CPU seconds, peak RSS growth).
 * ``ratings test RMSE`` (cmfrec): synthetic ratings, 1e4 users x 5e3 items, 1e6 ratings
-  (:func:`numopt.completion.synthetic_ratings`, 80/10/10 split); each tool picks rank and regularization on
-  the validation split; test RMSE against the generator's noise floor and CPU seconds of the chosen fit.
+  (:func:`numopt.completion.synthetic_ratings`, 80/10/10 split); numopt with ``reg="auto"`` picks the rank,
+  cmfrec rank and lambda, on the validation split; test RMSE against the generator's noise floor and CPU
+  seconds of the chosen fit and of the whole selection; ``ratings oracle bounds``: the test RMSE of oracles
+  that know one side's parameters (:func:`ratings_oracle`).
   Needs ``cmfrec`` and ``pandas`` (rows say "cmfrec absent" otherwise).
 
 The error is measured on the full matrix without forming it: for X = A B^T and the completion
@@ -358,54 +362,101 @@ def _cmfrec_factors(mod, m, n, k):
     return U, V
 
 
-def case_cmfrec_exact(repeat: int, quick: bool) -> list[Row]:
-    """Exact rank-10 matrices of condition number 1, 100, 1000 at oversampling 5 (1e4^2, 1e6 observations;
-    --quick: 3000^2): numopt with default settings (tol 1e-6) against cmfrec's ALS (Cholesky, float64, no
-    biases or centering, lambda 1e-8), whose sweep count ``niter`` is doubled from 10 until its relative
-    error is at most max(1e-6, numopt's); one thread each (numopt.set_num_threads(1), nthreads=1). Times are
-    CPU seconds of one run each (the machine is shared)."""
+def _release_freed_memory():
+    """Collect garbage and hand freed heap pages back (glibc malloc_trim) so that PeakRSS sees each run's own
+    growth, not pages a previous run left allocated."""
+    gc.collect()
     try:
-        import cmfrec
-        import pandas as pd
-    except ImportError:
-        return [Row("exact k=10 (cmfrec)", "", float("nan"), "cmfrec absent", float("nan"), "")]
-    import numopt
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
+def _versus_cmfrec(A, B, r, c, v, shape, k, case, solver="auto"):
+    """numopt (default settings but ``solver``) against cmfrec's ALS (Cholesky, float64, no biases or centering,
+    lambda 1e-8), whose sweep count ``niter`` is doubled from 10 until its relative error is at most
+    max(1e-6, numopt's) (at most 160); one thread each; CPU seconds and peak RSS growth of one run each."""
+    import cmfrec
+    import pandas as pd
+
     from numopt.completion import complete_matrix
 
-    m = n = 3000 if quick else 10_000
-    k = 10
-    nobs = 5 * k * (m + n - k)
-    out = []
+    m, n = shape
+    _release_freed_memory()
+    with PeakRSS() as mem_no:
+        t = time.process_time()
+        res = complete_matrix((r, c, v, shape), k, solver=solver, rng=0)
+        t_no = time.process_time() - t
+    e_no = rel_error(A, B, res.U, res.s, res.V)
+    df = pd.DataFrame({"UserId": r, "ItemId": c, "Rating": v})
+    target = max(1e-6, e_no)
+    niter, e_cm, t_cm, mem_cm = 5, float("inf"), float("nan"), 0
+    while e_cm > target and niter < 160:
+        niter *= 2
+        _release_freed_memory()
+        with PeakRSS() as mem:
+            t = time.process_time()
+            mod = cmfrec.CMF(k=k, lambda_=1e-8, method="als", use_cg=False, user_bias=False, item_bias=False,
+                             center=False, niter=niter, use_float=False, nthreads=1, random_state=1)
+            mod.fit(df)
+            t_cm = time.process_time() - t
+        mem_cm = mem.peak
+        Uc, Vc = _cmfrec_factors(mod, m, n, k)
+        del mod
+        e_cm = rel_error(A, B, Uc, np.ones(k), Vc)
+    return Row(case, f"{m}x{n}, {v.size:.1e} obs, 1 thread", t_no, f"cmfrec ALS niter={niter}", t_cm,
+               f"err {e_no:.1e} vs {e_cm:.1e}" + ("" if e_cm <= target else " (cmfrec short)"),
+               f"{mib(mem_no.peak)} vs {mib(mem_cm)}",
+               note=f"numopt solver={solver} {res.start_sweeps}+{res.nit} sweeps, success={res.success}; CPU s; "
+                    "peak RSS growth (cmfrec's input DataFrame excluded); target: err <= 1e-6 in <= half cmfrec's "
+                    f"time: {'met' if e_no <= 1e-6 and 2 * t_no <= t_cm else 'MISSED'}")
+
+
+def _one_thread(fn):
+    import numopt
     from numopt._numba import get_num_threads
 
     before = get_num_threads()
     numopt.set_num_threads(1)
     try:
-        for kappa in (1.0, 100.0, 1000.0):
-            A, B, r, c, v = make_problem(m, n, k, nobs, kappa=kappa, seed=1)
-            t = time.process_time()
-            res = complete_matrix((r, c, v, (m, n)), k, rng=0)
-            t_no = time.process_time() - t
-            e_no = rel_error(A, B, res.U, res.s, res.V)
-            df = pd.DataFrame({"UserId": r, "ItemId": c, "Rating": v})
-            target = max(1e-6, e_no)
-            niter, e_cm, t_cm = 5, float("inf"), float("nan")
-            while e_cm > target and niter < 160:
-                niter *= 2
-                t = time.process_time()
-                mod = cmfrec.CMF(k=k, lambda_=1e-8, method="als", use_cg=False, user_bias=False, item_bias=False,
-                                 center=False, niter=niter, use_float=False, nthreads=1, random_state=1)
-                mod.fit(df)
-                t_cm = time.process_time() - t
-                Uc, Vc = _cmfrec_factors(mod, m, n, k)
-                e_cm = rel_error(A, B, Uc, np.ones(k), Vc)
-            out.append(Row(f"exact k=10 kappa={kappa:g}", f"{m}x{n}, {v.size:.1e} obs, 1 thread", t_no,
-                           f"cmfrec ALS niter={niter}", t_cm, f"err {e_no:.1e} vs {e_cm:.1e}"
-                           + ("" if e_cm <= target else " (cmfrec short)"),
-                           note=f"numopt {res.start_sweeps}+{res.nit} sweeps, success={res.success}"))
+        return fn()
     finally:
         numopt.set_num_threads(before)
+
+
+def case_cmfrec_exact(repeat: int, quick: bool) -> list[Row]:
+    """Exact rank-10 matrices of condition number 1, 100, 1000 at oversampling 5 (1e4^2, 1e6 observations;
+    --quick: 3000^2): numopt with default settings (tol 1e-6) against cmfrec (:func:`_versus_cmfrec`)."""
+    try:
+        import cmfrec  # noqa: F401
+        import pandas  # noqa: F401
+    except ImportError:
+        return [Row("exact k=10 (cmfrec)", "", float("nan"), "cmfrec absent", float("nan"), "")]
+    m = n = 3000 if quick else 10_000
+    k = 10
+    nobs = 5 * k * (m + n - k)
+    out = []
+    for kappa in (1.0, 100.0, 1000.0):
+        A, B, r, c, v = make_problem(m, n, k, nobs, kappa=kappa, seed=1)
+        out.append(_one_thread(lambda: _versus_cmfrec(A, B, r, c, v, (m, n), k, f"exact k=10 kappa={kappa:g}")))
     return out
+
+
+def case_cmfrec_large(repeat: int, quick: bool) -> list[Row]:
+    """1e5 x 1e5, rank 10, 1e7 observations (--quick: 2e4^2, 2e6), condition number 1: numopt's default solver
+    and ``cg`` against cmfrec (:func:`_versus_cmfrec`), one thread each, one run each."""
+    try:
+        import cmfrec  # noqa: F401
+        import pandas  # noqa: F401
+    except ImportError:
+        return [Row("1e5^2 k=10 (cmfrec)", "", float("nan"), "cmfrec absent", float("nan"), "")]
+    m = n = 20_000 if quick else 100_000
+    k, nobs = 10, (2_000_000 if quick else 10_000_000)
+    A, B, r, c, v = make_problem(m, n, k, nobs)
+    return [_one_thread(lambda: _versus_cmfrec(A, B, r, c, v, (m, n), k, f"{m:.0e}^2 k=10 vs cmfrec ({solver})",
+                                               solver)) for solver in ("auto", "cg")]
 
 
 def ratings_oracle(d, side="user"):
@@ -538,7 +589,7 @@ def case_cmfrec_ratings(repeat: int, quick: bool) -> list[Row]:
 
 
 CASES = [case_compile, case_small, case_large, case_crossover, case_crossover_128, case_huge, case_cmfrec_exact,
-         case_cmfrec_ratings]
+         case_cmfrec_large, case_cmfrec_ratings]
 
 
 def run(repeat: int = 5, quick: bool = False) -> list[Row]:
