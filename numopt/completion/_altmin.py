@@ -1088,10 +1088,10 @@ class _Balanced:
 class _Variational:
     """The sweeps of ``reg="auto"``: mean-field variational Bayes for the model M_ij = mu + b_i + c_j + A_i . B_j +
     N(0, noise_var) with the priors A_i ~ N(0, diag(1/prec_A)), B_j ~ N(0, diag(1/prec_B)) (Lim and Teh 2007,
-    with one prior precision per dimension). Each half-step is the exact
-    posterior of one factor given the other's (``_kernels.rows_variational``); after a sweep every precision is
-    the inverse of its dimension's mean posterior second moment and (in ``_solve``) the noise variance the mean
-    expected squared residual, both EM steps. :meth:`sweep` returns what :func:`_sweep` does, the change and norm
+    with one prior precision per dimension). Each half-step is the exact posterior of one factor given the
+    other's (``_kernels.rows_variational``); after a sweep every precision is the inverse of its dimension's
+    mean posterior second moment and (in ``_solve``) the noise variance the mean expected squared residual,
+    both EM steps. :meth:`sweep` returns what :func:`_sweep` does, the change and norm
     entries being those of the posterior mean X = A B^T, as in :class:`_Balanced`."""
 
     #: Floor of a dimension's mean second moment (the data are scaled to an RMS near 1): a dimension the data do
