@@ -28,7 +28,9 @@ class MatrixCompletion(EstimatorParams):
     solver, reg, reg_scale, center, value_range, tol, maxiter, init, rng :
         As in :func:`complete_matrix`; ``reg`` may also be a sequence, whose entries may include ``"auto"``
         (learned regularization; that candidate is fitted with ``reg_scale="none"``, the other values with
-        ``reg_scale``).
+        ``reg_scale``). For ratings, ``MatrixCompletion(rank=8, reg="auto", center="biases",
+        value_range=(1, 5), tol=1e-2)`` needs no validation grid: the priors and the noise are learned and the
+        dimensions the data do not support are switched off.
     validation_fraction : float in [0, 1), default 0.0
         Model selection on held-out entries: when positive, ``fit`` holds out this fraction of the
         observations (drawn from ``rng``), fits every combination of the candidate ``rank`` and ``reg``
