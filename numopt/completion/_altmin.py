@@ -662,9 +662,27 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, reg_scale="none", center
         :math:`k`, with :math:`1 \le k < \min(m, n)`.
     solver : {"auto", "exact", "cg", "sketch"}, default "auto"
         How each row's least-squares problem is solved (see above).
-    reg : float, default 0.0
+    reg : float or "auto", default 0.0
         Ridge weight :math:`\ge 0` on :math:`\|\hat X\|_F^2`. With this objective ``(c M, reg)`` is
         completed by ``c X``: the scaling equivariance holds for any ``reg``.
+        ``"auto"``: every regularization is learned from the data, for noisy data such as ratings, with no
+        grid over ``reg``. The model :math:`M_{ij} = \mu + b_i + c_j + a_i^\top b'_j + \varepsilon_{ij}`,
+        :math:`\varepsilon \sim N(0, \sigma^2)`, with the priors :math:`a_{il} \sim N(0, 1/\alpha_l)`,
+        :math:`b'_{jl} \sim N(0, 1/\beta_l)` (one precision per dimension and side),
+        :math:`b_i \sim N(0, \tau_b^2)`, :math:`c_j \sim N(0, \tau_c^2)`, is fitted by mean-field variational
+        Bayes (Lim and Teh 2007): each half-step gives every row the Gaussian posterior of its factor given the
+        other side's posterior means *and covariances* (an exact :math:`k \times k` solve per row, so
+        ``solver`` "auto" or "exact"), the offsets are refitted as above with the ridge weights
+        :math:`\sigma^2/\tau^2`, and after every sweep :math:`\alpha, \beta, \tau^2, \sigma^2` take their
+        EM updates (a dimension's inverse mean posterior second moment; the mean expected squared residual).
+        A row with few observations is shrunk by the other side's uncertainty too, which a fixed ridge
+        does not do. The completion is the posterior mean; ``history["objective"]`` uses the weights learned
+        so far (it can rise when they change). A ``rank`` above the data's is safe: the precisions of the
+        dimensions the data do not support grow and switch them off. The learned shrinkage keeps turning the
+        factors slowly within near-degenerate subspaces long after the predictions have settled (relative
+        changes of 1e-3 per sweep for hundreds of sweeps): ``tol=1e-2`` suffices for ratings (on the
+        synthetic ratings the test RMSE at ``tol=1e-2`` and ``1e-3`` agree to 0.1 %). Not with
+        ``reg_scale="counts"`` or ``split``.
     reg_scale : {"none", "counts"}, default "none"
         ``"counts"``: ALS-WR's regularization (Zhou, Wilkinson, Schreiber, Pan 2008) on unnormalised factors
         :math:`\hat X = AB^\top`: the objective becomes
@@ -753,7 +771,10 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, reg_scale="none", center
     ----------
     Y. Gu, Z. Song, J. Yin, L. Zhang, "Low rank matrix completion via robust alternating minimization in
     nearly linear time", ICLR 2024, arXiv:2302.11068. P. Jain, P. Netrapalli, S. Sanghavi, "Low-rank
-    matrix completion using alternating minimization", STOC 2013, arXiv:1212.0467.
+    matrix completion using alternating minimization", STOC 2013, arXiv:1212.0467. Y. J. Lim, Y. W. Teh,
+    "Variational Bayesian approach to movie rating prediction", KDD Cup and Workshop 2007 (``reg="auto"``).
+    Y. Zhou, D. Wilkinson, R. Schreiber, R. Pan, "Large-scale parallel collaborative filtering for the
+    Netflix prize", AAIM 2008 (``reg_scale="counts"``).
 
     Examples
     --------
@@ -779,7 +800,7 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, reg_scale="none", center
                    f"shape {(m, n)} (n_samples = {m}, n_features = {n})")
     k = check_int(rank, "rank", func, low=1, high=min(m, n) - 1)
     solver = check_choice(solver, "solver", func, SOLVERS)
-    reg = check_scalar(reg, "reg", func, low=0.0)
+    reg = _check_reg(reg, func)
     tol = check_scalar(tol, "tol", func, low=0.0)
     maxiter = check_int(maxiter, "maxiter", func, low=1)
     if not isinstance(split, (bool, np.bool_)):
@@ -797,6 +818,12 @@ def complete_matrix(X, rank, *, solver="auto", reg=0.0, reg_scale="none", center
                    repr(solver))
     if reg_scale == "counts" and split:
         raise fail(func, "reg_scale", "be 'none' with split=True", repr(reg_scale))
+    if reg == "auto":
+        if solver not in ("auto", "exact"):
+            raise fail(func, "solver", "be 'auto' or 'exact' with reg='auto' (exact posterior solves)", repr(solver))
+        if reg_scale != "none" or split:
+            raise fail(func, "reg", "be a number with reg_scale='counts' or split=True (reg='auto' learns its own "
+                       "scales from all observations)", repr(reg))
     callback = check_callable(callback, "callback", func)
     gen = check_rng(rng, func)
     opts = _solver_options(options, k, solver, func)
@@ -816,6 +843,15 @@ def _solver_options(options, k, solver, func):
     }
     opts["sketch_size"] = check_int(options.get("sketch_size", 2 * k), "sketch_size", func, low=k)
     return opts
+
+
+def _check_reg(reg, func):
+    """``reg``: a number >= 0, or "auto"."""
+    if isinstance(reg, str):
+        if reg != "auto":
+            raise fail(func, "reg", "be a number >= 0 or 'auto'", repr(reg))
+        return reg
+    return check_scalar(reg, "reg", func, low=0.0)
 
 
 def _check_value_range(value_range, func):
@@ -1062,6 +1098,74 @@ class _Balanced:
         return Uo, np.ascontiguousarray(self.B @ R.T), out[0], out[1]
 
 
+class _Variational:
+    """The sweeps of ``reg="auto"``: mean-field variational Bayes for the model M_ij = mu + b_i + c_j + A_i . B_j +
+    N(0, noise_var) with the priors A_i ~ N(0, diag(1/prec_A)), B_j ~ N(0, diag(1/prec_B)) (Lim and Teh 2007,
+    with one prior precision per dimension). Each half-step is the exact posterior of one factor given the
+    other's (``_kernels.rows_variational``); after a sweep every precision is the inverse of its dimension's
+    mean posterior second moment and (in ``_solve``) the noise variance the mean expected squared residual,
+    both EM steps. :meth:`sweep` returns what :func:`_sweep` does, the change and norm
+    entries being those of the posterior mean X = A B^T, as in :class:`_Balanced`."""
+
+    #: Floor of a dimension's mean second moment (the data are scaled to an RMS near 1): a dimension the data do
+    #: not use gets a precision of at most 1e30 instead of inf.
+    SECOND_MOMENT_FLOOR = 1e-30
+
+    def __init__(self, Uo, Vw, noise_var):
+        U, s, V = _svd_factors(Uo, Vw)
+        root = np.sqrt(s)
+        k = s.shape[0]
+        self.A = np.ascontiguousarray(U * root)
+        self.B = np.ascontiguousarray(V * root)
+        self.SA = np.zeros((self.A.shape[0], k, k))
+        self.SB = np.zeros((self.B.shape[0], k, k))
+        self.noise_var = noise_var
+        self.prec_A = self._precisions(self.A, self.SA)
+        self.prec_B = self._precisions(self.B, self.SB)
+        self.variance = 0.0   # posterior variance of the fitted entries, summed over the observations
+
+    @classmethod
+    def _precisions(cls, X, S):
+        second = np.mean(X * X, axis=0) + np.mean(np.diagonal(S, axis1=1, axis2=2), axis=0)
+        return 1.0 / np.maximum(second, cls.SECOND_MOMENT_FLOOR)
+
+    def penalty(self):
+        """The prior terms in squared-residual units: noise_var (sum_d prec_A[d] |A_d|^2 + prec_B[d] |B_d|^2)."""
+        return self.noise_var * float(self.prec_A @ np.sum(self.A * self.A, axis=0)
+                                      + self.prec_B @ np.sum(self.B * self.B, axis=0))
+
+    def _half(self, side, F, SF, X, SX, prec):
+        def block(lo, hi):
+            st = np.zeros(5)
+            _kernels.rows_variational(lo, hi, side.ptr, side.idx, side.val, F, SF, X, SX, prec, self.noise_var, st)
+            return st
+
+        return np.sum(map_row_blocks(block, side.ptr), axis=0)
+
+    def sweep(self, row_side, col_side):
+        out = []
+        for side, F, SF, X, SX, prec in ((col_side, self.A, self.SA, self.B, self.SB, self.prec_B),
+                                         (row_side, self.B, self.SB, self.A, self.SA, self.prec_A)):
+            old = X.copy()
+            st = self._half(side, F, SF, X, SX, prec)
+            G = F.T @ F
+            D = X - old
+            st[1] = max(float(np.sum((D @ G) * D)), 0.0)
+            st[4] = max(float(np.sum((X @ G) * X)), 0.0)
+            out.append(st)
+        self.variance = float(out[1][2])
+        self.prec_A = self._precisions(self.A, self.SA)
+        self.prec_B = self._precisions(self.B, self.SB)
+        Uo, R = _orthonormalize(self.A)
+        return Uo, np.ascontiguousarray(self.B @ R.T), out[0], out[1]
+
+    def learn_noise(self, sq_residual, biases, nnz):
+        """The EM step of the noise variance: (observed squared residual of the posterior means + posterior
+        variance of the fitted entries and offsets) / |Omega|."""
+        extra = biases.variance(self.noise_var) if biases is not None else 0.0
+        self.noise_var = max((sq_residual + self.variance + extra) / nnz, self.SECOND_MOMENT_FLOOR)
+
+
 def _change(sv, su):
     """The relative change of one sweep (the sum of both half-step changes, see ``tol``); inf for a zero
     completion (the observed values are not all zero, so it has not converged to anything)."""
@@ -1101,6 +1205,20 @@ def _sweeps(row_side, col_side, Uo, Vw, reg, opts, sketcher, count, tol):
     return Uo, Vw, count
 
 
+def _penalty(balanced, variational, reg, reg_f, xnorm2):
+    """The factor terms of the objective: ALS-WR's weighted norms, the learned priors of reg="auto" (in
+    squared-residual units), or reg |X|_F^2."""
+    if balanced is not None:
+        return balanced.penalty(reg_f)
+    if variational is not None:
+        return variational.penalty()
+    return reg * xnorm2
+
+
+#: reg="auto" with center="biases": EM passes on the offsets alone (their priors) before the start.
+AUTO_BIAS_PASSES = 5
+
+
 def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callback, verbose, opts, func, owned=False,
            center="none", value_range=None, reg_scale="none"):
     m, n = obs.shape
@@ -1110,10 +1228,16 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
     if E is None:
         return _zero_result(obs, k, init, gen, func, clip_mu, value_range)
     obs = _scaled(obs, -E, owned)
+    auto = isinstance(reg, str)   # reg="auto": variational Bayes (complete_matrix checked the value)
+    if auto:
+        reg = 0.0
     biases = None
     if center != "none":   # the sweeps fit the observations minus the offsets, refitted after every sweep
         biases = Biases(obs, center, reg, counts=reg_scale == "counts")
-        biases.update()
+        e = biases.update()
+        for _ in range(AUTO_BIAS_PASSES if auto else 0):   # the offsets alone, their priors learned (EM)
+            biases.learn((e + biases.variance(e / max(obs.nnz, 1))) / max(obs.nnz, 1))
+            e = biases.update()
         obs = biases.shifted
     sketcher = _Sketcher(opts["sketch"], opts["sketch_size"], opts["nnz_per_column"], gen)
     if split:
@@ -1123,7 +1247,8 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
         init_obs = obs
 
     def sweeps(obs_, rank, U_, V_, count, stop):
-        rows_, cols_ = _sides(obs_, rank, "exact" if solver == "cg" or reg_scale == "counts" else solver, opts, reg)
+        rows_, cols_ = _sides(obs_, rank, "exact" if solver == "cg" or reg_scale == "counts" or auto else solver, opts,
+                              reg)
         return _sweeps(rows_, cols_, U_, V_, 0.0 if reg_scale == "counts" else reg, opts, sketcher, count, stop)
 
     Uo, Vw, start_sweeps = _init(init, init_obs, k, gen, func, clip_mu, sweeps)
@@ -1131,19 +1256,21 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
         Vw = np.ldexp(Vw, -E)
     rho = _warn_underdetermined(obs, k, func)
     if not split:
-        row_side, col_side = _sides(obs, k, "exact" if reg_scale == "counts" else solver, opts, reg)
+        row_side, col_side = _sides(obs, k, "exact" if reg_scale == "counts" or auto else solver, opts, reg)
         solver_rows = {"rows": _plan_counts(row_side.plan), "columns": _plan_counts(col_side.plan)}
     else:
         solver_rows = {}
     printer = IterationPrinter(_VERBOSE_COLUMNS) if verbose else None
     balanced = _Balanced(Uo, Vw, row_side, col_side) if reg_scale == "counts" else None
+    nnz = max(obs.nnz, 1)
+    # reg="auto": the noise variance starts at the start's mean squared residual
+    variational = _Variational(Uo, Vw, _observed_sq_residual(obs, Uo, Vw) / nnz) if auto else None
     # The factor penalty reg (|A|^2 + |B|^2) scales like the data, not like its square: in the units of the
     # values divided by 2^E it is reg 2^-E (the ridge on |X|^2 and on the biases is unchanged).
     reg_f = math.ldexp(reg, -E) if balanced is not None else reg
     res0 = _observed_sq_residual(obs, Uo, Vw)
-    obj0 = res0 + (balanced.penalty(reg_f) if balanced is not None else reg * float(np.sum(Vw * Vw)))
+    obj0 = res0 + _penalty(balanced, variational, reg, reg_f, float(np.sum(Vw * Vw)))
     obj0 += biases.penalty() if biases is not None else 0.0
-    nnz = max(obs.nnz, 1)
     hist = {"rmse": [math.sqrt(res0 / nnz)], "objective": [obj0], "objective_half": [], "change": [],
             "inner_steps": [], "fallbacks": [], "time": [], "cg_rtol": []}
     stats = np.zeros(5)
@@ -1180,6 +1307,8 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
         sweep_opts = opts if forcing == opts["cg_rtol"] else {**opts, "cg_rtol": forcing}
         if balanced is not None:
             Uo, Vw, sv, su = balanced.sweep(row_side, col_side, reg_f, sweep_opts, sketcher, stats)
+        elif variational is not None:
+            Uo, Vw, sv, su = variational.sweep(row_side, col_side)
         else:
             Uo, Vw, sv, su = _sweep(row_side, col_side, Uo, Vw, reg, sweep_opts, sketcher, stats)
         obj_v = sv[0] + reg * sv[4]
@@ -1191,7 +1320,11 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
             res = biases.update(Uo, Vw)
         else:
             res = su[0]
-        obj = res + (balanced.penalty(reg_f) if balanced is not None else reg * xnorm2)
+        if variational is not None:   # EM steps of the noise variance and the offsets' priors
+            variational.learn_noise(res, biases, nnz)
+            if biases is not None:
+                biases.learn(variational.noise_var)
+        obj = res + _penalty(balanced, variational, reg, reg_f, xnorm2)
         obj += biases.penalty() if biases is not None else 0.0
         # the observed values are not all zero, so a zero completion has not converged to anything
         change = _change(sv, su)
@@ -1216,6 +1349,11 @@ def _solve(obs, k, solver, reg, tol, maxiter, init, split, clip_mu, gen, callbac
     U, s, V, history = unscale(U, s_unit, V, hist)
     status, detail = _final_status(status, s, s_unit, E, nit, change, tol, float(np.ldexp(rmse, E)), rho,
                                    solver_rows, split, maxiter)
+    if variational is not None and status is Status.MAXITER and math.isfinite(change):
+        detail = (f"After {nit} sweeps the relative change is {change:.3g} (tol {tol:g}); the learned noise standard "
+                  f"deviation is {math.ldexp(math.sqrt(variational.noise_var), E):.3g} (observed RMSE "
+                  f"{math.ldexp(rmse, E):.3g}). On noisy data the predictions settle long before the factors stop "
+                  "moving: try tol=1e-2, or a larger `maxiter`.")
     result = CompletionResult(x=(U, s, V), U=U, s=s, V=V, shape=(m, n), status=status, nit=nit, detail=detail,
                               rmse=float(np.ldexp(rmse, E)), change=change, oversampling=rho,
                               solver_rows=solver_rows, history=history, start_sweeps=start_sweeps, **offsets())

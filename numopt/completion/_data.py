@@ -213,6 +213,9 @@ class Ratings:
     noise_floor : float
         The RMSE of the Bayes predictor on the test split: no method that sees only the ratings can beat it
         in expectation.
+    truth : dict
+        The drawn parameters: ``"mean"``, ``"user_bias"`` (m,), ``"item_bias"`` (n,), ``"user_factors"``
+        (m, rank), ``"item_factors"`` (n, rank), ``"noise"`` (for oracle bounds that know some of them).
     """
 
     shape: tuple
@@ -221,6 +224,7 @@ class Ratings:
     test: tuple
     expected: tuple
     noise_floor: float
+    truth: dict = dataclasses.field(default_factory=dict)
 
 
 def synthetic_ratings(n_users=1000, n_items=500, n_ratings=50_000, *, rank=5, mean=3.6, user_std=0.4,
@@ -323,4 +327,6 @@ def synthetic_ratings(n_users=1000, n_items=500, n_ratings=50_000, *, rank=5, me
     trip = tuple((rows[ix], cols[ix], stars[ix], (m, n)) for ix in parts)
     floor = math.sqrt(float(np.mean(variance[parts[2]]))) if parts[2].shape[0] else math.nan
     return Ratings(shape=(m, n), train=trip[0], val=trip[1], test=trip[2],
-                   expected=tuple(expected[ix] for ix in parts), noise_floor=floor)
+                   expected=tuple(expected[ix] for ix in parts), noise_floor=floor,
+                   truth={"mean": mean, "user_bias": b, "item_bias": c, "user_factors": P, "item_factors": Q,
+                          "noise": noise})

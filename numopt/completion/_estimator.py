@@ -26,7 +26,11 @@ class MatrixCompletion(EstimatorParams):
     ----------
     rank : int or sequence of int, default 2
     solver, reg, reg_scale, center, value_range, tol, maxiter, init, rng :
-        As in :func:`complete_matrix`; ``reg`` may also be a sequence.
+        As in :func:`complete_matrix`; ``reg`` may also be a sequence, whose entries may include ``"auto"``
+        (learned regularization; that candidate is fitted with ``reg_scale="none"``, the other values with
+        ``reg_scale``). For ratings, ``MatrixCompletion(rank=8, reg="auto", center="biases",
+        value_range=(1, 5), tol=1e-2)`` needs no validation grid: the priors and the noise are learned and the
+        dimensions the data do not support are switched off.
     validation_fraction : float in [0, 1), default 0.0
         Model selection on held-out entries: when positive, ``fit`` holds out this fraction of the
         observations (drawn from ``rng``), fits every combination of the candidate ``rank`` and ``reg``
@@ -91,7 +95,8 @@ class MatrixCompletion(EstimatorParams):
 
     # -- fitting ----------------------------------------------------------------------------------
     def _complete(self, X, rank, reg, rng):
-        return complete_matrix(X, rank, solver=self.solver, reg=reg, reg_scale=self.reg_scale, center=self.center,
+        reg_scale = "none" if isinstance(reg, str) and reg == "auto" else self.reg_scale
+        return complete_matrix(X, rank, solver=self.solver, reg=reg, reg_scale=reg_scale, center=self.center,
                                value_range=self.value_range, tol=self.tol, maxiter=self.maxiter, init=self.init,
                                rng=rng)
 
@@ -182,7 +187,8 @@ class MatrixCompletion(EstimatorParams):
 def _candidates(value, name, func):
     """A single value or a non-empty sequence of them, as a list (checked by complete_matrix)."""
     if isinstance(value, (list, tuple, np.ndarray)):
-        values = list(np.asarray(value).ravel().tolist())
+        # element by element: np.asarray would turn [0.05, "auto"] into strings
+        values = value.ravel().tolist() if isinstance(value, np.ndarray) else list(value)
         if not values:
             raise fail(func, name, "be a value or a non-empty sequence of values", repr(value))
         return values

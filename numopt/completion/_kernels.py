@@ -849,3 +849,149 @@ def rows_exact_weighted(lo, hi, indptr, idx, val, F, X, reg, weights, plan, stat
         stats[2] += _exact(BT, y, d, reg * weights[i], G, L, rhs, xi)
         stats[0] += _residual(BT, y, d, xi, r)
         _row_done(xi, x_old, stats)
+
+
+@jit
+def rows_variational(lo, hi, indptr, idx, val, F, SF, X, SX, prec, noise_var, stats):
+    """One mean-field variational Bayes half-step (``reg="auto"``) for the rows i in [lo, hi).
+
+    The other factor's posterior is F_j +- SF_j (means, covariances); row i's posterior becomes N(X[i], SX[i])
+    with SX[i] = (G_i / noise_var + diag(prec))^-1, G_i = sum_j (F_j F_j^T + SF_j) over the observed j, and
+    X[i] = SX[i] sum_j val_j F_j / noise_var (a row without observation gets its prior N(0, diag(1/prec))).
+    Adds to ``stats``: [0] sum (val - X_i . F_j)^2, [1] |X_i(new) - X_i(old)|^2, [2] the posterior variance of
+    the fitted entries, sum_j E[(x . f)^2] - (X_i . F_j)^2 = tr(SX_i G_i) + X_i^T (sum_j SF_j) X_i, [4] |X_i|^2.
+    ``prec`` > 0 and ``noise_var`` > 0 (never singular)."""
+    k = X.shape[1]
+    Gf = np.empty((k, k))
+    Gs = np.empty((k, k))
+    L = np.empty((k, k))
+    S = np.empty((k, k))
+    rhs = np.empty(k)
+    x = np.empty(k)
+    for i in range(lo, hi):
+        for a in range(k):
+            rhs[a] = 0.0
+            for b in range(k):
+                Gf[a, b] = 0.0
+                Gs[a, b] = 0.0
+        for t in range(indptr[i], indptr[i + 1]):
+            j = np.uint64(idx[t])
+            Fj = F[j]
+            Sj = SF[j]
+            v = val[t]
+            for a in range(k):
+                fa = Fj[a]
+                rhs[a] += v * fa
+                for b in range(a + 1):
+                    Gf[a, b] += fa * Fj[b]
+                    Gs[a, b] += Sj[a, b]
+        for a in range(k):   # H = (Gf + Gs) / noise_var + diag(prec), lower triangle; Cholesky H = L L^T
+            for b in range(a + 1):
+                Gf[b, a] = Gf[a, b]
+                Gs[b, a] = Gs[a, b]
+        for j in range(k):
+            s = (Gf[j, j] + Gs[j, j]) / noise_var + prec[j]
+            for p in range(j):
+                s -= L[j, p] * L[j, p]
+            ljj = math.sqrt(s)
+            L[j, j] = ljj
+            for r in range(j + 1, k):
+                s = (Gf[r, j] + Gs[r, j]) / noise_var
+                for p in range(j):
+                    s -= L[r, p] * L[j, p]
+                L[r, j] = s / ljj
+        for c in range(k):   # S = H^-1 column by column: L z = e_c, L^T s = z
+            for r in range(k):
+                s = 1.0 if r == c else 0.0
+                for p in range(r):
+                    s -= L[r, p] * S[p, c]
+                S[r, c] = s / L[r, r]
+            for r in range(k - 1, -1, -1):
+                s = S[r, c]
+                for p in range(r + 1, k):
+                    s -= L[p, r] * S[p, c]
+                S[r, c] = s / L[r, r]
+        xi = X[i]
+        Si = SX[i]
+        dx = 0.0
+        nx = 0.0
+        for a in range(k):
+            z = 0.0
+            for b in range(k):
+                z += S[a, b] * rhs[b]
+            x[a] = z / noise_var
+            dx += (x[a] - xi[a]) * (x[a] - xi[a])
+            nx += x[a] * x[a]
+        var = 0.0
+        for a in range(k):
+            xi[a] = x[a]
+            for b in range(k):
+                Si[a, b] = 0.5 * (S[a, b] + S[b, a])
+                var += S[a, b] * (Gf[b, a] + Gs[b, a]) + x[a] * Gs[a, b] * x[b]
+        res = 0.0
+        for t in range(indptr[i], indptr[i + 1]):
+            Fj = F[np.uint64(idx[t])]
+            z = 0.0
+            for a in range(k):
+                z += x[a] * Fj[a]
+            e = val[t] - z
+            res += e * e
+        stats[0] += res
+        stats[1] += dx
+        stats[2] += var
+        stats[4] += nx
+
+
+@jit
+def fit_offsets(row_ptr, row_idx, row_val, A, B, den_row, den_col, passes, with_biases, b, c, resid, col_sum):
+    """The offsets of ``center="global"|"biases"`` refitted to the data minus the low-rank part A B^T (k = 0:
+    none): ``passes`` passes of exact block coordinate descent (the mean of the residual; then, with
+    ``with_biases``, b_i = sum_j (r_ij - mean - c_j) / den_row[i] and c_j likewise, a zero denominator giving a
+    zero bias). ``b``, ``c`` are updated in place (the starting point), ``resid`` (nnz,) and ``col_sum`` (n,) are
+    work space. Returns (mean, sum over the observations of (r_ij - mean - b_i - c_j)^2)."""
+    m = row_ptr.shape[0] - 1
+    k = A.shape[1]
+    nnz = row_ptr[m]
+    for i in range(m):
+        Ai = A[i]
+        for t in range(row_ptr[i], row_ptr[i + 1]):
+            Bj = B[np.uint64(row_idx[t])]
+            z = 0.0
+            for a in range(k):
+                z += Ai[a] * Bj[a]
+            resid[t] = row_val[t] - z
+    mean = 0.0
+    for _ in range(passes):
+        s = 0.0
+        for i in range(m):
+            for t in range(row_ptr[i], row_ptr[i + 1]):
+                s += resid[t] - b[i] - c[np.uint64(row_idx[t])]
+        mean = s / max(nnz, 1)
+        if not with_biases:
+            continue
+        for i in range(m):
+            s = 0.0
+            for t in range(row_ptr[i], row_ptr[i + 1]):
+                s += resid[t] - mean - c[np.uint64(row_idx[t])]
+            b[i] = s / den_row[i] if den_row[i] > 0.0 else 0.0
+        col_sum[:] = 0.0
+        for i in range(m):
+            bi = b[i]
+            for t in range(row_ptr[i], row_ptr[i + 1]):
+                col_sum[np.uint64(row_idx[t])] += resid[t] - mean - bi
+        for j in range(col_sum.shape[0]):
+            c[j] = col_sum[j] / den_col[j] if den_col[j] > 0.0 else 0.0
+    e2 = 0.0
+    for i in range(m):
+        for t in range(row_ptr[i], row_ptr[i + 1]):
+            e = resid[t] - mean - b[i] - c[np.uint64(row_idx[t])]
+            e2 += e * e
+    return mean, e2
+
+
+@jit
+def shift_values(vals, major, minor_of, mean, b_major, c_minor, out):
+    """out[t] = vals[t] - mean - b_major[major[t]] - c_minor[minor_of[t]] (the observations minus the offsets,
+    in CSR or CSC order)."""
+    for t in range(vals.shape[0]):
+        out[t] = vals[t] - mean - b_major[np.uint64(major[t])] - c_minor[np.uint64(minor_of[t])]

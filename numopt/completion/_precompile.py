@@ -22,7 +22,8 @@ def precompile() -> None:
     X = (rows, cols, M[rows, cols], (m, n))
     runs = [dict(solver="exact"), dict(solver="cg"), dict(solver="sketch"), dict(solver="sketch", sketch="srht"),
             dict(solver="exact", reg=0.1, split=True, maxiter=1),
-            dict(solver="exact", reg=0.1, reg_scale="counts", center="biases")]
+            dict(solver="exact", reg=0.1, reg_scale="counts", center="biases"),
+            dict(reg="auto", center="biases")]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # a tiny problem: underdetermined and convergence warnings
         for kwargs in runs:

@@ -33,6 +33,7 @@ class Biases:
     def __init__(self, obs: Observations, center: str, reg: float, counts: bool = False):
         m, n = obs.shape
         self.center, self.reg, self.counts = center, reg, counts
+        self.reg_row = self.reg_col = reg   # the ridge weights of b and c (learned apart with ``reg="auto"``)
         self.rows, self.cols, _ = obs.coo()            # CSR order
         self.col_of = np.empty(obs.nnz, dtype=obs.col_idx.dtype)
         _kernels.expand_indptr(obs.col_ptr, self.col_of)  # CSC order: rows are obs.col_idx
@@ -43,44 +44,67 @@ class Biases:
         self.b = np.zeros(m)
         self.c = np.zeros(n)
         self.shifted = dataclasses.replace(obs, row_val=obs.row_val.copy(), col_val=obs.col_val.copy())
-
-    def _offsets_csr(self):
-        return self.mean + self.b[self.rows] + self.c[self.cols]
+        self.ptr = obs.row_ptr
+        self._resid = np.empty(obs.nnz)    # work space of update
+        self._col_sum = np.empty(n)
 
     def update(self, Uo=None, Vw=None) -> float:
         """Refit the offsets to the data minus the low-rank part ``Uo Vw^T`` (none: zero), rewrite the shifted
-        values; returns the observed squared residual of the whole model."""
-        if Uo is None:
-            r = self.row_val
-        else:
-            pred = np.empty(self.row_val.shape[0])
-            if pred.shape[0]:
-                _kernels.predict_entries(np.ascontiguousarray(Uo), np.ascontiguousarray(Vw),
-                                         self.rows.astype(np.int64), self.cols.astype(np.int64), pred)
-            r = self.row_val - pred
-        nnz = max(r.shape[0], 1)
+        values; returns the observed squared residual of the whole model (``_kernels.fit_offsets``)."""
         m, n = self.b.shape[0], self.c.shape[0]
-        for _ in range(BIAS_PASSES):
-            self.mean = float(np.sum(r - self.b[self.rows] - self.c[self.cols]) / nnz)
-            if self.center == "biases":
-                s = np.bincount(self.rows, weights=r - self.mean - self.c[self.cols], minlength=m)
-                self.b = np.divide(s, self.n_row * self._shrink(self.n_row), out=np.zeros(m), where=self.n_row > 0)
-                s = np.bincount(self.cols, weights=r - self.mean - self.b[self.rows], minlength=n)
-                self.c = np.divide(s, self.n_col * self._shrink(self.n_col), out=np.zeros(n), where=self.n_col > 0)
-        off = self._offsets_csr()
-        np.subtract(self.row_val, off, out=self.shifted.row_val)
-        np.subtract(self.col_val, self.mean + self.b[self.shifted.col_idx] + self.c[self.col_of],
-                    out=self.shifted.col_val)
-        e = r - off
-        return float(e @ e)
+        if Uo is None:
+            Uo, Vw = np.zeros((m, 0)), np.zeros((n, 0))
+        biases = self.center == "biases"
+        den_row = self.n_row * self._shrink(self.n_row, self.reg_row)
+        den_col = self.n_col * self._shrink(self.n_col, self.reg_col)
+        mean, e2 = _kernels.fit_offsets(self.ptr, self.cols, self.row_val, np.ascontiguousarray(Uo),
+                                        np.ascontiguousarray(Vw), den_row, den_col, BIAS_PASSES, biases, self.b,
+                                        self.c, self._resid, self._col_sum)
+        self.mean = float(mean)
+        _kernels.shift_values(self.row_val, self.rows, self.cols, self.mean, self.b, self.c, self.shifted.row_val)
+        _kernels.shift_values(self.col_val, self.shifted.col_idx, self.col_of, self.mean, self.b, self.c,
+                              self.shifted.col_val)
+        return float(e2)
 
-    def _shrink(self, counts):
+    def _shrink(self, counts, reg):
         """(count + ridge weight) / count: the ridge is reg, or reg * count with ``counts``."""
         if self.counts:
-            return np.full(counts.shape, 1.0 + self.reg)
-        return 1.0 + np.divide(self.reg, counts, out=np.zeros(counts.shape), where=counts > 0)
+            return np.full(counts.shape, 1.0 + reg)
+        return 1.0 + np.divide(reg, counts, out=np.zeros(counts.shape), where=counts > 0)
 
     def penalty(self) -> float:
         if self.counts:
             return self.reg * float(self.n_row @ (self.b * self.b) + self.n_col @ (self.c * self.c))
-        return self.reg * float(self.b @ self.b + self.c @ self.c)
+        return self.reg_row * float(self.b @ self.b) + self.reg_col * float(self.c @ self.c)
+
+    # -- reg="auto": the bias priors learned by empirical Bayes (see complete_matrix) -----------------------
+    def variance(self, noise_var) -> float:
+        r"""The posterior variance of the offsets summed over the observations,
+        :math:`\sum_\Omega \sigma^2 / (n_i + \lambda_b) + \sigma^2 / (m_j + \lambda_c)` (0 for ``"global"``:
+        the mean's own variance, :math:`\sigma^2 / |\Omega|`, is left out)."""
+        if self.center != "biases":
+            return 0.0
+        return noise_var * (_seen_fraction_sum(self.n_row, self.reg_row)
+                            + _seen_fraction_sum(self.n_col, self.reg_col))
+
+    def learn(self, noise_var) -> None:
+        r"""The ridge weights :math:`\lambda_b = \sigma^2 / \tau_b^2` of the prior :math:`b_i \sim N(0, \tau_b^2)`
+        with :math:`\tau_b^2` the mean posterior second moment :math:`b_i^2 + \sigma^2 / (n_i + \lambda_b)` over
+        the observed rows (an EM step); the same for the columns."""
+        if self.center == "biases":
+            self.reg_row = _learned_ridge(self.b, self.n_row, self.reg_row, noise_var)
+            self.reg_col = _learned_ridge(self.c, self.n_col, self.reg_col, noise_var)
+
+
+def _seen_fraction_sum(counts, reg):
+    """sum over the rows of counts / (counts + reg) (0 for a row without observation)."""
+    return float(np.sum(np.divide(counts, counts + reg, out=np.zeros(counts.shape), where=counts > 0)))
+
+
+def _learned_ridge(bias, counts, reg, noise_var):
+    """noise_var / (mean posterior second moment of the observed rows' biases); ``reg`` when there is none."""
+    seen = counts > 0
+    if not seen.any():
+        return reg
+    second = float(np.mean(bias[seen] ** 2 + noise_var / (counts[seen] + reg)))
+    return noise_var / second if second > 0 else reg
