@@ -700,6 +700,9 @@ def complete_matrix_dask(obs, shape, rank, *, solver="auto", reg=0.0, tol=1e-6, 
     m, n = (check_int(v, "shape", func, low=2) for v in shape)
     k = check_int(rank, "rank", func, low=1, high=min(m, n) - 1)
     solver = check_choice(solver, "solver", func, SOLVERS)
+    if isinstance(reg, str) and reg == "auto":
+        raise fail(func, "reg", "be a number >= 0 here (reg='auto', the variational fit, runs only in "
+                   "complete_matrix)", "'auto'")
     reg = check_scalar(reg, "reg", func, low=0.0)
     tol = check_scalar(tol, "tol", func, low=0.0)
     maxiter = check_int(maxiter, "maxiter", func, low=1)

@@ -263,6 +263,8 @@ def test_bad_arguments(client):
         complete_matrix_dask(df, (10, 8), 2, client=client, split=True)
     with pytest.raises(TypeError, match="`shape` must be a pair of integers"):
         complete_matrix_dask(df, 10, 2, client=client)
+    with pytest.raises(ValueError, match="reg='auto', the variational fit, runs only in complete_matrix"):
+        complete_matrix_dask(df, (10, 8), 2, reg="auto", client=client)
 
 
 def test_zero_values_callback_and_verbose(client, capsys):
