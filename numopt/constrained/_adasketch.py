@@ -404,9 +404,10 @@ def _penalty_update(dx, dl, grad_lag, c, parts, bnorm, mu, nu, phi):
     Which local minimiser a nonconvex run ends at is not decided here: over COPS elec starts rng = 0..39 this rule
     reaches the best-known energy at np = 20 / 50 / 100 from 40 / 40 / 13 starts (median 24.5 / 35.5 / 51.5 its),
     the joint rule from 36 / 39 / 15 (median 155 / 99 / 146.5 its, capped at maxiter 300). At np = 100 the two
-    rates do not differ beyond chance. From rng = 0 both runs keep the KKT residual within 1.1% of each other
-    through iteration 22 (KKT 6) and part at iteration 23 (here α = 0.25, there a shift round): this rule lands
-    0.0598 above the best-known energy, the joint one reaches it."""
+    rates do not differ beyond chance, nor from scipy's trust-constr (6 of rng = 0..15, 68-123 its). From
+    rng = 0 both runs keep the KKT residual within 1.1% of each other through iteration 22 (KKT 6) and part at
+    iteration 23 (here α = 0.25, there a shift round): this rule lands 0.0598 above the best-known energy, the
+    joint one reaches it."""
     a, b_mu, b_nu = _dmerit_terms(dx, dl, grad_lag, c, parts)
     e = b_nu + 0.5 * bnorm * bnorm
     options = []
