@@ -60,7 +60,7 @@ class Constants:
     metric_growth : float
         Not in the paper: the first trial step along a metric direction p is α = min(1, g·max‖s‖/‖p‖), g =
         ``metric_growth``, so it moves at most g times the longest step in the (s, y) memory. A pair with small
-        curvature sᵀy (noisy z differences) can make H_m z huge: without the cap a trial of |Δθ| ≈ 700 asked
+        curvature sᵀy (noisy z differences) can make H_m z huge: without the cap a trial step of about 700 in θ asked
         for e^700 (an overflow) on a per-feature ridge. 10 here.
     """
 
