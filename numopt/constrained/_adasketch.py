@@ -1039,6 +1039,12 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             hand_over(f"its setup failed ({type(exc).__name__})")
         inner.prepare(system_)
 
+    def rebuild(B_, rho_, diag_):
+        """The KKT system of (B, G, rho, diag), prepared, and the zero start of its inner solve."""
+        system_ = KKTSystem(B_, G, rho_, diagonal=diag_)
+        prepare(system_)
+        return system_, np.zeros(n + m)
+
     def hand_over(why):
         nonlocal inner, inner_budget
         handovers.append((nit, f"{sketch}: {why}"))
@@ -1227,16 +1233,12 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                             rho = _RHO_C
                         else:
                             omega, diag, dw, B = _raise_dw(H, omega, diag, dw, dw_last, curv_scale)
-                        system = KKTSystem(B, G, rho, diagonal=diag)
-                        prepare(system)
-                        z = np.zeros(n + m)
+                        system, z = rebuild(B, rho, diag)
                         curvature_retries += 1
                         continue
                     if rho == 0.0 and out.reason != "budget" or (rho == 0.0 and not dense_checks):
                         rho = min(1.0, kkt)
-                        system = KKTSystem(B, G, rho, diagonal=diag)
-                        prepare(system)
-                        z = np.zeros(n + m)
+                        system, z = rebuild(B, rho, diag)
                         continue
                     failed = (Status.INNER_SOLVER, _inner_detail(sketch, out, threshold, delta * bnorm / kscale,
                                                                  inner_budget, kkt))
@@ -1247,16 +1249,12 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
                     # the small delta_c left G dx = -c far from satisfied: the linearized constraints are
                     # inconsistent (not merely duplicated), so regularize as stabilized SQP, rho = min(1, ||b||)
                     rho = min(1.0, kkt)
-                    system = KKTSystem(B, G, rho, diagonal=diag)
-                    prepare(system)
-                    z = np.zeros(n + m)
+                    system, z = rebuild(B, rho, diag)
                     continue
                 if test_curvature and curvature_retries < _DW_TRIES and shift_rounds == 0:
                     if not _curvature_ok(inner, b, dx, B, kappa, n, m):
                         omega, diag, dw, B = _raise_dw(H, omega, diag, dw, dw_last, curv_scale)
-                        system = KKTSystem(B, G, rho, diagonal=diag)
-                        prepare(system)
-                        z = np.zeros(n + m)
+                        system, z = rebuild(B, rho, diag)
                         curvature_retries += 1
                         continue
                 dmerit = _dmerit(dx, dl, grad_lag, c, merit_parts, mu, nu)
@@ -1340,9 +1338,7 @@ def _adasketch(fun, x0, *, jac, hess, constraints, sketch, tol, maxiter, rng, ca
             B = _add_shift(H, omega)
             if diag is not None:
                 diag = diag + add
-            system = KKTSystem(B, G, rho, diagonal=diag)
-            prepare(system)
-            z = np.zeros(n + m)  # not the old step: it may pass the new system's (relative) accuracy test
+            system, z = rebuild(B, rho, diag)  # not the old step: it may pass the new system's (relative) accuracy test
             shift_rounds += 1
         inner_total += step_inner
         if failed is not None:
